@@ -1,0 +1,135 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "zeek-management-kafka",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "controller-service", targets: ["controller-service"]),
+        .executable(name: "agent-service", targets: ["agent-service"]),
+        .executable(name: "supervisor-service", targets: ["supervisor-service"]),
+        .executable(name: "cluster-node", targets: ["cluster-node"]),
+        .executable(name: "zeek-mgmt", targets: ["zeek-mgmt"]),
+        .executable(name: "transport-benchmark", targets: ["transport-benchmark"]),
+        .library(name: "ManagementTypes", targets: ["ManagementTypes"]),
+        .library(name: "ManagementMessaging", targets: ["ManagementMessaging"]),
+        .library(name: "KafkaTransport", targets: ["KafkaTransport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: Shared libraries
+
+        /// librdkafka, found through pkg-config (>= 2.2 is required at run time; see scripts/setup).
+        .systemLibrary(
+            name: "CRdKafka",
+            path: "Shared/CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        /// A Swift transport over librdkafka: producer with awaited delivery reports, consumer
+        /// delivering an AsyncSequence, topic administration.
+        .target(
+            name: "KafkaTransport",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/KafkaTransport"
+        ),
+        /// Zeek's Management, Supervisor and legacy ClusterController records with their JSON codecs.
+        .target(
+            name: "ManagementTypes",
+            path: "Shared/ManagementTypes"
+        ),
+        /// The wire contract: topic names, the envelope, addressing, and endpoints that speak it.
+        .target(
+            name: "ManagementMessaging",
+            dependencies: [
+                "ManagementTypes",
+                "KafkaTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/ManagementMessaging"
+        ),
+        /// What every executable shares: common flags, logging, lifecycle.
+        .target(
+            name: "ServiceRuntime",
+            dependencies: [
+                "ManagementMessaging",
+                "KafkaTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceRuntime"
+        ),
+        /// Starts the embedded development broker (scripts/broker) for tests and benchmarks.
+        .target(
+            name: "LocalBroker",
+            path: "Shared/LocalBroker"
+        ),
+
+        // MARK: Executables
+
+        .executableTarget(
+            name: "controller-service",
+            dependencies: ["ServiceRuntime"],
+            path: "Services/controller-service"
+        ),
+        .executableTarget(
+            name: "agent-service",
+            dependencies: ["ServiceRuntime"],
+            path: "Services/agent-service"
+        ),
+        .executableTarget(
+            name: "supervisor-service",
+            dependencies: ["ServiceRuntime"],
+            path: "Services/supervisor-service"
+        ),
+        .executableTarget(
+            name: "cluster-node",
+            dependencies: ["ServiceRuntime"],
+            path: "Services/cluster-node"
+        ),
+        .executableTarget(
+            name: "zeek-mgmt",
+            dependencies: ["ServiceRuntime"],
+            path: "Services/zeek-mgmt"
+        ),
+        .executableTarget(
+            name: "transport-benchmark",
+            dependencies: [
+                "CRdKafka",
+                "KafkaTransport",
+                "ManagementMessaging",
+                "LocalBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/transport-benchmark"
+        ),
+
+        // MARK: Tests
+
+        .testTarget(
+            name: "ManagementTypesTests",
+            dependencies: ["ManagementTypes", "ManagementMessaging"],
+            path: "Tests/ManagementTypesTests"
+        ),
+        .testTarget(
+            name: "KafkaTransportTests",
+            dependencies: ["KafkaTransport", "ManagementMessaging", "LocalBroker"],
+            path: "Tests/KafkaTransportTests"
+        ),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["LocalBroker"],
+            path: "Tests/ServiceTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

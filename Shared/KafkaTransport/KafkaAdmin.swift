@@ -1,0 +1,110 @@
+import CRdKafka
+import Logging
+
+/// A topic this project needs, as it should be created when missing.
+public struct TopicSpecification: Sendable, Hashable {
+    public var name: String
+    public var partitions: Int32
+    /// `-1` lets the broker apply its `default.replication.factor`.
+    public var replicationFactor: Int32
+    /// Topic-level configuration, e.g. `cleanup.policy=compact`.
+    public var config: [String: String]
+
+    public init(name: String, partitions: Int32 = 1, replicationFactor: Int32 = -1, config: [String: String] = [:]) {
+        self.name = name
+        self.partitions = partitions
+        self.replicationFactor = replicationFactor
+        self.config = config
+    }
+}
+
+/// Topic administration through librdkafka's admin API.
+public struct KafkaAdmin: Sendable {
+    private let configuration: KafkaConfiguration
+    private let logger: Logger
+
+    public init(configuration: KafkaConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Creates each topic that does not exist yet; existing topics are left as they are.
+    ///
+    /// Throws if the broker cannot be reached within `timeout` or refuses a topic.
+    public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(10)) async throws {
+        guard !topics.isEmpty else { return }
+        let properties = configuration.properties(role: [])
+        let logger = self.logger
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let created = try await runBlocking {
+            let client = try RdKafkaClient(kind: .producer, properties: properties, context: ClientContext(logger: logger))
+            defer { client.destroy() }
+            return try Self.createTopics(topics, client: client, timeoutMilliseconds: milliseconds)
+        }
+        for name in created { logger.info("created topic \(name)") }
+    }
+
+    /// Returns the names of the topics that were created (not those that already existed).
+    private static func createTopics(_ topics: [TopicSpecification], client: RdKafkaClient, timeoutMilliseconds: Int32) throws -> [String] {
+        var errorBuffer = [CChar](repeating: 0, count: 512)
+        var newTopics: [OpaquePointer?] = []
+        defer { newTopics.forEach { rd_kafka_NewTopic_destroy($0) } }
+        for topic in topics {
+            guard let newTopic = rd_kafka_NewTopic_new(topic.name, topic.partitions, topic.replicationFactor, &errorBuffer, errorBuffer.count) else {
+                throw KafkaError(.admin, "topic \(topic.name): \(RdKafkaClient.string(errorBuffer))")
+            }
+            newTopics.append(newTopic)
+            for (key, value) in topic.config.sorted(by: { $0.key < $1.key }) {
+                let error = rd_kafka_NewTopic_set_config(newTopic, key, value)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(.admin, "topic \(topic.name) config \(key)=\(value)", error: error)
+                }
+            }
+        }
+
+        guard let queue = rd_kafka_queue_new(client.handle) else {
+            throw KafkaError(.admin, "could not allocate an admin result queue")
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
+        _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
+
+        newTopics.withUnsafeMutableBufferPointer { buffer in
+            rd_kafka_CreateTopics(client.handle, buffer.baseAddress, buffer.count, options, queue)
+        }
+        // The admin request times out on its own; the extra second only covers queue delivery.
+        guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1_000) else {
+            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms; is it running and reachable at the configured address?")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let eventError = rd_kafka_event_error(event)
+        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
+            let kind: KafkaError.Kind = eventError == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin
+            throw KafkaError(kind, "creating topics failed: \(text); is the broker running and reachable at the configured address?", code: eventError.rawValue)
+        }
+        guard let result = rd_kafka_event_CreateTopics_result(event) else {
+            throw KafkaError(.admin, "unexpected admin result event")
+        }
+        var count = 0
+        guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return [] }
+        var created: [String] = []
+        for index in 0..<count {
+            let topicResult = results[index]
+            let name = String(cString: rd_kafka_topic_result_name(topicResult))
+            let error = rd_kafka_topic_result_error(topicResult)
+            switch error {
+            case RD_KAFKA_RESP_ERR_NO_ERROR:
+                created.append(name)
+            case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
+                continue
+            default:
+                let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(error))
+                throw KafkaError(.admin, "broker refused to create topic \(name): \(text)", code: error.rawValue)
+            }
+        }
+        return created
+    }
+}

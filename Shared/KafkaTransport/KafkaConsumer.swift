@@ -1,0 +1,340 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A topic and partition.
+public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// Consumes records and delivers them as an `AsyncSequence`.
+///
+/// Two ways to read, matching the two kinds of endpoint in the design:
+/// - ``Subscription/group(id:topics:start:)``: a consumer-group member. Every group sees every
+///   record; the group resumes from its committed offsets after a restart, and a standby member
+///   takes over the partitions of one that died. Call ``commit(_:)`` once a record is handled.
+/// - ``Subscription/fromEnd(topics:)``: no group; every partition is read from the end it had
+///   when the consumer was created. For endpoints that need neither failover nor a committed
+///   position (nodes, clients), and that cannot afford the seconds a group join takes.
+public final class KafkaConsumer: Sendable {
+    public enum StartPosition: String, Sendable {
+        /// The oldest retained record. Nothing published before the group first joined is missed.
+        case earliest
+        /// Only records published after the group first got its partitions.
+        case latest
+    }
+
+    public enum Subscription: Sendable {
+        /// Joins consumer group `id`; `start` applies only where the group has no committed offset.
+        case group(id: String, topics: [String], start: StartPosition = .earliest)
+        /// Reads every partition of `topics` from its current end, without a group.
+        case fromEnd(topics: [String])
+    }
+
+    /// Records in the order librdkafka fetched them. Ends when the consumer shuts down.
+    public let messages: AsyncStream<KafkaMessage>
+
+    private let client: RdKafkaClient
+    private let rebalance: RebalanceState
+    private let pollThread: PollThread
+    private let isGroupMember: Bool
+
+    public init(configuration: KafkaConfiguration, subscription: Subscription, logger: Logger) async throws {
+        let rebalance = RebalanceState()
+        var role = KafkaConfiguration.Tuning.consumer
+        let topics: [String]
+        switch subscription {
+        case let .group(id, groupTopics, start):
+            role += KafkaConfiguration.Tuning.groupMember
+            role += [("group.id", id), ("auto.offset.reset", start.rawValue)]
+            topics = groupTopics
+            isGroupMember = true
+        case let .fromEnd(endTopics):
+            topics = endTopics
+            isGroupMember = false
+        }
+        let client = try RdKafkaClient(
+            kind: .consumer,
+            properties: configuration.properties(role: role),
+            context: ClientContext(logger: logger, rebalance: rebalance)
+        ) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
+                guard let handle, let context = ClientContext.from(handle) else { return }
+                context.rebalance?.handle(handle: handle, event: error, partitions: partitions, logger: context.logger)
+            }
+            rd_kafka_conf_set_offset_commit_cb(conf) { handle, error, _, _ in
+                guard error != RD_KAFKA_RESP_ERR_NO_ERROR, error != RD_KAFKA_RESP_ERR__NO_OFFSET,
+                      let context = ClientContext.from(handle) else { return }
+                context.logger.warning("offset commit failed: \(String(cString: rd_kafka_err2str(error)))")
+            }
+        }
+        self.client = client
+        self.rebalance = rebalance
+        rd_kafka_poll_set_consumer(client.handle)
+
+        do {
+            switch subscription {
+            case .group:
+                try Self.subscribe(client, to: topics)
+            case .fromEnd:
+                try await runBlocking { try Self.assignAtEnd(client, topics: topics, rebalance: rebalance) }
+            }
+        } catch {
+            _ = rd_kafka_consumer_close(client.handle)
+            client.destroy()
+            throw error
+        }
+
+        let (stream, continuation) = AsyncStream<KafkaMessage>.makeStream(bufferingPolicy: .unbounded)
+        self.messages = stream
+        self.pollThread = PollThread(
+            name: "kafka-consumer-poll",
+            iteration: {
+                guard let message = rd_kafka_consumer_poll(client.handle, 100) else { return }
+                defer { rd_kafka_message_destroy(message) }
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    continuation.yield(KafkaMessage(copying: message.pointee))
+                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    logger.warning("consume error: \(KafkaMessage.errorText(message.pointee))")
+                }
+            },
+            finish: {
+                continuation.finish()
+                // Commits the stored offsets of a group member and leaves the group at once,
+                // so a standby takes over without waiting for the session to time out.
+                _ = rd_kafka_consumer_close(client.handle)
+                rebalance.closed()
+                client.destroy()
+            }
+        )
+    }
+
+    /// The partitions this consumer reads now.
+    public var assignment: Set<TopicPartition> { rebalance.assignment }
+
+    /// Waits until the consumer has at least one partition (a group join takes a few seconds).
+    public func waitForAssignment(timeout: Duration) async throws {
+        try await rebalance.waitForAssignment(timeout: timeout)
+    }
+
+    /// Records that `message` has been handled, so the group resumes after it.
+    ///
+    /// The offset is committed immediately (asynchronously) and also stored for the commit made
+    /// when the consumer closes. Does nothing for consumers without a group.
+    public func commit(_ message: KafkaMessage) {
+        guard isGroupMember, let list = rd_kafka_topic_partition_list_new(1) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition)
+        entry?.pointee.offset = message.offset + 1
+        let stored = rd_kafka_offsets_store(client.handle, list)
+        if stored != RD_KAFKA_RESP_ERR_NO_ERROR {
+            client.context.logger.debug("offset for \(message.topic)[\(message.partition)] not stored: \(String(cString: rd_kafka_err2str(stored)))")
+            return
+        }
+        _ = rd_kafka_commit(client.handle, list, 1)
+    }
+
+    /// Leaves the group (committing handled offsets), ends ``messages`` and releases the client.
+    public func shutdown() async {
+        await pollThread.stop()
+    }
+
+    private static func subscribe(_ client: RdKafkaClient, to topics: [String]) throws {
+        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+            throw KafkaError(.consumer, "could not allocate a subscription list")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let error = rd_kafka_subscribe(client.handle, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.consumer, "subscribe to \(topics.joined(separator: ", "))", error: error)
+        }
+    }
+
+    /// Assigns every partition of `topics` at its current high watermark. Asking the broker for
+    /// the exact offset (rather than assigning the logical "end") means nothing published after
+    /// this returns can be skipped, which lets the caller announce itself safely.
+    private static func assignAtEnd(_ client: RdKafkaClient, topics: [String], rebalance: RebalanceState) throws {
+        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+            throw KafkaError(.consumer, "could not allocate an assignment list")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var assigned: Set<TopicPartition> = []
+        for topic in topics {
+            for partition in try client.partitions(of: topic, timeoutMilliseconds: 5_000) {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5_000)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer,
+                                     "end offset of \(topic)[\(partition)]", error: error)
+                }
+                rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = high
+                assigned.insert(TopicPartition(topic: topic, partition: partition))
+            }
+        }
+        let error = rd_kafka_assign(client.handle, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.consumer, "assign \(topics.joined(separator: ", "))", error: error)
+        }
+        rebalance.replace(with: assigned)
+    }
+}
+
+/// The consumer's current assignment, updated by librdkafka's rebalance callback on the poll
+/// thread and awaited by tasks that need to know the consumer is live.
+final class RebalanceState: Sendable {
+    private struct State {
+        var assignment: Set<TopicPartition> = []
+        var closed = false
+        var waiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
+
+    func handle(handle: OpaquePointer, event: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, logger: Logger) {
+        let changed = Self.topicPartitions(partitions)
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        switch event {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, partitions) { rd_kafka_error_destroy(error) }
+            } else {
+                _ = rd_kafka_assign(handle, partitions)
+            }
+            logger.debug("partitions assigned: \(changed.map(\.description).sorted().joined(separator: ", "))")
+            update { $0.formUnion(changed) }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, partitions) { rd_kafka_error_destroy(error) }
+            } else {
+                _ = rd_kafka_assign(handle, nil)
+            }
+            logger.debug("partitions revoked: \(changed.map(\.description).sorted().joined(separator: ", "))")
+            update { $0.subtract(changed) }
+        default:
+            logger.warning("rebalance failed: \(String(cString: rd_kafka_err2str(event)))")
+            _ = rd_kafka_assign(handle, nil)
+            update { $0.removeAll() }
+        }
+    }
+
+    func replace(with assignment: Set<TopicPartition>) {
+        update { $0 = assignment }
+    }
+
+    func closed() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            state.assignment = []
+            defer { state.waiters = [:] }
+            return state.waiters.values
+        }
+        waiters.forEach { $0.resume(returning: false) }
+    }
+
+    func waitForAssignment(timeout: Duration) async throws {
+        let assigned = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.assigned() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw KafkaError(.timedOut, "no partition assigned within \(timeout); is the broker reachable and the topic created?")
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        if !assigned {
+            throw KafkaError(.shutDown, "consumer closed before it was assigned a partition")
+        }
+    }
+
+    /// True once a partition is assigned, false if the consumer closes or the task is cancelled.
+    private func assigned() async -> Bool {
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate: Bool? = state.withLock { state in
+                    if !state.assignment.isEmpty { return true }
+                    if state.closed || Task.isCancelled { return false }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: false)
+        }
+    }
+
+    private func update(_ change: (inout Set<TopicPartition>) -> Void) {
+        let waiters = state.withLock { state in
+            change(&state.assignment)
+            guard !state.assignment.isEmpty else { return [CheckedContinuation<Bool, Never>]() }
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        waiters.forEach { $0.resume(returning: true) }
+    }
+
+    private static func topicPartitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> Set<TopicPartition> {
+        guard let list else { return [] }
+        return Set((0..<Int(list.pointee.cnt)).map { index in
+            let element = list.pointee.elems[index]
+            return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+        })
+    }
+}
+
+extension KafkaMessage {
+    init(copying message: rd_kafka_message_t) {
+        let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let value = message.payload.map { Data(bytes: $0, count: message.len) } ?? Data()
+        let key = message.key.map { Data(bytes: $0, count: message.key_len) }
+        var headers: [KafkaHeader] = []
+        var message = message
+        var headerList: OpaquePointer?
+        if rd_kafka_message_headers(&message, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var valuePointer: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                if let name {
+                    headers.append(KafkaHeader(name: String(cString: name), value: valuePointer.map { Data(bytes: $0, count: size) }))
+                }
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let milliseconds = rd_kafka_message_timestamp(&message, &timestampType)
+        self.init(
+            topic: topic,
+            partition: message.partition,
+            offset: message.offset,
+            key: key,
+            value: value,
+            headers: headers,
+            timestamp: milliseconds >= 0 ? Date(timeIntervalSince1970: Double(milliseconds) / 1000) : nil
+        )
+    }
+
+    static func errorText(_ message: rd_kafka_message_t) -> String {
+        let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "-"
+        var text = "\(topic): \(String(cString: rd_kafka_err2str(message.err)))"
+        if let payload = message.payload, message.len > 0 {
+            text += " (\(String(decoding: UnsafeRawBufferPointer(start: payload, count: message.len), as: UTF8.self)))"
+        }
+        return text
+    }
+}

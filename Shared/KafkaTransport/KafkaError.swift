@@ -1,0 +1,40 @@
+import CRdKafka
+
+/// An error from the Kafka transport, carrying librdkafka's error code where there is one.
+///
+/// The message is written for an operator: it says what failed and, where it can, what to do.
+public struct KafkaError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// A librdkafka property was rejected (unknown key or bad value).
+        case configuration
+        /// The installed librdkafka cannot be used.
+        case unsupportedLibrary
+        /// A record could not be delivered (broker down, timeout, topic missing, too large...).
+        case delivery
+        /// The consumer failed (subscription, assignment, commit).
+        case consumer
+        /// An admin operation (topic creation, metadata) failed.
+        case admin
+        /// An operation did not complete in time.
+        case timedOut
+        /// The client was already shut down.
+        case shutDown
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// librdkafka's numeric error code (`rd_kafka_resp_err_t`), if the error came from librdkafka.
+    public var code: Int32?
+
+    public init(_ kind: Kind, _ message: String, code: Int32? = nil) {
+        self.kind = kind
+        self.message = message
+        self.code = code
+    }
+
+    init(_ kind: Kind, _ context: String, error: rd_kafka_resp_err_t) {
+        self.init(kind, "\(context): \(String(cString: rd_kafka_err2str(error)))", code: error.rawValue)
+    }
+
+    public var description: String { "Kafka \(kind.rawValue) error: \(message)" }
+}

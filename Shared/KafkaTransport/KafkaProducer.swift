@@ -1,0 +1,130 @@
+import CRdKafka
+import Foundation
+import Logging
+
+/// Produces records and awaits the broker's acknowledgement of each one.
+///
+/// ``send(_:)`` returns only once the broker has stored the record (or throws once librdkafka
+/// has given up on it), so no record is ever dropped silently: a dead broker surfaces as a
+/// ``KafkaError`` of kind ``KafkaError/Kind/delivery`` within `message.timeout.ms`.
+public final class KafkaProducer: Sendable {
+    private let client: RdKafkaClient
+    private let pollThread: PollThread
+
+    public init(configuration: KafkaConfiguration, logger: Logger) throws {
+        let client = try RdKafkaClient(
+            kind: .producer,
+            properties: configuration.properties(role: KafkaConfiguration.Tuning.producer),
+            context: ClientContext(logger: logger)
+        ) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let opaque = message.pointee._private else { return }
+                let pending = Unmanaged<PendingDelivery>.fromOpaque(opaque).takeRetainedValue()
+                pending.complete(message.pointee)
+            }
+        }
+        self.client = client
+        self.pollThread = PollThread(
+            name: "kafka-producer-poll",
+            iteration: { _ = rd_kafka_poll(client.handle, 100) },
+            finish: {
+                // Deliver (or fail) whatever is still queued so every awaiting sender resumes.
+                _ = rd_kafka_flush(client.handle, 5_000)
+                rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                _ = rd_kafka_poll(client.handle, 0)
+                client.destroy()
+            }
+        )
+    }
+
+    /// Sends one record and waits for the broker to acknowledge it.
+    @discardableResult
+    public func send(_ record: KafkaRecord) async throws -> KafkaDeliveryReport {
+        guard !pollThread.isStopping else {
+            throw KafkaError(.shutDown, "producer is shut down; cannot send to \(record.topic)")
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let pending = Unmanaged.passRetained(PendingDelivery(topic: record.topic, continuation: continuation))
+            if let error = produce(record, opaque: pending.toOpaque()) {
+                pending.release()
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Flushes queued records and releases the client. Sends after this throw.
+    public func shutdown() async {
+        await pollThread.stop()
+    }
+
+    private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer) -> KafkaError? {
+        guard let headers = rd_kafka_headers_new(record.headers.count) else {
+            return KafkaError(.delivery, "could not allocate headers for \(record.topic)")
+        }
+        for header in record.headers {
+            let status: rd_kafka_resp_err_t
+            if let value = header.value {
+                status = value.withUnsafeBytes { rd_kafka_header_add(headers, header.name, -1, $0.baseAddress, $0.count) }
+            } else {
+                status = rd_kafka_header_add(headers, header.name, -1, nil, 0)
+            }
+            if status != RD_KAFKA_RESP_ERR_NO_ERROR {
+                rd_kafka_headers_destroy(headers)
+                return KafkaError(.delivery, "header \(header.name)", error: status)
+            }
+        }
+        let key = record.key ?? Data()
+        let error: OpaquePointer? = record.topic.withCString { topic in
+            record.value.withUnsafeBytes { value in
+                key.withUnsafeBytes { keyBytes in
+                    var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 5)
+                    values[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    values[0].u.cstr = topic
+                    values[1].vtype = RD_KAFKA_VTYPE_VALUE
+                    values[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    values[1].u.mem.size = value.count
+                    values[2].vtype = RD_KAFKA_VTYPE_HEADERS
+                    values[2].u.headers = headers
+                    values[3].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    values[3].u.ptr = opaque
+                    values[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    values[4].u.i = RD_KAFKA_MSG_F_COPY
+                    if record.key != nil {
+                        var keyValue = rd_kafka_vu_t()
+                        keyValue.vtype = RD_KAFKA_VTYPE_KEY
+                        keyValue.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                        keyValue.u.mem.size = keyBytes.count
+                        values.append(keyValue)
+                    }
+                    return rd_kafka_produceva(client.handle, &values, values.count)
+                }
+            }
+        }
+        guard let error else { return nil }
+        // On failure the headers were not handed over to librdkafka.
+        rd_kafka_headers_destroy(headers)
+        let code = rd_kafka_error_code(error)
+        let message = String(cString: rd_kafka_error_string(error))
+        rd_kafka_error_destroy(error)
+        return KafkaError(.delivery, "cannot produce to \(record.topic): \(message)", code: code.rawValue)
+    }
+}
+
+/// The continuation of one `send`, travelling through librdkafka as the record's opaque pointer.
+private final class PendingDelivery: Sendable {
+    let topic: String
+    let continuation: CheckedContinuation<KafkaDeliveryReport, Error>
+
+    init(topic: String, continuation: CheckedContinuation<KafkaDeliveryReport, Error>) {
+        self.topic = topic
+        self.continuation = continuation
+    }
+
+    func complete(_ message: rd_kafka_message_t) {
+        if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            continuation.resume(returning: KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
+        } else {
+            continuation.resume(throwing: KafkaError(.delivery, "record for \(topic) not delivered", error: message.err))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Synchronization
+
+/// A dedicated thread that drives one librdkafka handle.
+///
+/// librdkafka delivers messages, delivery reports and rebalances only from inside its blocking
+/// poll calls. Running those on Swift's small cooperative pool would starve other tasks, so each
+/// client owns one real thread that blocks in poll (waking immediately when librdkafka has
+/// something) and hands results to async code through continuations and streams.
+final class PollThread: Sendable {
+    private struct State {
+        var stopRequested = false
+        var finished = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Starts `iteration` in a loop until ``stop()``, then runs `finish` on the same thread.
+    init(name: String, iteration: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while !isStopping {
+                iteration()
+            }
+            finish()
+            let waiters = state.withLock { state in
+                state.finished = true
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopRequested } }
+
+    /// Asks the loop to stop after its current iteration and waits until `finish` has run.
+    func stop() async {
+        await withCheckedContinuation { continuation in
+            let alreadyFinished = state.withLock { state in
+                state.stopRequested = true
+                if state.finished { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if alreadyFinished { continuation.resume() }
+        }
+    }
+}
+
+/// Runs one blocking call (metadata, admin requests, watermark queries) on its own thread.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

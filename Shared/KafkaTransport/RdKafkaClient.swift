@@ -1,0 +1,126 @@
+import CRdKafka
+import Logging
+
+/// Shared by librdkafka's callbacks, which receive it as the handle's opaque pointer.
+///
+/// Callbacks run on librdkafka's own threads (log, error) or on our poll thread (delivery
+/// reports, rebalances), so everything here is either immutable or internally synchronised.
+final class ClientContext: Sendable {
+    let logger: Logger
+    let rebalance: RebalanceState?
+
+    init(logger: Logger, rebalance: RebalanceState? = nil) {
+        self.logger = logger
+        self.rebalance = rebalance
+    }
+
+    static func from(_ handle: OpaquePointer?) -> ClientContext? {
+        guard let handle, let opaque = rd_kafka_opaque(handle) else { return nil }
+        return Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    }
+}
+
+/// Owns one librdkafka handle (`rd_kafka_t`) and its callback context.
+///
+/// librdkafka handles are thread-safe: every `rd_kafka_*` call may be made from any thread,
+/// which is why this wrapper can be shared across tasks. It is destroyed explicitly by its owner,
+/// after the owner's poll thread has stopped.
+final class RdKafkaClient: @unchecked Sendable {
+    enum Kind {
+        case producer
+        case consumer
+
+        var raw: rd_kafka_type_t { self == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER }
+    }
+
+    let handle: OpaquePointer
+    let context: ClientContext
+    private let retainedContext: Unmanaged<ClientContext>
+
+    init(
+        kind: Kind,
+        properties: [(String, String)],
+        context: ClientContext,
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) throws {
+        try LibrdkafkaVersion.requireSupported()
+        guard let conf = rd_kafka_conf_new() else {
+            throw KafkaError(.configuration, "librdkafka could not allocate a configuration")
+        }
+        var errorBuffer = [CChar](repeating: 0, count: 512)
+        for (key, value) in properties {
+            let result = rd_kafka_conf_set(conf, key, value, &errorBuffer, errorBuffer.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError(.configuration, "property \(key)=\(value) rejected: \(Self.string(errorBuffer))")
+            }
+        }
+        let retained = Unmanaged.passRetained(context)
+        rd_kafka_conf_set_opaque(conf, retained.toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { handle, level, facility, message in
+            guard let context = ClientContext.from(handle) else { return }
+            let text = "\(facility.map { String(cString: $0) } ?? "?"): \(message.map { String(cString: $0) } ?? "")"
+            context.logger.log(level: RdKafkaClient.logLevel(syslog: level), "librdkafka \(text)")
+        }
+        rd_kafka_conf_set_error_cb(conf) { handle, code, reason, _ in
+            guard let context = ClientContext.from(handle) else { return }
+            let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
+            context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
+        }
+        configure(conf)
+
+        guard let handle = rd_kafka_new(kind.raw, conf, &errorBuffer, errorBuffer.count) else {
+            // rd_kafka_new frees the configuration only on success.
+            rd_kafka_conf_destroy(conf)
+            retained.release()
+            throw KafkaError(.configuration, "could not create Kafka client: \(Self.string(errorBuffer))")
+        }
+        self.handle = handle
+        self.context = context
+        self.retainedContext = retained
+    }
+
+    /// Destroys the handle. Call once, after the poll thread has stopped.
+    func destroy() {
+        rd_kafka_destroy(handle)
+        retainedContext.release()
+    }
+
+    /// The partitions of a topic, from broker metadata. Blocks for up to `timeoutMilliseconds`.
+    func partitions(of topic: String, timeoutMilliseconds: Int32) throws -> [Int32] {
+        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(.admin, "could not create a handle for topic \(topic)")
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMilliseconds)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin,
+                             "metadata for topic \(topic)", error: error)
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0 else {
+            throw KafkaError(.admin, "broker returned no metadata for topic \(topic)")
+        }
+        let topicMetadata = metadata.pointee.topics[0]
+        guard topicMetadata.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.admin, "topic \(topic)", error: topicMetadata.err)
+        }
+        return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
+    }
+
+
+    static func string(_ buffer: [CChar]) -> String {
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    static func logLevel(syslog: Int32) -> Logger.Level {
+        switch syslog {
+        case ...3: .error
+        case 4: .warning
+        case 5: .notice
+        case 6: .info
+        default: .debug
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Any JSON value: the wire form of Zeek's `any` (e.g. `Management::Result$data`), whose real
+/// type only the event that carries it knows.
+public enum JSONValue: Hashable, Sendable, Codable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// The JSON form of any encodable value, e.g. to put a typed payload into `Result.data`.
+    public init(encoding value: some Encodable) throws {
+        self = try ZeekJSON.decode(JSONValue.self, from: ZeekJSON.encode(value))
+    }
+
+    /// Decodes this value as `T`, with errors naming the path inside it.
+    public func decode<T: Decodable>(as type: T.Type = T.self) throws(WireDecodingError) -> T {
+        let data: Data
+        do {
+            data = try ZeekJSON.encode(self)
+        } catch {
+            throw WireDecodingError(path: "", problem: "cannot re-encode value: \(error)")
+        }
+        return try ZeekJSON.decode(type, from: data)
+    }
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// Zeek `set`s are unordered; on the wire they are arrays sorted by their elements' natural
+/// order, so equal sets always encode to identical bytes.
+extension KeyedEncodingContainer {
+    mutating func encodeSet<Element: Encodable & Comparable>(_ set: Set<Element>, forKey key: Key) throws {
+        try encode(set.sorted(), forKey: key)
+    }
+
+    mutating func encodeSetIfPresent<Element: Encodable & Comparable>(_ set: Set<Element>?, forKey key: Key) throws {
+        if let set { try encodeSet(set, forKey: key) }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes a field that has a Zeek `&default`: absent or `null` yields `defaultValue`.
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key, default defaultValue: @autoclosure () -> T) throws -> T {
+        try decodeIfPresent(type, forKey: key) ?? defaultValue()
+    }
+}
+
+/// Orders two records by their canonical JSON: a total order for set elements whose natural
+/// key (a name) may legitimately repeat, as in a configuration that the controller must still
+/// see whole in order to reject it.
+func canonicalJSONOrder<T: Encodable>(_ lhs: T, _ rhs: T) -> Bool {
+    let left = (try? ZeekJSON.encode(lhs)) ?? Data()
+    let right = (try? ZeekJSON.encode(rhs)) ?? Data()
+    return left.lexicographicallyPrecedes(right)
+}

@@ -1,0 +1,139 @@
+/// Zeek's `Supervisor::` module: the process supervisor's API types.
+public enum Supervisor {
+    /// A node's role in the Zeek cluster.
+    public enum ClusterRole: String, ZeekEnum {
+        case none = "NONE"
+        case logger = "LOGGER"
+        case manager = "MANAGER"
+        case proxy = "PROXY"
+        case worker = "WORKER"
+        public static let zeekModule = "Supervisor::"
+    }
+
+    /// One node's entry in the cluster layout handed to every node (`Supervisor::ClusterEndpoint`).
+    public struct ClusterEndpoint: Hashable, Sendable, Codable {
+        public var role: ClusterRole
+        public var host: IPAddress
+        /// Broker listening port (`p`); ``Port/none`` (`0/unknown`) when the node does not listen.
+        public var port: Port
+        public var interface: String?
+        public var pcapFile: String?
+        public var metricsPort: Port?
+
+        public init(role: ClusterRole, host: IPAddress, port: Port = .none, interface: String? = nil, pcapFile: String? = nil, metricsPort: Port? = nil) {
+            self.role = role
+            self.host = host
+            self.port = port
+            self.interface = interface
+            self.pcapFile = pcapFile
+            self.metricsPort = metricsPort
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case role, host
+            case port = "p"
+            case interface
+            case pcapFile = "pcap_file"
+            case metricsPort = "metrics_port"
+        }
+    }
+
+    /// Everything the supervisor needs to run one node (`Supervisor::NodeConfig`).
+    public struct NodeConfig: Hashable, Sendable, Codable {
+        /// Unique within the supervisor; non-empty, without spaces.
+        public var name: String
+        /// Live capture interface; exclusive with ``pcapFile``.
+        public var interface: String?
+        /// Offline capture file.
+        public var pcapFile: String?
+        /// Working directory, created with parents.
+        public var directory: String?
+        /// File receiving stdout, relative to the directory.
+        public var stdoutFile: String?
+        public var stderrFile: String?
+        /// Run without Zeek's base scripts; unset inherits the supervisor's mode.
+        public var bareMode: Bool?
+        public var addlBaseScripts: [String]
+        public var addlUserScripts: [String]
+        public var env: [String: String]
+        public var cpuAffinity: Int?
+        /// The full cluster layout keyed by node name; non-empty makes the node a cluster member.
+        public var cluster: [String: ClusterEndpoint]
+
+        public init(
+            name: String, interface: String? = nil, pcapFile: String? = nil, directory: String? = nil,
+            stdoutFile: String? = nil, stderrFile: String? = nil, bareMode: Bool? = nil,
+            addlBaseScripts: [String] = [], addlUserScripts: [String] = [], env: [String: String] = [:],
+            cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:]
+        ) {
+            self.name = name
+            self.interface = interface
+            self.pcapFile = pcapFile
+            self.directory = directory
+            self.stdoutFile = stdoutFile
+            self.stderrFile = stderrFile
+            self.bareMode = bareMode
+            self.addlBaseScripts = addlBaseScripts
+            self.addlUserScripts = addlUserScripts
+            self.env = env
+            self.cpuAffinity = cpuAffinity
+            self.cluster = cluster
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, interface
+            case pcapFile = "pcap_file"
+            case directory
+            case stdoutFile = "stdout_file"
+            case stderrFile = "stderr_file"
+            case bareMode = "bare_mode"
+            case addlBaseScripts = "addl_base_scripts"
+            case addlUserScripts = "addl_user_scripts"
+            case env
+            case cpuAffinity = "cpu_affinity"
+            case cluster
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            interface = try c.decodeIfPresent(String.self, forKey: .interface)
+            pcapFile = try c.decodeIfPresent(String.self, forKey: .pcapFile)
+            directory = try c.decodeIfPresent(String.self, forKey: .directory)
+            stdoutFile = try c.decodeIfPresent(String.self, forKey: .stdoutFile)
+            stderrFile = try c.decodeIfPresent(String.self, forKey: .stderrFile)
+            bareMode = try c.decodeIfPresent(Bool.self, forKey: .bareMode)
+            addlBaseScripts = try c.decode([String].self, forKey: .addlBaseScripts, default: [])
+            addlUserScripts = try c.decode([String].self, forKey: .addlUserScripts, default: [])
+            env = try c.decode([String: String].self, forKey: .env, default: [:])
+            cpuAffinity = try c.decodeIfPresent(Int.self, forKey: .cpuAffinity)
+            cluster = try c.decode([String: ClusterEndpoint].self, forKey: .cluster, default: [:])
+        }
+    }
+
+    /// A supervised node and its last known PID (`Supervisor::NodeStatus`).
+    public struct NodeStatus: Hashable, Sendable, Codable {
+        public var node: NodeConfig
+        /// Current or last known PID; unset before the first spawn.
+        public var pid: Int?
+
+        public init(node: NodeConfig, pid: Int? = nil) {
+            self.node = node
+            self.pid = pid
+        }
+    }
+
+    /// Every supervised node, keyed by name (`Supervisor::Status`).
+    public struct Status: Hashable, Sendable, Codable {
+        public var nodes: [String: NodeStatus]
+
+        public init(nodes: [String: NodeStatus] = [:]) {
+            self.nodes = nodes
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            nodes = try c.decode([String: NodeStatus].self, forKey: .nodes, default: [:])
+        }
+    }
+}
