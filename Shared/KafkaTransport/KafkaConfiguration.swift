@@ -62,8 +62,9 @@ public struct KafkaConfiguration: Sendable {
         ]
     }
 
-    /// The complete ordered property list for a client role.
-    func properties(role: [(String, String)]) -> [(String, String)] {
+    /// The complete ordered property list a client of this role applies (public so that
+    /// measurements against bare librdkafka can use exactly the same settings).
+    public func properties(role: [(String, String)]) -> [(String, String)] {
         var result = Tuning.common
         result.append(("bootstrap.servers", bootstrapServers.joined(separator: ",")))
         result.append(("client.id", clientID))

@@ -1,0 +1,144 @@
+import Foundation
+import KafkaTransport
+import ManagementTypes
+
+/// One event with its routing data: the unit of the wire contract.
+///
+/// On the wire it is one UTF-8 JSON object:
+/// `{"event": ..., "args": {...}, "sender": ..., "target": ..., "ts": ..., "api_version": 1}`.
+public struct Envelope<Event: ManagementEvent>: Sendable {
+    public var event: Event
+    /// The publishing endpoint's name.
+    public var sender: String
+    /// The instance or node it is for; `nil` means everyone.
+    public var target: String?
+    /// Publish time, epoch seconds.
+    public var timestamp: Double
+    public var apiVersion: Int
+
+    public init(event: Event, sender: String, target: String? = nil, timestamp: Double = Date().timeIntervalSince1970, apiVersion: Int = Event.apiVersion) {
+        self.event = event
+        self.sender = sender
+        self.target = target
+        self.timestamp = timestamp
+        self.apiVersion = apiVersion
+    }
+
+    /// The JSON bytes of the envelope.
+    public func encoded() throws -> Data {
+        try ZeekJSON.encode(WireEnvelope(event: Event.eventName, args: event, sender: sender, target: target, ts: timestamp, apiVersion: apiVersion))
+    }
+
+    /// The Kafka record: key = target (else sender); headers repeat event, sender and target.
+    public func record(topic: String) throws -> KafkaRecord {
+        var headers = [
+            KafkaHeader(name: EnvelopeHeader.event, string: Event.eventName),
+            KafkaHeader(name: EnvelopeHeader.sender, string: sender),
+        ]
+        if let target { headers.append(KafkaHeader(name: EnvelopeHeader.target, string: target)) }
+        headers.append(KafkaHeader(name: EnvelopeHeader.contentType, string: "application/json"))
+        return KafkaRecord(topic: topic, key: Data((target ?? sender).utf8), value: try encoded(), headers: headers)
+    }
+}
+
+/// Kafka header names of the envelope.
+public enum EnvelopeHeader {
+    public static let event = "event"
+    public static let sender = "sender"
+    public static let target = "target"
+    public static let contentType = "content-type"
+}
+
+/// The routing part of an envelope, read before the arguments' type is known.
+public struct EnvelopeHead: Sendable, Hashable, Decodable {
+    public var event: String
+    public var sender: String
+    public var target: String?
+    public var timestamp: Double
+    public var apiVersion: Int
+
+    /// Larger values are refused before parsing. Matches Kafka's default `message.max.bytes`,
+    /// so nothing legitimate is lost, and a hostile 100 MiB value costs nothing.
+    public static let maximumSize = 1_048_576
+
+    enum CodingKeys: String, CodingKey {
+        case event, args, sender, target
+        case timestamp = "ts"
+        case apiVersion = "api_version"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        event = try c.decode(String.self, forKey: .event)
+        sender = try c.decode(String.self, forKey: .sender)
+        target = try c.decodeIfPresent(String.self, forKey: .target)
+        timestamp = try c.decode(Double.self, forKey: .timestamp)
+        apiVersion = try c.decode(Int.self, forKey: .apiVersion)
+        // `args` must be an object even when the event takes no arguments.
+        _ = try c.nestedContainer(keyedBy: CodingKeys.self, forKey: .args)
+    }
+
+    /// Parses the head of an envelope; the error names what is wrong and where.
+    public static func parse(_ data: Data) throws(WireDecodingError) -> EnvelopeHead {
+        guard data.count <= maximumSize else {
+            throw WireDecodingError(path: "", problem: "message of \(data.count) bytes exceeds the \(maximumSize)-byte limit")
+        }
+        return try ZeekJSON.decode(EnvelopeHead.self, from: data)
+    }
+}
+
+/// A received envelope whose head is known and whose arguments are decoded on demand.
+public struct InboundMessage: Sendable {
+    public let head: EnvelopeHead
+    /// The contract topic it arrived on.
+    public let topic: Topic
+    public let kafkaMessage: KafkaMessage
+
+    public init(head: EnvelopeHead, topic: Topic, kafkaMessage: KafkaMessage) {
+        self.head = head
+        self.topic = topic
+        self.kafkaMessage = kafkaMessage
+    }
+
+    public var event: String { head.event }
+
+    /// Decodes the envelope as `Event`; errors name the argument path (`args.config.nodes[2].role: ...`).
+    public func decode<Event: ManagementEvent>(_ type: Event.Type) throws(WireDecodingError) -> Envelope<Event> {
+        guard head.event == Event.eventName else {
+            throw WireDecodingError(path: "event", problem: "expected \(Event.eventName), got \(head.event)")
+        }
+        let wire = try ZeekJSON.decode(WireEnvelope<Event>.self, from: kafkaMessage.value)
+        return Envelope(event: wire.args, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion)
+    }
+
+    /// Whether a request published at `head.timestamp` is past its deadline. Endpoints that
+    /// start late use this to skip stale commands instead of replaying them.
+    public func isExpired(timeout: Duration, now: Date = Date()) -> Bool {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        return now.timeIntervalSince1970 > head.timestamp + seconds
+    }
+}
+
+/// The envelope exactly as serialised.
+struct WireEnvelope<Args: Codable & Sendable>: Codable {
+    var event: String
+    var args: Args
+    var sender: String
+    var target: String?
+    var ts: Double
+    var apiVersion: Int
+
+    init(event: String, args: Args, sender: String, target: String?, ts: Double, apiVersion: Int) {
+        self.event = event
+        self.args = args
+        self.sender = sender
+        self.target = target
+        self.ts = ts
+        self.apiVersion = apiVersion
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case event, args, sender, target, ts
+        case apiVersion = "api_version"
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import KafkaTransport
+import Logging
+import ManagementTypes
+
+/// How an endpoint joins the conversation.
+public struct EndpointConfiguration: Sendable {
+    public enum Membership: Sendable {
+        /// Consumer group `id` (unprefixed): resumes from committed offsets, supports failover.
+        case group(id: String)
+        /// No group: starts at the current end of each topic, ready in milliseconds.
+        case fromEnd
+    }
+
+    /// The endpoint's name, sent as `sender`.
+    public var name: String
+    public var kafka: KafkaConfiguration
+    public var namespace: TopicNamespace
+    /// Topics read by this endpoint.
+    public var consumes: [Topic]
+    /// Topics created at start if missing (those consumed are always included).
+    public var creates: [Topic]
+    public var membership: Membership
+    public var addressing: AddressFilter
+
+    public init(
+        name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [Topic],
+        creates: [Topic] = [], membership: Membership, addressing: AddressFilter
+    ) {
+        self.name = name
+        self.kafka = kafka
+        self.namespace = namespace
+        self.consumes = consumes
+        self.creates = creates
+        self.membership = membership
+        self.addressing = addressing
+    }
+}
+
+/// A named participant on the bus: publishes envelopes and receives those addressed to it.
+///
+/// Messages for other targets are skipped (and committed) without decoding their arguments;
+/// a message that does not parse is logged with the path of the problem and skipped: bad input
+/// never stops an endpoint.
+public final class ManagementEndpoint: Sendable {
+    public let name: String
+    public let namespace: TopicNamespace
+    private let producer: KafkaProducer
+    private let consumer: KafkaConsumer
+    private let addressing: AddressFilter
+    private let logger: Logger
+
+    /// Creates missing topics, starts the producer and the consumer, and waits until the
+    /// consumer reads its partitions, so nothing published after this returns is missed.
+    public static func connect(_ configuration: EndpointConfiguration, logger: Logger, assignmentTimeout: Duration = .seconds(30)) async throws -> ManagementEndpoint {
+        let namespace = configuration.namespace
+        var topics = configuration.consumes
+        for topic in configuration.creates where !topics.contains(topic) { topics.append(topic) }
+        try await KafkaAdmin(configuration: configuration.kafka, logger: logger)
+            .ensureTopics(topics.map(namespace.specification))
+
+        let subscription: KafkaConsumer.Subscription
+        let kafkaTopics = configuration.consumes.map(namespace.kafkaName)
+        switch configuration.membership {
+        case .group(let id):
+            subscription = .group(id: namespace.groupID(id), topics: kafkaTopics)
+        case .fromEnd:
+            subscription = .fromEnd(topics: kafkaTopics)
+        }
+        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        let consumer: KafkaConsumer
+        do {
+            consumer = try await KafkaConsumer(configuration: configuration.kafka, subscription: subscription, logger: logger)
+        } catch {
+            await producer.shutdown()
+            throw error
+        }
+        let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, producer: producer,
+                                          consumer: consumer, addressing: configuration.addressing, logger: logger)
+        if !kafkaTopics.isEmpty {
+            do {
+                try await consumer.waitForAssignment(timeout: assignmentTimeout)
+            } catch {
+                await endpoint.shutdown()
+                throw error
+            }
+        }
+        return endpoint
+    }
+
+    private init(name: String, namespace: TopicNamespace, producer: KafkaProducer, consumer: KafkaConsumer, addressing: AddressFilter, logger: Logger) {
+        self.name = name
+        self.namespace = namespace
+        self.producer = producer
+        self.consumer = consumer
+        self.addressing = addressing
+        self.logger = logger
+    }
+
+    /// Publishes `event` on `topic` and waits for the broker to store it.
+    @discardableResult
+    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil) async throws -> KafkaDeliveryReport {
+        let envelope = Envelope(event: event, sender: name, target: target)
+        return try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
+    }
+
+    /// Envelopes addressed to this endpoint, in arrival order. Ends at ``shutdown()``.
+    public var inbound: InboundMessages {
+        InboundMessages(messages: consumer.messages, endpoint: self)
+    }
+
+    /// Marks a message handled, so the endpoint's group resumes after it.
+    public func handled(_ message: InboundMessage) {
+        consumer.commit(message.kafkaMessage)
+    }
+
+    /// Stops consuming (committing what was handled) and flushes what is being published.
+    public func shutdown() async {
+        await consumer.shutdown()
+        await producer.shutdown()
+    }
+
+    /// Turns a raw record into an inbound message for this endpoint, or nil to skip it.
+    fileprivate func accept(_ message: KafkaMessage) -> InboundMessage? {
+        if let target = message.header(EnvelopeHeader.target)?.stringValue, !addressing.accepts(target: target) {
+            consumer.commit(message)
+            return nil
+        }
+        let head: EnvelopeHead
+        do {
+            head = try EnvelopeHead.parse(message.value)
+        } catch {
+            logger.warning("skipping malformed message on \(message.topic) at offset \(message.offset): \(error)",
+                           metadata: ["sender": "\(message.header(EnvelopeHeader.sender)?.stringValue ?? "-")"])
+            consumer.commit(message)
+            return nil
+        }
+        guard addressing.accepts(target: head.target), let topic = namespace.topic(forKafkaName: message.topic) else {
+            consumer.commit(message)
+            return nil
+        }
+        return InboundMessage(head: head, topic: topic, kafkaMessage: message)
+    }
+}
+
+/// The envelopes addressed to an endpoint, as an `AsyncSequence`.
+public struct InboundMessages: AsyncSequence, Sendable {
+    public typealias Element = InboundMessage
+
+    let messages: AsyncStream<KafkaMessage>
+    let endpoint: ManagementEndpoint
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncStream<KafkaMessage>.AsyncIterator
+        let endpoint: ManagementEndpoint
+
+        public mutating func next() async -> InboundMessage? {
+            while let message = await base.next() {
+                if let inbound = endpoint.accept(message) { return inbound }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: messages.makeAsyncIterator(), endpoint: endpoint)
+    }
+}

@@ -1,0 +1,30 @@
+/// A Zeek event as carried in an envelope: its stored properties are the event's arguments,
+/// encoded under their Zeek names.
+public protocol ManagementEvent: Codable, Sendable {
+    /// The fully qualified Zeek event name, e.g. `Management::Agent::API::deploy_request`.
+    static var eventName: String { get }
+    /// The API version constant of the event's namespace.
+    static var apiVersion: Int { get }
+}
+
+extension ManagementEvent {
+    public static var apiVersion: Int { 1 }
+}
+
+/// Which `target`s an endpoint accepts (see the design's Addressing section).
+public enum AddressFilter: Sendable, Hashable {
+    /// Messages whose target is one of `names`, and, if `orUntargeted`, those without a target.
+    case targets(Set<String>, orUntargeted: Bool)
+    /// Everything (monitors, and observers of notify topics).
+    case everything
+
+    public func accepts(target: String?) -> Bool {
+        switch self {
+        case .everything:
+            return true
+        case let .targets(names, orUntargeted):
+            guard let target else { return orUntargeted }
+            return names.contains(target)
+        }
+    }
+}

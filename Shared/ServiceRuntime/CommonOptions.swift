@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import KafkaTransport
+import Logging
+import ManagementMessaging
+
+/// The flags every executable accepts (the design's "Running the services"), each with an
+/// environment variable fallback so containers can be configured without changing commands.
+public struct CommonOptions: ParsableArguments, Sendable {
+    @Option(help: ArgumentHelp("Kafka bootstrap servers, HOST:PORT[,...] (env ZEEK_MGMT_BROKERS; default 127.0.0.1:9092).", valueName: "host:port,..."))
+    public var brokers: String?
+
+    @Option(help: ArgumentHelp("Prefix for every topic and consumer group, so clusters can share a Kafka (env ZEEK_MGMT_TOPIC_PREFIX; default none).", valueName: "prefix"))
+    public var topicPrefix: String?
+
+    @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Any librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).", valueName: "key=value"))
+    public var kafkaOptions: [String] = []
+
+    @Option(help: ArgumentHelp("trace|debug|info|notice|warning|error (env ZEEK_MGMT_LOG_LEVEL; default info).", valueName: "level"))
+    public var logLevel: String?
+
+    public init() {}
+
+    /// Applies environment fallbacks and defaults, validating every value.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceSettings {
+        let brokerList = (brokers ?? environment["ZEEK_MGMT_BROKERS"] ?? "127.0.0.1:9092")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !brokerList.isEmpty else {
+            throw ValidationError("--brokers needs at least one HOST:PORT")
+        }
+        for broker in brokerList where !broker.contains(":") {
+            throw ValidationError("broker address \"\(broker)\" lacks a port; use HOST:PORT, e.g. 127.0.0.1:9092")
+        }
+        let levelText = (logLevel ?? environment["ZEEK_MGMT_LOG_LEVEL"] ?? "info").lowercased()
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError("unknown log level \"\(levelText)\"; use one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let overrides: [String: String]
+        do {
+            overrides = try KafkaConfiguration.parseOverrides(kafkaOptions)
+        } catch let error as KafkaError {
+            throw ValidationError(error.message)
+        }
+        return ServiceSettings(
+            brokers: brokerList,
+            namespace: TopicNamespace(prefix: topicPrefix ?? environment["ZEEK_MGMT_TOPIC_PREFIX"] ?? ""),
+            kafkaOverrides: overrides,
+            logLevel: level
+        )
+    }
+}
+
+/// The resolved common settings of a process.
+public struct ServiceSettings: Sendable {
+    public var brokers: [String]
+    public var namespace: TopicNamespace
+    public var kafkaOverrides: [String: String]
+    public var logLevel: Logger.Level
+
+    public func kafkaConfiguration(clientID: String) -> KafkaConfiguration {
+        KafkaConfiguration(bootstrapServers: brokers, clientID: clientID, overrides: kafkaOverrides)
+    }
+
+    /// Sends log lines to stderr at the configured level and returns the process's logger.
+    public func bootstrapLogging(label: String) -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+/// `agent-<hostname>`, the default instance name of an agent/supervisor pair, as Zeek names agents.
+public func defaultInstanceName(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    if let name = environment["ZEEK_MGMT_INSTANCE"], !name.isEmpty { return name }
+    let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+    return "agent-\(host)"
+}

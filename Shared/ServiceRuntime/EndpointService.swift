@@ -1,0 +1,91 @@
+import Foundation
+import KafkaTransport
+import Logging
+import ManagementMessaging
+import ServiceLifecycle
+
+/// Runs one endpoint as a lifecycle service: connects (retrying while Kafka is unreachable),
+/// reports ready, hands every inbound message to `handler`, and on SIGTERM/SIGINT leaves
+/// Kafka cleanly (committing what was handled) before the process exits.
+public struct EndpointService: Service {
+    public typealias Handler = @Sendable (ManagementEndpoint, InboundMessage) async -> Void
+
+    let configuration: EndpointConfiguration
+    let logger: Logger
+    let role: String
+    let onReady: @Sendable (ManagementEndpoint) async -> Void
+    let handler: Handler
+
+    /// - Parameters:
+    ///   - role: what the process is, for log lines (e.g. `controller-service`).
+    ///   - onReady: runs once connected, before messages are handled (e.g. to announce itself).
+    ///   - handler: called for each message addressed to this endpoint; the message is marked
+    ///     handled when it returns.
+    public init(
+        role: String,
+        configuration: EndpointConfiguration,
+        logger: Logger,
+        onReady: @escaping @Sendable (ManagementEndpoint) async -> Void = { _ in },
+        handler: @escaping Handler
+    ) {
+        self.role = role
+        self.configuration = configuration
+        self.logger = logger
+        self.onReady = onReady
+        self.handler = handler
+    }
+
+    public func run() async throws {
+        guard let endpoint = try await connect() else { return }
+        logger.notice("\(role) ready", metadata: [
+            "name": "\(configuration.name)",
+            "brokers": "\(configuration.kafka.bootstrapServers.joined(separator: ","))",
+            "consumes": "\(configuration.consumes.map { configuration.namespace.kafkaName($0) }.joined(separator: ","))",
+        ])
+        await onReady(endpoint)
+        await cancelWhenGracefulShutdown {
+            for await message in endpoint.inbound {
+                await handler(endpoint, message)
+                endpoint.handled(message)
+            }
+        }
+        logger.info("\(role) shutting down")
+        await endpoint.shutdown()
+        logger.info("\(role) stopped")
+    }
+
+    /// Connects, retrying with a growing pause until it works or shutdown is requested.
+    private func connect() async throws -> ManagementEndpoint? {
+        var attempt = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            attempt += 1
+            do {
+                return try await cancelWhenGracefulShutdown { [configuration, logger] in
+                    try await ManagementEndpoint.connect(configuration, logger: logger)
+                }
+            } catch where Task.isCancelled || Task.isShuttingDownGracefully {
+                return nil
+            } catch {
+                let pause = min(attempt, 5)
+                logger.warning("cannot connect to Kafka at \(configuration.kafka.bootstrapServers.joined(separator: ",")) (attempt \(attempt)): \(error); retrying in \(pause) s. Check --brokers and that the broker is running.")
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(pause)) }
+                } catch {
+                    return nil
+                }
+            }
+        }
+        return nil
+    }
+}
+
+/// Runs `services` until SIGTERM or SIGINT, then shuts them down gracefully.
+public func runUntilTerminated(_ services: [any Service], logger: Logger) async throws {
+    try LibrdkafkaVersion.requireSupported()
+    let group = ServiceGroup(configuration: .init(
+        services: services.map { .init(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
+    try await group.run()
+}
