@@ -12,9 +12,9 @@ struct BareFloor {
 
     func measure(rounds: Int, warmup: Int) throws -> [Duration] {
         let responderProducer = try makeHandle(RD_KAFKA_PRODUCER, role: KafkaConfiguration.Tuning.producer)
-        let responderConsumer = try makeHandle(RD_KAFKA_CONSUMER, role: KafkaConfiguration.Tuning.consumer)
+        let responderConsumer = try makeHandle(RD_KAFKA_CONSUMER, role: KafkaConfiguration.Tuning.consumer + KafkaConfiguration.Tuning.standalone(groupID: "bare-responder-\(UUID())"))
         let requesterProducer = try makeHandle(RD_KAFKA_PRODUCER, role: KafkaConfiguration.Tuning.producer)
-        let requesterConsumer = try makeHandle(RD_KAFKA_CONSUMER, role: KafkaConfiguration.Tuning.consumer)
+        let requesterConsumer = try makeHandle(RD_KAFKA_CONSUMER, role: KafkaConfiguration.Tuning.consumer + KafkaConfiguration.Tuning.standalone(groupID: "bare-requester-\(UUID())"))
         defer {
             for handle in [responderProducer, requesterProducer] { _ = rd_kafka_flush(handle, 2_000); rd_kafka_destroy(handle) }
             for handle in [responderConsumer, requesterConsumer] { _ = rd_kafka_consumer_close(handle); rd_kafka_destroy(handle) }
@@ -88,7 +88,10 @@ struct BareFloor {
         let list = rd_kafka_topic_partition_list_new(1)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         rd_kafka_topic_partition_list_add(list, topic, 0)?.pointee.offset = high
-        _ = rd_kafka_assign(consumer, list)
+        let assigned = rd_kafka_assign(consumer, list)
+        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.consumer, "assign \(topic): \(String(cString: rd_kafka_err2str(assigned)))")
+        }
     }
 }
 

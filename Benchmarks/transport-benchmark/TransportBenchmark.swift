@@ -54,8 +54,8 @@ struct TransportBenchmark: AsyncParsableCommand {
         var transportSamples: [Duration] = []
         for block in 1...blocks {
             let rounds = self.rounds, warmup = self.warmup
-            bareSamples += try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
             transportSamples += try await transport.measure(rounds: rounds, warmup: warmup)
+            bareSamples += try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
             print("block \(block)/\(blocks): bare p50 \(format(percentile(bareSamples, 0.5))), transport p50 \(format(percentile(transportSamples, 0.5)))")
         }
 

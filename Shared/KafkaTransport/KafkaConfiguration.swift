@@ -60,6 +60,11 @@ public struct KafkaConfiguration: Sendable {
             ("enable.auto.offset.store", "false"),
             ("auto.commit.interval.ms", "1000"),
         ]
+        /// Consumers that assign partitions themselves. librdkafka still wants a `group.id`
+        /// for `assign()`; it is never joined and nothing is committed under it.
+        public static func standalone(groupID: String) -> [(String, String)] {
+            [("group.id", groupID), ("enable.auto.commit", "false")]
+        }
     }
 
     /// The complete ordered property list a client of this role applies (public so that

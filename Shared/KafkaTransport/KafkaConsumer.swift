@@ -59,6 +59,7 @@ public final class KafkaConsumer: Sendable {
             topics = groupTopics
             isGroupMember = true
         case let .fromEnd(endTopics):
+            role += KafkaConfiguration.Tuning.standalone(groupID: "\(configuration.clientID).\(UUID().uuidString)")
             topics = endTopics
             isGroupMember = false
         }
@@ -102,7 +103,7 @@ public final class KafkaConsumer: Sendable {
                 guard let message = rd_kafka_consumer_poll(client.handle, 100) else { return }
                 defer { rd_kafka_message_destroy(message) }
                 if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    continuation.yield(KafkaMessage(copying: message.pointee))
+                    continuation.yield(KafkaMessage(copying: message))
                 } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     logger.warning("consume error: \(KafkaMessage.errorText(message.pointee))")
                 }
@@ -297,14 +298,16 @@ final class RebalanceState: Sendable {
 }
 
 extension KafkaMessage {
-    init(copying message: rd_kafka_message_t) {
+    /// Copies a message out of librdkafka. Takes the pointer librdkafka handed out (not a copy
+    /// of the struct): header and timestamp accessors find the enclosing internal message from it.
+    init(copying pointer: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let message = pointer.pointee
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let value = message.payload.map { Data(bytes: $0, count: message.len) } ?? Data()
         let key = message.key.map { Data(bytes: $0, count: message.key_len) }
         var headers: [KafkaHeader] = []
-        var message = message
         var headerList: OpaquePointer?
-        if rd_kafka_message_headers(&message, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
+        if rd_kafka_message_headers(pointer, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
             var index = 0
             var name: UnsafePointer<CChar>?
             var valuePointer: UnsafeRawPointer?
@@ -317,7 +320,7 @@ extension KafkaMessage {
             }
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let milliseconds = rd_kafka_message_timestamp(&message, &timestampType)
+        let milliseconds = rd_kafka_message_timestamp(pointer, &timestampType)
         self.init(
             topic: topic,
             partition: message.partition,
