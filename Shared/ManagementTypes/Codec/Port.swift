@@ -41,7 +41,7 @@ public struct Port: Hashable, Sendable, Codable, Comparable, CustomStringConvert
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        let number = try container.decode(Int.self, forKey: .port)
+        let number = try container.decodeInteger(forKey: .port)
         guard let valid = UInt16(exactly: number) else {
             throw DecodingError.dataCorruptedError(forKey: .port, in: container,
                 debugDescription: "port number \(number) out of range 0-65535")

@@ -122,7 +122,7 @@ public enum Management {
             scripts = try c.decodeIfPresent([String].self, forKey: .scripts)
             options = try c.decodeIfPresent(Set<Option>.self, forKey: .options)
             interface = try c.decodeIfPresent(String.self, forKey: .interface)
-            cpuAffinity = try c.decodeIfPresent(Int.self, forKey: .cpuAffinity)
+            cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             env = try c.decode([String: String].self, forKey: .env, default: [:])
             metricsPort = try c.decodeIfPresent(Port.self, forKey: .metricsPort)
         }
@@ -226,7 +226,7 @@ public enum Management {
             state = try c.decode(State.self, forKey: .state)
             mgmtRole = try c.decode(Role.self, forKey: .mgmtRole, default: .none)
             clusterRole = try c.decode(Supervisor.ClusterRole.self, forKey: .clusterRole, default: .none)
-            pid = try c.decodeIfPresent(Int.self, forKey: .pid)
+            pid = try c.decodeIntegerIfPresent(forKey: .pid)
             port = try c.decodeIfPresent(Port.self, forKey: .port)
             metricsPort = try c.decodeIfPresent(Port.self, forKey: .metricsPort)
         }

@@ -106,7 +106,7 @@ public enum Supervisor {
             addlBaseScripts = try c.decode([String].self, forKey: .addlBaseScripts, default: [])
             addlUserScripts = try c.decode([String].self, forKey: .addlUserScripts, default: [])
             env = try c.decode([String: String].self, forKey: .env, default: [:])
-            cpuAffinity = try c.decodeIfPresent(Int.self, forKey: .cpuAffinity)
+            cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             cluster = try c.decode([String: ClusterEndpoint].self, forKey: .cluster, default: [:])
         }
     }
@@ -120,6 +120,12 @@ public enum Supervisor {
         public init(node: NodeConfig, pid: Int? = nil) {
             self.node = node
             self.pid = pid
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            node = try c.decode(NodeConfig.self, forKey: .node)
+            pid = try c.decodeIntegerIfPresent(forKey: .pid)
         }
     }
 

@@ -17,6 +17,28 @@ extension KeyedDecodingContainer {
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key, default defaultValue: @autoclosure () -> T) throws -> T {
         try decodeIfPresent(type, forKey: key) ?? defaultValue()
     }
+
+    /// Decodes a Zeek `int`/`count`. Foundation reports a fractional number for an integer
+    /// field as "not valid JSON" without a path; this names the field and the value instead.
+    func decodeInteger(forKey key: Key) throws -> Int {
+        guard let value = try decodeIntegerIfPresent(forKey: key) else {
+            throw DecodingError.valueNotFound(Int.self, .init(codingPath: codingPath + [key], debugDescription: "null integer"))
+        }
+        return value
+    }
+
+    func decodeIntegerIfPresent(forKey key: Key) throws -> Int? {
+        switch try decodeIfPresent(JSONValue.self, forKey: key) {
+        case nil, .null?:
+            return nil
+        case .int(let value)?:
+            return Int(value)
+        case .double(let value)?:
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "wrong type: expected integer, found \(value)")
+        default:
+            throw DecodingError.typeMismatch(Int.self, .init(codingPath: codingPath + [key], debugDescription: "expected integer"))
+        }
+    }
 }
 
 /// Orders two records by their canonical JSON: a total order for set elements whose natural

@@ -1,0 +1,61 @@
+import Foundation
+import KafkaTransport
+import ManagementMessaging
+import ManagementTypes
+import Testing
+
+@Suite("Envelope")
+struct EnvelopeTests {
+    struct GetNodesResponse: ManagementEvent {
+        static let eventName = "Management::Controller::API::get_nodes_response"
+        var reqid: String
+        var results: [Management.Result]
+    }
+
+    @Test func wireFormKeyAndHeaders() throws {
+        let envelope = Envelope(event: GetNodesResponse(reqid: "r1", results: [Management.Result(reqid: "a1", instance: "agent-a")]),
+                                sender: "controller", target: "client-7", timestamp: 1795295009.5)
+        let record = try envelope.record(topic: "site-a.Management.Controller.API")
+        #expect(String(decoding: record.value, as: UTF8.self) == #"{"api_version":1,"args":{"reqid":"r1","results":[{"instance":"agent-a","reqid":"a1","success":true}]},"event":"Management::Controller::API::get_nodes_response","sender":"controller","target":"client-7","ts":1795295009.5}"#)
+        #expect(record.key == Data("client-7".utf8))
+        #expect(record.headers.map(\.name) == ["event", "sender", "target", "content-type"])
+        #expect(record.headers.map(\.stringValue) == ["Management::Controller::API::get_nodes_response", "controller", "client-7", "application/json"])
+    }
+
+    @Test func untargetedEnvelopeIsKeyedBySender() throws {
+        let envelope = Envelope(event: GetNodesResponse(reqid: "r", results: []), sender: "agent-a")
+        let record = try envelope.record(topic: "t")
+        #expect(record.key == Data("agent-a".utf8))
+        #expect(!record.headers.contains { $0.name == "target" })
+        #expect(!String(decoding: record.value, as: UTF8.self).contains("\"target\""))
+    }
+
+    @Test func roundTripAndUnknownFieldsIgnored() throws {
+        let json = #"{"event":"Management::Controller::API::get_nodes_response","args":{"reqid":"r","results":[],"future_arg":1},"sender":"controller","ts":2,"api_version":1,"trace":"x"}"#
+        let data = Data(json.utf8)
+        let message = InboundMessage(head: try EnvelopeHead.parse(data), topic: .controllerAPI,
+                                     kafkaMessage: KafkaMessage(topic: "Management.Controller.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil))
+        let envelope = try message.decode(GetNodesResponse.self)
+        #expect(envelope.event.reqid == "r" && envelope.sender == "controller" && envelope.target == nil && envelope.apiVersion == 1)
+        #expect(message.isExpired(timeout: .seconds(10), now: Date(timeIntervalSince1970: 11)) == false)
+        #expect(message.isExpired(timeout: .seconds(10), now: Date(timeIntervalSince1970: 12.5)) == true)
+    }
+
+    @Test func addressing() {
+        let agent = AddressFilter.targets(["agent-a"], orUntargeted: true)
+        #expect(agent.accepts(target: "agent-a") && agent.accepts(target: nil) && !agent.accepts(target: "agent-b"))
+        let supervisor = AddressFilter.targets(["agent-a"], orUntargeted: false)
+        #expect(supervisor.accepts(target: "agent-a") && !supervisor.accepts(target: nil))
+        #expect(AddressFilter.everything.accepts(target: "anyone") && AddressFilter.everything.accepts(target: nil))
+    }
+
+    @Test func topicNamespace() {
+        let namespace = TopicNamespace(prefix: "site-a.")
+        #expect(namespace.kafkaName(.agentAPI.notify) == "site-a.Management.Agent.API.notify")
+        #expect(namespace.topic(forKafkaName: "site-a.Supervisor.API") == .supervisorAPI)
+        #expect(namespace.topic(forKafkaName: "site-b.Supervisor.API") == nil)
+        #expect(namespace.groupID("controller") == "site-a.controller")
+        #expect(namespace.specification(.controllerState).config == ["cleanup.policy": "compact"])
+        #expect(namespace.specification(.controllerAPI).partitions == 1)
+    }
+}
