@@ -76,7 +76,7 @@ public struct KafkaAdmin: Sendable {
         }
         // The admin request times out on its own; the extra second only covers queue delivery.
         guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1_000) else {
-            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms; is it running and reachable at the configured address?")
+            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms; is the broker running and reachable at the configured address?")
         }
         defer { rd_kafka_event_destroy(event) }
         let eventError = rd_kafka_event_error(event)

@@ -1,0 +1,58 @@
+import Foundation
+import KafkaTransport
+import LocalBroker
+import ManagementMessaging
+import ManagementTypes
+import Testing
+
+/// Endpoints over a real broker: addressing, bad input skipped, envelopes end to end.
+@Suite("Management endpoint", .timeLimit(.minutes(2)))
+struct EndpointTests {
+    struct Hello: ManagementEvent {
+        static let eventName = "Management::Agent::API::notify_agent_hello"
+        var instance: String
+        var id: String
+        var connecting: Bool
+        var api_version: Int
+    }
+
+    func endpoint(_ broker: LocalBroker, name: String, addressing: AddressFilter, membership: EndpointConfiguration.Membership = .fromEnd) async throws -> ManagementEndpoint {
+        try await ManagementEndpoint.connect(EndpointConfiguration(
+            name: name, kafka: configuration(broker), namespace: TopicNamespace(prefix: "test."),
+            consumes: [.agentAPI], membership: membership, addressing: addressing
+        ), logger: testLogger)
+    }
+
+    @Test func deliversOnlyWellFormedMessagesAddressedToIt() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let agent = try await endpoint(broker, name: "agent-a", addressing: .targets(["agent-a"], orUntargeted: false))
+        let controller = try await endpoint(broker, name: "controller", addressing: .targets(["controller"], orUntargeted: true))
+        let producer = try KafkaProducer(configuration: configuration(broker), logger: testLogger)
+
+        try await controller.publish(Hello(instance: "x", id: "for-b", connecting: true, api_version: 1), to: .agentAPI, target: "agent-b")
+        try await controller.publish(Hello(instance: "x", id: "broadcast", connecting: true, api_version: 1), to: .agentAPI)
+        try await producer.send(KafkaRecord(topic: "test.Management.Agent.API", value: Data([0xde, 0xad, 0xbe, 0xef])))
+        try await producer.send(KafkaRecord(topic: "test.Management.Agent.API", value: Data(#"{"event":"x","args":{},"sender":"s","target":"agent-a","ts":"bad","api_version":1}"#.utf8)))
+        try await controller.publish(Hello(instance: "x", id: "for-a", connecting: false, api_version: 1), to: .agentAPI, target: "agent-a")
+
+        let received = try await first(1, of: agent.inbound)
+        let hello = try received[0].decode(Hello.self)
+        #expect(hello.event.id == "for-a")
+        #expect(hello.sender == "controller" && hello.target == "agent-a" && received[0].topic == .agentAPI)
+
+        await producer.shutdown()
+        await agent.shutdown()
+        await controller.shutdown()
+    }
+
+    @Test func groupEndpointSeesMessagesPublishedRightAfterConnect() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let agent = try await endpoint(broker, name: "agent-a", addressing: .targets(["agent-a"], orUntargeted: true), membership: .group(id: "agent.agent-a"))
+        try await agent.publish(Hello(instance: "agent-a", id: "1", connecting: true, api_version: 1), to: .agentAPI)
+        let received = try await first(1, of: agent.inbound)
+        #expect(try received[0].decode(Hello.self).event.instance == "agent-a")
+        await agent.shutdown()
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import KafkaTransport
+import LocalBroker
+import Testing
+
+/// The transport against a real broker (Tansu, started per test).
+@Suite("Kafka transport", .timeLimit(.minutes(2)))
+struct KafkaTransportTests {
+    @Test func producesAndConsumesWithKeysAndHeaders() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "orders")])
+        let consumer = try await KafkaConsumer(configuration: config, subscription: .group(id: "g1", topics: ["orders"]), logger: testLogger)
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+
+        var reports: [KafkaDeliveryReport] = []
+        for index in 0..<3 {
+            reports.append(try await producer.send(KafkaRecord(
+                topic: "orders", key: Data("k\(index)".utf8), value: Data("v\(index)".utf8),
+                headers: [KafkaHeader(name: "event", string: "e\(index)"), KafkaHeader(name: "empty", value: nil)]
+            )))
+        }
+        #expect(reports.map(\.offset) == [0, 1, 2])
+        #expect(reports.allSatisfy { $0.topic == "orders" && $0.partition == 0 })
+
+        let messages = try await first(3, of: consumer.messages)
+        #expect(messages.map { String(decoding: $0.value, as: UTF8.self) } == ["v0", "v1", "v2"])
+        #expect(messages.map { $0.key.map { String(decoding: $0, as: UTF8.self) } } == ["k0", "k1", "k2"])
+        #expect(messages.map { $0.header("event")?.stringValue } == ["e0", "e1", "e2"])
+        #expect(messages[0].header("empty") == KafkaHeader(name: "empty", value: nil))
+        #expect(messages[0].timestamp != nil)
+        #expect(consumer.assignment == [TopicPartition(topic: "orders", partition: 0)])
+
+        await consumer.shutdown()
+        await producer.shutdown()
+    }
+
+    @Test func deliveryFailureSurfacesWhenTheBrokerIsDown() async throws {
+        let broker = try await LocalBroker.start()
+        let config = configuration(broker, ["message.timeout.ms": "1500"])
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "t")])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        try await producer.send(KafkaRecord(topic: "t", value: Data("delivered".utf8)))
+
+        broker.stop()
+        let started = ContinuousClock.now
+        let error = await #expect(throws: KafkaError.self) {
+            try await producer.send(KafkaRecord(topic: "t", value: Data("lost".utf8)))
+        }
+        #expect(error?.kind == .delivery)
+        #expect(error?.description.contains("not delivered") == true)
+        #expect(ContinuousClock.now - started < .seconds(10), "the error arrives within message.timeout.ms, not minutes later")
+        await producer.shutdown()
+    }
+
+    @Test func sendAfterShutdownIsAnError() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let producer = try KafkaProducer(configuration: configuration(broker), logger: testLogger)
+        await producer.shutdown()
+        let error = await #expect(throws: KafkaError.self) {
+            try await producer.send(KafkaRecord(topic: "t", value: Data()))
+        }
+        #expect(error?.kind == .shutDown)
+    }
+
+    @Test func restartedGroupMemberDoesNotSeeHandledMessagesAgain() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        for index in 1...3 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+
+        let firstRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
+        for message in try await first(3, of: firstRun.messages) { firstRun.commit(message) }
+        await firstRun.shutdown()
+
+        for index in 4...5 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+        let secondRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
+        let resumed = try await first(2, of: secondRun.messages)
+        #expect(resumed.map { String(decoding: $0.value, as: UTF8.self) } == ["job-4", "job-5"])
+        await secondRun.shutdown()
+        await producer.shutdown()
+    }
+
+    @Test func unhandledMessagesAreDeliveredAgainAfterRestart() async throws {
+        // The other half of commit-after-handling: what was received but not handled is not lost.
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        for index in 1...3 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+
+        let firstRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
+        let received = try await first(3, of: firstRun.messages)
+        firstRun.commit(received[0])
+        await firstRun.shutdown()
+
+        let secondRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
+        let again = try await first(2, of: secondRun.messages)
+        #expect(again.map { String(decoding: $0.value, as: UTF8.self) } == ["job-2", "job-3"])
+        await secondRun.shutdown()
+        await producer.shutdown()
+    }
+
+    @Test func standaloneConsumerStartsAtTheEnd() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "news")])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        try await producer.send(KafkaRecord(topic: "news", value: Data("old".utf8)))
+
+        let consumer = try await KafkaConsumer(configuration: config, subscription: .fromEnd(topics: ["news"]), logger: testLogger)
+        try await consumer.waitForAssignment(timeout: .seconds(1))
+        try await producer.send(KafkaRecord(topic: "news", value: Data("new".utf8)))
+        let received = try await first(1, of: consumer.messages)
+        #expect(received.map { String(decoding: $0.value, as: UTF8.self) } == ["new"])
+        await consumer.shutdown()
+        await producer.shutdown()
+    }
+
+    @Test func ensureTopicsIsIdempotentAndCreatesCompactedTopics() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let admin = KafkaAdmin(configuration: configuration(broker), logger: testLogger)
+        let topics = [TopicSpecification(name: "state", config: ["cleanup.policy": "compact"]), TopicSpecification(name: "api")]
+        try await admin.ensureTopics(topics)
+        try await admin.ensureTopics(topics)
+        let consumer = try await KafkaConsumer(configuration: configuration(broker), subscription: .fromEnd(topics: ["state", "api"]), logger: testLogger)
+        #expect(consumer.assignment == [TopicPartition(topic: "state", partition: 0), TopicPartition(topic: "api", partition: 0)])
+        await consumer.shutdown()
+    }
+
+    @Test func unreachableBrokerIsAClearError() async throws {
+        let port = try freeLoopbackPort()
+        let config = KafkaConfiguration(bootstrapServers: ["127.0.0.1:\(port)"], clientID: "tests")
+        let error = await #expect(throws: KafkaError.self) {
+            try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "t")], timeout: .seconds(2))
+        }
+        #expect(error?.kind == .timedOut)
+        #expect(error?.message.contains("is the broker running and reachable") == true)
+    }
+
+    @Test func invalidKafkaOptionIsRejectedByName() throws {
+        let config = KafkaConfiguration(bootstrapServers: ["127.0.0.1:1"], clientID: "tests", overrides: ["no.such.property": "1"])
+        let error = #expect(throws: KafkaError.self) { try KafkaProducer(configuration: config, logger: testLogger) }
+        #expect(error?.kind == .configuration)
+        #expect(error?.message.contains("no.such.property=1 rejected") == true)
+        #expect(throws: KafkaError.self) { try KafkaConfiguration.parseOverrides(["novalue"]) }
+        #expect(try KafkaConfiguration.parseOverrides(["sasl.password=a=b"]) == ["sasl.password": "a=b"])
+    }
+
+    @Test func loadedLibrdkafkaIsSupported() {
+        #expect(LibrdkafkaVersion.loaded >= LibrdkafkaVersion.minimumSupported)
+    }
+}
