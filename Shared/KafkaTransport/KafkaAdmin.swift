@@ -31,12 +31,12 @@ public struct KafkaAdmin: Sendable {
     /// Creates each topic that does not exist yet; existing topics are left as they are.
     ///
     /// Throws if the broker cannot be reached within `timeout` or refuses a topic.
-    public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(10)) async throws {
+    public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(5)) async throws {
         guard !topics.isEmpty else { return }
         let properties = configuration.properties(role: [])
         let logger = self.logger
         let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let created = try await runBlocking {
+        let created = try await runBlocking(abandonOnCancel: true) {
             let client = try RdKafkaClient(kind: .producer, properties: properties, context: ClientContext(logger: logger))
             defer { client.destroy() }
             return try Self.createTopics(topics, client: client, timeoutMilliseconds: milliseconds)

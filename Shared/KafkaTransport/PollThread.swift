@@ -50,8 +50,30 @@ final class PollThread: Sendable {
 }
 
 /// Runs one blocking call (metadata, admin requests, watermark queries) on its own thread.
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
+///
+/// With `abandonOnCancel`, cancelling the caller returns at once with `CancellationError` and
+/// leaves the call to finish on its thread; only for work that owns everything it touches
+/// (so shutdown is not held up by a broker that does not answer).
+func runBlocking<T: Sendable>(abandonOnCancel: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    guard abandonOnCancel else {
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+    let pending = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            pending.withLock { $0 = continuation }
+            if Task.isCancelled {
+                pending.withLock { $0.take() }?.resume(throwing: CancellationError())
+                return
+            }
+            Thread {
+                let result = Result { try body() }
+                pending.withLock { $0.take() }?.resume(with: result)
+            }.start()
+        }
+    } onCancel: {
+        pending.withLock { $0.take() }?.resume(throwing: CancellationError())
     }
 }

@@ -56,6 +56,7 @@ public struct EndpointService: Service {
 
     /// Connects, retrying with a growing pause until it works or shutdown is requested.
     private func connect() async throws -> ManagementEndpoint? {
+        logger.info("connecting to Kafka at \(configuration.kafka.bootstrapServers.joined(separator: ","))")
         var attempt = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             attempt += 1
@@ -65,6 +66,10 @@ public struct EndpointService: Service {
                 }
             } catch where Task.isCancelled || Task.isShuttingDownGracefully {
                 return nil
+            } catch let error as KafkaError where error.kind == .configuration || error.kind == .unsupportedLibrary {
+                // Retrying cannot fix a rejected property or an unusable library.
+                logger.critical("\(error)")
+                throw error
             } catch {
                 let pause = min(attempt, 5)
                 logger.warning("cannot connect to Kafka at \(configuration.kafka.bootstrapServers.joined(separator: ",")) (attempt \(attempt)): \(error); retrying in \(pause) s. Check --brokers and that the broker is running.")

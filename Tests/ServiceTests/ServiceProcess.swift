@@ -1,0 +1,116 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One of the project's executables, run as a real child process with its output captured.
+final class ServiceProcess: Sendable {
+    let name: String
+    private let process: Process
+    private let output = OutputBuffer()
+
+    /// Where `swift build` put the executables: beside the test bundle.
+    static let binDirectory: URL = {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = bundle.deletingLastPathComponent()
+        while !directory.path.hasSuffix("/debug") && !directory.path.hasSuffix("/release") && directory.path != "/" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory
+    }()
+
+    init(_ name: String, arguments: [String], environment: [String: String] = [:]) throws {
+        let executable = Self.binDirectory.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw ServiceProcessError("\(executable.path) not found; build it first with `swift build`")
+        }
+        self.name = name
+        process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        // Blocking reads on a thread of their own see every byte and a definite end of file.
+        let reader = pipe.fileHandleForReading
+        let output = self.output
+        Thread {
+            while true {
+                let data = reader.availableData
+                output.append(data)
+                if data.isEmpty { break }
+            }
+        }.start()
+    }
+
+    var text: String { output.text }
+
+    /// Waits until the output contains `pattern`.
+    func waitForOutput(_ pattern: String, timeout: Duration = .seconds(30)) async throws {
+        try await poll(timeout: timeout, "\(name) did not print \"\(pattern)\"") {
+            if output.text.contains(pattern) { return true }
+            if output.isClosed { throw ServiceProcessError("\(name) exited without printing \"\(pattern)\". Output:\n\(text)") }
+            return false
+        }
+    }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async throws -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        return try await waitForExit(timeout: timeout)
+    }
+
+    /// Waits for the process to exit and its output to be read to the end.
+    func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        do {
+            try await poll(timeout: timeout, "\(name) did not exit") { !process.isRunning && output.isClosed }
+        } catch {
+            kill(process.processIdentifier, SIGKILL)
+            throw error
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Re-checks `condition` every few milliseconds until it holds or `timeout` passes.
+    private func poll(timeout: Duration, _ failure: String, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else {
+                throw ServiceProcessError("\(failure) within \(timeout). Output:\n\(text)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A child's combined stdout and stderr.
+private final class OutputBuffer: Sendable {
+    private let state = Mutex((text: "", closed: false))
+
+    var text: String { state.withLock { $0.text } }
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Appends output; empty data means the child closed its output.
+    func append(_ data: Data) {
+        state.withLock { state in
+            if data.isEmpty { state.closed = true } else { state.text += String(decoding: data, as: UTF8.self) }
+        }
+    }
+}
+
+struct ServiceProcessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
