@@ -17,6 +17,16 @@ struct TransportBenchmark: AsyncParsableCommand {
     @Option(help: "Kafka bootstrap servers; without it a local broker is started on a free port.")
     var brokers: String?
 
+    @Option(name: .customLong("kafka-option"), help: "A librdkafka property applied to both variants, e.g. fetch.wait.max.ms=5 (repeatable).")
+    var kafkaOptions: [String] = []
+
+    enum Variant: String, ExpressibleByArgument {
+        case bare, transport
+    }
+
+    @Option(help: "Run only one variant (bare or transport), e.g. to isolate a broker problem.")
+    var only: Variant?
+
     @Option(help: "Measured round trips per block.")
     var rounds: Int = 200
 
@@ -41,7 +51,11 @@ struct TransportBenchmark: AsyncParsableCommand {
         }
         defer { broker?.stop() }
         let servers = brokers ?? broker!.address
-        let configuration = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "transport-benchmark")
+        let configuration = KafkaConfiguration(
+            bootstrapServers: servers.split(separator: ",").map(String.init),
+            clientID: "transport-benchmark",
+            overrides: try KafkaConfiguration.parseOverrides(kafkaOptions)
+        )
         let namespace = TopicNamespace(prefix: "bench-\(UUID().uuidString.prefix(8).lowercased()).")
         let topic = Topic.controllerAPI
         try await KafkaAdmin(configuration: configuration, logger: logger).ensureTopics([namespace.specification(topic)])
@@ -54,8 +68,12 @@ struct TransportBenchmark: AsyncParsableCommand {
         var transportSamples: [Duration] = []
         for block in 1...blocks {
             let rounds = self.rounds, warmup = self.warmup
-            transportSamples += try await transport.measure(rounds: rounds, warmup: warmup)
-            bareSamples += try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
+            if only != .bare {
+                transportSamples += try await transport.measure(rounds: rounds, warmup: warmup)
+            }
+            if only != .transport {
+                bareSamples += try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
+            }
             print("block \(block)/\(blocks): bare p50 \(format(percentile(bareSamples, 0.5))), transport p50 \(format(percentile(transportSamples, 0.5)))")
         }
 

@@ -29,16 +29,24 @@ struct TransportRoundTrip {
         let topic = self.topic
 
         let tasks = [
-            Task {
+            Task { [logger] in
                 for await message in responder.inbound where message.event == Ping.eventName {
-                    let ping = try message.decode(Ping.self)
-                    try await responder.publish(Pong(reqid: ping.event.reqid), to: topic, target: ping.sender)
+                    do {
+                        let ping = try message.decode(Ping.self)
+                        try await responder.publish(Pong(reqid: ping.event.reqid), to: topic, target: ping.sender)
+                    } catch {
+                        logger.error("responder: \(error)")
+                    }
                 }
             },
-            Task {
+            Task { [logger] in
                 for await message in requester.inbound where message.event == Pong.eventName {
-                    let pong = try message.decode(Pong.self)
-                    await pending.deliver(message, for: pong.event.reqid)
+                    do {
+                        let pong = try message.decode(Pong.self)
+                        await pending.deliver(message, for: pong.event.reqid)
+                    } catch {
+                        logger.error("requester: \(error)")
+                    }
                 }
             },
         ]

@@ -11,6 +11,7 @@ public final class LocalBroker: Sendable {
     public let port: Int
     public var address: String { "127.0.0.1:\(port)" }
     private let process: Process
+    private let logURL: URL
 
     /// The repository root, found from this file's location.
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
@@ -33,7 +34,7 @@ public final class LocalBroker: Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let broker = LocalBroker(port: port, process: process)
+        let broker = LocalBroker(port: port, process: process, logURL: logURL)
 
         let deadline = ContinuousClock.now + timeout
         while !isAcceptingConnections(port: port) {
@@ -50,18 +51,21 @@ public final class LocalBroker: Sendable {
         return broker
     }
 
-    private init(port: Int, process: Process) {
+    private init(port: Int, process: Process, logURL: URL) {
         self.port = port
         self.process = process
+        self.logURL = logURL
     }
 
-    /// Stops the broker (SIGTERM, then SIGKILL) and waits for it to exit. Its data is gone.
+    /// Stops the broker (SIGTERM, then SIGKILL), waits for it to exit and removes its log.
+    /// Its data is gone.
     public func stop() {
         guard process.isRunning else { return }
         process.terminate()
         for _ in 0..<50 where process.isRunning { usleep(20_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        try? FileManager.default.removeItem(at: logURL)
     }
 
     deinit { stop() }
