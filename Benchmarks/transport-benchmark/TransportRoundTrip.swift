@@ -65,7 +65,7 @@ struct TransportRoundTrip {
         }
         await requester.shutdown()
         await responder.shutdown()
-        for task in tasks { _ = try? await task.value }
+        for task in tasks { await task.value }
         return samples
     }
 
