@@ -12,8 +12,7 @@ struct AgentService: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "This host's instance name, shared with its supervisor (env ZEEK_MGMT_INSTANCE; default agent-<hostname>).")
-    var instance: String?
+    @OptionGroup var instanceOption: InstanceOption
 
     @Option(help: "Prometheus Pushgateway base URL to push metrics to (off unless given).")
     var pushgateway: String?
@@ -27,7 +26,7 @@ struct AgentService: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.resolve()
-        let instance = instance ?? defaultInstanceName()
+        let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "agent-service")
         let endpoint = EndpointConfiguration(
             name: instance,

@@ -16,15 +16,14 @@ struct ClusterNode: AsyncParsableCommand {
     @Option(help: "The node's cluster name (env CLUSTER_NODE, as the supervisor sets it).")
     var node: String?
 
-    @Option(help: "The instance (agent) this node belongs to (env ZEEK_MGMT_INSTANCE; default agent-<hostname>).")
-    var instance: String?
+    @OptionGroup var instanceOption: InstanceOption
 
     func run() async throws {
         let settings = try common.resolve()
         guard let node = node ?? ProcessInfo.processInfo.environment["CLUSTER_NODE"], !node.isEmpty else {
             throw ValidationError("no node name: pass --node NAME or set CLUSTER_NODE")
         }
-        let instance = instance ?? defaultInstanceName()
+        let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "cluster-node")
         let endpoint = EndpointConfiguration(
             name: node,

@@ -13,8 +13,7 @@ struct SupervisorService: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "This host's instance name, shared with its agent (env ZEEK_MGMT_INSTANCE; default agent-<hostname>).")
-    var instance: String?
+    @OptionGroup var instanceOption: InstanceOption
 
     @Option(help: "Program launched for each node (default: cluster-node beside this executable).")
     var nodeCommand: String?
@@ -24,7 +23,7 @@ struct SupervisorService: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.resolve()
-        let instance = instance ?? defaultInstanceName()
+        let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "supervisor-service")
         let endpoint = EndpointConfiguration(
             name: instance,

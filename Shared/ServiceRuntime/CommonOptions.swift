@@ -74,8 +74,22 @@ public struct ServiceSettings: Sendable {
 }
 
 /// `agent-<hostname>`, the default instance name of an agent/supervisor pair, as Zeek names agents.
-public func defaultInstanceName(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+func defaultInstanceName(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
     if let name = environment["ZEEK_MGMT_INSTANCE"], !name.isEmpty { return name }
     let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
     return "agent-\(host)"
+}
+
+/// `--instance`, shared by the processes of one host (agent, supervisor, nodes).
+public struct InstanceOption: ParsableArguments, Sendable {
+    @Option(name: .customLong("instance"), help: ArgumentHelp("This host's instance name, shared by its agent, supervisor and nodes (env ZEEK_MGMT_INSTANCE; default agent-<hostname>).", valueName: "name"))
+    var explicitName: String?
+
+    public init() {}
+
+    /// The given name, else `ZEEK_MGMT_INSTANCE`, else `agent-<hostname>` as Zeek names agents.
+    public var name: String {
+        if let explicitName { return explicitName }
+        return defaultInstanceName()
+    }
 }

@@ -69,15 +69,13 @@ struct KafkaTransportTests {
         let broker = try await LocalBroker.start()
         defer { broker.stop() }
         let config = configuration(broker)
-        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
-        let producer = try KafkaProducer(configuration: config, logger: testLogger)
-        for index in 1...3 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+        let producer = try await jobsTopic(config, seededWith: 1...3)
 
         let firstRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
         for message in try await first(3, of: firstRun.messages) { firstRun.commit(message) }
         await firstRun.shutdown()
 
-        for index in 4...5 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+        try await send(jobs: 4...5, with: producer)
         let secondRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
         let resumed = try await first(2, of: secondRun.messages)
         #expect(resumed.map { String(decoding: $0.value, as: UTF8.self) } == ["job-4", "job-5"])
@@ -90,9 +88,7 @@ struct KafkaTransportTests {
         let broker = try await LocalBroker.start()
         defer { broker.stop() }
         let config = configuration(broker)
-        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
-        let producer = try KafkaProducer(configuration: config, logger: testLogger)
-        for index in 1...3 { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
+        let producer = try await jobsTopic(config, seededWith: 1...3)
 
         let firstRun = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["jobs"]), logger: testLogger)
         let received = try await first(3, of: firstRun.messages)
@@ -104,6 +100,18 @@ struct KafkaTransportTests {
         #expect(again.map { String(decoding: $0.value, as: UTF8.self) } == ["job-2", "job-3"])
         await secondRun.shutdown()
         await producer.shutdown()
+    }
+
+    /// Creates topic `jobs` holding `job-<n>` for each n, and returns the producer used.
+    private func jobsTopic(_ config: KafkaConfiguration, seededWith jobs: ClosedRange<Int>) async throws -> KafkaProducer {
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        try await send(jobs: jobs, with: producer)
+        return producer
+    }
+
+    private func send(jobs: ClosedRange<Int>, with producer: KafkaProducer) async throws {
+        for index in jobs { try await producer.send(KafkaRecord(topic: "jobs", value: Data("job-\(index)".utf8))) }
     }
 
     @Test func standaloneConsumerStartsAtTheEnd() async throws {
