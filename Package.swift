@@ -116,9 +116,9 @@ let package = Package(
         // MARK: Tests
 
         .testTarget(
-            name: "ManagementTypesTests",
+            name: "ContractTests",
             dependencies: ["ManagementTypes", "ManagementMessaging"],
-            path: "Tests/ManagementTypesTests"
+            path: "Tests/ContractTests"
         ),
         .testTarget(
             name: "KafkaTransportTests",

@@ -20,7 +20,7 @@ struct TransportBenchmark: AsyncParsableCommand {
     @Option(name: .customLong("kafka-option"), help: "A librdkafka property applied to both variants, e.g. fetch.wait.max.ms=5 (repeatable).")
     var kafkaOptions: [String] = []
 
-    enum Variant: String, ExpressibleByArgument {
+    enum Variant: String, ExpressibleByArgument, Hashable {
         case bare, transport
     }
 
@@ -30,8 +30,8 @@ struct TransportBenchmark: AsyncParsableCommand {
     @Option(help: "Measured round trips per block.")
     var rounds: Int = 200
 
-    @Option(help: "Blocks; each block runs both variants, alternating, to cancel out drift.")
-    var blocks: Int = 5
+    @Option(help: "Blocks; each runs both variants, alternating which goes first.")
+    var blocks: Int = 6
 
     @Option(help: "Unmeasured round trips before each block.")
     var warmup: Int = 20
@@ -44,37 +44,21 @@ struct TransportBenchmark: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "transport-benchmark")
-        var broker: LocalBroker?
-        if brokers == nil {
-            broker = try await LocalBroker.start()
-            print("started local broker on \(broker!.address)")
-        }
-        defer { broker?.stop() }
-        let servers = brokers ?? broker!.address
-        let configuration = KafkaConfiguration(
-            bootstrapServers: servers.split(separator: ",").map(String.init),
-            clientID: "transport-benchmark",
-            overrides: try KafkaConfiguration.parseOverrides(kafkaOptions)
-        )
-        let namespace = TopicNamespace(prefix: "bench-\(UUID().uuidString.prefix(8).lowercased()).")
-        let topic = Topic.controllerAPI
-        try await KafkaAdmin(configuration: configuration, logger: logger).ensureTopics([namespace.specification(topic)])
-
-        let bare = BareFloor(configuration: configuration, topic: namespace.kafkaName(topic))
-        let transport = TransportRoundTrip(configuration: configuration, namespace: namespace, topic: topic, logger: logger)
-        print("librdkafka \(LibrdkafkaVersion.loaded); \(blocks) blocks of \(rounds) round trips (+\(warmup) warm-up) each")
+        let overrides = try KafkaConfiguration.parseOverrides(kafkaOptions)
+        print("librdkafka \(LibrdkafkaVersion.loaded); \(blocks) blocks of \(rounds) round trips (+\(warmup) warm-up) per variant")
+        print(brokers.map { "broker: \($0), a fresh topic per run" } ?? "broker: a fresh local broker per run")
 
         var bareSamples: [Duration] = []
         var transportSamples: [Duration] = []
         for block in 1...blocks {
-            let rounds = self.rounds, warmup = self.warmup
-            if only != .bare {
-                transportSamples += try await transport.measure(rounds: rounds, warmup: warmup)
+            var blockSamples: [Variant: [Duration]] = [:]
+            // Alternate which variant goes first, so neither is always measured second.
+            for variant in block.isMultiple(of: 2) ? [Variant.transport, .bare] : [.bare, .transport] where only == nil || only == variant {
+                blockSamples[variant] = try await measure(variant, overrides: overrides, logger: logger)
             }
-            if only != .transport {
-                bareSamples += try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
-            }
-            print("block \(block)/\(blocks): bare p50 \(format(percentile(bareSamples, 0.5))), transport p50 \(format(percentile(transportSamples, 0.5)))")
+            bareSamples += blockSamples[.bare] ?? []
+            transportSamples += blockSamples[.transport] ?? []
+            print("block \(block)/\(blocks): bare p50 \(format(percentile(blockSamples[.bare] ?? [], 0.5))), transport p50 \(format(percentile(blockSamples[.transport] ?? [], 0.5)))")
         }
 
         let bareP50 = percentile(bareSamples, 0.5), bareP99 = percentile(bareSamples, 0.99)
@@ -84,6 +68,33 @@ struct TransportBenchmark: AsyncParsableCommand {
         print("bare librdkafka    \(pad(format(bareP50)))  \(pad(format(bareP99)))  \(bareSamples.count)")
         print("project transport  \(pad(format(transportP50)))  \(pad(format(transportP99)))  \(transportSamples.count)")
         print(String(format: "ratio p50 %.2fx   p99 %.2fx   (transport / bare)", seconds(transportP50) / seconds(bareP50), seconds(transportP99) / seconds(bareP99)))
+    }
+}
+
+extension TransportBenchmark {
+    /// One run of one variant on a topic of its own — and, unless `--brokers` is given, on a
+    /// broker of its own: the in-memory test broker slows down as it accumulates records, which
+    /// would otherwise penalise whichever variant runs later.
+    func measure(_ variant: Variant, overrides: [String: String], logger: Logger) async throws -> [Duration] {
+        let broker: LocalBroker? = brokers == nil ? try await LocalBroker.start() : nil
+        defer { broker?.stop() }
+        let configuration = KafkaConfiguration(
+            bootstrapServers: (brokers ?? broker!.address).split(separator: ",").map(String.init),
+            clientID: "transport-benchmark",
+            overrides: overrides
+        )
+        let namespace = TopicNamespace(prefix: "bench-\(UUID().uuidString.prefix(8).lowercased()).")
+        let topic = Topic.controllerAPI
+        try await KafkaAdmin(configuration: configuration, logger: logger).ensureTopics([namespace.specification(topic)])
+        let rounds = self.rounds, warmup = self.warmup
+        switch variant {
+        case .bare:
+            let bare = BareFloor(configuration: configuration, topic: namespace.kafkaName(topic))
+            return try await Task.detached { try bare.measure(rounds: rounds, warmup: warmup) }.value
+        case .transport:
+            return try await TransportRoundTrip(configuration: configuration, namespace: namespace, topic: topic, logger: logger)
+                .measure(rounds: rounds, warmup: warmup)
+        }
     }
 }
 

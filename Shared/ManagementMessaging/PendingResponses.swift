@@ -39,17 +39,28 @@ public actor PendingResponses<Response: Sendable> {
         }
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
-            await self?.expire(reqid, after: timeout)
+            await self?.abandon(reqid, with: RequestTimeout(reqid: reqid, timeout: timeout))
         }
         defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            waiting[reqid] = continuation
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    registered.remove(reqid)
+                    continuation.resume(throwing: CancellationError())
+                } else {
+                    waiting[reqid] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.abandon(reqid, with: CancellationError()) }
         }
     }
 
-    private func expire(_ reqid: String, after timeout: Duration) {
+    /// Gives up on `reqid`: its waiter, if any, gets `error`, and a late response is not kept.
+    private func abandon(_ reqid: String, with error: any Error) {
         registered.remove(reqid)
-        waiting.removeValue(forKey: reqid)?.resume(throwing: RequestTimeout(reqid: reqid, timeout: timeout))
+        early.removeValue(forKey: reqid)
+        waiting.removeValue(forKey: reqid)?.resume(throwing: error)
     }
 }
 
