@@ -30,6 +30,12 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
+        /// fork/exec with what supervision needs and posix_spawn lacks: parent-death signal,
+        /// CPU affinity, a fresh signal state.
+        .target(
+            name: "CSpawn",
+            path: "Shared/CSpawn"
+        ),
         /// A Swift transport over librdkafka: producer with awaited delivery reports, consumer
         /// delivering an AsyncSequence, topic administration.
         .target(
@@ -87,7 +93,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "supervisor-service",
-            dependencies: ["ServiceRuntime"],
+            dependencies: ["ServiceRuntime", "CSpawn"],
             path: "Services/supervisor-service"
         ),
         .executableTarget(

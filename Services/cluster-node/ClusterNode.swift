@@ -4,6 +4,10 @@ import ManagementMessaging
 import ServiceRuntime
 
 /// The program a supervisor launches for a cluster node.
+///
+/// It takes Zeek's own command line (`-b`, `-i IFACE`, `-r FILE`, scripts), so a supervisor
+/// builds the same argv for it as for `zeek`, and learns its identity and cluster layout from
+/// the environment as a Zeek node does.
 @main
 struct ClusterNode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,32 +16,65 @@ struct ClusterNode: AsyncParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var instanceOption: InstanceOption
 
-    @Option(help: "The node's cluster name (env CLUSTER_NODE, as the supervisor sets it).")
+    @Option(help: "The node's cluster name (default: CLUSTER_NODE, as the supervisor sets it).")
     var node: String?
 
-    @OptionGroup var instanceOption: InstanceOption
+    @Flag(name: .customShort("b"), help: "Bare mode (accepted for Zeek compatibility).")
+    var bareMode = false
+
+    @Option(name: .customShort("i"), help: "Capture interface (accepted for Zeek compatibility).")
+    var interface: String?
+
+    @Option(name: .customShort("r"), help: "Capture file to read (accepted for Zeek compatibility).")
+    var readFile: String?
+
+    @Argument(help: "Scripts to load (accepted for Zeek compatibility).")
+    var scripts: [String] = []
 
     func run() async throws {
         let settings = try common.resolve()
-        guard let node = node ?? ProcessInfo.processInfo.environment["CLUSTER_NODE"], !node.isEmpty else {
-            throw ValidationError("no node name: pass --node NAME or set CLUSTER_NODE")
-        }
-        let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "cluster-node")
+        let identity: NodeIdentity
+        do {
+            identity = try NodeIdentity(name: node, instance: instanceOption.name, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let dispatcher = Dispatcher(identity: identity)
         let endpoint = EndpointConfiguration(
-            name: node,
-            kafka: settings.kafkaConfiguration(clientID: "cluster-node.\(node)"),
+            name: identity.name,
+            kafka: settings.kafkaConfiguration(clientID: "cluster-node.\(identity.name)"),
             namespace: settings.namespace,
             consumes: [.nodeAPI],
             creates: [.nodeAPI.notify],
             membership: .fromEnd,
-            addressing: .targets([node, instance], orUntargeted: false)
+            addressing: .targets([identity.name, identity.instance], orUntargeted: false)
         )
+        let instance = identity.instance
         try await runUntilTerminated([
-            EndpointService(role: "cluster-node", configuration: endpoint, logger: logger) { _, message in
-                logger.debug("received \(message.event) from \(message.head.sender)")
-            },
+            EndpointService(
+                role: "cluster-node", configuration: endpoint, logger: logger,
+                onReady: { endpoint in
+                    do {
+                        try await endpoint.publish(NodeAPI.NodeHello(node: identity.name), to: .nodeAPI.notify, target: instance)
+                    } catch {
+                        logger.error("could not announce node \(identity.name): \(error)")
+                    }
+                },
+                handler: { endpoint, message in
+                    guard message.event == NodeAPI.DispatchRequest.eventName else { return }
+                    do {
+                        let request = try message.decode(NodeAPI.DispatchRequest.self).event
+                        guard request.nodes.isEmpty || request.nodes.contains(identity.name) else { return }
+                        let result = dispatcher.result(reqid: request.reqid, action: request.action)
+                        try await endpoint.publish(NodeAPI.DispatchResponse(reqid: request.reqid, result: result), to: .nodeAPI, target: instance)
+                    } catch {
+                        logger.warning("cannot answer \(message.event) from \(message.head.sender): \(error)")
+                    }
+                }
+            ),
         ], logger: logger)
     }
 }

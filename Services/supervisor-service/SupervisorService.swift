@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ManagementMessaging
+import ManagementTypes
 import ServiceRuntime
 
 /// One per host, beside its agent: spawns, watches and stops node processes.
@@ -12,19 +14,39 @@ struct SupervisorService: AsyncParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
-
     @OptionGroup var instanceOption: InstanceOption
 
     @Option(help: "Program launched for each node (default: cluster-node beside this executable).")
     var nodeCommand: String?
 
-    @Option(help: "Directory under which node working directories are created (default: ./nodes).")
+    @Option(help: "Directory under which node working directories are created.")
     var baseDir: String = "nodes"
+
+    @Option(help: "Seconds between SIGTERMs while stopping a node.")
+    var stopInterval: Double = 2
+
+    @Option(help: "Seconds after which a node that ignores SIGTERM gets SIGKILL (Zeek: 26).")
+    var killAfter: Double = 26
+
+    func validate() throws {
+        guard stopInterval > 0, killAfter > 0 else { throw ValidationError("--stop-interval and --kill-after must be positive") }
+    }
 
     func run() async throws {
         let settings = try common.resolve()
         let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "supervisor-service")
+        let command = try resolveNodeCommand()
+        let base = URL(fileURLWithPath: baseDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+
+        var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
+        environment["ZEEK_MGMT_INSTANCE"] = instance
+        let supervisorSettings = NodeSupervisor.Settings(
+            launch: NodeLaunch.Context(baseDirectory: base, nodeCommand: command, environment: environment),
+            stopInterval: .milliseconds(Int(stopInterval * 1000)),
+            killAfter: .milliseconds(Int(killAfter * 1000))
+        )
         let endpoint = EndpointConfiguration(
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "supervisor-service.\(instance)"),
@@ -35,10 +57,128 @@ struct SupervisorService: AsyncParsableCommand {
             // A supervisor acts only for its own host: untargeted messages are not for it.
             addressing: .targets([instance], orUntargeted: false)
         )
+        let holder = SupervisorHolder()
+        logger.info("nodes run \(command) in \(base.path)")
         try await runUntilTerminated([
-            EndpointService(role: "supervisor-service", configuration: endpoint, logger: logger) { _, message in
-                logger.debug("received \(message.event) from \(message.head.sender)")
-            },
+            EndpointService(
+                role: "supervisor-service", configuration: endpoint, logger: logger,
+                onReady: { endpoint in await holder.set(NodeSupervisor(settings: supervisorSettings, endpoint: endpoint, logger: logger)) },
+                onShutdown: { _ in
+                    logger.info("stopping all nodes")
+                    await holder.supervisor?.stopAll()
+                },
+                handler: { endpoint, message in
+                    guard let supervisor = await holder.supervisor else { return }
+                    await SupervisorControlHandler(supervisor: supervisor, endpoint: endpoint, logger: logger).handle(message)
+                }
+            ),
         ], logger: logger)
+    }
+
+    private func resolveNodeCommand() throws -> String {
+        let candidate = nodeCommand ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("cluster-node").path
+        var path = candidate
+        if !candidate.contains("/") {
+            let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+            path = directories.map { "\($0)/\(candidate)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidate
+        }
+        path = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("node command \(candidate) is not an executable file; pass --node-command PATH")
+        }
+        return path
+    }
+}
+
+/// The supervisor exists once the endpoint does; this hands it from start-up to the handler.
+actor SupervisorHolder {
+    private(set) var supervisor: NodeSupervisor?
+    func set(_ supervisor: NodeSupervisor) { self.supervisor = supervisor }
+}
+
+/// Answers `SupervisorControl` requests. State changes happen in arrival order; stopping
+/// processes runs in the background and answers when done.
+struct SupervisorControlHandler {
+    let supervisor: NodeSupervisor
+    let endpoint: ManagementEndpoint
+    let logger: Logger
+
+    /// Requests older than this are skipped: replaying stale commands after a restart would
+    /// resurrect nodes nobody wants any more.
+    static let requestLifetime: Duration = .seconds(30)
+
+    func handle(_ message: InboundMessage) async {
+        typealias Control = SupervisorControl
+        guard message.event.hasSuffix("_request") else { return } // our own responses, status events
+        if message.isExpired(timeout: Self.requestLifetime) {
+            logger.info("skipping expired \(message.event) from \(message.head.sender)")
+            return
+        }
+        let requester = message.head.sender
+        do {
+            switch message.event {
+            case Control.CreateRequest.eventName:
+                let request = try message.decode(Control.CreateRequest.self).event
+                let result = await supervisor.create(request.node)
+                if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
+                respond(Control.CreateResponse(reqid: request.reqid, result: result), to: requester)
+            case Control.StatusRequest.eventName:
+                let request = try message.decode(Control.StatusRequest.self).event
+                respond(Control.StatusResponse(reqid: request.reqid, result: await supervisor.status(request.node)), to: requester)
+            case Control.RestartRequest.eventName:
+                let request = try message.decode(Control.RestartRequest.self).event
+                answer(after: await supervisor.restart(request.node), to: requester) { Control.RestartResponse(reqid: request.reqid, result: $0) }
+            case Control.DestroyRequest.eventName:
+                let request = try message.decode(Control.DestroyRequest.self).event
+                answer(after: await supervisor.destroy(request.node), to: requester) { Control.DestroyResponse(reqid: request.reqid, result: $0) }
+            case Control.StopRequest.eventName:
+                logger.notice("stop requested by \(requester): stopping all nodes and exiting")
+                kill(getpid(), SIGTERM)
+            default:
+                logger.info("ignoring unknown event \(message.event) from \(requester)")
+            }
+        } catch {
+            logger.warning("malformed \(message.event) from \(requester): \(error)")
+            respondToMalformed(message, error: error, requester: requester)
+        }
+    }
+
+    /// Every request gets an answer, also one whose arguments do not decode, if it has a reqid.
+    private func respondToMalformed(_ message: InboundMessage, error: WireDecodingError, requester: String) {
+        guard let reqid = try? ZeekJSON.decode(WireArgs.self, from: message.kafkaMessage.value).args.reqid else { return }
+        switch message.event {
+        case SupervisorControl.CreateRequest.eventName:
+            respond(SupervisorControl.CreateResponse(reqid: reqid, result: "invalid create request: \(error)"), to: requester)
+        case SupervisorControl.StatusRequest.eventName:
+            respond(SupervisorControl.StatusResponse(reqid: reqid, result: Supervisor.Status()), to: requester)
+        case SupervisorControl.RestartRequest.eventName:
+            respond(SupervisorControl.RestartResponse(reqid: reqid, result: false), to: requester)
+        case SupervisorControl.DestroyRequest.eventName:
+            respond(SupervisorControl.DestroyResponse(reqid: reqid, result: false), to: requester)
+        default:
+            break
+        }
+    }
+
+    private struct WireArgs: Decodable {
+        struct Args: Decodable { var reqid: String }
+        var args: Args
+    }
+
+    private func answer<Response: ManagementEvent>(after work: Task<Void, Never>?, to requester: String, _ response: @escaping @Sendable (Bool) -> Response) {
+        guard let work else {
+            respond(response(false), to: requester)
+            return
+        }
+        let endpoint = self.endpoint
+        Task {
+            await work.value
+            endpoint.enqueue(response(true), to: .supervisorAPI, target: requester)
+        }
+    }
+
+    private func respond<Response: ManagementEvent>(_ response: Response, to requester: String) {
+        endpoint.enqueue(response, to: .supervisorAPI, target: requester)
     }
 }

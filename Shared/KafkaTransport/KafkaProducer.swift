@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// Produces records and awaits the broker's acknowledgement of each one.
 ///
@@ -19,8 +20,7 @@ public final class KafkaProducer: Sendable {
         ) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
                 guard let message, let opaque = message.pointee._private else { return }
-                let pending = Unmanaged<PendingDelivery>.fromOpaque(opaque).takeRetainedValue()
-                pending.complete(message.pointee)
+                Unmanaged<KafkaDelivery>.fromOpaque(opaque).takeRetainedValue().complete(message.pointee)
             }
         }
         self.client = client
@@ -40,16 +40,25 @@ public final class KafkaProducer: Sendable {
     /// Sends one record and waits for the broker to acknowledge it.
     @discardableResult
     public func send(_ record: KafkaRecord) async throws -> KafkaDeliveryReport {
+        try await enqueue(record).report()
+    }
+
+    /// Hands the record to librdkafka at once and returns a handle on its delivery.
+    ///
+    /// Records enqueued one after another from one task or actor reach the broker in that order,
+    /// which `send` called from separate tasks cannot promise; await ``KafkaDelivery/report()``
+    /// (or let a background task do it) to learn the outcome.
+    public func enqueue(_ record: KafkaRecord) throws -> KafkaDelivery {
         guard !pollThread.isStopping else {
             throw KafkaError(.shutDown, "producer is shut down; cannot send to \(record.topic)")
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            let pending = Unmanaged.passRetained(PendingDelivery(topic: record.topic, continuation: continuation))
-            if let error = produce(record, opaque: pending.toOpaque()) {
-                pending.release()
-                continuation.resume(throwing: error)
-            }
+        let delivery = KafkaDelivery(topic: record.topic)
+        let retained = Unmanaged.passRetained(delivery)
+        if let error = produce(record, opaque: retained.toOpaque()) {
+            retained.release()
+            throw error
         }
+        return delivery
     }
 
     /// Flushes queued records and releases the client. Sends after this throw.
@@ -110,21 +119,47 @@ public final class KafkaProducer: Sendable {
     }
 }
 
-/// The continuation of one `send`, travelling through librdkafka as the record's opaque pointer.
-private final class PendingDelivery: Sendable {
-    let topic: String
-    let continuation: CheckedContinuation<KafkaDeliveryReport, Error>
-
-    init(topic: String, continuation: CheckedContinuation<KafkaDeliveryReport, Error>) {
-        self.topic = topic
-        self.continuation = continuation
+/// The outcome of one enqueued record, completed by librdkafka's delivery report callback
+/// (which receives it as the record's opaque pointer).
+public final class KafkaDelivery: Sendable {
+    private enum State {
+        case pending([CheckedContinuation<KafkaDeliveryReport, any Error>])
+        case done(Result<KafkaDeliveryReport, KafkaError>)
     }
 
-    func complete(_ message: rd_kafka_message_t) {
-        if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            continuation.resume(returning: KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
-        } else {
-            continuation.resume(throwing: KafkaError(.delivery, "record for \(topic) not delivered", error: message.err))
+    public let topic: String
+    private let state = Mutex(State.pending([]))
+
+    init(topic: String) {
+        self.topic = topic
+    }
+
+    /// Waits until the broker stored the record, or throws why it was not delivered.
+    public func report() async throws -> KafkaDeliveryReport {
+        try await withCheckedThrowingContinuation { continuation in
+            let done: Result<KafkaDeliveryReport, KafkaError>? = state.withLock { state in
+                switch state {
+                case .done(let result):
+                    return result
+                case .pending(var waiters):
+                    waiters.append(continuation)
+                    state = .pending(waiters)
+                    return nil
+                }
+            }
+            if let done { continuation.resume(with: done) }
         }
+    }
+
+    fileprivate func complete(_ message: rd_kafka_message_t) {
+        let result: Result<KafkaDeliveryReport, KafkaError> = message.err == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? .success(KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
+            : .failure(KafkaError(.delivery, "record for \(topic) not delivered", error: message.err))
+        let waiters = state.withLock { state in
+            guard case .pending(let waiters) = state else { return [CheckedContinuation<KafkaDeliveryReport, any Error>]() }
+            state = .done(result)
+            return waiters
+        }
+        waiters.forEach { $0.resume(with: result) }
     }
 }

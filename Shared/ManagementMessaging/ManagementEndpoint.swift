@@ -104,6 +104,23 @@ public final class ManagementEndpoint: Sendable {
         return try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
     }
 
+    /// Publishes `event` at once, in order with everything else enqueued from the same task or
+    /// actor, without waiting for the broker; a failed delivery is logged.
+    ///
+    /// For streams of notifications whose order matters more than each acknowledgement
+    /// (node output lines, status changes).
+    public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil) {
+        let logger = self.logger
+        do {
+            let delivery = try producer.enqueue(Envelope(event: event, sender: name, target: target).record(topic: namespace.kafkaName(topic)))
+            Task {
+                do { _ = try await delivery.report() } catch { logger.warning("\(Event.eventName) not delivered: \(error)") }
+            }
+        } catch {
+            logger.warning("\(Event.eventName) not published: \(error)")
+        }
+    }
+
     /// Envelopes addressed to this endpoint, in arrival order. Ends at ``shutdown()``.
     public var inbound: InboundMessages {
         InboundMessages(messages: consumer.messages, endpoint: self)

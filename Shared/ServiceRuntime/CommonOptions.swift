@@ -13,7 +13,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Prefix for every topic and consumer group, so clusters can share a Kafka (env ZEEK_MGMT_TOPIC_PREFIX; default none).", valueName: "prefix"))
     public var topicPrefix: String?
 
-    @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Any librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Any librdkafka property, e.g. security.protocol=SASL_SSL (repeatable; env ZEEK_MGMT_KAFKA_OPTIONS, one per line).", valueName: "key=value"))
     public var kafkaOptions: [String] = []
 
     @Option(help: ArgumentHelp("trace|debug|info|notice|warning|error (env ZEEK_MGMT_LOG_LEVEL; default info).", valueName: "level"))
@@ -36,8 +36,9 @@ public struct CommonOptions: ParsableArguments, Sendable {
             throw ValidationError("unknown log level \"\(levelText)\"; use one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let overrides: [String: String]
+        let environmentOptions = (environment["ZEEK_MGMT_KAFKA_OPTIONS"] ?? "").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         do {
-            overrides = try KafkaConfiguration.parseOverrides(kafkaOptions)
+            overrides = try KafkaConfiguration.parseOverrides(environmentOptions + kafkaOptions)
         } catch let error as KafkaError {
             throw ValidationError(error.message)
         }
@@ -56,6 +57,17 @@ public struct ServiceSettings: Sendable {
     public var namespace: TopicNamespace
     public var kafkaOverrides: [String: String]
     public var logLevel: Logger.Level
+
+    /// The environment that gives a child process (a node) these same settings. Kafka options
+    /// go through the environment, not argv, because they may hold credentials.
+    public var childEnvironment: [String: String] {
+        [
+            "ZEEK_MGMT_BROKERS": brokers.joined(separator: ","),
+            "ZEEK_MGMT_TOPIC_PREFIX": namespace.prefix,
+            "ZEEK_MGMT_KAFKA_OPTIONS": kafkaOverrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
+            "ZEEK_MGMT_LOG_LEVEL": logLevel.rawValue,
+        ]
+    }
 
     public func kafkaConfiguration(clientID: String) -> KafkaConfiguration {
         KafkaConfiguration(bootstrapServers: brokers, clientID: clientID, overrides: kafkaOverrides)

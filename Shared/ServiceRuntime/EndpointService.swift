@@ -14,24 +14,29 @@ public struct EndpointService: Service {
     let logger: Logger
     let role: String
     let onReady: @Sendable (ManagementEndpoint) async -> Void
+    let onShutdown: @Sendable (ManagementEndpoint) async -> Void
     let handler: Handler
 
     /// - Parameters:
     ///   - role: what the process is, for log lines (e.g. `controller-service`).
     ///   - onReady: runs once connected, before messages are handled (e.g. to announce itself).
-    ///   - handler: called for each message addressed to this endpoint; the message is marked
-    ///     handled when it returns.
+    ///   - onShutdown: runs on SIGTERM/SIGINT after the last message was handled, while the
+    ///     endpoint can still publish (e.g. to stop what the service started and report it).
+    ///   - handler: called for each message addressed to this endpoint, one at a time in
+    ///     arrival order; the message is marked handled when it returns.
     public init(
         role: String,
         configuration: EndpointConfiguration,
         logger: Logger,
         onReady: @escaping @Sendable (ManagementEndpoint) async -> Void = { _ in },
+        onShutdown: @escaping @Sendable (ManagementEndpoint) async -> Void = { _ in },
         handler: @escaping Handler
     ) {
         self.role = role
         self.configuration = configuration
         self.logger = logger
         self.onReady = onReady
+        self.onShutdown = onShutdown
         self.handler = handler
     }
 
@@ -50,6 +55,7 @@ public struct EndpointService: Service {
             }
         }
         logger.info("\(role) shutting down")
+        await onShutdown(endpoint)
         await endpoint.shutdown()
         logger.info("\(role) stopped")
     }

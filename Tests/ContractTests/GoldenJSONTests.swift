@@ -32,11 +32,11 @@ struct GoldenJSONTests {
     }
 
     @Test func portAndAddress() throws {
-        try expectGolden(Port(2151, .tcp), #"{"port":2151,"proto":"tcp"}"#)
-        try expectGolden(Port.none, #"{"port":0,"proto":"unknown"}"#)
-        #expect(Port("47760/udp") == Port(47760, .udp))
-        #expect(Port("2151") == nil)
-        #expect(Port(9000).description == "9000/tcp")
+        try expectGolden(ZeekPort(2151, .tcp), #"{"port":2151,"proto":"tcp"}"#)
+        try expectGolden(ZeekPort.none, #"{"port":0,"proto":"unknown"}"#)
+        #expect(ZeekPort("47760/udp") == ZeekPort(47760, .udp))
+        #expect(ZeekPort("2151") == nil)
+        #expect(ZeekPort(9000).description == "9000/tcp")
         try expectGolden(IPAddress("10.0.0.2")!, #""10.0.0.2""#)
         #expect(IPAddress("2001:DB8:0:0:0:0:0:1")?.text == "2001:db8::1")
         #expect(IPAddress("controller.example") == nil)
@@ -49,16 +49,16 @@ struct GoldenJSONTests {
 
     @Test func instance() throws {
         try expectGolden(Management.Instance(name: "agent-a"), #"{"host":"0.0.0.0","name":"agent-a"}"#)
-        try expectGolden(Management.Instance(name: "agent-b", host: IPAddress("10.0.0.2")!, listenPort: Port(2151)),
+        try expectGolden(Management.Instance(name: "agent-b", host: IPAddress("10.0.0.2")!, listenPort: ZeekPort(2151)),
                          #"{"host":"10.0.0.2","listen_port":{"port":2151,"proto":"tcp"},"name":"agent-b"}"#)
     }
 
     @Test func node() throws {
         try expectGolden(worker, #"{"env":{"A":"b"},"instance":"agent-a","interface":"eth0","name":"worker-01","role":"Supervisor::WORKER","state":"Management::RUNNING"}"#)
         let manager = Management.Node(
-            name: "manager", instance: "agent-a", role: .manager, state: .pending, port: Port(2200),
+            name: "manager", instance: "agent-a", role: .manager, state: .pending, port: ZeekPort(2200),
             scripts: ["b.zeek", "a.zeek"], options: [Management.Option(name: "z", value: "1"), Management.Option(name: "a", value: "2")],
-            cpuAffinity: 3, metricsPort: Port(9000)
+            cpuAffinity: 3, metricsPort: ZeekPort(9000)
         )
         try expectGolden(manager, #"{"cpu_affinity":3,"env":{},"instance":"agent-a","metrics_port":{"port":9000,"proto":"tcp"},"name":"manager","options":[{"name":"a","value":"2"},{"name":"z","value":"1"}],"p":{"port":2200,"proto":"tcp"},"role":"Supervisor::MANAGER","scripts":["b.zeek","a.zeek"],"state":"Management::PENDING"}"#)
     }
@@ -121,7 +121,7 @@ struct GoldenJSONTests {
     }
 
     @Test func supervisorTypes() throws {
-        let endpoint = Supervisor.ClusterEndpoint(role: .manager, host: .loopback, port: Port(2200), metricsPort: Port(9000))
+        let endpoint = Supervisor.ClusterEndpoint(role: .manager, host: .loopback, port: ZeekPort(2200), metricsPort: ZeekPort(9000))
         try expectGolden(endpoint, #"{"host":"127.0.0.1","metrics_port":{"port":9000,"proto":"tcp"},"p":{"port":2200,"proto":"tcp"},"role":"Supervisor::MANAGER"}"#)
         let config = Supervisor.NodeConfig(name: "manager", directory: "manager", stdoutFile: "stdout", bareMode: false,
                                            addlUserScripts: ["policy/frameworks/management/node"], env: ["X": "1"], cpuAffinity: 0,
@@ -138,7 +138,7 @@ struct GoldenJSONTests {
     }
 
     @Test func legacyTypes() throws {
-        let node = ClusterController.Types.Node(name: "w", instance: "i", role: .worker, port: Port(2205))
+        let node = ClusterController.Types.Node(name: "w", instance: "i", role: .worker, port: ZeekPort(2205))
         try expectGolden(node, #"{"env":{},"instance":"i","name":"w","p":{"port":2205,"proto":"tcp"},"role":"Supervisor::WORKER","state":"ClusterController::Types::RUNNING"}"#)
         try expectGolden(ClusterController.Types.Configuration(id: "c", instances: [ClusterController.Types.Instance(name: "i")], nodes: [node]),
                          #"{"id":"c","instances":[{"host":"0.0.0.0","name":"i"}],"nodes":[{"env":{},"instance":"i","name":"w","p":{"port":2205,"proto":"tcp"},"role":"Supervisor::WORKER","state":"ClusterController::Types::RUNNING"}]}"#)

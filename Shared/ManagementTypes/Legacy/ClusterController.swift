@@ -42,7 +42,7 @@ public enum ClusterController {
             public var role: Supervisor.ClusterRole
             public var state: State
             /// Required in 4.1/4.2, optional from 5.0-dev on.
-            public var port: Port?
+            public var port: ZeekPort?
             public var scripts: [String]?
             public var options: Set<Option>?
             public var interface: String?
@@ -51,7 +51,7 @@ public enum ClusterController {
 
             public init(
                 name: String, instance: String, role: Supervisor.ClusterRole, state: State = .running,
-                port: Port? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
+                port: ZeekPort? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
                 cpuAffinity: Int? = nil, env: [String: String] = [:]
             ) {
                 self.name = name
@@ -80,7 +80,7 @@ public enum ClusterController {
                 instance = try c.decode(String.self, forKey: .instance)
                 role = try c.decode(Supervisor.ClusterRole.self, forKey: .role)
                 state = try c.decode(State.self, forKey: .state)
-                port = try c.decodeIfPresent(Port.self, forKey: .port)
+                port = try c.decodeIfPresent(ZeekPort.self, forKey: .port)
                 scripts = try c.decodeIfPresent([String].self, forKey: .scripts)
                 options = try c.decodeIfPresent(Set<Option>.self, forKey: .options)
                 interface = try c.decodeIfPresent(String.self, forKey: .interface)
@@ -144,9 +144,9 @@ public enum ClusterController {
             public var mgmtRole: Role
             public var clusterRole: Supervisor.ClusterRole
             public var pid: Int?
-            public var port: Port?
+            public var port: ZeekPort?
 
-            public init(node: String, state: State, mgmtRole: Role = .none, clusterRole: Supervisor.ClusterRole = .none, pid: Int? = nil, port: Port? = nil) {
+            public init(node: String, state: State, mgmtRole: Role = .none, clusterRole: Supervisor.ClusterRole = .none, pid: Int? = nil, port: ZeekPort? = nil) {
                 self.node = node
                 self.state = state
                 self.mgmtRole = mgmtRole
@@ -170,7 +170,7 @@ public enum ClusterController {
                 mgmtRole = try c.decode(Role.self, forKey: .mgmtRole, default: .none)
                 clusterRole = try c.decode(Supervisor.ClusterRole.self, forKey: .clusterRole, default: .none)
                 pid = try c.decodeIntegerIfPresent(forKey: .pid)
-                port = try c.decodeIfPresent(Port.self, forKey: .port)
+                port = try c.decodeIfPresent(ZeekPort.self, forKey: .port)
             }
         }
 

@@ -42,9 +42,9 @@ public enum Management {
         /// The instance's address; ``IPAddress/unspecified`` until the agent has been seen.
         public var host: IPAddress
         /// Present when the controller connects to the agent, absent when the agent connects.
-        public var listenPort: Port?
+        public var listenPort: ZeekPort?
 
-        public init(name: String, host: IPAddress = .unspecified, listenPort: Port? = nil) {
+        public init(name: String, host: IPAddress = .unspecified, listenPort: ZeekPort? = nil) {
             self.name = name
             self.host = host
             self.listenPort = listenPort
@@ -72,7 +72,7 @@ public enum Management {
         /// Desired (controller) or current (agent) state.
         public var state: State
         /// Broker listening port (`p`); workers normally have none.
-        public var port: Port?
+        public var port: ZeekPort?
         /// Extra scripts, loaded after user scripts.
         public var scripts: [String]?
         public var options: Set<Option>?
@@ -83,12 +83,12 @@ public enum Management {
         /// Extra environment variables.
         public var env: [String: String]
         /// Prometheus exposition port.
-        public var metricsPort: Port?
+        public var metricsPort: ZeekPort?
 
         public init(
             name: String, instance: String, role: Supervisor.ClusterRole, state: State = .running,
-            port: Port? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
-            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: Port? = nil
+            port: ZeekPort? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
+            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: ZeekPort? = nil
         ) {
             self.name = name
             self.instance = instance
@@ -118,13 +118,13 @@ public enum Management {
             instance = try c.decode(String.self, forKey: .instance)
             role = try c.decode(Supervisor.ClusterRole.self, forKey: .role)
             state = try c.decode(State.self, forKey: .state)
-            port = try c.decodeIfPresent(Port.self, forKey: .port)
+            port = try c.decodeIfPresent(ZeekPort.self, forKey: .port)
             scripts = try c.decodeIfPresent([String].self, forKey: .scripts)
             options = try c.decodeIfPresent(Set<Option>.self, forKey: .options)
             interface = try c.decodeIfPresent(String.self, forKey: .interface)
             cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             env = try c.decode([String: String].self, forKey: .env, default: [:])
-            metricsPort = try c.decodeIfPresent(Port.self, forKey: .metricsPort)
+            metricsPort = try c.decodeIfPresent(ZeekPort.self, forKey: .metricsPort)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -195,12 +195,12 @@ public enum Management {
         public var clusterRole: Supervisor.ClusterRole
         public var pid: Int?
         /// Broker listening port (`p`), if any.
-        public var port: Port?
-        public var metricsPort: Port?
+        public var port: ZeekPort?
+        public var metricsPort: ZeekPort?
 
         public init(
             node: String, state: State, mgmtRole: Role = .none, clusterRole: Supervisor.ClusterRole = .none,
-            pid: Int? = nil, port: Port? = nil, metricsPort: Port? = nil
+            pid: Int? = nil, port: ZeekPort? = nil, metricsPort: ZeekPort? = nil
         ) {
             self.node = node
             self.state = state
@@ -227,8 +227,8 @@ public enum Management {
             mgmtRole = try c.decode(Role.self, forKey: .mgmtRole, default: .none)
             clusterRole = try c.decode(Supervisor.ClusterRole.self, forKey: .clusterRole, default: .none)
             pid = try c.decodeIntegerIfPresent(forKey: .pid)
-            port = try c.decodeIfPresent(Port.self, forKey: .port)
-            metricsPort = try c.decodeIfPresent(Port.self, forKey: .metricsPort)
+            port = try c.decodeIfPresent(ZeekPort.self, forKey: .port)
+            metricsPort = try c.decodeIfPresent(ZeekPort.self, forKey: .metricsPort)
         }
     }
 

@@ -14,13 +14,13 @@ public enum Supervisor {
     public struct ClusterEndpoint: Hashable, Sendable, Codable {
         public var role: ClusterRole
         public var host: IPAddress
-        /// Broker listening port (`p`); ``Port/none`` (`0/unknown`) when the node does not listen.
-        public var port: Port
+        /// Broker listening port (`p`); ``ZeekPort/none`` (`0/unknown`) when the node does not listen.
+        public var port: ZeekPort
         public var interface: String?
         public var pcapFile: String?
-        public var metricsPort: Port?
+        public var metricsPort: ZeekPort?
 
-        public init(role: ClusterRole, host: IPAddress, port: Port = .none, interface: String? = nil, pcapFile: String? = nil, metricsPort: Port? = nil) {
+        public init(role: ClusterRole, host: IPAddress, port: ZeekPort = .none, interface: String? = nil, pcapFile: String? = nil, metricsPort: ZeekPort? = nil) {
             self.role = role
             self.host = host
             self.port = port

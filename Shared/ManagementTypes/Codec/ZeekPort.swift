@@ -1,7 +1,7 @@
-/// A Zeek `port`: a number and a transport protocol.
+/// A Zeek `port`: a number and a transport protocol. (Named apart from Foundation's `Port`.)
 ///
 /// Encoded as Zeek's `to_json` does: `{"port": 2151, "proto": "tcp"}`; written for people as `2151/tcp`.
-public struct Port: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+public struct ZeekPort: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     public enum TransportProtocol: String, Sendable, Codable, CaseIterable, Comparable {
         case tcp, udp, icmp, unknown
 
@@ -19,7 +19,7 @@ public struct Port: Hashable, Sendable, Codable, Comparable, CustomStringConvert
     }
 
     /// `0/unknown`: in a Supervisor cluster layout, a node that does not listen.
-    public static let none = Port(0, .unknown)
+    public static let none = ZeekPort(0, .unknown)
 
     /// Parses `2151/tcp` (Zeek's text form).
     public init?(_ text: String) {
@@ -31,7 +31,7 @@ public struct Port: Hashable, Sendable, Codable, Comparable, CustomStringConvert
 
     public var description: String { "\(number)/\(transport.rawValue)" }
 
-    public static func < (lhs: Port, rhs: Port) -> Bool {
+    public static func < (lhs: ZeekPort, rhs: ZeekPort) -> Bool {
         (lhs.number, lhs.transport) < (rhs.number, rhs.transport)
     }
 

@@ -1,0 +1,49 @@
+import Foundation
+import ManagementTypes
+
+/// Who this node is and what it knows about its cluster, from what the supervisor handed it:
+/// `CLUSTER_NODE`, the node configuration in `ZEEK_SUPERVISED_NODE` (with the cluster layout),
+/// and the Management options in `ZEEK_MGMT_NODE_OPTIONS`.
+struct NodeIdentity: Sendable {
+    var name: String
+    var instance: String
+    var config: Supervisor.NodeConfig
+    var options: [Management.Option]
+
+    /// Environment variable holding the node's `Management::Option`s as a JSON array.
+    static let optionsVariable = "ZEEK_MGMT_NODE_OPTIONS"
+
+    init(name explicitName: String?, instance: String, environment: [String: String]) throws {
+        var config = Supervisor.NodeConfig(name: "")
+        if let json = environment["ZEEK_SUPERVISED_NODE"] {
+            do {
+                config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: Data(json.utf8))
+            } catch {
+                throw NodeIdentityError("ZEEK_SUPERVISED_NODE is not a valid node configuration: \(error)")
+            }
+        }
+        guard let name = explicitName ?? environment["CLUSTER_NODE"] ?? (config.name.isEmpty ? nil : config.name), !name.isEmpty else {
+            throw NodeIdentityError("no node name: pass --node NAME or set CLUSTER_NODE")
+        }
+        var options: [Management.Option] = []
+        if let json = environment[Self.optionsVariable] {
+            do {
+                options = try ZeekJSON.decode([Management.Option].self, from: Data(json.utf8))
+            } catch {
+                throw NodeIdentityError("\(Self.optionsVariable) is not a JSON array of options: \(error)")
+            }
+        }
+        self.name = name
+        self.instance = instance
+        self.config = config
+        self.options = options
+    }
+
+    /// This node's role in the layout; NONE outside a cluster.
+    var role: Supervisor.ClusterRole { config.cluster[name]?.role ?? .none }
+}
+
+struct NodeIdentityError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

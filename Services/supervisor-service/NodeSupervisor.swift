@@ -1,0 +1,280 @@
+import Foundation
+import Logging
+import ManagementMessaging
+import ManagementTypes
+
+/// The supervisor's state: every node it runs, restarting those that die.
+///
+/// Requests change state in arrival order (each entry point does its bookkeeping before its
+/// first suspension); slow parts — stopping a process that takes seconds to exit — run in the
+/// background, so one slow node never holds up requests for the others.
+actor NodeSupervisor {
+    struct Settings: Sendable {
+        var launch: NodeLaunch.Context
+        /// Between repeated SIGTERMs while stopping a node.
+        var stopInterval: Duration = .seconds(2)
+        /// When a node still running gets SIGKILL.
+        var killAfter: Duration = .seconds(26)
+        /// A node up this long that dies is respawned at once, with its back-off reset.
+        var stableUptime: Duration = .seconds(30)
+        /// Upper bound of the crash-loop back-off.
+        var maximumBackoff: Duration = .seconds(60)
+        /// Output lines kept per stream for `notify_node_exit`.
+        var outputLines = 100
+    }
+
+    private struct SupervisedNode {
+        let launch: NodeLaunch
+        /// Incremented for every process started; events of older processes are ignored.
+        var generation = 0
+        var process: ChildProcess?
+        /// The last pid reported; kept after the process died, as Zeek does.
+        var pid: Int?
+        var lastSpawn: ContinuousClock.Instant?
+        /// Premature exits in a row since the node was last stable.
+        var failures = 0
+        var pendingRespawn: Task<Void, Never>?
+        /// Set while a restart is stopping the old process.
+        var restarting = false
+    }
+
+    private let settings: Settings
+    private let endpoint: ManagementEndpoint
+    private let logger: Logger
+    private var nodes: [String: SupervisedNode] = [:]
+
+    init(settings: Settings, endpoint: ManagementEndpoint, logger: Logger) {
+        self.settings = settings
+        self.endpoint = endpoint
+        self.logger = logger
+    }
+
+    // MARK: Requests
+
+    /// Creates and starts a node; returns `""` or the reason it was refused.
+    func create(_ config: Supervisor.NodeConfig) async -> String {
+        let launch: NodeLaunch
+        do {
+            launch = try NodeLaunch(config, context: settings.launch)
+        } catch {
+            return error.description
+        }
+        guard nodes[config.name] == nil else { return "node with name '\(config.name)' already exists" }
+        do {
+            try FileManager.default.createDirectory(at: launch.directory, withIntermediateDirectories: true)
+        } catch {
+            return "failed to create working directory \(launch.directory.path): \(error.localizedDescription)"
+        }
+        nodes[config.name] = SupervisedNode(launch: launch)
+        if let failure = await spawn(config.name) {
+            nodes[config.name] = nil
+            return "failed to start node '\(config.name)': \(failure)"
+        }
+        return ""
+    }
+
+    /// Status of one node (empty if unknown) or, for `""`, of all.
+    func status(_ name: String) -> Supervisor.Status {
+        let selected = name.isEmpty ? nodes : nodes.filter { $0.key == name }
+        return Supervisor.Status(nodes: selected.mapValues { Supervisor.NodeStatus(node: $0.launch.config, pid: $0.pid) })
+    }
+
+    /// Forgets the named nodes (all for `""`) at once and returns a task that stops their
+    /// processes; nil if the name is unknown.
+    func destroy(_ name: String) -> Task<Void, Never>? {
+        let names = name.isEmpty ? Array(nodes.keys) : (nodes[name] == nil ? [] : [name])
+        guard !names.isEmpty || name.isEmpty else { return nil }
+        var processes: [ChildProcess] = []
+        for name in names {
+            guard let node = nodes.removeValue(forKey: name) else { continue }
+            node.pendingRespawn?.cancel()
+            if let process = node.process { processes.append(process) }
+            logger.info("destroying node \(name)")
+        }
+        return stopInBackground(processes)
+    }
+
+    /// Kills the named nodes (all for `""`) and starts them again; the task finishes once the
+    /// new processes run. Nil if the name is unknown.
+    func restart(_ name: String) -> Task<Void, Never>? {
+        let names = name.isEmpty ? Array(nodes.keys) : (nodes[name] == nil ? [] : [name])
+        guard !names.isEmpty || name.isEmpty else { return nil }
+        var stopping: [(String, ChildProcess?)] = []
+        for name in names {
+            nodes[name]?.pendingRespawn?.cancel()
+            nodes[name]?.restarting = true
+            stopping.append((name, nodes[name]?.process))
+        }
+        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                for (name, process) in stopping {
+                    group.addTask {
+                        await process?.stop(interval: stopInterval, killAfter: killAfter)
+                        await self.finishRestart(name)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops every node (for shutdown) and waits until all have exited.
+    func stopAll() async {
+        await destroy("")?.value
+    }
+
+    // MARK: Processes
+
+    private func finishRestart(_ name: String) async {
+        guard nodes[name]?.restarting == true else { return }
+        nodes[name]?.restarting = false
+        nodes[name]?.failures = 0
+        logger.info("restarting node \(name)")
+        if let failure = await spawn(name) { logger.error("restart of node \(name) failed: \(failure)") }
+    }
+
+    /// Starts a process for `name`; returns why it could not, or nil.
+    private func spawn(_ name: String) async -> String? {
+        guard var node = nodes[name] else { return nil }
+        node.generation += 1
+        let generation = node.generation
+        node.lastSpawn = .now
+        node.process = nil
+        nodes[name] = node
+        let process: ChildProcess
+        do {
+            process = try await ChildProcess.start(node.launch.spec)
+        } catch {
+            processEnded(name, generation: generation, how: "failed to start: \(error)")
+            return "\(error)"
+        }
+        guard nodes[name]?.generation == generation else {
+            // Destroyed or restarted while it was being started.
+            process.signal(SIGKILL)
+            return nil
+        }
+        nodes[name]?.process = process
+        nodes[name]?.pid = Int(process.pid)
+        endpoint.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
+        logger.info("node \(name) running (pid \(process.pid))")
+        let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
+        let endpoint = self.endpoint, limit = settings.outputLines
+        Task {
+            var stdout = RecentLines(limit: limit), stderr = RecentLines(limit: limit)
+            for await event in process.events {
+                switch event {
+                case .stdout(let line):
+                    stdout.append(line)
+                    files.stdout?.write(line)
+                    endpoint.enqueue(SupervisorNotification.StdoutLine(node: name, msg: line), to: .supervisorAPI.notify)
+                case .stderr(let line):
+                    stderr.append(line)
+                    files.stderr?.write(line)
+                    endpoint.enqueue(SupervisorNotification.StderrLine(node: name, msg: line), to: .supervisorAPI.notify)
+                case .exited(let status):
+                    files.close()
+                    endpoint.enqueue(SupervisorNotification.NodeExit(
+                        node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined), exit: status.description
+                    ), to: .supervisorAPI.notify)
+                    self.processEnded(name, generation: generation, how: status.description)
+                }
+            }
+        }
+        return nil
+    }
+
+    /// A process of `name` ended. Unless it was stopped on purpose, schedules the next one:
+    /// at once after a stable run, else with Zeek's back-off (1, 1, 1, 2, 2, 2, 4, ... s from
+    /// the previous start), so a crash loop never spins.
+    private func processEnded(_ name: String, generation: Int, how: String) {
+        guard var node = nodes[name], node.generation == generation, !node.restarting else { return }
+        node.process = nil
+        let now = ContinuousClock.now
+        let uptime = node.lastSpawn.map { now - $0 } ?? .zero
+        if uptime >= settings.stableUptime { node.failures = 0 }
+        node.failures += 1
+        let delay = node.failures == 1 && uptime >= settings.stableUptime
+            ? Duration.zero
+            : min(settings.maximumBackoff, .seconds(1 << min((node.failures - 1) / 3, 30)))
+        let wait = max(.zero, (node.lastSpawn ?? now) + delay - now)
+        logger.warning("node \(name) (pid \(node.pid.map(String.init) ?? "-")) \(how) after \(uptime); starting it again in \(wait)")
+        node.pendingRespawn = Task {
+            try? await Task.sleep(for: wait)
+            guard !Task.isCancelled else { return }
+            await self.respawn(name, after: generation)
+        }
+        nodes[name] = node
+    }
+
+    private func respawn(_ name: String, after generation: Int) async {
+        guard nodes[name]?.generation == generation, nodes[name]?.restarting == false else { return }
+        if let failure = await spawn(name) { logger.error("node \(name) could not be started again: \(failure)") }
+    }
+
+    private func stopInBackground(_ processes: [ChildProcess]) -> Task<Void, Never> {
+        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                for process in processes {
+                    group.addTask { await process.stop(interval: stopInterval, killAfter: killAfter) }
+                }
+            }
+        }
+    }
+}
+
+/// The last lines of one output stream.
+struct RecentLines: Sendable {
+    let limit: Int
+    private(set) var lines: [String] = []
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    mutating func append(_ line: String) {
+        lines.append(line)
+        if lines.count > limit { lines.removeFirst(lines.count - limit) }
+    }
+
+    var joined: String { lines.joined(separator: "\n") }
+}
+
+/// A node's `stdout_file` / `stderr_file`, truncated at each start, mode 0600, one line per write.
+final class OutputFiles: Sendable {
+    let stdout: LineFile?
+    let stderr: LineFile?
+
+    init(stdout: URL?, stderr: URL?, logger: Logger) {
+        self.stdout = stdout.flatMap { LineFile($0, logger: logger) }
+        self.stderr = stderr.flatMap { LineFile($0, logger: logger) }
+    }
+
+    func close() {
+        stdout?.close()
+        stderr?.close()
+    }
+}
+
+final class LineFile: Sendable {
+    private let fd: Int32
+
+    init?(_ url: URL, logger: Logger) {
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            logger.error("cannot open \(url.path): \(String(cString: strerror(errno)))")
+            return nil
+        }
+    }
+
+    func write(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(10)
+        _ = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    func close() {
+        Foundation.close(fd)
+    }
+}

@@ -1,0 +1,104 @@
+#define _GNU_SOURCE
+#include "cspawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct child_failure {
+    int error;
+    int step;
+};
+
+static const char *const steps[] = {"fork", "pipe", "prctl", "sched_setaffinity", "chdir", "dup2", "open /dev/null", "exec"};
+enum { STEP_FORK, STEP_PIPE, STEP_PRCTL, STEP_AFFINITY, STEP_CHDIR, STEP_DUP2, STEP_DEVNULL, STEP_EXEC };
+
+static void fail_in_child(int report_fd, int step) {
+    struct child_failure failure = {errno, step};
+    ssize_t ignored = write(report_fd, &failure, sizeof failure);
+    (void)ignored;
+    _exit(127);
+}
+
+static void mark_descriptors_cloexec(void) {
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int zm_spawn(const zm_spawn_options *options, pid_t *pid_out, const char **failed_step) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        *failed_step = steps[STEP_PIPE];
+        return errno;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(report[0]);
+        close(report[1]);
+        *failed_step = steps[STEP_FORK];
+        return error;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(report[1], STEP_PRCTL);
+        if (getppid() != parent) _exit(127); /* the parent died before prctl took effect */
+
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+            if (signal_number != SIGKILL && signal_number != SIGSTOP) signal(signal_number, SIG_DFL);
+        }
+
+        if (options->cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(options->cpu, &set);
+            if (sched_setaffinity(0, sizeof set, &set) != 0) fail_in_child(report[1], STEP_AFFINITY);
+        }
+        if (options->directory != NULL && chdir(options->directory) != 0) fail_in_child(report[1], STEP_CHDIR);
+
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd < 0) fail_in_child(report[1], STEP_DEVNULL);
+        if (dup2(null_fd, STDIN_FILENO) < 0) fail_in_child(report[1], STEP_DUP2);
+        if (dup2(options->stdout_fd, STDOUT_FILENO) < 0) fail_in_child(report[1], STEP_DUP2);
+        if (dup2(options->stderr_fd, STDERR_FILENO) < 0) fail_in_child(report[1], STEP_DUP2);
+        mark_descriptors_cloexec();
+
+        execve(options->path, options->argv, options->envp);
+        fail_in_child(report[1], STEP_EXEC);
+    }
+
+    close(report[1]);
+    struct child_failure failure;
+    ssize_t received;
+    do {
+        received = read(report[0], &failure, sizeof failure);
+    } while (received < 0 && errno == EINTR);
+    close(report[0]);
+    if (received == (ssize_t)sizeof failure) {
+        waitpid(pid, NULL, 0);
+        *failed_step = steps[failure.step];
+        return failure.error;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+int zm_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}

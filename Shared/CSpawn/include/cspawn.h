@@ -1,0 +1,40 @@
+#ifndef ZEEK_MGMT_CSPAWN_H
+#define ZEEK_MGMT_CSPAWN_H
+
+#include <sys/types.h>
+
+/// How to start one supervised child.
+typedef struct {
+    /// Absolute path of the program.
+    const char *path;
+    /// NULL-terminated argument vector (argv[0] included).
+    char *const *argv;
+    /// NULL-terminated environment.
+    char *const *envp;
+    /// Working directory, or NULL to inherit.
+    const char *directory;
+    /// Descriptors that become the child's stdout and stderr.
+    int stdout_fd;
+    int stderr_fd;
+    /// CPU to pin the child to, or -1.
+    int cpu;
+} zm_spawn_options;
+
+/// Forks and execs a child that dies with its parent (PR_SET_PDEATHSIG = SIGKILL), runs in its
+/// own process group, starts with default signal dispositions and an empty signal mask, and
+/// inherits no descriptors but stdin (/dev/null), stdout and stderr.
+///
+/// Returns 0 and stores the pid, or returns an errno value and stores which step failed
+/// ("fork", "chdir", "sched_setaffinity", "exec", ...). Failures after the fork are reported
+/// synchronously through a close-on-exec pipe, so a missing program is an error here, not a
+/// child that exits at once.
+///
+/// The death signal is tied to the *thread* that calls this: call it from a thread that lives
+/// as long as the process.
+int zm_spawn(const zm_spawn_options *options, pid_t *pid, const char **failed_step);
+
+/// pipe2(O_CLOEXEC), which Swift's Glibc module does not expose: our pipe ends never leak
+/// into other children.
+int zm_pipe_cloexec(int fds[2]);
+
+#endif

@@ -1,0 +1,48 @@
+import ManagementTypes
+
+/// `Management::Node::API`: between an agent and its cluster nodes, on `Management.Node.API`.
+public enum NodeAPI {
+    /// Asks nodes to run `action` (`["get_id_value", "<id>"]`); `nodes` empty means all.
+    public struct DispatchRequest: ManagementEvent {
+        public static let eventName = "Management::Node::API::node_dispatch_request"
+        public var reqid: String
+        public var action: [String]
+        public var nodes: Set<String>
+
+        public init(reqid: String, action: [String], nodes: Set<String> = []) {
+            self.reqid = reqid
+            self.action = action
+            self.nodes = nodes
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, action, nodes }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reqid = try c.decode(String.self, forKey: .reqid)
+            action = try c.decode([String].self, forKey: .action)
+            nodes = try c.decodeIfPresent(Set<String>.self, forKey: .nodes) ?? []
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(reqid, forKey: .reqid)
+            try c.encode(action, forKey: .action)
+            try c.encode(nodes.sorted(), forKey: .nodes)
+        }
+    }
+
+    public struct DispatchResponse: ManagementEvent {
+        public static let eventName = "Management::Node::API::node_dispatch_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// A node announces itself once it is connected (on `Management.Node.API.notify`).
+    public struct NodeHello: ManagementEvent {
+        public static let eventName = "Management::Node::API::notify_node_hello"
+        public var node: String
+        public init(node: String) { self.node = node }
+    }
+}

@@ -1,0 +1,115 @@
+import ManagementTypes
+
+/// `SupervisorControl::` requests and responses, on `Supervisor.API` (target = the instance).
+public enum SupervisorControl {
+    /// Create and start a node. Answered with ``CreateResponse``: `""` on success, else the error.
+    public struct CreateRequest: ManagementEvent {
+        public static let eventName = "SupervisorControl::create_request"
+        public var reqid: String
+        public var node: Supervisor.NodeConfig
+        public init(reqid: String, node: Supervisor.NodeConfig) { self.reqid = reqid; self.node = node }
+    }
+
+    public struct CreateResponse: ManagementEvent {
+        public static let eventName = "SupervisorControl::create_response"
+        public var reqid: String
+        public var result: String
+        public init(reqid: String, result: String) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Status of one node, or of all when `node` is empty.
+    public struct StatusRequest: ManagementEvent {
+        public static let eventName = "SupervisorControl::status_request"
+        public var reqid: String
+        public var node: String
+        public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
+    }
+
+    public struct StatusResponse: ManagementEvent {
+        public static let eventName = "SupervisorControl::status_response"
+        public var reqid: String
+        public var result: Supervisor.Status
+        public init(reqid: String, result: Supervisor.Status) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Restart one node, or all when `node` is empty.
+    public struct RestartRequest: ManagementEvent {
+        public static let eventName = "SupervisorControl::restart_request"
+        public var reqid: String
+        public var node: String
+        public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
+    }
+
+    /// `result` is false when the node is unknown.
+    public struct RestartResponse: ManagementEvent {
+        public static let eventName = "SupervisorControl::restart_response"
+        public var reqid: String
+        public var result: Bool
+        public init(reqid: String, result: Bool) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Stop and forget one node, or all when `node` is empty.
+    public struct DestroyRequest: ManagementEvent {
+        public static let eventName = "SupervisorControl::destroy_request"
+        public var reqid: String
+        public var node: String
+        public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
+    }
+
+    /// `result` is false when the node is unknown.
+    public struct DestroyResponse: ManagementEvent {
+        public static let eventName = "SupervisorControl::destroy_response"
+        public var reqid: String
+        public var result: Bool
+        public init(reqid: String, result: Bool) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Stop every node and the supervisor itself. Has no response.
+    public struct StopRequest: ManagementEvent {
+        public static let eventName = "SupervisorControl::stop_request"
+        public init() {}
+    }
+}
+
+/// What a supervisor announces on `Supervisor.API.notify`.
+public enum SupervisorNotification {
+    /// A node was (re)started with a new process (`Supervisor::node_status`).
+    public struct NodeStatus: ManagementEvent {
+        public static let eventName = "Supervisor::node_status"
+        public var node: String
+        public var pid: Int
+        public init(node: String, pid: Int) { self.node = node; self.pid = pid }
+    }
+
+    /// A node's process ended (`Management::Supervisor::API::notify_node_exit`).
+    ///
+    /// `exit` is an argument beyond Zeek's: how the process ended, e.g. `exited with status 3`
+    /// or `killed by signal 9`.
+    public struct NodeExit: ManagementEvent {
+        public static let eventName = "Management::Supervisor::API::notify_node_exit"
+        public var node: String
+        public var outputs: Management.NodeOutputs
+        public var exit: String?
+        public init(node: String, outputs: Management.NodeOutputs, exit: String? = nil) {
+            self.node = node
+            self.outputs = outputs
+            self.exit = exit
+        }
+    }
+
+    /// One line a node wrote to stdout (`Supervisor::stdout_hook`).
+    public struct StdoutLine: ManagementEvent {
+        public static let eventName = "Supervisor::stdout_hook"
+        public var node: String
+        public var msg: String
+        public init(node: String, msg: String) { self.node = node; self.msg = msg }
+    }
+
+    /// One line a node wrote to stderr (`Supervisor::stderr_hook`).
+    public struct StderrLine: ManagementEvent {
+        public static let eventName = "Supervisor::stderr_hook"
+        public var node: String
+        public var msg: String
+        public init(node: String, msg: String) { self.node = node; self.msg = msg }
+    }
+}
