@@ -133,7 +133,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["LocalBroker"],
+            dependencies: ["LocalBroker", "ManagementMessaging", "ManagementTypes", "KafkaTransport"],
             path: "Tests/ServiceTests"
         ),
     ],

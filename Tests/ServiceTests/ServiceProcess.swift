@@ -48,6 +48,7 @@ final class ServiceProcess: Sendable {
     }
 
     var text: String { output.text }
+    var pid: Int32 { process.processIdentifier }
 
     /// Waits until the output contains `pattern`.
     func waitForOutput(_ pattern: String, timeout: Duration = .seconds(30)) async throws {

@@ -1,0 +1,267 @@
+import Foundation
+import LocalBroker
+import ManagementMessaging
+import ManagementTypes
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// supervisor-service and cluster-node as real processes over a real broker.
+@Suite("Supervisor", .timeLimit(.minutes(3)))
+struct SupervisorTests {
+    /// A broker, a supervisor for instance `agent-t`, and a client playing its agent.
+    struct Host {
+        let broker: LocalBroker
+        let supervisor: ServiceProcess
+        let agent: TestAgent
+        let baseDirectory: URL
+
+        static func start(nodeCommand: String? = nil, extraArguments: [String] = []) async throws -> Host {
+            let broker = try await LocalBroker.start()
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-test-\(UUID().uuidString)")
+            var arguments = ["--brokers", broker.address, "--instance", "agent-t", "--base-dir", base.path, "--kill-after", "3", "--stop-interval", "1"]
+            if let nodeCommand { arguments += ["--node-command", nodeCommand] }
+            let supervisor = try ServiceProcess("supervisor-service", arguments: arguments + extraArguments)
+            try await supervisor.waitForOutput("supervisor-service ready")
+            let agent = try await TestAgent(broker: broker, instance: "agent-t")
+            return Host(broker: broker, supervisor: supervisor, agent: agent, baseDirectory: base)
+        }
+
+        func create(_ config: Supervisor.NodeConfig) async throws -> String {
+            try await agent.request(SupervisorControl.CreateRequest(reqid: reqid(), node: config), expecting: SupervisorControl.CreateResponse.self).result
+        }
+
+        func status(_ node: String = "") async throws -> Supervisor.Status {
+            try await agent.request(SupervisorControl.StatusRequest(reqid: reqid(), node: node), expecting: SupervisorControl.StatusResponse.self).result
+        }
+
+        func pid(of node: String) async throws -> Int {
+            guard let pid = try await status(node).nodes[node]?.pid else { throw ServiceProcessError("no pid for \(node)") }
+            return pid
+        }
+
+        func stop() async throws {
+            if try await supervisor.stop() != 0 { Issue.record("supervisor exit status non-zero:\n\(supervisor.text)") }
+            await agent.shutdown()
+            broker.stop()
+            try? FileManager.default.removeItem(at: baseDirectory)
+        }
+    }
+
+    static let layout: [String: Supervisor.ClusterEndpoint] = [
+        "manager": Supervisor.ClusterEndpoint(role: .manager, host: .loopback, port: ZeekPort(2200)),
+        "worker-1": Supervisor.ClusterEndpoint(role: .worker, host: .loopback),
+        "worker-2": Supervisor.ClusterEndpoint(role: .worker, host: .loopback, interface: "eth0"),
+    ]
+
+    /// A node program written as a shell script (real processes for failure cases).
+    static func script(_ body: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(UUID().uuidString).sh")
+        try "#!/bin/sh\n\(body)\n".write(to: url, atomically: true, encoding: .utf8)
+        chmod(url.path, 0o755)
+        return url.path
+    }
+
+    @Test func createStatusRestartDestroy() async throws {
+        let host = try await Host.start()
+        #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
+        try await host.agent.waitFor(NodeAPI.NodeHello.self) { $0.node == "worker-1" }
+        let pid = try await host.pid(of: "worker-1")
+        #expect(isAlive(pid))
+        #expect(host.agent.all(SupervisorNotification.NodeStatus.self).map(\.pid) == [pid])
+        #expect(try await host.status("nope").nodes.isEmpty)
+        #expect(try await host.status().nodes["worker-1"]?.node.cluster == Self.layout)
+
+        let restarted = try await host.agent.request(SupervisorControl.RestartRequest(reqid: reqid(), node: "worker-1"), expecting: SupervisorControl.RestartResponse.self)
+        #expect(restarted.result)
+        let newPid = try await host.pid(of: "worker-1")
+        #expect(newPid != pid && isAlive(newPid) && !isAlive(pid))
+        try await host.agent.waitFor(SupervisorNotification.NodeStatus.self) { $0.pid == newPid }
+        try await host.agent.waitFor(NodeAPI.NodeHello.self, count: 2) { $0.node == "worker-1" }
+
+        let destroyed = try await host.agent.request(SupervisorControl.DestroyRequest(reqid: reqid(), node: "worker-1"), expecting: SupervisorControl.DestroyResponse.self)
+        #expect(destroyed.result)
+        #expect(!isAlive(newPid))
+        #expect(try await host.status().nodes.isEmpty)
+        try await host.agent.waitFor(SupervisorNotification.NodeExit.self, count: 2) { $0.node == "worker-1" }
+        try await host.stop()
+    }
+
+    @Test func unknownNodesAndBadConfigurationsAreRefused() async throws {
+        let host = try await Host.start()
+        #expect(try await host.create(Supervisor.NodeConfig(name: "w")) == "")
+        #expect(try await host.create(Supervisor.NodeConfig(name: "w")) == "node with name 'w' already exists")
+        #expect(try await host.create(Supervisor.NodeConfig(name: "")) == "node names must not be an empty string")
+        #expect(try await host.create(Supervisor.NodeConfig(name: "a b")) == "node names must not contain spaces: 'a b'")
+        #expect(try await host.create(Supervisor.NodeConfig(name: "x", interface: "eth0", pcapFile: "t.pcap")) == "node with name 'x' has interface and pcap_file set")
+        let escape = try await host.create(Supervisor.NodeConfig(name: "x", directory: "../x"))
+        #expect(escape == "node 'x' directory '../x' must be a relative path inside \(host.baseDirectory.path)")
+        #expect(try await host.create(Supervisor.NodeConfig(name: "x", directory: "/etc")).contains("must be a relative path"))
+        #expect(try await host.create(Supervisor.NodeConfig(name: "x", stdoutFile: "../../out")).contains("stdout_file '../../out' must be a relative path"))
+        #expect(!FileManager.default.fileExists(atPath: host.baseDirectory.deletingLastPathComponent().appendingPathComponent("x").path))
+
+        let restart = try await host.agent.request(SupervisorControl.RestartRequest(reqid: reqid(), node: "nope"), expecting: SupervisorControl.RestartResponse.self)
+        #expect(!restart.result)
+        let destroy = try await host.agent.request(SupervisorControl.DestroyRequest(reqid: reqid(), node: "nope"), expecting: SupervisorControl.DestroyResponse.self)
+        #expect(!destroy.result)
+        #expect(Set(try await host.status().nodes.keys) == ["w"])
+        try await host.stop()
+    }
+
+    @Test func aCommandThatCannotStartIsAnError() async throws {
+        let host = try await Host.start(nodeCommand: try Self.script("exit 0"))
+        // The command exists at start-up; make it vanish so the spawn itself fails.
+        let command = host.supervisor.text.components(separatedBy: "nodes run ").last?.components(separatedBy: " in ").first ?? ""
+        try FileManager.default.removeItem(atPath: command)
+        let result = try await host.create(Supervisor.NodeConfig(name: "ghost"))
+        #expect(result.hasPrefix("failed to start node 'ghost': exec \(command): No such file or directory"), "\(result)")
+        #expect(try await host.status().nodes.isEmpty)
+        try await host.stop()
+    }
+
+    @Test func killedNodeComesBackWithANewPid() async throws {
+        let host = try await Host.start()
+        #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
+        try await host.agent.waitFor(NodeAPI.NodeHello.self) { $0.node == "worker-1" }
+        let pid = try await host.pid(of: "worker-1")
+        kill(Int32(pid), SIGKILL)
+        let statuses = try await host.agent.waitFor(SupervisorNotification.NodeStatus.self, count: 2) { $0.node == "worker-1" }
+        #expect(statuses[1].pid != pid && isAlive(statuses[1].pid))
+        let exit = try await host.agent.waitFor(SupervisorNotification.NodeExit.self) { $0.node == "worker-1" }
+        #expect(exit[0].exit == "killed by signal 9")
+        #expect(try await host.pid(of: "worker-1") == statuses[1].pid)
+        try await host.agent.waitFor(NodeAPI.NodeHello.self, count: 2) { $0.node == "worker-1" }
+        try await host.stop()
+    }
+
+    @Test func crashLoopBacksOffAndReportsItsOutput() async throws {
+        let host = try await Host.start(nodeCommand: try Self.script("echo starting; echo \"fatal: no such interface $1$2\" >&2; exit 3"))
+        #expect(try await host.create(Supervisor.NodeConfig(name: "broken", interface: "eth9")) == "")
+        let exits = try await host.agent.waitFor(SupervisorNotification.NodeExit.self, count: 4, timeout: .seconds(20)) { $0.node == "broken" }
+        #expect(exits[0].exit == "exited with status 3")
+        #expect(exits[0].outputs == Management.NodeOutputs(stdout: "starting", stderr: "fatal: no such interface -ieth9"))
+        try await host.agent.waitFor(SupervisorNotification.StderrLine.self) { $0.node == "broken" && $0.msg == "fatal: no such interface -ieth9" }
+        try await host.agent.waitFor(SupervisorNotification.StdoutLine.self) { $0.node == "broken" && $0.msg == "starting" }
+
+        // Starts at t0, t0+1, t0+2, t0+3, t0+5: Zeek's 1, 1, 1, 2 s back-off, never a spin.
+        let starts = try await host.agent.waitFor(SupervisorNotification.NodeStatus.self, count: 5, timeout: .seconds(20)) { $0.node == "broken" }
+        #expect(Set(starts.map(\.pid)).count == 5)
+        let times = host.agentTimes(of: SupervisorNotification.NodeStatus.self)
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        #expect(gaps.count >= 4)
+        #expect(gaps.prefix(3).allSatisfy { $0 >= 0.9 }, "gaps \(gaps)")
+        #expect(gaps[3] >= 1.9, "gaps \(gaps)")
+        try await host.stop()
+    }
+
+    @Test func nodeConfigurationIsApplied() async throws {
+        let node = try Self.script("""
+            echo "pwd=$(pwd) x=$X cluster=$CLUSTER_NODE args=$*"
+            grep Cpus_allowed_list /proc/self/status >&2
+            exec sleep 600
+            """)
+        let host = try await Host.start(nodeCommand: node)
+        let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
+        let config = Supervisor.NodeConfig(
+            name: "worker-2", directory: "spool/w2", stdoutFile: "out.log", stderrFile: "err.log", bareMode: true,
+            addlBaseScripts: ["base.zeek"], addlUserScripts: ["user.zeek"], env: ["X": "42"], cpuAffinity: cpu, cluster: Self.layout
+        )
+        #expect(try await host.create(config) == "")
+        let directory = host.baseDirectory.appendingPathComponent("spool/w2").path
+        let line = try await host.agent.waitFor(SupervisorNotification.StdoutLine.self) { $0.node == "worker-2" }[0].msg
+        #expect(line == "pwd=\(directory) x=42 cluster=worker-2 args=-b -- base.zeek user.zeek")
+        try await host.agent.waitFor(SupervisorNotification.StderrLine.self) { $0.msg == "Cpus_allowed_list:\t\(cpu)" }
+        let pid = try await host.pid(of: "worker-2")
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("Cpus_allowed_list:\t\(cpu)\n"))
+        #expect(try String(contentsOfFile: directory + "/out.log", encoding: .utf8) == line + "\n")
+        #expect(try String(contentsOfFile: directory + "/err.log", encoding: .utf8) == "Cpus_allowed_list:\t\(cpu)\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: directory + "/out.log")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        try await host.stop()
+    }
+
+    @Test func nodeIgnoringSIGTERMIsKilled() async throws {
+        let host = try await Host.start(nodeCommand: try Self.script("trap '' TERM\nwhile true; do sleep 0.1; done"))
+        #expect(try await host.create(Supervisor.NodeConfig(name: "stubborn")) == "")
+        let pid = try await host.pid(of: "stubborn")
+        let started = ContinuousClock.now
+        let destroyed = try await host.agent.request(SupervisorControl.DestroyRequest(reqid: reqid(), node: "stubborn"), expecting: SupervisorControl.DestroyResponse.self)
+        #expect(destroyed.result)
+        #expect(ContinuousClock.now - started >= .seconds(2.5), "SIGKILL only after --kill-after 3")
+        #expect(!isAlive(pid))
+        let exit = try await host.agent.waitFor(SupervisorNotification.NodeExit.self) { $0.node == "stubborn" }
+        #expect(exit[0].exit == "killed by signal 9")
+        try await host.stop()
+    }
+
+    @Test("no node outlives its supervisor", arguments: [SIGTERM, SIGKILL])
+    func noOrphans(_ signal: Int32) async throws {
+        let host = try await Host.start()
+        for name in ["worker-1", "worker-2"] {
+            #expect(try await host.create(Supervisor.NodeConfig(name: name, cluster: Self.layout)) == "")
+        }
+        let pids = [try await host.pid(of: "worker-1"), try await host.pid(of: "worker-2")]
+        #expect(pids.allSatisfy(isAlive))
+        let status = try await host.supervisor.stop(signal: signal)
+        if signal == SIGTERM { #expect(status == 0) }
+        try await waitUntilGone(pids)
+        await host.agent.shutdown()
+        host.broker.stop()
+    }
+
+    @Test func stopRequestEndsEverything() async throws {
+        let host = try await Host.start()
+        #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
+        let pid = try await host.pid(of: "worker-1")
+        try await host.agent.endpoint.publish(SupervisorControl.StopRequest(), to: .supervisorAPI, target: "agent-t")
+        #expect(try await host.supervisor.waitForExit() == 0)
+        try await waitUntilGone([pid])
+        await host.agent.shutdown()
+        host.broker.stop()
+    }
+
+    @Test func dispatchIsAnsweredByTheAddressedNodesOnly() async throws {
+        let host = try await Host.start()
+        let options = try ZeekJSON.encodeString([Management.Option(name: "Site::local_nets", value: "10.0.0.0/8")])
+        for name in ["manager", "worker-1", "worker-2"] {
+            #expect(try await host.create(Supervisor.NodeConfig(name: name, env: ["ZEEK_MGMT_NODE_OPTIONS": options], cluster: Self.layout)) == "")
+        }
+        try await host.agent.waitFor(NodeAPI.NodeHello.self, count: 3)
+
+        func dispatch(_ action: [String], to nodes: Set<String>, expect count: Int) async throws -> [String: Management.Result] {
+            let id = reqid()
+            try await host.agent.endpoint.publish(NodeAPI.DispatchRequest(reqid: id, action: action, nodes: nodes), to: .nodeAPI, target: "agent-t")
+            let responses = try await host.agent.waitFor(NodeAPI.DispatchResponse.self, count: count) { $0.reqid == id }
+            return Dictionary(uniqueKeysWithValues: responses.map { ($0.result.node ?? "?", $0.result) })
+        }
+
+        let one = try await dispatch(["get_id_value", "Cluster::node"], to: ["worker-1"], expect: 1)
+        #expect(one["worker-1"]?.data == .string(#""worker-1""#))
+        let all = try await dispatch(["get_id_value", "Cluster::local_node_type"], to: [], expect: 3)
+        #expect(all.mapValues(\.data) == ["manager": .string(#""Cluster::MANAGER""#), "worker-1": .string(#""Cluster::WORKER""#), "worker-2": .string(#""Cluster::WORKER""#)])
+        let nodes = try await dispatch(["get_id_value", "Cluster::nodes"], to: ["manager"], expect: 1)
+        #expect(nodes["manager"]?.data?.stringValue == #"{"manager":{"ip":"127.0.0.1","node_type":"Cluster::MANAGER","p":{"port":2200,"proto":"tcp"},"zone_id":""},"worker-1":{"ip":"127.0.0.1","manager":"manager","node_type":"Cluster::WORKER","p":{"port":0,"proto":"unknown"},"zone_id":""},"worker-2":{"interface":"eth0","ip":"127.0.0.1","manager":"manager","node_type":"Cluster::WORKER","p":{"port":0,"proto":"unknown"},"zone_id":""}}"#)
+        let option = try await dispatch(["get_id_value", "Site::local_nets"], to: ["worker-2"], expect: 1)
+        #expect(option["worker-2"]?.data == .string(#""10.0.0.0/8""#))
+
+        let unknown = try await dispatch(["get_id_value", "No::such_id"], to: ["worker-1"], expect: 1)
+        #expect(unknown["worker-1"]?.success == false && unknown["worker-1"]?.error == "unknown id")
+        let badAction = try await dispatch(["launch_missiles"], to: ["worker-1"], expect: 1)
+        #expect(badAction["worker-1"]?.error == "dispatch launch_missiles unknown")
+        let noArgument = try await dispatch(["get_id_value"], to: ["worker-1"], expect: 1)
+        #expect(noArgument["worker-1"]?.error == "get_id_value expects name of global identifier")
+        let empty = try await dispatch([], to: ["worker-1"], expect: 1)
+        #expect(empty["worker-1"]?.error == "no dispatch arguments provided")
+        #expect(host.agent.all(NodeAPI.DispatchResponse.self).count == 10, "no node answered a dispatch that was not for it")
+        try await host.stop()
+    }
+}
+
+extension SupervisorTests.Host {
+    /// Arrival times (epoch seconds) of the recorded events of a type.
+    func agentTimes<Event: ManagementEvent>(of type: Event.Type) -> [Double] {
+        agent.timestamps(of: type)
+    }
+}
