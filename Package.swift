@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "supervisor-service", targets: ["supervisor-service"]),
         .executable(name: "cluster-node", targets: ["cluster-node"]),
         .executable(name: "zeek-mgmt", targets: ["zeek-mgmt"]),
-        .executable(name: "transport-benchmark", targets: ["transport-benchmark"]),
+        .executable(name: "benchmark", targets: ["benchmark"]),
         .library(name: "ManagementTypes", targets: ["ManagementTypes"]),
         .library(name: "ManagementMessaging", targets: ["ManagementMessaging"]),
         .library(name: "KafkaTransport", targets: ["KafkaTransport"]),
@@ -107,7 +107,7 @@ let package = Package(
             path: "Services/zeek-mgmt"
         ),
         .executableTarget(
-            name: "transport-benchmark",
+            name: "benchmark",
             dependencies: [
                 "CRdKafka",
                 "KafkaTransport",
@@ -116,7 +116,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Benchmarks/transport-benchmark"
+            path: "Benchmarks/benchmark"
         ),
 
         // MARK: Tests

@@ -28,8 +28,13 @@ struct SupervisorService: AsyncParsableCommand {
     @Option(help: "Seconds after which a node that ignores SIGTERM gets SIGKILL (Zeek: 26).")
     var killAfter: Double = 26
 
+    @Option(help: "Seconds a node must have run for a crash to be answered by an immediate restart instead of back-off (Zeek: 30).")
+    var stableAfter: Double = 30
+
     func validate() throws {
-        guard stopInterval > 0, killAfter > 0 else { throw ValidationError("--stop-interval and --kill-after must be positive") }
+        guard stopInterval > 0, killAfter > 0, stableAfter >= 0 else {
+            throw ValidationError("--stop-interval and --kill-after must be positive, --stable-after not negative")
+        }
     }
 
     func run() async throws {
@@ -45,7 +50,8 @@ struct SupervisorService: AsyncParsableCommand {
         let supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, nodeCommand: command, environment: environment),
             stopInterval: .milliseconds(Int(stopInterval * 1000)),
-            killAfter: .milliseconds(Int(killAfter * 1000))
+            killAfter: .milliseconds(Int(killAfter * 1000)),
+            stableUptime: .milliseconds(Int(stableAfter * 1000))
         )
         let endpoint = EndpointConfiguration(
             name: instance,

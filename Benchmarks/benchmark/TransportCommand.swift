@@ -7,10 +7,9 @@ import ManagementMessaging
 
 /// Measures request/response round trips through the project's transport against a bare
 /// librdkafka ping-pong on the same broker in the same run, and prints their ratio.
-@main
-struct TransportBenchmark: AsyncParsableCommand {
+struct TransportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "transport-benchmark",
+        commandName: "transport",
         abstract: "Round-trip latency: project transport vs. bare librdkafka, same broker, same run."
     )
 
@@ -37,13 +36,7 @@ struct TransportBenchmark: AsyncParsableCommand {
     var warmup: Int = 20
 
     func run() async throws {
-        try LibrdkafkaVersion.requireSupported()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        let logger = Logger(label: "transport-benchmark")
+        let logger = bootstrapBenchmark()
         let overrides = try KafkaConfiguration.parseOverrides(kafkaOptions)
         print("librdkafka \(LibrdkafkaVersion.loaded); \(blocks) blocks of \(rounds) round trips (+\(warmup) warm-up) per variant")
         print(brokers.map { "broker: \($0), a fresh topic per run" } ?? "broker: a fresh local broker per run")
@@ -71,7 +64,7 @@ struct TransportBenchmark: AsyncParsableCommand {
     }
 }
 
-extension TransportBenchmark {
+extension TransportCommand {
     /// One run of one variant on a topic of its own — and, unless `--brokers` is given, on a
     /// broker of its own: the in-memory test broker slows down as it accumulates records, which
     /// would otherwise penalise whichever variant runs later.
@@ -98,20 +91,20 @@ extension TransportBenchmark {
     }
 }
 
-private func percentile(_ samples: [Duration], _ fraction: Double) -> Duration {
+func percentile(_ samples: [Duration], _ fraction: Double) -> Duration {
     let sorted = samples.sorted()
     guard !sorted.isEmpty else { return .zero }
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * fraction).rounded()))]
 }
 
-private func seconds(_ duration: Duration) -> Double {
+func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
-private func format(_ duration: Duration) -> String {
+func format(_ duration: Duration) -> String {
     String(format: "%.3f ms", seconds(duration) * 1000)
 }
 
-private func pad(_ text: String) -> String {
+func pad(_ text: String) -> String {
     String(repeating: " ", count: max(0, 10 - text.count)) + text
 }
