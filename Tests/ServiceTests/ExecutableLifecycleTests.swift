@@ -19,7 +19,7 @@ struct ExecutableLifecycleTests {
     static let executables = [
         Executable(name: "controller-service", arguments: [], readyLine: "controller-service ready"),
         Executable(name: "agent-service", arguments: ["--instance", "agent-test"], readyLine: "agent-service ready"),
-        Executable(name: "supervisor-service", arguments: ["--instance", "agent-test"], readyLine: "supervisor-service ready"),
+        Executable(name: "supervisor-service", arguments: ["--instance", "agent-test", "--base-dir", NSTemporaryDirectory() + "lifecycle-nodes"], readyLine: "supervisor-service ready"),
         Executable(name: "cluster-node", arguments: ["--node", "worker-1", "--instance", "agent-test"], readyLine: "cluster-node ready"),
         Executable(name: "zeek-mgmt", arguments: ["monitor"], readyLine: "zeek-mgmt monitor ready"),
     ]
@@ -60,12 +60,18 @@ struct ExecutableLifecycleTests {
 
     @Test func connectsOnceTheBrokerComesUp() async throws {
         let port = try freeLoopbackPort()
-        let service = try ServiceProcess("supervisor-service", arguments: ["--brokers", "127.0.0.1:\(port)", "--instance", "late"])
+        let service = try ServiceProcess("supervisor-service", arguments: ["--brokers", "127.0.0.1:\(port)", "--instance", "late", "--base-dir", NSTemporaryDirectory() + "lifecycle-nodes"])
         try await service.waitForOutput("(attempt 1)")
         let broker = try await LocalBroker.start(port: port)
         defer { broker.stop() }
         try await service.waitForOutput("supervisor-service ready")
         #expect(try await service.stop() == 0)
+    }
+
+    @Test func kafkaOptionsFromTheEnvironmentAreValidatedToo() async throws {
+        let service = try ServiceProcess("controller-service", arguments: [], environment: ["ZEEK_MGMT_KAFKA_OPTIONS": "socket.timeout.ms=10000\nno.such.property=1"])
+        #expect(try await service.waitForExit() != 0)
+        #expect(service.text.contains("no.such.property=1 rejected"), "output: \(service.text)")
     }
 
     @Test("rejects bad flags with a clear message", arguments: [
