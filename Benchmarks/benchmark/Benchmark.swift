@@ -1,5 +1,6 @@
 import ArgumentParser
 import KafkaTransport
+import LocalBroker
 import Logging
 
 /// Measurements of the project against the floor of doing the same thing directly.
@@ -21,4 +22,18 @@ func bootstrapBenchmark() -> Logger {
         return handler
     }
     return Logger(label: "benchmark")
+}
+
+/// `--brokers`, or a local broker started for the measurement.
+struct BrokerOption: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers; without it a local broker is started for each measurement.")
+    var brokers: String?
+
+    /// Runs `body` with bootstrap servers: the given ones, or a fresh local broker's, stopped after.
+    func withBroker<T>(_ body: (String) async throws -> T) async throws -> T {
+        if let brokers { return try await body(brokers) }
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        return try await body(broker.address)
+    }
 }

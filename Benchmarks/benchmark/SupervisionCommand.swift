@@ -19,8 +19,7 @@ struct SupervisionCommand: AsyncParsableCommand {
         abstract: "Node start-up through supervisor-service vs. direct spawning; crash-to-running latency."
     )
 
-    @Option(help: "Kafka bootstrap servers; without it a local broker is started.")
-    var brokers: String?
+    @OptionGroup var broker: BrokerOption
 
     @Option(help: "Nodes started per round.")
     var nodes: Int = 32
@@ -33,9 +32,10 @@ struct SupervisionCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapBenchmark()
-        let broker: LocalBroker? = brokers == nil ? try await LocalBroker.start() : nil
-        defer { broker?.stop() }
-        let servers = brokers ?? broker!.address
+        try await broker.withBroker { servers in try await measure(servers: servers, logger: logger) }
+    }
+
+    private func measure(servers: String, logger: Logger) async throws {
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let instance = "bench-host"
         let observer = try await HelloObserver(servers: servers, instance: instance, logger: logger)

@@ -13,8 +13,7 @@ struct TransportCommand: AsyncParsableCommand {
         abstract: "Round-trip latency: project transport vs. bare librdkafka, same broker, same run."
     )
 
-    @Option(help: "Kafka bootstrap servers; without it a local broker is started on a free port.")
-    var brokers: String?
+    @OptionGroup var broker: BrokerOption
 
     @Option(name: .customLong("kafka-option"), help: "A librdkafka property applied to both variants, e.g. fetch.wait.max.ms=5 (repeatable).")
     var kafkaOptions: [String] = []
@@ -39,7 +38,7 @@ struct TransportCommand: AsyncParsableCommand {
         let logger = bootstrapBenchmark()
         let overrides = try KafkaConfiguration.parseOverrides(kafkaOptions)
         print("librdkafka \(LibrdkafkaVersion.loaded); \(blocks) blocks of \(rounds) round trips (+\(warmup) warm-up) per variant")
-        print(brokers.map { "broker: \($0), a fresh topic per run" } ?? "broker: a fresh local broker per run")
+        print(broker.brokers.map { "broker: \($0), a fresh topic per run" } ?? "broker: a fresh local broker per run")
 
         var bareSamples: [Duration] = []
         var transportSamples: [Duration] = []
@@ -69,11 +68,15 @@ extension TransportCommand {
     /// broker of its own: the in-memory test broker slows down as it accumulates records, which
     /// would otherwise penalise whichever variant runs later.
     func measure(_ variant: Variant, overrides: [String: String], logger: Logger) async throws -> [Duration] {
-        let broker: LocalBroker? = brokers == nil ? try await LocalBroker.start() : nil
-        defer { broker?.stop() }
+        try await broker.withBroker { servers in
+            try await measure(variant, servers: servers, overrides: overrides, logger: logger)
+        }
+    }
+
+    private func measure(_ variant: Variant, servers: String, overrides: [String: String], logger: Logger) async throws -> [Duration] {
         let configuration = KafkaConfiguration(
-            bootstrapServers: (brokers ?? broker!.address).split(separator: ",").map(String.init),
-            clientID: "transport-benchmark",
+            bootstrapServers: servers.split(separator: ",").map(String.init),
+            clientID: "benchmark",
             overrides: overrides
         )
         let namespace = TopicNamespace(prefix: "bench-\(UUID().uuidString.prefix(8).lowercased()).")

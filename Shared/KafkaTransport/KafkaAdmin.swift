@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 import Logging
 
 /// A topic this project needs, as it should be created when missing.
@@ -20,26 +21,58 @@ public struct TopicSpecification: Sendable, Hashable {
 
 /// Topic administration through librdkafka's admin API.
 public struct KafkaAdmin: Sendable {
-    private let configuration: KafkaConfiguration
+    private enum Source: Sendable {
+        case configuration(KafkaConfiguration)
+        case client(RdKafkaClient)
+    }
+
+    private let source: Source
+
+    private var isOwnedSource: Bool { if case .configuration = source { true } else { false } }
     private let logger: Logger
 
+    /// An admin client with a connection of its own, for the duration of each operation.
     public init(configuration: KafkaConfiguration, logger: Logger) {
-        self.configuration = configuration
+        self.source = .configuration(configuration)
+        self.logger = logger
+    }
+
+    /// Administration over a producer's existing connection: nothing to set up or tear down.
+    /// Use it only while the producer is running.
+    public init(producer: KafkaProducer, logger: Logger) {
+        self.source = .client(producer.client)
         self.logger = logger
     }
 
     /// Creates each topic that does not exist yet; existing topics are left as they are.
     ///
+    /// Asks for the topic list first and sends a CreateTopics request only for missing topics:
+    /// services start often and their topics almost always exist, and CreateTopics must wait
+    /// for the cluster controller to be known, which can add a second to every start.
     /// Throws if the broker cannot be reached within `timeout` or refuses a topic.
     public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(5)) async throws {
         guard !topics.isEmpty else { return }
-        let properties = configuration.properties(role: [])
-        let logger = self.logger
+        let logger = self.logger, source = self.source
         let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let created = try await runBlocking(abandonOnCancel: true) {
-            let client = try RdKafkaClient(kind: .producer, properties: properties, context: ClientContext(logger: logger))
-            defer { client.destroy() }
-            return try Self.createTopics(topics, client: client, timeoutMilliseconds: milliseconds)
+        // Only a connection of our own may be left behind on cancellation; a producer's is
+        // destroyed with the producer.
+        let created = try await runBlocking(abandonOnCancel: isOwnedSource) { () throws -> [String] in
+            let client: RdKafkaClient
+            switch source {
+            case .client(let shared):
+                client = shared
+            case .configuration(let configuration):
+                client = try RdKafkaClient(kind: .producer, properties: configuration.properties(role: []), context: ClientContext(logger: logger))
+            }
+            defer {
+                // rd_kafka_destroy can take a second (its threads wake on a 1 s tick); nobody
+                // needs to wait for that.
+                if case .configuration = source { Thread { client.destroy() }.start() }
+            }
+            let existing = try client.topicNames(timeoutMilliseconds: milliseconds)
+            let missing = topics.filter { !existing.contains($0.name) }
+            guard !missing.isEmpty else { return [] }
+            return try Self.createTopics(missing, client: client, timeoutMilliseconds: milliseconds)
         }
         for name in created { logger.info("created topic \(name)") }
     }

@@ -9,7 +9,7 @@ import Synchronization
 /// has given up on it), so no record is ever dropped silently: a dead broker surfaces as a
 /// ``KafkaError`` of kind ``KafkaError/Kind/delivery`` within `message.timeout.ms`.
 public final class KafkaProducer: Sendable {
-    private let client: RdKafkaClient
+    let client: RdKafkaClient
     private let pollThread: PollThread
 
     public init(configuration: KafkaConfiguration, logger: Logger) throws {

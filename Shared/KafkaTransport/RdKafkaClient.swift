@@ -86,6 +86,20 @@ final class RdKafkaClient: @unchecked Sendable {
         retainedContext.release()
     }
 
+    /// The names of every topic the cluster has. Any broker answers this (no controller
+    /// needed) and, unlike a per-topic request, it never makes a broker auto-create a topic.
+    func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMilliseconds)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin,
+                             "listing topics: \(String(cString: rd_kafka_err2str(error))); is the broker running and reachable at the configured address?",
+                             code: error.rawValue)
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        return Set((0..<Int(metadata.pointee.topic_cnt)).map { String(cString: metadata.pointee.topics[$0].topic) })
+    }
+
     /// The partitions of a topic, from broker metadata. Blocks for up to `timeoutMilliseconds`.
     func partitions(of topic: String, timeoutMilliseconds: Int32) throws -> [Int32] {
         guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {

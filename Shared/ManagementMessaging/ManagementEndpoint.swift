@@ -56,8 +56,13 @@ public final class ManagementEndpoint: Sendable {
         let namespace = configuration.namespace
         var topics = configuration.consumes
         for topic in configuration.creates where !topics.contains(topic) { topics.append(topic) }
-        try await KafkaAdmin(configuration: configuration.kafka, logger: logger)
-            .ensureTopics(topics.map(namespace.specification))
+        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        do {
+            try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification))
+        } catch {
+            await producer.shutdown()
+            throw error
+        }
 
         let subscription: KafkaConsumer.Subscription
         let kafkaTopics = configuration.consumes.map(namespace.kafkaName)
@@ -67,7 +72,6 @@ public final class ManagementEndpoint: Sendable {
         case .fromEnd:
             subscription = .fromEnd(topics: kafkaTopics)
         }
-        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let consumer: KafkaConsumer
         do {
             consumer = try await KafkaConsumer(configuration: configuration.kafka, subscription: subscription, logger: logger)
