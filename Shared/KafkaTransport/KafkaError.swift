@@ -15,6 +15,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         case consumer
         /// An admin operation (topic creation, metadata) failed.
         case admin
+        /// No broker could be reached (refused, down, or silent).
+        case unreachable
         /// An operation did not complete in time.
         case timedOut
         /// The client was already shut down.

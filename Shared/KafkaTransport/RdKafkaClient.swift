@@ -92,7 +92,8 @@ final class RdKafkaClient: @unchecked Sendable {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let error = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMilliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin,
+            let unreachable = [RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN].contains(error)
+            throw KafkaError(unreachable ? .unreachable : .admin,
                              "listing topics: \(String(cString: rd_kafka_err2str(error))); is the broker running and reachable at the configured address?",
                              code: error.rawValue)
         }
