@@ -135,6 +135,21 @@ struct SupervisorTests {
         try await host.stop()
     }
 
+    @Test func stableNodeIsRestartedAtOnce() async throws {
+        let host = try await Host.start(extraArguments: ["--stable-after", "1"])
+        #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
+        try await host.agent.waitFor(NodeAPI.NodeHello.self) { $0.node == "worker-1" }
+        try await Task.sleep(for: .milliseconds(1500)) // now it counts as stable
+        let pid = try await host.pid(of: "worker-1")
+        let killed = Date().timeIntervalSince1970
+        kill(Int32(pid), SIGKILL)
+        let restarted = try await host.agent.waitFor(SupervisorNotification.NodeStatus.self, count: 2) { $0.node == "worker-1" }
+        let respawnedAt = host.agent.timestamps(of: SupervisorNotification.NodeStatus.self).last!
+        #expect(restarted[1].pid != pid)
+        #expect(respawnedAt - killed < 0.9, "no back-off after a stable run: \(respawnedAt - killed) s")
+        try await host.stop()
+    }
+
     @Test func crashLoopBacksOffAndReportsItsOutput() async throws {
         let host = try await Host.start(nodeCommand: try Self.script("echo starting; echo \"fatal: no such interface $1$2\" >&2; exit 3"))
         #expect(try await host.create(Supervisor.NodeConfig(name: "broken", interface: "eth9")) == "")
