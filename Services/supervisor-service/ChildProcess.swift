@@ -102,9 +102,11 @@ final class ChildProcess: Sendable {
 
     var hasExited: Bool { exit.withLock { $0.status != nil } }
 
-    /// Signals the child's whole process group (the node and anything it started).
+    /// Signals the child's whole process group (the node and anything it started), or the
+    /// child alone if it has not made its group yet.
     func signal(_ signal: Int32) {
-        if !hasExited { kill(-pid, signal) }
+        guard !hasExited else { return }
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
     }
 
     func waitForExit() async -> ExitStatus {

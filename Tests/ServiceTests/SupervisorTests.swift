@@ -99,6 +99,9 @@ struct SupervisorTests {
         #expect(escape == "node 'x' directory '../x' must be a relative path inside \(host.baseDirectory.path)")
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", directory: "/etc")).contains("must be a relative path"))
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", stdoutFile: "../../out")).contains("stdout_file '../../out' must be a relative path"))
+        #expect(try await host.create(Supervisor.NodeConfig(name: "x", cpuAffinity: 5000)) == "node 'x' has invalid cpu_affinity 5000")
+        let missingCPU = try await host.create(Supervisor.NodeConfig(name: "x", cpuAffinity: 1000))
+        #expect(missingCPU.hasPrefix("failed to start node 'x': sched_setaffinity"), "\(missingCPU)")
         #expect(!FileManager.default.fileExists(atPath: host.baseDirectory.deletingLastPathComponent().appendingPathComponent("x").path))
 
         let restart = try await host.agent.request(SupervisorControl.RestartRequest(reqid: reqid(), node: "nope"), expecting: SupervisorControl.RestartResponse.self)
