@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         // MARK: Shared libraries
@@ -61,6 +62,23 @@ let package = Package(
             ],
             path: "Shared/ManagementMessaging"
         ),
+        /// libcurl behind one non-variadic C function (Swift cannot call curl_easy_setopt).
+        .target(
+            name: "CCurl",
+            path: "Shared/CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        /// Pushes Prometheus metrics to a Pushgateway over libcurl.
+        .target(
+            name: "MetricsPush",
+            dependencies: [
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/MetricsPush"
+        ),
         /// What every executable shares: common flags, logging, lifecycle.
         .target(
             name: "ServiceRuntime",
@@ -73,10 +91,10 @@ let package = Package(
             ],
             path: "Shared/ServiceRuntime"
         ),
-        /// Starts the embedded development broker (scripts/broker) for tests and benchmarks.
+        /// Starts throwaway servers for tests and benchmarks: the broker (scripts/broker), a Pushgateway.
         .target(
-            name: "LocalBroker",
-            path: "Shared/LocalBroker"
+            name: "LocalServers",
+            path: "Shared/LocalServers"
         ),
 
         // MARK: Executables
@@ -112,7 +130,7 @@ let package = Package(
                 "CRdKafka",
                 "KafkaTransport",
                 "ManagementMessaging",
-                "LocalBroker",
+                "LocalServers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -128,12 +146,22 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaTransportTests",
-            dependencies: ["KafkaTransport", "ManagementMessaging", "LocalBroker"],
+            dependencies: ["KafkaTransport", "ManagementMessaging", "LocalServers"],
             path: "Tests/KafkaTransportTests"
         ),
         .testTarget(
+            name: "MetricsPushTests",
+            dependencies: [
+                "MetricsPush",
+                "LocalServers",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/MetricsPushTests"
+        ),
+        .testTarget(
             name: "ServiceTests",
-            dependencies: ["LocalBroker", "ManagementMessaging", "ManagementTypes", "KafkaTransport"],
+            dependencies: ["LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport"],
             path: "Tests/ServiceTests"
         ),
     ],

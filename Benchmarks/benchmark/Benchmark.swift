@@ -1,6 +1,6 @@
 import ArgumentParser
 import KafkaTransport
-import LocalBroker
+import LocalServers
 import Logging
 
 /// Measurements of the project against the floor of doing the same thing directly.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaTransport
-import LocalBroker
+import LocalServers
 import Logging
 import ManagementMessaging
 import ManagementTypes

@@ -1,6 +1,6 @@
 import Foundation
 import KafkaTransport
-import LocalBroker
+import LocalServers
 import Testing
 
 /// The transport against a real broker (Tansu, started per test).

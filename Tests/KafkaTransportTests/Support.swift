@@ -1,6 +1,6 @@
 import Foundation
 import KafkaTransport
-import LocalBroker
+import LocalServers
 import Logging
 
 let testLogger: Logger = {

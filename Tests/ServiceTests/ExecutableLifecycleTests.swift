@@ -1,5 +1,5 @@
 import Foundation
-import LocalBroker
+import LocalServers
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Foundation
-import LocalBroker
+import LocalServers
 import ManagementMessaging
 import ManagementTypes
 import Testing

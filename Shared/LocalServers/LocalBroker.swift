@@ -40,11 +40,11 @@ public final class LocalBroker: Sendable {
         while !isAcceptingConnections(port: port) {
             guard process.isRunning else {
                 let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-                throw LocalBrokerError("broker exited during start-up (run scripts/setup first?):\n\(output)")
+                throw LocalServerError("broker exited during start-up (run scripts/setup first?):\n\(output)")
             }
             guard ContinuousClock.now < deadline else {
                 broker.stop()
-                throw LocalBrokerError("broker did not accept connections on port \(port) within \(timeout); see \(logURL.path)")
+                throw LocalServerError("broker did not accept connections on port \(port) within \(timeout); see \(logURL.path)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -71,7 +71,7 @@ public final class LocalBroker: Sendable {
     deinit { stop() }
 }
 
-public struct LocalBrokerError: Error, CustomStringConvertible {
+public struct LocalServerError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
 }
@@ -79,13 +79,13 @@ public struct LocalBrokerError: Error, CustomStringConvertible {
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw LocalBrokerError("socket() failed: errno \(errno)") }
+    guard fd >= 0 else { throw LocalServerError("socket() failed: errno \(errno)") }
     defer { close(fd) }
     var address = loopbackAddress(port: 0)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0 else { throw LocalBrokerError("bind() failed: errno \(errno)") }
+    guard bound == 0 else { throw LocalServerError("bind() failed: errno \(errno)") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
