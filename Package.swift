@@ -106,7 +106,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "agent-service",
-            dependencies: ["ServiceRuntime"],
+            dependencies: [
+                "ServiceRuntime",
+                "MetricsPush",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/agent-service"
         ),
         .executableTarget(

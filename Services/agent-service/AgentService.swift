@@ -1,5 +1,11 @@
 import ArgumentParser
+import Foundation
+import Logging
 import ManagementMessaging
+import ManagementTypes
+import MetricsPush
+import Prometheus
+import ServiceLifecycle
 import ServiceRuntime
 
 /// One per host: turns its part of a deployed configuration into supervised nodes.
@@ -11,36 +17,113 @@ struct AgentService: AsyncParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
-
     @OptionGroup var instanceOption: InstanceOption
 
-    @Option(help: "Prometheus Pushgateway base URL to push metrics to (off unless given).")
+    @Option(help: "Prometheus Pushgateway base URL to push metrics to, e.g. http://pushgateway:9091 (off unless given).")
     var pushgateway: String?
 
     @Option(help: "Seconds between metric pushes.")
     var pushInterval: Double = 10
 
+    @Option(help: "Seconds between check-ins (notify_agent_hello), by which the controller tells the agent is alive.")
+    var heartbeat: Double = 5
+
+    @Option(help: "Seconds the agent waits for its supervisor and nodes before answering with a timeout (Zeek: 5).")
+    var requestTimeout: Double = 5
+
+    @Option(help: "The address peers see this host at, reported in notify_agent_hello (default: the first non-loopback IPv4 address).")
+    var advertisedHost: String?
+
     func validate() throws {
-        guard pushInterval > 0 else { throw ValidationError("--push-interval must be positive") }
+        guard pushInterval > 0, heartbeat > 0, requestTimeout > 0 else {
+            throw ValidationError("--push-interval, --heartbeat and --request-timeout must be positive")
+        }
+        if let advertisedHost, IPAddress(advertisedHost) == nil {
+            throw ValidationError("--advertised-host \(advertisedHost) is not an IP address")
+        }
     }
 
     func run() async throws {
         let settings = try common.resolve()
         let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "agent-service")
+        let agentSettings = Agent.Settings(instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)))
+        let host = advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback
         let endpoint = EndpointConfiguration(
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "agent-service.\(instance)"),
             namespace: settings.namespace,
-            consumes: [.agentAPI, .legacyAgentAPI, .nodeAPI.notify, .supervisorAPI.notify],
-            creates: [.agentAPI.notify, .legacyAgentAPI.notify, .nodeAPI, .supervisorAPI],
+            consumes: [.agentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
+            creates: [.agentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)
         )
-        try await runUntilTerminated([
-            EndpointService(role: "agent-service", configuration: endpoint, logger: logger) { _, message in
-                logger.debug("received \(message.event) from \(message.head.sender)")
-            },
-        ], logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        let metrics = AgentMetrics(registry: registry)
+        let holder = AgentHolder()
+        let heartbeatInterval = Duration.milliseconds(Int(heartbeat * 1000))
+        let checkInID = UUID().uuidString
+
+        var services: [any Service] = [
+            EndpointService(
+                role: "agent-service", configuration: endpoint, logger: logger,
+                onReady: { endpoint in
+                    await holder.start(Agent(settings: agentSettings, endpoint: endpoint, logger: logger)) {
+                        while !Task.isCancelled {
+                            endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: instance, id: checkInID, host: host), to: .agentAPI.notify)
+                            try? await Task.sleep(for: heartbeatInterval)
+                        }
+                    }
+                },
+                onShutdown: { _ in await holder.stop() },
+                handler: { _, message in
+                    guard let agent = await holder.agent else { return }
+                    await AgentMessageRouter(agent: agent, metrics: metrics, logger: logger).route(message)
+                }
+            ),
+        ]
+        if let pushgateway {
+            let client = PushgatewayClient(group: PushgatewayGroup(baseURL: pushgateway, job: "zeek-agent", instance: instance))
+            services.append(MetricsPushService(client: client, registry: registry, interval: .milliseconds(Int(pushInterval * 1000)), logger: logger))
+        }
+        try await runUntilTerminated(services, logger: logger)
+    }
+}
+
+/// The agent exists once the endpoint does; this hands it from start-up to the handler and
+/// owns the heartbeat.
+actor AgentHolder {
+    private(set) var agent: Agent?
+    private var heartbeat: Task<Void, Never>?
+
+    func start(_ agent: Agent, heartbeat: @escaping @Sendable () async -> Void) {
+        self.agent = agent
+        self.heartbeat = Task { await heartbeat() }
+    }
+
+    func stop() {
+        heartbeat?.cancel()
+    }
+}
+
+extension IPAddress {
+    /// The first IPv4 address of an interface that is up and not loopback.
+    static var firstExternalIPv4: IPAddress? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            let flags = Int32(entry.pointee.ifa_flags)
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
+                  flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0 else { continue }
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let text: String? = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
+                var raw = ipv4.pointee.sin_addr
+                guard inet_ntop(AF_INET, &raw, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+                return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            }
+            if let text, let ip = IPAddress(text) { return ip }
+        }
+        return nil
     }
 }

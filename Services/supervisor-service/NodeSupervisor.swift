@@ -174,7 +174,8 @@ actor NodeSupervisor {
                 case .exited(let status):
                     files.close()
                     endpoint.enqueue(SupervisorNotification.NodeExit(
-                        node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined), exit: status.description
+                        node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
+                        exit: status.description, pid: Int(process.pid)
                     ), to: .supervisorAPI.notify)
                     self.processEnded(name, generation: generation, how: status.description)
                 }

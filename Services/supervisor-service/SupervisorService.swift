@@ -152,7 +152,7 @@ struct SupervisorControlHandler {
 
     /// Every request gets an answer, also one whose arguments do not decode, if it has a reqid.
     private func respondToMalformed(_ message: InboundMessage, error: WireDecodingError, requester: String) {
-        guard let reqid = try? ZeekJSON.decode(WireArgs.self, from: message.kafkaMessage.value).args.reqid else { return }
+        guard let reqid = message.reqid else { return }
         switch message.event {
         case SupervisorControl.CreateRequest.eventName:
             respond(SupervisorControl.CreateResponse(reqid: reqid, result: "invalid create request: \(error)"), to: requester)
@@ -165,11 +165,6 @@ struct SupervisorControlHandler {
         default:
             break
         }
-    }
-
-    private struct WireArgs: Decodable {
-        struct Args: Decodable { var reqid: String }
-        var args: Args
     }
 
     private func answer<Response: ManagementEvent>(after work: Task<Void, Never>?, to requester: String, _ response: @escaping @Sendable (Bool) -> Response) {

@@ -111,6 +111,16 @@ public struct InboundMessage: Sendable {
         return Envelope(event: wire.args, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion)
     }
 
+    /// The `reqid` argument, if the message has a string one: enough to answer a request whose
+    /// other arguments do not decode, or to match a response without knowing its type.
+    public var reqid: String? {
+        struct RequestID: Decodable {
+            struct Args: Decodable { var reqid: String }
+            var args: Args
+        }
+        return try? ZeekJSON.decode(RequestID.self, from: kafkaMessage.value).args.reqid
+    }
+
     /// Whether a request published at `head.timestamp` is past its deadline. Endpoints that
     /// start late use this to skip stale commands instead of replaying them.
     public func isExpired(timeout: Duration, now: Date = Date()) -> Bool {

@@ -11,6 +11,11 @@ extension ManagementEvent {
     public static var apiVersion: Int { 1 }
 }
 
+/// An event that expects exactly one response carrying the same `reqid`.
+public protocol ManagementRequest: ManagementEvent {
+    var reqid: String { get }
+}
+
 /// Which `target`s an endpoint accepts (see the design's Addressing section).
 public enum AddressFilter: Sendable, Hashable {
     /// Messages whose target is one of `names`, and, if `orUntargeted`, those without a target.

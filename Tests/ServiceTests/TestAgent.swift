@@ -6,8 +6,8 @@ import ManagementMessaging
 import ManagementTypes
 import Synchronization
 
-/// Plays the agent's part in tests: sends requests on the instance's behalf, matches responses
-/// by reqid, and records every notification it sees.
+/// Plays a peer's part in tests (the agent towards a supervisor, the controller towards an
+/// agent): sends requests, matches responses by reqid, and records everything it sees.
 final class TestAgent: Sendable {
     let instance: String
     let endpoint: ManagementEndpoint
@@ -15,28 +15,26 @@ final class TestAgent: Sendable {
     private let seen = MessageLog()
     private let reader: Task<Void, Never>
 
-    private struct RequestID: Decodable {
-        struct Args: Decodable { var reqid: String }
-        var args: Args
-    }
-
-    init(broker: LocalBroker, instance: String, prefix: String = "") async throws {
+    /// - Parameters:
+    ///   - instance: the instance requests go to by default.
+    ///   - name: the sender name (default: the instance, as an agent talks to its supervisor).
+    init(broker: LocalBroker, instance: String, name: String? = nil, prefix: String = "",
+         consumes: [Topic] = [.supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify]) async throws {
         var logger = Logger(label: "test-agent")
         logger.logLevel = .warning
         self.instance = instance
         endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
-            name: instance,
+            name: name ?? instance,
             kafka: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-agent"),
             namespace: TopicNamespace(prefix: prefix),
-            consumes: [.supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
+            consumes: consumes,
             membership: .fromEnd,
             addressing: .everything
         ), logger: logger)
         let endpoint = self.endpoint, pending = self.pending, seen = self.seen
         reader = Task {
             for await message in endpoint.inbound {
-                if message.event.hasSuffix("_response"),
-                   let reqid = try? ZeekJSON.decode(RequestID.self, from: message.kafkaMessage.value).args.reqid {
+                if message.event.hasSuffix("_response"), let reqid = message.reqid {
                     await pending.deliver(message, for: reqid)
                 }
                 seen.append(message)
@@ -46,12 +44,29 @@ final class TestAgent: Sendable {
 
     /// Sends `request` on `topic` to `target` (default: the instance) and returns the response.
     func request<Response: ManagementEvent>(
-        _ request: some ManagementEvent & Identified, on topic: Topic = .supervisorAPI, target: String? = nil,
+        _ request: some ManagementRequest, on topic: Topic = .supervisorAPI, target: String? = nil,
         expecting: Response.Type, timeout: Duration = .seconds(30)
     ) async throws -> Response {
         await pending.register(request.reqid)
         try await endpoint.publish(request, to: topic, target: target ?? instance)
         return try await pending.response(for: request.reqid, timeout: timeout).decode(Response.self).event
+    }
+
+    /// Announces a response to a request sent some other way (e.g. as raw bytes).
+    func expect(_ reqid: String) async {
+        await pending.register(reqid)
+    }
+
+    func response(_ reqid: String, timeout: Duration = .seconds(30)) async throws -> InboundMessage {
+        try await pending.response(for: reqid, timeout: timeout)
+    }
+
+    /// Publishes raw JSON as an envelope would be, bypassing the codecs (for malformed input).
+    func sendRaw(_ json: String, to topic: Topic, target: String, broker: LocalBroker) async throws {
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-raw"), logger: Logger(label: "test-raw"))
+        try await producer.send(KafkaRecord(topic: topic.name, key: Data(target.utf8), value: Data(json.utf8),
+                                            headers: [KafkaHeader(name: "target", string: target)]))
+        await producer.shutdown()
     }
 
     /// Every recorded message of type `Event` for which `predicate` holds.
@@ -91,17 +106,6 @@ private final class MessageLog: Sendable {
     var messages: [InboundMessage] { state.withLock { $0 } }
     func append(_ message: InboundMessage) { state.withLock { $0.append(message) } }
 }
-
-/// Requests carry a reqid.
-protocol Identified {
-    var reqid: String { get }
-}
-
-extension SupervisorControl.CreateRequest: Identified {}
-extension SupervisorControl.StatusRequest: Identified {}
-extension SupervisorControl.RestartRequest: Identified {}
-extension SupervisorControl.DestroyRequest: Identified {}
-extension NodeAPI.DispatchRequest: Identified {}
 
 /// Whether `pid` is a live process (not gone, not a zombie).
 func isAlive(_ pid: Int) -> Bool {

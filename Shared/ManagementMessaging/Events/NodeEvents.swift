@@ -3,7 +3,7 @@ import ManagementTypes
 /// `Management::Node::API`: between an agent and its cluster nodes, on `Management.Node.API`.
 public enum NodeAPI {
     /// Asks nodes to run `action` (`["get_id_value", "<id>"]`); `nodes` empty means all.
-    public struct DispatchRequest: ManagementEvent {
+    public struct DispatchRequest: ManagementRequest {
         public static let eventName = "Management::Node::API::node_dispatch_request"
         public var reqid: String
         public var action: [String]

@@ -3,7 +3,7 @@ import ManagementTypes
 /// `SupervisorControl::` requests and responses, on `Supervisor.API` (target = the instance).
 public enum SupervisorControl {
     /// Create and start a node. Answered with ``CreateResponse``: `""` on success, else the error.
-    public struct CreateRequest: ManagementEvent {
+    public struct CreateRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::create_request"
         public var reqid: String
         public var node: Supervisor.NodeConfig
@@ -18,7 +18,7 @@ public enum SupervisorControl {
     }
 
     /// Status of one node, or of all when `node` is empty.
-    public struct StatusRequest: ManagementEvent {
+    public struct StatusRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::status_request"
         public var reqid: String
         public var node: String
@@ -33,7 +33,7 @@ public enum SupervisorControl {
     }
 
     /// Restart one node, or all when `node` is empty.
-    public struct RestartRequest: ManagementEvent {
+    public struct RestartRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::restart_request"
         public var reqid: String
         public var node: String
@@ -49,7 +49,7 @@ public enum SupervisorControl {
     }
 
     /// Stop and forget one node, or all when `node` is empty.
-    public struct DestroyRequest: ManagementEvent {
+    public struct DestroyRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::destroy_request"
         public var reqid: String
         public var node: String
@@ -83,17 +83,20 @@ public enum SupervisorNotification {
 
     /// A node's process ended (`Management::Supervisor::API::notify_node_exit`).
     ///
-    /// `exit` is an argument beyond Zeek's: how the process ended, e.g. `exited with status 3`
-    /// or `killed by signal 9`.
+    /// `exit` and `pid` are arguments beyond Zeek's: how the process ended (e.g. `exited with
+    /// status 3`, `killed by signal 9`) and which process it was, so a late report about an
+    /// earlier process is not mistaken for one about the node's current process.
     public struct NodeExit: ManagementEvent {
         public static let eventName = "Management::Supervisor::API::notify_node_exit"
         public var node: String
         public var outputs: Management.NodeOutputs
         public var exit: String?
-        public init(node: String, outputs: Management.NodeOutputs, exit: String? = nil) {
+        public var pid: Int?
+        public init(node: String, outputs: Management.NodeOutputs, exit: String? = nil, pid: Int? = nil) {
             self.node = node
             self.outputs = outputs
             self.exit = exit
+            self.pid = pid
         }
     }
 

@@ -1,0 +1,291 @@
+import Foundation
+import Logging
+import ManagementMessaging
+import ManagementTypes
+
+/// The agent of one instance: turns its part of a deployed configuration into nodes run by
+/// the instance's supervisor, and answers the controller about them.
+///
+/// Every request is answered by a task of its own (a deploy waits seconds for nodes to check
+/// in, and must not hold up the hellos it is waiting for); state changes happen on this actor.
+actor Agent {
+    struct Settings: Sendable {
+        var instance: String
+        /// How long the agent waits for its supervisor and its nodes (Zeek's agent: 5 s).
+        var requestTimeout: Duration = .seconds(5)
+    }
+
+    /// One node of this instance, as the agent tracks it.
+    struct OwnNode: Sendable {
+        var config: Management.Node
+        var state: Management.State = .pending
+        var pid: Int?
+        /// Output of the node's last process that ended.
+        var outputs: Management.NodeOutputs?
+    }
+
+    let settings: Settings
+    let endpoint: ManagementEndpoint
+    let logger: Logger
+    private let supervisorResponses = PendingResponses<InboundMessage>()
+    private var configID = Management.Configuration.uniqueID()
+    private var layout: [String: Supervisor.ClusterEndpoint] = [:]
+    private(set) var nodes: [String: OwnNode] = [:]
+    /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
+    private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
+    private var changeWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+
+    var instance: String { settings.instance }
+
+    init(settings: Settings, endpoint: ManagementEndpoint, logger: Logger) {
+        self.settings = settings
+        self.endpoint = endpoint
+        self.logger = logger
+    }
+
+    // MARK: Deploy
+
+    /// Adopts `config` and runs this instance's nodes of it; one Result per node.
+    func deploy(_ config: Management.Configuration, reqid: String, force: Bool) async -> [Management.Result] {
+        if config.id == configID && !force {
+            return [Management.Result(reqid: reqid, instance: instance)]
+        }
+        configID = config.id
+        let hosts = Dictionary(config.instances.map { ($0.name, $0.host) }, uniquingKeysWith: { first, _ in first })
+        layout = Dictionary(config.nodes.map { node in
+            (node.name, Supervisor.ClusterEndpoint(
+                role: node.role, host: hosts[node.instance] ?? .unspecified, port: node.port ?? .none,
+                interface: node.interface, metricsPort: node.metricsPort
+            ))
+        }, uniquingKeysWith: { first, _ in first })
+        let mine = config.nodes.filter { $0.instance == instance }.sorted()
+
+        // Stop what runs now, then start what is wanted.
+        do {
+            let destroyed = try await supervisor(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: ""), expecting: SupervisorControl.DestroyResponse.self)
+            if !destroyed.result { notifyError("supervisor could not stop the previous nodes") }
+        } catch {
+            notifyError("failed to destroy nodes before deploying \(config.id): \(error)")
+        }
+        for name in nodes.keys where !mine.contains(where: { $0.name == name }) {
+            change(name, to: .stopped)
+        }
+        nodes = Dictionary(mine.map { ($0.name, OwnNode(config: $0)) }, uniquingKeysWith: { first, _ in first })
+        guard !mine.isEmpty else { return [Management.Result(reqid: reqid, instance: instance)] }
+
+        var failed: Set<String> = []
+        await withTaskGroup(of: (String, String?).self) { group in
+            for node in mine {
+                let request = SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: node))
+                group.addTask {
+                    do {
+                        let result = try await self.supervisor(request, expecting: SupervisorControl.CreateResponse.self).result
+                        return (node.name, result.isEmpty ? nil : result)
+                    } catch {
+                        return (node.name, "\(error)")
+                    }
+                }
+            }
+            for await (name, failure) in group {
+                guard let failure else { continue }
+                failed.insert(name)
+                notifyError("failed to create node \(name): \(failure)", node: name)
+            }
+        }
+        let completed = await waitUntil(timeout: settings.requestTimeout) { agent in
+            mine.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
+        }
+        var results: [Management.Result] = []
+        if !completed {
+            results.append(Management.Result(reqid: reqid, success: false, instance: instance, error: "request timed out"))
+        }
+        for node in mine {
+            let running = nodes[node.name]?.state == .running
+            let outputs = running ? nil : nodes[node.name]?.outputs.flatMap { try? JSONValue(encoding: $0) }
+            results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs, node: node.name))
+        }
+        return results
+    }
+
+    /// The supervisor's view of a node: the whole cluster layout, its scripts after the user's,
+    /// and — beyond Zeek — its options, which the node applies.
+    private func nodeConfig(for node: Management.Node) -> Supervisor.NodeConfig {
+        var env = node.env
+        if let options = node.options, !options.isEmpty {
+            env["ZEEK_MGMT_NODE_OPTIONS"] = try? ZeekJSON.encodeString(options.sorted())
+        }
+        return Supervisor.NodeConfig(
+            name: node.name, interface: node.interface, directory: node.name,
+            addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout
+        )
+    }
+
+    // MARK: get_nodes, dispatch, restart
+
+    /// The status of every process the supervisor runs, plus the agent's own entry.
+    func nodeStatuses(reqid: String) async -> Management.Result {
+        let status: Supervisor.Status
+        do {
+            status = try await supervisor(SupervisorControl.StatusRequest(reqid: UUID().uuidString), expecting: SupervisorControl.StatusResponse.self).result
+        } catch {
+            return Management.Result(reqid: reqid, success: false, instance: instance, error: "supervisor did not answer: \(error)")
+        }
+        var statuses = status.nodes.keys.sorted().map { name -> Management.NodeStatus in
+            let supervised = status.nodes[name]
+            guard let endpoint = layout[name] else {
+                return Management.NodeStatus(node: name, state: .pending, pid: supervised?.pid)
+            }
+            return Management.NodeStatus(
+                node: name, state: nodes[name]?.state ?? .pending, clusterRole: endpoint.role, pid: supervised?.pid,
+                port: endpoint.port == .none ? nil : endpoint.port, metricsPort: endpoint.metricsPort
+            )
+        }
+        statuses.append(Management.NodeStatus(node: instance, state: .running, mgmtRole: .agent, pid: Int(getpid())))
+        return Management.Result(reqid: reqid, instance: instance, data: try? JSONValue(encoding: statuses))
+    }
+
+    /// The nodes a request names that are this agent's (all of them for an empty set).
+    private func targets(_ requested: Set<String>) -> [String] {
+        (requested.isEmpty ? Set(nodes.keys) : requested.intersection(nodes.keys)).sorted()
+    }
+
+    /// Relays `action` to the named nodes and collects one Result per node.
+    func dispatch(_ action: [String], to requested: Set<String>, reqid: String) async -> [Management.Result] {
+        let targets = targets(requested)
+        var results: [String: Management.Result] = [:]
+        for name in targets where nodes[name]?.state != .running {
+            results[name] = Management.Result(reqid: reqid, success: false, instance: instance, error: "cluster node \(name) not in running state", node: name)
+        }
+        let expected = Set(targets).subtracting(results.keys)
+        if !expected.isEmpty {
+            let child = UUID().uuidString
+            dispatches[child] = (expected, [:])
+            endpoint.enqueue(NodeAPI.DispatchRequest(reqid: child, action: action, nodes: requested), to: .nodeAPI, target: instance)
+            _ = await waitUntil(timeout: settings.requestTimeout) { agent in
+                agent.dispatches[child].map { $0.results.count >= $0.expected.count } ?? true
+            }
+            let answered = dispatches.removeValue(forKey: child)?.results ?? [:]
+            for name in expected {
+                results[name] = answered[name] ?? Management.Result(
+                    reqid: reqid, success: false, instance: instance,
+                    error: "cluster node \(name) did not answer within \(settings.requestTimeout)", node: name
+                )
+            }
+        }
+        return targets.compactMap { results[$0] }
+    }
+
+    /// Restarts the named running nodes and waits until they have checked in again.
+    func restart(_ requested: Set<String>, reqid: String) async -> [Management.Result] {
+        let targets = targets(requested)
+        guard !targets.isEmpty else { return [] }
+        for name in targets {
+            nodes[name]?.pid = nil // its process is going away on purpose
+            change(name, to: .pending)
+        }
+        var restarted: Set<String> = []
+        await withTaskGroup(of: (String, Bool).self) { group in
+            for name in targets {
+                group.addTask {
+                    let ok = (try? await self.supervisor(SupervisorControl.RestartRequest(reqid: UUID().uuidString, node: name),
+                                                         expecting: SupervisorControl.RestartResponse.self).result) ?? false
+                    return (name, ok)
+                }
+            }
+            for await (name, ok) in group {
+                if ok { restarted.insert(name) } else { notifyError("failed to restart node \(name)", node: name) }
+            }
+        }
+        let completed = await waitUntil(timeout: settings.requestTimeout) { agent in
+            restarted.allSatisfy { agent.nodes[$0]?.state == .running }
+        }
+        var results = targets.map { name in
+            restarted.contains(name) && nodes[name]?.state == .running
+                ? Management.Result(reqid: reqid, instance: instance, node: name)
+                : Management.Result(reqid: reqid, success: false, instance: instance, error: "could not restart node \(name)", node: name)
+        }
+        if !completed {
+            results.append(Management.Result(reqid: reqid, success: false, instance: instance, error: "request timed out"))
+        }
+        return results
+    }
+
+    // MARK: What the nodes and the supervisor report
+
+    func nodeSaidHello(_ name: String) {
+        change(name, to: .running)
+    }
+
+    func nodeStarted(_ name: String, pid: Int) {
+        guard nodes[name] != nil else { return }
+        nodes[name]?.pid = pid
+        change(name, to: .pending)
+    }
+
+    /// Only an exit of the node's current process counts; reports about a process the agent
+    /// replaced on purpose (restart, redeploy) arrive late and are ignored.
+    func nodeExited(_ name: String, pid: Int?, outputs: Management.NodeOutputs) {
+        guard let current = nodes[name]?.pid, pid == nil || pid == current else { return }
+        nodes[name]?.outputs = outputs
+        change(name, to: .crashed)
+    }
+
+    func dispatchAnswered(_ childReqid: String, result: Management.Result) {
+        guard let node = result.node, dispatches[childReqid]?.expected.contains(node) == true else { return }
+        var result = result
+        result.instance = instance
+        dispatches[childReqid]?.results[node] = result
+        signalChange()
+    }
+
+    func supervisorAnswered(_ message: InboundMessage, reqid: String) async {
+        await supervisorResponses.deliver(message, for: reqid)
+    }
+
+    // MARK: Helpers
+
+    private func change(_ name: String, to state: Management.State) {
+        guard let node = nodes[name], node.state != state else { return }
+        nodes[name]?.state = state
+        endpoint.enqueue(AgentAPI.NotifyChange(instance: instance, n: node.config, old: node.state, new: state), to: .agentAPI.notify)
+        logger.info("node \(name): \(node.state.rawValue) -> \(state.rawValue)")
+        signalChange()
+    }
+
+    func notifyError(_ message: String, node: String = "") {
+        logger.warning("\(message)")
+        endpoint.enqueue(AgentAPI.NotifyError(instance: instance, msg: message, node: node), to: .agentAPI.notify)
+    }
+
+    private func supervisor<Request: ManagementRequest, Response: ManagementEvent>(_ request: Request, expecting: Response.Type) async throws -> Response {
+        await supervisorResponses.register(request.reqid)
+        endpoint.enqueue(request, to: .supervisorAPI, target: instance)
+        return try await supervisorResponses.response(for: request.reqid, timeout: settings.requestTimeout).decode(Response.self).event
+    }
+
+    /// Waits until `condition` holds (re-checked after every state change) or `timeout` passes.
+    private func waitUntil(timeout: Duration, _ condition: (isolated Agent) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !condition(self) {
+            guard ContinuousClock.now < deadline else { return false }
+            let id = UUID()
+            let timer = Task { [weak self] in
+                try? await Task.sleep(until: deadline)
+                await self?.wake(id)
+            }
+            await withCheckedContinuation { changeWaiters[id] = $0 }
+            timer.cancel()
+        }
+        return true
+    }
+
+    private func wake(_ id: UUID) {
+        changeWaiters.removeValue(forKey: id)?.resume()
+    }
+
+    private func signalChange() {
+        let waiters = changeWaiters
+        changeWaiters = [:]
+        waiters.values.forEach { $0.resume() }
+    }
+}

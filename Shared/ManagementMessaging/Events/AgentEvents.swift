@@ -1,0 +1,191 @@
+import ManagementTypes
+
+/// `Management::Agent::API`: between the controller and one agent, on `Management.Agent.API`
+/// (target = the agent's instance); notifications on `Management.Agent.API.notify`.
+public enum AgentAPI {
+    public struct DeployRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::deploy_request"
+        public var reqid: String
+        public var config: Management.Configuration
+        public var force: Bool
+
+        public init(reqid: String, config: Management.Configuration, force: Bool = false) {
+            self.reqid = reqid
+            self.config = config
+            self.force = force
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, config, force }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reqid = try c.decode(String.self, forKey: .reqid)
+            config = try c.decode(Management.Configuration.self, forKey: .config)
+            force = try c.decodeIfPresent(Bool.self, forKey: .force) ?? false
+        }
+    }
+
+    public struct DeployResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::deploy_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct GetNodesRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::get_nodes_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    /// `result.data` is the vector of `Management::NodeStatus`.
+    public struct GetNodesResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::get_nodes_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct NodeDispatchRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::node_dispatch_request"
+        public var reqid: String
+        public var action: [String]
+        public var nodes: Set<String>
+
+        public init(reqid: String, action: [String], nodes: Set<String> = []) {
+            self.reqid = reqid
+            self.action = action
+            self.nodes = nodes
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, action, nodes }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reqid = try c.decode(String.self, forKey: .reqid)
+            action = try c.decode([String].self, forKey: .action)
+            nodes = try c.decodeIfPresent(Set<String>.self, forKey: .nodes) ?? []
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(reqid, forKey: .reqid)
+            try c.encode(action, forKey: .action)
+            try c.encode(nodes.sorted(), forKey: .nodes)
+        }
+    }
+
+    public struct NodeDispatchResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::node_dispatch_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct AgentWelcomeRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::agent_welcome_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct AgentWelcomeResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::agent_welcome_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct AgentStandbyRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::agent_standby_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct AgentStandbyResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::agent_standby_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct RestartRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::restart_request"
+        public var reqid: String
+        public var nodes: Set<String>
+
+        public init(reqid: String, nodes: Set<String> = []) {
+            self.reqid = reqid
+            self.nodes = nodes
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, nodes }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reqid = try c.decode(String.self, forKey: .reqid)
+            nodes = try c.decodeIfPresent(Set<String>.self, forKey: .nodes) ?? []
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(reqid, forKey: .reqid)
+            try c.encode(nodes.sorted(), forKey: .nodes)
+        }
+    }
+
+    public struct RestartResponse: ManagementEvent {
+        public static let eventName = "Management::Agent::API::restart_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    /// Check-in and heartbeat. `host` is beyond Zeek: the agent's address as peers would see it.
+    public struct NotifyAgentHello: ManagementEvent {
+        public static let eventName = "Management::Agent::API::notify_agent_hello"
+        public var instance: String
+        public var id: String
+        public var connecting: Bool
+        public var api_version: Int
+        public var host: IPAddress?
+
+        public init(instance: String, id: String, connecting: Bool = true, api_version: Int = 1, host: IPAddress? = nil) {
+            self.instance = instance
+            self.id = id
+            self.connecting = connecting
+            self.api_version = api_version
+            self.host = host
+        }
+    }
+
+    public struct NotifyChange: ManagementEvent {
+        public static let eventName = "Management::Agent::API::notify_change"
+        public var instance: String
+        public var n: Management.Node
+        public var old: Management.State
+        public var new: Management.State
+
+        public init(instance: String, n: Management.Node, old: Management.State, new: Management.State) {
+            self.instance = instance
+            self.n = n
+            self.old = old
+            self.new = new
+        }
+    }
+
+    public struct NotifyError: ManagementEvent {
+        public static let eventName = "Management::Agent::API::notify_error"
+        public var instance: String
+        public var msg: String
+        public var node: String
+        public init(instance: String, msg: String, node: String = "") { self.instance = instance; self.msg = msg; self.node = node }
+    }
+
+    public struct NotifyLog: ManagementEvent {
+        public static let eventName = "Management::Agent::API::notify_log"
+        public var instance: String
+        public var msg: String
+        public var node: String
+        public init(instance: String, msg: String, node: String = "") { self.instance = instance; self.msg = msg; self.node = node }
+    }
+}
