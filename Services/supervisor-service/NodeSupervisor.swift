@@ -138,13 +138,13 @@ actor NodeSupervisor {
         guard var node = nodes[name] else { return nil }
         node.generation += 1
         let generation = node.generation
-        node.lastSpawn = .now
         node.process = nil
         nodes[name] = node
         let process: ChildProcess
         do {
             process = try await ChildProcess.start(node.launch.spec)
         } catch {
+            nodes[name]?.lastSpawn = .now
             processEnded(name, generation: generation, how: "failed to start: \(error)")
             return "\(error)"
         }
@@ -155,6 +155,7 @@ actor NodeSupervisor {
         }
         nodes[name]?.process = process
         nodes[name]?.pid = Int(process.pid)
+        nodes[name]?.lastSpawn = .now
         endpoint.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
         logger.info("node \(name) running (pid \(process.pid))")
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
