@@ -23,6 +23,10 @@ struct AgentMessageRouter {
             }
             let (agent, metrics, logger) = (agent, metrics, logger)
             Task { await AgentRequestHandler(agent: agent, metrics: metrics, logger: logger).handle(message) }
+        case .legacyAgentAPI where message.event.hasSuffix("_request"):
+            guard !message.isExpired(timeout: Self.requestLifetime) else { return }
+            let (agent, logger) = (agent, logger)
+            Task { await LegacyAgentRequestHandler(agent: agent, logger: logger).handle(message) }
         case .supervisorAPI where message.event.hasSuffix("_response"):
             if let reqid = message.reqid { await agent.supervisorAnswered(message, reqid: reqid) }
         case .supervisorAPI.notify where message.head.sender == instance:

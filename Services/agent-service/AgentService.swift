@@ -53,8 +53,8 @@ struct AgentService: AsyncParsableCommand {
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "agent-service.\(instance)"),
             namespace: settings.namespace,
-            consumes: [.agentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
-            creates: [.agentAPI.notify],
+            consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
+            creates: [.agentAPI.notify, .legacyAgentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)
         )
@@ -71,6 +71,7 @@ struct AgentService: AsyncParsableCommand {
                     await holder.start(Agent(settings: agentSettings, endpoint: endpoint, logger: logger)) {
                         while !Task.isCancelled {
                             endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: instance, id: checkInID, host: host), to: .agentAPI.notify)
+                            endpoint.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: instance, host: host), to: .legacyAgentAPI.notify)
                             try? await Task.sleep(for: heartbeatInterval)
                         }
                     }

@@ -33,7 +33,7 @@ struct AgentTests {
             try await supervisor.waitForOutput("supervisor-service ready")
             try await agent.waitForOutput("agent-service ready")
             let controller = try await TestAgent(broker: broker, instance: "agent-t", name: "controller",
-                                                 consumes: [.agentAPI, .agentAPI.notify, .supervisorAPI.notify])
+                                                 consumes: [.agentAPI, .agentAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .supervisorAPI.notify])
             return Host(broker: broker, supervisor: supervisor, agent: agent, controller: controller, baseDirectory: base)
         }
 
@@ -206,6 +206,31 @@ struct AgentTests {
         try await host.controller.waitFor(AgentAPI.NotifyError.self) { $0.msg.contains("without a usable reqid") }
         // The agent is still serving.
         #expect(try await host.nodes().map(\.node) == ["agent-t"])
+        try await host.stop()
+    }
+
+    @Test func legacyNamespaceIsServed() async throws {
+        let host = try await Host.start()
+        let legacy = ClusterController.Types.Configuration(id: "legacy-1", instances: [ClusterController.Types.Instance(name: "agent-t")], nodes: [
+            ClusterController.Types.Node(name: "manager", instance: "agent-t", role: .manager, port: ZeekPort(2200)),
+            ClusterController.Types.Node(name: "worker-1", instance: "agent-t", role: .worker),
+        ])
+        let set = try await host.controller.request(ClusterAgentAPI.SetConfigurationRequest(reqid: reqid(), config: legacy), on: .legacyAgentAPI,
+                                                    expecting: ClusterAgentAPI.SetConfigurationResponse.self)
+        #expect(set.result == ClusterController.Types.Result(reqid: set.reqid, instance: "agent-t"))
+        let nodes = try await host.controller.request(ClusterAgentAPI.GetNodesRequest(reqid: reqid()), on: .legacyAgentAPI,
+                                                      expecting: ClusterAgentAPI.GetNodesResponse.self)
+        let statuses = try #require(try nodes.result.data?.decode(as: [ClusterController.Types.NodeStatus].self))
+        #expect(Set(statuses.map(\.node)) == ["manager", "worker-1", "agent-t"])
+        #expect(statuses.first { $0.node == "agent-t" }?.mgmtRole == .agent)
+        #expect(statuses.filter { $0.mgmtRole == .none }.allSatisfy { $0.state == .running })
+        let welcome = try await host.controller.request(ClusterAgentAPI.AgentWelcomeRequest(reqid: reqid()), on: .legacyAgentAPI,
+                                                        expecting: ClusterAgentAPI.AgentWelcomeResponse.self)
+        #expect(welcome.result.success && welcome.result.instance == "agent-t" && welcome.result.error == "")
+        try await host.controller.waitFor(ClusterAgentAPI.NotifyAgentHello.self) { $0.instance == "agent-t" }
+        let standby = try await host.controller.request(ClusterAgentAPI.AgentStandbyRequest(reqid: reqid()), on: .legacyAgentAPI,
+                                                        expecting: ClusterAgentAPI.AgentStandbyResponse.self)
+        #expect(standby.result.success)
         try await host.stop()
     }
 

@@ -1,0 +1,94 @@
+import ManagementTypes
+
+/// The legacy `ClusterAgent::API` (Zeek 4.1 - 5.0-dev), on `ClusterAgent.API`: requests are
+/// answered with the legacy `ClusterController::Types` records.
+public enum ClusterAgentAPI {
+    /// Stage and deploy in one step.
+    public struct SetConfigurationRequest: ManagementRequest {
+        public static let eventName = "ClusterAgent::API::set_configuration_request"
+        public var reqid: String
+        public var config: ClusterController.Types.Configuration
+        public init(reqid: String, config: ClusterController.Types.Configuration) { self.reqid = reqid; self.config = config }
+    }
+
+    public struct SetConfigurationResponse: ManagementEvent {
+        public static let eventName = "ClusterAgent::API::set_configuration_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct GetNodesRequest: ManagementRequest {
+        public static let eventName = "ClusterAgent::API::get_nodes_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    /// `result.data` is the vector of legacy `NodeStatus`.
+    public struct GetNodesResponse: ManagementEvent {
+        public static let eventName = "ClusterAgent::API::get_nodes_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct AgentWelcomeRequest: ManagementRequest {
+        public static let eventName = "ClusterAgent::API::agent_welcome_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct AgentWelcomeResponse: ManagementEvent {
+        public static let eventName = "ClusterAgent::API::agent_welcome_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct AgentStandbyRequest: ManagementRequest {
+        public static let eventName = "ClusterAgent::API::agent_standby_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct AgentStandbyResponse: ManagementEvent {
+        public static let eventName = "ClusterAgent::API::agent_standby_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Legacy check-in: the agent's address instead of an endpoint id, no `connecting` flag.
+    public struct NotifyAgentHello: ManagementEvent {
+        public static let eventName = "ClusterAgent::API::notify_agent_hello"
+        public var instance: String
+        public var host: IPAddress
+        public var api_version: Int
+        public init(instance: String, host: IPAddress, api_version: Int = 1) { self.instance = instance; self.host = host; self.api_version = api_version }
+    }
+}
+
+extension Management.Configuration {
+    /// The modern form of a legacy configuration (node states are desired states; the modern
+    /// framework always asks for RUNNING).
+    public init(legacy: ClusterController.Types.Configuration) {
+        self.init(id: legacy.id, instances: legacy.instances, nodes: Set(legacy.nodes.map { node in
+            Management.Node(name: node.name, instance: node.instance, role: node.role, state: .running, port: node.port,
+                            scripts: node.scripts, options: node.options, interface: node.interface,
+                            cpuAffinity: node.cpuAffinity, env: node.env)
+        }))
+    }
+}
+
+extension ClusterController.Types.NodeStatus {
+    /// The legacy form of a node status (no NODE role, no metrics port).
+    public init(_ status: Management.NodeStatus) {
+        let role: ClusterController.Types.Role = switch status.mgmtRole {
+        case .agent: .agent
+        case .controller: .controller
+        case .none, .node: .none
+        }
+        self.init(node: status.node, state: ClusterController.Types.State(rawValue: status.state.rawValue) ?? .unknown,
+                  mgmtRole: role, clusterRole: status.clusterRole, pid: status.pid, port: status.port)
+    }
+}
