@@ -93,26 +93,6 @@ struct SupervisionCommand: AsyncParsableCommand {
         }
     }
 
-    private func startDirectly(_ names: [String], binaries: URL, servers: String, instance: String, observer: HelloObserver) async throws -> Duration {
-        let start = ContinuousClock.now
-        var processes: [Process] = []
-        for name in names {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent("cluster-node")
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "ZEEK_MGMT_BROKERS": servers, "ZEEK_MGMT_INSTANCE": instance, "CLUSTER_NODE": name, "ZEEK_MGMT_LOG_LEVEL": "warning",
-            ]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
-        }
-        try await observer.waitForHellos(Dictionary(uniqueKeysWithValues: names.map { ($0, 1) }))
-        let elapsed = ContinuousClock.now - start
-        processes.forEach { $0.terminate() }
-        processes.forEach { $0.waitUntilExit() }
-        return elapsed
-    }
-
     private func startSupervised(_ names: [String], observer: HelloObserver) async throws -> Duration {
         let start = ContinuousClock.now
         for name in names {
@@ -127,6 +107,27 @@ struct SupervisionCommand: AsyncParsableCommand {
         }
         return elapsed
     }
+}
+
+/// The floor of starting nodes: spawn `cluster-node` processes directly and wait for their hellos.
+func startDirectly(_ names: [String], binaries: URL, servers: String, instance: String, observer: HelloObserver) async throws -> Duration {
+    let start = ContinuousClock.now
+    var processes: [Process] = []
+    for name in names {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent("cluster-node")
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "ZEEK_MGMT_BROKERS": servers, "ZEEK_MGMT_INSTANCE": instance, "CLUSTER_NODE": name, "ZEEK_MGMT_LOG_LEVEL": "warning",
+        ]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        processes.append(process)
+    }
+    try await observer.waitForHellos(Dictionary(uniqueKeysWithValues: names.map { ($0, 1) }))
+    let elapsed = ContinuousClock.now - start
+    processes.forEach { $0.terminate() }
+    processes.forEach { $0.waitUntilExit() }
+    return elapsed
 }
 
 /// Watches hellos, node status reports and supervisor responses for one instance.
