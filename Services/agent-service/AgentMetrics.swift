@@ -21,6 +21,11 @@ struct AgentMetrics: Sendable {
         registry.makeCounter(name: "zeek_mgmt_agent_node_restarts_total").increment(by: Int64(1))
     }
 
+    /// An error librdkafka reported (broker unreachable, authentication, ...).
+    func kafkaError() {
+        registry.makeCounter(name: "zeek_mgmt_agent_kafka_errors_total").increment(by: Int64(1))
+    }
+
     func deployed(duration: Duration) {
         registry.makeDurationHistogram(name: "zeek_mgmt_agent_deploy_duration_seconds", buckets: durationBuckets.map { .milliseconds(Int($0 * 1000)) })
             .record(duration)

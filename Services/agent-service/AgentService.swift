@@ -49,17 +49,19 @@ struct AgentService: AsyncParsableCommand {
         let logger = settings.bootstrapLogging(label: "agent-service")
         let agentSettings = Agent.Settings(instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)))
         let host = advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback
+        let registry = PrometheusCollectorRegistry()
+        let metrics = AgentMetrics(registry: registry)
+        var kafka = settings.kafkaConfiguration(clientID: "agent-service.\(instance)")
+        kafka.errorObserver = { _ in metrics.kafkaError() }
         let endpoint = EndpointConfiguration(
             name: instance,
-            kafka: settings.kafkaConfiguration(clientID: "agent-service.\(instance)"),
+            kafka: kafka,
             namespace: settings.namespace,
             consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
             creates: [.agentAPI.notify, .legacyAgentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)
         )
-        let registry = PrometheusCollectorRegistry()
-        let metrics = AgentMetrics(registry: registry)
         let holder = AgentHolder()
         let heartbeatInterval = Duration.milliseconds(Int(heartbeat * 1000))
         let checkInID = UUID().uuidString

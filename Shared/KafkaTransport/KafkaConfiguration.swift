@@ -11,6 +11,9 @@ public struct KafkaConfiguration: Sendable {
     public var clientID: String
     /// Any librdkafka property, applied last (e.g. `security.protocol=SASL_SSL`).
     public var overrides: [String: String]
+    /// Told of every error librdkafka reports in the background (broker down, authentication
+    /// failed, ...), beyond the log line each one gets; e.g. to count them in a metric.
+    public var errorObserver: (@Sendable (KafkaError) -> Void)?
 
     public init(bootstrapServers: [String], clientID: String, overrides: [String: String] = [:]) {
         self.bootstrapServers = bootstrapServers

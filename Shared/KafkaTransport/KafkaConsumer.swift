@@ -66,7 +66,7 @@ public final class KafkaConsumer: Sendable {
         let client = try RdKafkaClient(
             kind: .consumer,
             properties: configuration.properties(role: role),
-            context: ClientContext(logger: logger, rebalance: rebalance)
+            context: ClientContext(logger: logger, rebalance: rebalance, errorObserver: configuration.errorObserver)
         ) { conf in
             rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
                 guard let handle, let context = ClientContext.from(handle) else { return }

@@ -13,6 +13,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         case delivery
         /// The consumer failed (subscription, assignment, commit).
         case consumer
+        /// librdkafka reported a problem in the background (a broker went away, authentication
+        /// failed, ...); it keeps trying on its own.
+        case client
         /// An admin operation (topic creation, metadata) failed.
         case admin
         /// No broker could be reached (refused, down, or silent).

@@ -8,10 +8,12 @@ import Logging
 final class ClientContext: Sendable {
     let logger: Logger
     let rebalance: RebalanceState?
+    let errorObserver: (@Sendable (KafkaError) -> Void)?
 
-    init(logger: Logger, rebalance: RebalanceState? = nil) {
+    init(logger: Logger, rebalance: RebalanceState? = nil, errorObserver: (@Sendable (KafkaError) -> Void)? = nil) {
         self.logger = logger
         self.rebalance = rebalance
+        self.errorObserver = errorObserver
     }
 
     static func from(_ handle: OpaquePointer?) -> ClientContext? {
@@ -66,6 +68,7 @@ final class RdKafkaClient: @unchecked Sendable {
             guard let context = ClientContext.from(handle) else { return }
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
             context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
+            context.errorObserver?(KafkaError(.client, text, code: code))
         }
         configure(conf)
 

@@ -234,6 +234,26 @@ struct AgentTests {
         try await host.stop()
     }
 
+    @Test func kafkaErrorsAreCountedAndALostBrokerIsNotFatal() async throws {
+        let pushgateway = try await LocalPushgateway.start()
+        defer { pushgateway.stop() }
+        let host = try await Host.start(agentArguments: ["--pushgateway", pushgateway.url, "--push-interval", "0.2"])
+        host.broker.stop()
+        let deadline = ContinuousClock.now + .seconds(15)
+        var counted = false
+        while !counted && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            let metrics = String(decoding: try await URLSession.shared.data(from: URL(string: pushgateway.url + "/metrics")!).0, as: UTF8.self)
+            counted = metrics.split(separator: "\n").contains { line in
+                line.hasPrefix(#"zeek_mgmt_agent_kafka_errors_total{instance="agent-t",job="zeek-agent"}"#) && !line.hasSuffix(" 0")
+            }
+        }
+        #expect(counted, "librdkafka's errors about the lost broker are counted")
+        #expect(try await host.agent.stop(timeout: .seconds(30)) == 0, "the agent still stops cleanly")
+        _ = try await host.supervisor.stop(timeout: .seconds(30))
+        await host.controller.shutdown()
+    }
+
     @Test func metricsReachThePushgateway() async throws {
         let pushgateway = try await LocalPushgateway.start()
         defer { pushgateway.stop() }

@@ -95,14 +95,15 @@ struct SupervisorTests {
         #expect(try await host.create(Supervisor.NodeConfig(name: "")) == "node names must not be an empty string")
         #expect(try await host.create(Supervisor.NodeConfig(name: "a b")) == "node names must not contain spaces: 'a b'")
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", interface: "eth0", pcapFile: "t.pcap")) == "node with name 'x' has interface and pcap_file set")
-        let escape = try await host.create(Supervisor.NodeConfig(name: "x", directory: "../x"))
-        #expect(escape == "node 'x' directory '../x' must be a relative path inside \(host.baseDirectory.path)")
+        let outside = "escape-\(UUID().uuidString)"
+        let escape = try await host.create(Supervisor.NodeConfig(name: "x", directory: "../\(outside)"))
+        #expect(escape == "node 'x' directory '../\(outside)' must be a relative path inside \(host.baseDirectory.path)")
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", directory: "/etc")).contains("must be a relative path"))
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", stdoutFile: "../../out")).contains("stdout_file '../../out' must be a relative path"))
         #expect(try await host.create(Supervisor.NodeConfig(name: "x", cpuAffinity: 5000)) == "node 'x' has invalid cpu_affinity 5000")
         let missingCPU = try await host.create(Supervisor.NodeConfig(name: "x", cpuAffinity: 1000))
         #expect(missingCPU.hasPrefix("failed to start node 'x': sched_setaffinity"), "\(missingCPU)")
-        #expect(!FileManager.default.fileExists(atPath: host.baseDirectory.deletingLastPathComponent().appendingPathComponent("x").path))
+        #expect(!FileManager.default.fileExists(atPath: host.baseDirectory.deletingLastPathComponent().appendingPathComponent(outside).path))
 
         let restart = try await host.agent.request(SupervisorControl.RestartRequest(reqid: reqid(), node: "nope"), expecting: SupervisorControl.RestartResponse.self)
         #expect(!restart.result)
