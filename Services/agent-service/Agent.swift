@@ -71,7 +71,10 @@ actor Agent {
             change(name, to: .stopped)
         }
         nodes = Dictionary(mine.map { ($0.name, OwnNode(config: $0)) }, uniquingKeysWith: { first, _ in first })
-        guard !mine.isEmpty else { return [Management.Result(reqid: reqid, instance: instance)] }
+        guard !mine.isEmpty else {
+            notifyLog("deployed configuration \(config.id): no nodes on this instance")
+            return [Management.Result(reqid: reqid, instance: instance)]
+        }
 
         var failed: Set<String> = []
         await withTaskGroup(of: (String, String?).self) { group in
@@ -104,6 +107,8 @@ actor Agent {
             let outputs = running ? nil : nodes[node.name]?.outputs.flatMap { try? JSONValue(encoding: $0) }
             results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs, node: node.name))
         }
+        let running = results.filter { $0.success && $0.node != nil }.count
+        notifyLog("deployed configuration \(config.id): \(running) of \(mine.count) nodes running")
         return results
     }
 
@@ -207,6 +212,7 @@ actor Agent {
         if !completed {
             results.append(Management.Result(reqid: reqid, success: false, instance: instance, error: "request timed out"))
         }
+        for name in restarted where nodes[name]?.state == .running { notifyLog("restarted node \(name)", node: name) }
         return results
     }
 
@@ -255,6 +261,12 @@ actor Agent {
     func notifyError(_ message: String, node: String = "") {
         logger.warning("\(message)")
         endpoint.enqueue(AgentAPI.NotifyError(instance: instance, msg: message, node: node), to: .agentAPI.notify)
+    }
+
+    /// A notable event, for those watching the notify topic (and the log).
+    func notifyLog(_ message: String, node: String = "") {
+        logger.info("\(message)")
+        endpoint.enqueue(AgentAPI.NotifyLog(instance: instance, msg: message, node: node), to: .agentAPI.notify)
     }
 
     private func supervisor<Request: ManagementRequest, Response: ManagementEvent>(_ request: Request, expecting: Response.Type) async throws -> Response {

@@ -80,6 +80,7 @@ struct AgentTests {
         let results = try await host.deploy(Self.config())
         #expect(Set(results.compactMap(\.node)) == ["manager", "logger", "worker-1"], "only this instance's nodes: \(results)")
         #expect(results.allSatisfy { $0.success && $0.instance == "agent-t" })
+        try await host.controller.waitFor(AgentAPI.NotifyLog.self) { $0.msg.hasSuffix(": 3 of 3 nodes running") && $0.instance == "agent-t" }
         let changes = host.controller.all(AgentAPI.NotifyChange.self).filter { $0.new == .running }.map(\.n.name)
         #expect(Set(changes) == ["manager", "logger", "worker-1"])
 
@@ -158,6 +159,7 @@ struct AgentTests {
         #expect(restart.results.map(\.node) == ["worker-1"] && restart.results.allSatisfy(\.success))
         let after = try await host.pids()
         #expect(after["worker-1"] != before["worker-1"] && after["manager"] == before["manager"])
+        try await host.controller.waitFor(AgentAPI.NotifyLog.self) { $0.msg == "restarted node worker-1" && $0.node == "worker-1" }
 
         kill(Int32(after["manager"]!), SIGKILL)
         try await host.controller.waitFor(AgentAPI.NotifyChange.self) { $0.n.name == "manager" && $0.old == .running && $0.new == .crashed }
