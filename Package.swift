@@ -73,6 +73,7 @@ let package = Package(
             name: "MetricsPush",
             dependencies: [
                 "CCurl",
+                "KafkaTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,9 @@
 import CRdKafka
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// A topic this project needs, as it should be created when missing.
@@ -67,7 +71,7 @@ public struct KafkaAdmin: Sendable {
             defer {
                 // rd_kafka_destroy can take a second (its threads wake on a 1 s tick); nobody
                 // needs to wait for that.
-                if case .configuration = source { Thread { client.destroy() }.start() }
+                if case .configuration = source { OSThread.detach { client.destroy() } }
             }
             let existing = try client.topicNames(timeoutMilliseconds: milliseconds)
             let missing = topics.filter { !existing.contains($0.name) }

@@ -1,5 +1,9 @@
 import CRdKafka
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Synchronization
 
@@ -98,7 +102,6 @@ public final class KafkaConsumer: Sendable {
         let (stream, continuation) = AsyncStream<KafkaMessage>.makeStream(bufferingPolicy: .unbounded)
         self.messages = stream
         self.pollThread = PollThread(
-            name: "kafka-consumer-poll",
             iteration: {
                 guard let message = rd_kafka_consumer_poll(client.handle, 100) else { return }
                 defer { rd_kafka_message_destroy(message) }

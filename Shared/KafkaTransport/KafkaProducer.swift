@@ -1,5 +1,9 @@
 import CRdKafka
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Synchronization
 
@@ -25,7 +29,6 @@ public final class KafkaProducer: Sendable {
         }
         self.client = client
         self.pollThread = PollThread(
-            name: "kafka-producer-poll",
             iteration: { _ = rd_kafka_poll(client.handle, 100) },
             finish: {
                 // Deliver (or fail) whatever is still queued so every awaiting sender resumes.

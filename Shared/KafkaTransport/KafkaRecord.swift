@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A Kafka record header. Values are raw bytes; `nil` is a header without a value.
 public struct KafkaHeader: Sendable, Hashable {

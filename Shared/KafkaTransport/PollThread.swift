@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// A dedicated thread that drives one librdkafka handle.
@@ -17,8 +21,8 @@ final class PollThread: Sendable {
     private let state = Mutex(State())
 
     /// Starts `iteration` in a loop until ``stop()``, then runs `finish` on the same thread.
-    init(name: String, iteration: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
-        let thread = Thread { [self] in
+    init(iteration: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
+        OSThread.detach { [self] in
             while !isStopping {
                 iteration()
             }
@@ -29,8 +33,6 @@ final class PollThread: Sendable {
             }
             waiters.forEach { $0.resume() }
         }
-        thread.name = name
-        thread.start()
     }
 
     var isStopping: Bool { state.withLock { $0.stopRequested } }
@@ -57,7 +59,7 @@ final class PollThread: Sendable {
 func runBlocking<T: Sendable>(abandonOnCancel: Bool = false, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     guard abandonOnCancel else {
         return try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
+            OSThread.detach { continuation.resume(with: Result { try body() }) }
         }
     }
     let pending = Mutex<CheckedContinuation<T, any Error>?>(nil)
@@ -68,10 +70,10 @@ func runBlocking<T: Sendable>(abandonOnCancel: Bool = false, _ body: @escaping @
                 pending.withLock { $0.take() }?.resume(throwing: CancellationError())
                 return
             }
-            Thread {
+            OSThread.detach {
                 let result = Result { try body() }
                 pending.withLock { $0.take() }?.resume(with: result)
-            }.start()
+            }
         }
     } onCancel: {
         pending.withLock { $0.take() }?.resume(throwing: CancellationError())

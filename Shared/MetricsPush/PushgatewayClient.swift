@@ -1,5 +1,10 @@
 import CCurl
+import KafkaTransport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where an agent's metrics go: one Pushgateway group, `/metrics/job/<job>/instance/<instance>`.
 public struct PushgatewayGroup: Sendable, Hashable, CustomStringConvertible {
@@ -24,8 +29,7 @@ public struct PushgatewayGroup: Sendable, Hashable, CustomStringConvertible {
     private static func base64URL(_ value: String) -> String {
         // Pushgateway's "@base64" encoding is RFC 4648 URL-safe base64; "=" stands for empty.
         guard !value.isEmpty else { return "=" }
-        return Data(value.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        return Data(value.utf8).base64EncodedString().replacing("+", with: "-").replacing("/", with: "_")
     }
 }
 
@@ -59,15 +63,15 @@ public struct PushgatewayClient: Sendable {
         let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let outcome: (code: Int32, result: zm_http_result) = await withCheckedContinuation { continuation in
             // libcurl blocks; keep it off Swift's cooperative threads.
-            Thread {
+            OSThread.detach {
                 var result = zm_http_result()
                 let code: Int32 = if let body {
-                    body.withCString { zm_http_request(method, url, $0, strlen($0), "text/plain; version=0.0.4", milliseconds, &result) }
+                    body.withCString { zm_http_request(method, url, $0, body.utf8.count, "text/plain; version=0.0.4", milliseconds, &result) }
                 } else {
                     zm_http_request(method, url, nil, 0, nil, milliseconds, &result)
                 }
                 continuation.resume(returning: (code, result))
-            }.start()
+            }
         }
         var result = outcome.result
         guard outcome.code == 0 else {
@@ -76,7 +80,7 @@ public struct PushgatewayClient: Sendable {
         }
         guard (200..<300).contains(result.status) else {
             let body = withUnsafeBytes(of: &result.body) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw PushgatewayError(description: "\(method) \(url) answered HTTP \(result.status): \(body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw PushgatewayError(description: "\(method) \(url) answered HTTP \(result.status): \(body.split(whereSeparator: \.isNewline).joined(separator: " "))")
         }
     }
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KafkaTransport
 import Logging
 import ManagementMessaging
@@ -24,7 +28,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
     /// Applies environment fallbacks and defaults, validating every value.
     public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceSettings {
         let brokerList = (brokers ?? environment["ZEEK_MGMT_BROKERS"] ?? "127.0.0.1:9092")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
         guard !brokerList.isEmpty else {
             throw ValidationError("--brokers needs at least one HOST:PORT")
         }

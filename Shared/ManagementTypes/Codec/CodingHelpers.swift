@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Zeek `set`s are unordered; on the wire they are arrays sorted by their elements' natural
 /// order, so equal sets always encode to identical bytes.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Any JSON value: the wire form of Zeek's `any` (e.g. `Management::Result$data`), whose real
 /// type only the event that carries it knows.
