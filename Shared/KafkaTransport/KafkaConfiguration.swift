@@ -54,6 +54,9 @@ public struct KafkaConfiguration: Sendable {
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "1000"),
             ("enable.partition.eof", "false"),
+            // Control messages are small and few: prefetch at most 1 MiB per consumer rather than
+            // librdkafka's 64 MiB, which on a busy topic would be memory held for nothing.
+            ("queued.max.messages.kbytes", "1024"),
         ]
         /// Consumer-group members commit each handled record at once (see
         /// ``KafkaConsumer/commit(_:)``); auto-commit only flushes stored offsets periodically
