@@ -211,6 +211,22 @@ struct AgentTests {
         try await host.stop()
     }
 
+    @Test func configNamingUndeclaredInstancesOnlyRunsThisInstancesNodes() async throws {
+        let host = try await Host.start()
+        // The controller validates configurations; an agent given one that names instances it
+        // does not declare still runs exactly its own nodes (with an unknown host in the layout).
+        let config = Management.Configuration(id: "undeclared", instances: [Management.Instance(name: "someone-else")], nodes: [
+            Management.Node(name: "mine", instance: "agent-t", role: .worker),
+            Management.Node(name: "ghost-node", instance: "ghost", role: .worker),
+        ])
+        let results = try await host.deploy(config)
+        #expect(results.map(\.node) == ["mine"] && results.allSatisfy(\.success), "\(results)")
+        let layout = try await host.controller.request(AgentAPI.NodeDispatchRequest(reqid: reqid(), action: ["get_id_value", "Cluster::nodes"], nodes: ["mine"]),
+                                                       on: .agentAPI, expecting: AgentAPI.NodeDispatchResponse.self)
+        #expect(layout.results.first?.data?.stringValue?.contains(#""mine":{"ip":"0.0.0.0""#) == true, "\(layout)")
+        try await host.stop()
+    }
+
     @Test func legacyNamespaceIsServed() async throws {
         let host = try await Host.start()
         let legacy = ClusterController.Types.Configuration(id: "legacy-1", instances: [ClusterController.Types.Instance(name: "agent-t")], nodes: [
