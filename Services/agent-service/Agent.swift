@@ -26,13 +26,17 @@ actor Agent {
     struct OwnNode: Sendable {
         var config: Management.Node
         var state: Management.State = .pending
+        /// The node's current process: the latest reported by the supervisor or by a hello.
         var pid: Int?
+        /// The process that last said hello.
+        var helloPID: Int?
         /// Output of the node's last process that ended.
         var outputs: Management.NodeOutputs?
     }
 
     let settings: Settings
     let endpoint: ManagementEndpoint
+    let metrics: AgentMetrics
     let logger: Logger
     private let supervisorResponses = PendingResponses<InboundMessage>()
     private var configID = Management.Configuration.uniqueID()
@@ -44,10 +48,12 @@ actor Agent {
 
     var instance: String { settings.instance }
 
-    init(settings: Settings, endpoint: ManagementEndpoint, logger: Logger) {
+    init(settings: Settings, endpoint: ManagementEndpoint, metrics: AgentMetrics, logger: Logger) {
         self.settings = settings
         self.endpoint = endpoint
+        self.metrics = metrics
         self.logger = logger
+        metrics.record(nodes: [:])
     }
 
     // MARK: Deploy
@@ -78,6 +84,7 @@ actor Agent {
             change(name, to: .stopped)
         }
         nodes = Dictionary(mine.map { ($0.name, OwnNode(config: $0)) }, uniquingKeysWith: { first, _ in first })
+        metrics.record(nodes: nodes)
         guard !mine.isEmpty else {
             notifyLog("deployed configuration \(config.id): no nodes on this instance")
             return [Management.Result(reqid: reqid, instance: instance)]
@@ -225,14 +232,19 @@ actor Agent {
 
     // MARK: What the nodes and the supervisor report
 
-    func nodeSaidHello(_ name: String) {
+    /// Hellos and the supervisor's start reports travel on different topics, so either may
+    /// come first; the pids tie them together.
+    func nodeSaidHello(_ name: String, pid: Int?) {
+        guard nodes[name] != nil else { return }
+        nodes[name]?.helloPID = pid
+        if let pid { nodes[name]?.pid = pid }
         change(name, to: .running)
     }
 
     func nodeStarted(_ name: String, pid: Int) {
-        guard nodes[name] != nil else { return }
+        guard let node = nodes[name], node.pid != pid else { return }
         nodes[name]?.pid = pid
-        change(name, to: .pending)
+        if node.helloPID != pid { change(name, to: .pending) }
     }
 
     /// Only an exit of the node's current process counts; reports about a process the agent
@@ -262,6 +274,7 @@ actor Agent {
         nodes[name]?.state = state
         endpoint.enqueue(AgentAPI.NotifyChange(instance: instance, n: node.config, old: node.state, new: state), to: .agentAPI.notify)
         logger.info("node \(name): \(node.state.rawValue) -> \(state.rawValue)")
+        metrics.record(nodes: nodes)
         signalChange()
     }
 

@@ -46,12 +46,11 @@ struct AgentMessageRouter {
             }
         case .nodeAPI.notify:
             if let hello = try? message.decode(NodeAPI.NodeHello.self) {
-                await agent.nodeSaidHello(hello.event.node)
+                await agent.nodeSaidHello(hello.event.node, pid: hello.event.pid)
             }
         default:
             break
         }
-        await metrics.record(nodes: agent.nodes)
     }
 }
 

@@ -77,7 +77,7 @@ struct AgentService: AsyncParsableCommand {
             EndpointService(
                 role: "agent-service", configuration: endpoint, logger: logger,
                 onReady: { endpoint in
-                    await holder.start(Agent(settings: agentSettings, endpoint: endpoint, logger: logger)) {
+                    await holder.start(Agent(settings: agentSettings, endpoint: endpoint, metrics: metrics, logger: logger)) {
                         while !Task.isCancelled {
                             endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: instance, id: checkInID, host: host), to: .agentAPI.notify)
                             endpoint.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: instance, host: host), to: .legacyAgentAPI.notify)

@@ -58,7 +58,7 @@ struct ClusterNode: AsyncParsableCommand {
                 role: "cluster-node", configuration: endpoint, logger: logger,
                 onReady: { endpoint in
                     do {
-                        try await endpoint.publish(NodeAPI.NodeHello(node: identity.name), to: .nodeAPI.notify, target: instance)
+                        try await endpoint.publish(NodeAPI.NodeHello(node: identity.name, pid: Int(getpid())), to: .nodeAPI.notify, target: instance)
                     } catch {
                         logger.error("could not announce node \(identity.name): \(error)")
                     }

@@ -40,9 +40,14 @@ public enum NodeAPI {
     }
 
     /// A node announces itself once it is connected (on `Management.Node.API.notify`).
+    ///
+    /// `pid` is an argument beyond Zeek's: which process says hello, so that an agent can tell
+    /// it apart from the supervisor's reports about earlier or later processes of the node,
+    /// which arrive on another topic in no fixed order relative to the hello.
     public struct NodeHello: ManagementEvent {
         public static let eventName = "Management::Node::API::notify_node_hello"
         public var node: String
-        public init(node: String) { self.node = node }
+        public var pid: Int?
+        public init(node: String, pid: Int? = nil) { self.node = node; self.pid = pid }
     }
 }
