@@ -19,7 +19,7 @@ struct AgentCommand: AsyncParsableCommand {
     var nodes: Int = 32
 
     @Option(help: "Rounds of each variant (alternating).")
-    var rounds: Int = 3
+    var rounds: Int = 7
 
     func run() async throws {
         let logger = bootstrapBenchmark()
@@ -95,7 +95,8 @@ struct AgentCommand: AsyncParsableCommand {
             }
             print("round \(round)/\(rounds): direct \(format(direct.last!)), deploy through the agent \(format(deployed.last!))")
         }
-        let rss = residentMemory(of: processes[1].processIdentifier)
+        let rss = memory(of: processes[1].processIdentifier, file: "status", field: "VmRSS:")
+        let pss = memory(of: processes[1].processIdentifier, file: "smaps_rollup", field: "Pss:")
 
         reader.cancel()
         await controller.shutdown()
@@ -106,13 +107,14 @@ struct AgentCommand: AsyncParsableCommand {
         print("  deploy through agent      \(pad(format(percentile(deployed, 0.5))))")
         print(String(format: "  ratio %.2fx (agent / direct)", seconds(percentile(deployed, 0.5)) / seconds(percentile(direct, 0.5))))
         print(String(format: "agent-service resident memory with %d nodes: %.1f MiB", nodes, Double(rss) / 1_048_576))
+        print(String(format: "  proportional set size (shared library pages split among the processes mapping them): %.1f MiB", Double(pss) / 1_048_576))
     }
 
-    /// VmRSS of a process, in bytes.
-    private func residentMemory(of pid: Int32) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    /// A memory figure of a process from /proc (`status` VmRSS, `smaps_rollup` Pss), in bytes.
+    private func memory(of pid: Int32, file: String, field: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+              let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
         return kilobytes * 1024
     }
 }

@@ -25,7 +25,7 @@ struct SupervisionCommand: AsyncParsableCommand {
     var nodes: Int = 32
 
     @Option(help: "Rounds of each start-up variant (alternating).")
-    var rounds: Int = 3
+    var rounds: Int = 7
 
     @Option(help: "Crashes of a stable node to time.")
     var crashes: Int = 10
@@ -47,6 +47,7 @@ struct SupervisionCommand: AsyncParsableCommand {
         supervisor.arguments = ["--brokers", servers, "--instance", instance, "--base-dir", base.path,
                                 "--stable-after", "1", "--log-level", "warning"]
         supervisor.standardOutput = FileHandle.nullDevice
+        supervisor.standardError = FileHandle.nullDevice // the crashes below are logged as warnings
         try supervisor.run()
         defer { supervisor.terminate(); supervisor.waitUntilExit() }
         try await observer.waitForSupervisor()
