@@ -27,7 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     private func measure(servers: String, logger: Logger) async throws {
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let binaries = executableDirectory
         let instance = "bench-host"
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }

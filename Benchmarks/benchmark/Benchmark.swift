@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KafkaTransport
 import LocalServers
 import Logging
@@ -23,6 +24,9 @@ func bootstrapBenchmark() -> Logger {
     }
     return Logger(label: "benchmark")
 }
+
+/// Where the project's executables are: beside this benchmark (`.build/release`).
+let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 
 /// `--brokers`, or a local broker started for the measurement.
 struct BrokerOption: ParsableArguments {

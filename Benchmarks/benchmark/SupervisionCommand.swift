@@ -36,7 +36,7 @@ struct SupervisionCommand: AsyncParsableCommand {
     }
 
     private func measure(servers: String, logger: Logger) async throws {
-        let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let binaries = executableDirectory
         let instance = "bench-host"
         let observer = try await HelloObserver(servers: servers, instance: instance, logger: logger)
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("supervision-bench-\(UUID().uuidString)")

@@ -41,6 +41,20 @@ struct EnvelopeTests {
         #expect(message.isExpired(timeout: .seconds(10), now: Date(timeIntervalSince1970: 12.5)) == true)
     }
 
+    @Test func defaultedSetArguments() throws {
+        // `nodes: set[string] &default=set()`: absent means empty; encoded sorted.
+        let absent = try ZeekJSON.decode(NodeAPI.DispatchRequest.self, from: Data(#"{"reqid":"r","action":["get_id_value","x"]}"#.utf8))
+        #expect(absent.nodes.isEmpty)
+        let null = try ZeekJSON.decode(AgentAPI.RestartRequest.self, from: Data(#"{"reqid":"r","nodes":null}"#.utf8))
+        #expect(null.nodes.isEmpty)
+        let request = AgentAPI.NodeDispatchRequest(reqid: "r", action: ["get_id_value", "x"], nodes: ["w2", "m", "w1"])
+        #expect(try ZeekJSON.encodeString(request) == #"{"action":["get_id_value","x"],"nodes":["m","w1","w2"],"reqid":"r"}"#)
+        let wrongType = #expect(throws: WireDecodingError.self) {
+            try ZeekJSON.decode(AgentAPI.RestartRequest.self, from: Data(#"{"reqid":"r","nodes":"w1"}"#.utf8))
+        }
+        #expect(wrongType?.path == "nodes")
+    }
+
     @Test func addressing() {
         let agent = AddressFilter.targets(["agent-a"], orUntargeted: true)
         #expect(agent.accepts(target: "agent-a") && agent.accepts(target: nil) && !agent.accepts(target: "agent-b"))

@@ -50,28 +50,12 @@ public enum AgentAPI {
         public static let eventName = "Management::Agent::API::node_dispatch_request"
         public var reqid: String
         public var action: [String]
-        public var nodes: Set<String>
+        @ZeekSet public var nodes: Set<String>
 
         public init(reqid: String, action: [String], nodes: Set<String> = []) {
             self.reqid = reqid
             self.action = action
             self.nodes = nodes
-        }
-
-        enum CodingKeys: String, CodingKey { case reqid, action, nodes }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            reqid = try c.decode(String.self, forKey: .reqid)
-            action = try c.decode([String].self, forKey: .action)
-            nodes = try c.decodeIfPresent(Set<String>.self, forKey: .nodes) ?? []
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(reqid, forKey: .reqid)
-            try c.encode(action, forKey: .action)
-            try c.encode(nodes.sorted(), forKey: .nodes)
         }
     }
 
@@ -111,25 +95,11 @@ public enum AgentAPI {
     public struct RestartRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::restart_request"
         public var reqid: String
-        public var nodes: Set<String>
+        @ZeekSet public var nodes: Set<String>
 
         public init(reqid: String, nodes: Set<String> = []) {
             self.reqid = reqid
             self.nodes = nodes
-        }
-
-        enum CodingKeys: String, CodingKey { case reqid, nodes }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            reqid = try c.decode(String.self, forKey: .reqid)
-            nodes = try c.decodeIfPresent(Set<String>.self, forKey: .nodes) ?? []
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(reqid, forKey: .reqid)
-            try c.encode(nodes.sorted(), forKey: .nodes)
         }
     }
 
