@@ -80,6 +80,13 @@ let package = Package(
             ],
             path: "Shared/MetricsPush"
         ),
+        /// The cluster configuration as a document: the controller's validation and port
+        /// assignment, and zeek-client's INI file format.
+        .target(
+            name: "ClusterConfiguration",
+            dependencies: ["ManagementTypes"],
+            path: "Shared/ClusterConfiguration"
+        ),
         /// What every executable shares: common flags, logging, lifecycle.
         .target(
             name: "ServiceRuntime",
@@ -102,7 +109,7 @@ let package = Package(
 
         .executableTarget(
             name: "controller-service",
-            dependencies: ["ServiceRuntime"],
+            dependencies: ["ServiceRuntime", "ClusterConfiguration"],
             path: "Services/controller-service"
         ),
         .executableTarget(
@@ -127,7 +134,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "zeek-mgmt",
-            dependencies: ["ServiceRuntime"],
+            dependencies: ["ServiceRuntime", "ClusterConfiguration"],
             path: "Services/zeek-mgmt"
         ),
         .executableTarget(
@@ -149,6 +156,11 @@ let package = Package(
             name: "ContractTests",
             dependencies: ["ManagementTypes", "ManagementMessaging"],
             path: "Tests/ContractTests"
+        ),
+        .testTarget(
+            name: "ClusterConfigurationTests",
+            dependencies: ["ClusterConfiguration", "ManagementTypes"],
+            path: "Tests/ClusterConfigurationTests"
         ),
         .testTarget(
             name: "KafkaTransportTests",

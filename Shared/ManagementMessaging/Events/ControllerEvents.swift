@@ -1,0 +1,198 @@
+import ManagementTypes
+
+/// `Management::Controller::API`: between clients and the controller, on
+/// `Management.Controller.API` (responses target the requesting client); the controller's
+/// notifications on `Management.Controller.API.notify`.
+public enum ControllerAPI {
+    public struct GetInstancesRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::get_instances_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    /// `result.data` is the vector of `Management::Instance` checked in, sorted by name.
+    public struct GetInstancesResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::get_instances_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct StageConfigurationRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::stage_configuration_request"
+        public var reqid: String
+        public var config: Management.Configuration
+        public init(reqid: String, config: Management.Configuration) { self.reqid = reqid; self.config = config }
+    }
+
+    public struct StageConfigurationResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::stage_configuration_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct GetConfigurationRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::get_configuration_request"
+        public var reqid: String
+        public var deployed: Bool
+        public init(reqid: String, deployed: Bool) { self.reqid = reqid; self.deployed = deployed }
+    }
+
+    /// `result.data` is the `Management::Configuration`.
+    public struct GetConfigurationResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::get_configuration_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct DeployRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::deploy_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct DeployResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::deploy_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct GetNodesRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::get_nodes_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    /// One Result per agent, each with the vector of `Management::NodeStatus` as data.
+    public struct GetNodesResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::get_nodes_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct GetIDValueRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::get_id_value_request"
+        public var reqid: String
+        public var id: String
+        @ZeekSet public var nodes: Set<String>
+
+        public init(reqid: String, id: String, nodes: Set<String> = []) {
+            self.reqid = reqid
+            self.id = id
+            self.nodes = nodes
+        }
+    }
+
+    /// One Result per node; `data` is a string holding the JSON of the value.
+    public struct GetIDValueResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::get_id_value_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    public struct RestartRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::restart_request"
+        public var reqid: String
+        @ZeekSet public var nodes: Set<String>
+
+        public init(reqid: String, nodes: Set<String> = []) {
+            self.reqid = reqid
+            self.nodes = nodes
+        }
+    }
+
+    public struct RestartResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::restart_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
+    /// With `with_state` false the controller never answers (as Zeek's does): a way to test a
+    /// client's own timeout.
+    public struct TestTimeoutRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::test_timeout_request"
+        public var reqid: String
+        public var with_state: Bool
+        public init(reqid: String, withState: Bool) { self.reqid = reqid; self.with_state = withState }
+    }
+
+    public struct TestTimeoutResponse: ManagementEvent {
+        public static let eventName = "Management::Controller::API::test_timeout_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Published when the instances checked in match the deployed configuration (Zeek raises it
+    /// only locally; here monitoring systems can see it).
+    public struct NotifyAgentsReady: ManagementEvent {
+        public static let eventName = "Management::Controller::API::notify_agents_ready"
+        @ZeekSet public var instances: Set<String>
+        public init(instances: Set<String>) { self.instances = instances }
+    }
+}
+
+/// The legacy `ClusterController::API` (Zeek 4.1 - 5.0-dev), on `ClusterController.API`.
+public enum ClusterControllerAPI {
+    public struct GetInstancesRequest: ManagementRequest {
+        public static let eventName = "ClusterController::API::get_instances_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct GetInstancesResponse: ManagementEvent {
+        public static let eventName = "ClusterController::API::get_instances_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Stage and deploy in one step, without validation.
+    public struct SetConfigurationRequest: ManagementRequest {
+        public static let eventName = "ClusterController::API::set_configuration_request"
+        public var reqid: String
+        public var config: ClusterController.Types.Configuration
+        public init(reqid: String, config: ClusterController.Types.Configuration) { self.reqid = reqid; self.config = config }
+    }
+
+    /// One Result per agent.
+    public struct SetConfigurationResponse: ManagementEvent {
+        public static let eventName = "ClusterController::API::set_configuration_response"
+        public var reqid: String
+        public var result: [ClusterController.Types.Result]
+        public init(reqid: String, result: [ClusterController.Types.Result]) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct GetNodesRequest: ManagementRequest {
+        public static let eventName = "ClusterController::API::get_nodes_request"
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct GetNodesResponse: ManagementEvent {
+        public static let eventName = "ClusterController::API::get_nodes_response"
+        public var reqid: String
+        public var result: [ClusterController.Types.Result]
+        public init(reqid: String, result: [ClusterController.Types.Result]) { self.reqid = reqid; self.result = result }
+    }
+
+    public struct TestTimeoutRequest: ManagementRequest {
+        public static let eventName = "ClusterController::API::test_timeout_request"
+        public var reqid: String
+        public var with_state: Bool
+        public init(reqid: String, withState: Bool) { self.reqid = reqid; self.with_state = withState }
+    }
+
+    public struct TestTimeoutResponse: ManagementEvent {
+        public static let eventName = "ClusterController::API::test_timeout_response"
+        public var reqid: String
+        public var result: ClusterController.Types.Result
+        public init(reqid: String, result: ClusterController.Types.Result) { self.reqid = reqid; self.result = result }
+    }
+}

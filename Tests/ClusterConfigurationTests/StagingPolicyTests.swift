@@ -1,0 +1,102 @@
+import ClusterConfiguration
+import ManagementTypes
+import Testing
+
+@Suite("Staging: validation rules and port assignment")
+struct StagingPolicyTests {
+    let policy = StagingPolicy()
+
+    func node(_ name: String, _ instance: String = "i1", role: Supervisor.ClusterRole = .worker, port: UInt16? = nil, metrics: UInt16? = nil) -> Management.Node {
+        Management.Node(name: name, instance: instance, role: role, port: port.map { ZeekPort($0) }, metricsPort: metrics.map { ZeekPort($0) })
+    }
+
+    func config(_ instances: [Management.Instance], _ nodes: [Management.Node]) -> Management.Configuration {
+        Management.Configuration(id: "c", instances: Set(instances), nodes: Set(nodes))
+    }
+
+    @Test func validConfigurationHasNoProblems() {
+        #expect(policy.problems(in: config([.init(name: "i1")], [node("manager", role: .manager), node("w1")])).isEmpty)
+        #expect(policy.problems(in: config([], [])).isEmpty)
+        #expect(policy.problems(in: config([.init(name: "unused")], [])).isEmpty, "instances without nodes are fine")
+    }
+
+    @Test func duplicateInstanceAndNodeNames() {
+        let problems = policy.problems(in: config(
+            [.init(name: "i1"), .init(name: "i1", host: IPAddress("10.0.0.1")!)],
+            [node("w1"), node("w1", role: .proxy)]
+        ))
+        #expect(problems == ["multiple instances named 'i1'", "multiple nodes named 'w1'"])
+    }
+
+    @Test func namesSharedByNodesAndInstancesCollide() {
+        let problems = policy.problems(in: config([.init(name: "i1"), .init(name: "b"), .init(name: "a")], [node("a"), node("b"), node("w")]))
+        #expect(problems == ["node and instance names collide: a, b"])
+    }
+
+    @Test func undeclaredInstance() {
+        #expect(policy.problems(in: config([.init(name: "i1")], [node("w1", "nowhere")])) == ["node 'w1' has undeclared instance name 'nowhere'"])
+    }
+
+    @Test func portConflicts() {
+        let problems = policy.problems(in: config(
+            [.init(name: "i1", host: IPAddress("10.0.0.1")!, listenPort: ZeekPort(2151))],
+            [node("agentish", role: .manager, port: 2151), node("ctl", role: .logger, port: 2150),
+             node("p1", role: .proxy, port: 5000), node("p2", role: .proxy, port: 5000)]
+        ))
+        #expect(problems == [
+            "multiple nodes on instance 'i1' using port 5000/tcp",
+            "node 'agentish' port 2151/tcp conflicts with agent port on instance 'i1'",
+            "node 'ctl' port 2150/tcp conflicts with controller port",
+        ])
+    }
+
+    @Test func samePortOnDifferentInstancesIsFine() {
+        #expect(policy.problems(in: config([.init(name: "i1"), .init(name: "i2")], [node("a", "i1", role: .proxy, port: 5000), node("b", "i2", role: .proxy, port: 5000)])).isEmpty)
+    }
+
+    @Test func missingPortsWithoutAutoAssignment() {
+        var strict = policy
+        strict.autoAssignBrokerPorts = false
+        let problems = strict.problems(in: config([.init(name: "i1")], [node("proxy", role: .proxy), node("manager", role: .manager), node("w", role: .worker), node("l", role: .logger, port: 3000)]))
+        #expect(problems == ["Broker port auto-assignment disabled but nodes manager, proxy lack ports"])
+    }
+
+    @Test func brokerPortsAreAssignedByInstanceRoleAndName() {
+        let prepared = policy.prepared(config(
+            [.init(name: "i1"), .init(name: "i2")],
+            [node("manager", "i1", role: .manager), node("logger", "i1", role: .logger), node("proxy-1", "i1", role: .proxy), node("proxy-2", "i1", role: .proxy),
+             node("logger-2", "i2", role: .logger), node("proxy-3", "i2", role: .proxy), node("proxy-4", "i2", role: .proxy), node("worker", "i2", role: .worker)]
+        ), knownHosts: [:])
+        let ports = Dictionary(uniqueKeysWithValues: prepared.nodes.map { ($0.name, $0.port?.number) })
+        #expect(ports == ["manager": 2200, "logger": 2201, "proxy-1": 2202, "proxy-2": 2203,
+                          "logger-2": 2204, "proxy-3": 2205, "proxy-4": 2206, "worker": nil])
+    }
+
+    @Test func assignmentSkipsPortsInUse() {
+        let prepared = policy.prepared(config(
+            [.init(name: "i1", host: IPAddress("10.0.0.1")!, listenPort: ZeekPort(2200))],
+            [node("manager", role: .manager), node("logger", role: .logger, port: 2201), node("proxy", role: .proxy)]
+        ), knownHosts: [:])
+        #expect(prepared.nodes.first { $0.name == "manager" }?.port == ZeekPort(2202))
+        #expect(prepared.nodes.first { $0.name == "proxy" }?.port == ZeekPort(2203))
+    }
+
+    @Test func metricsPortsArePerHost() {
+        let prepared = policy.prepared(config(
+            [.init(name: "i1"), .init(name: "i2")],
+            [node("manager", "i1", role: .manager), node("logger", "i1", role: .logger), node("worker", "i1", role: .worker, metrics: 9001),
+             node("worker-2", "i2", role: .worker)]
+        ), knownHosts: ["i1": IPAddress("10.0.0.1")!, "i2": IPAddress("10.0.0.2")!])
+        let metrics = Dictionary(uniqueKeysWithValues: prepared.nodes.map { ($0.name, $0.metricsPort?.number) })
+        #expect(metrics == ["manager": 9000, "logger": 9002, "worker": 9001, "worker-2": 9000])
+        #expect(prepared.instances.map(\.host).sorted() == [IPAddress("10.0.0.1")!, IPAddress("10.0.0.2")!], "hosts filled in from check-ins")
+        #expect(prepared.id == "c")
+    }
+
+    @Test func disabledAssignmentLeavesPortsUnset() {
+        let off = StagingPolicy(autoAssignBrokerPorts: false, autoAssignMetricsPorts: false)
+        let prepared = off.prepared(config([.init(name: "i1")], [node("manager", role: .manager, port: 3000), node("w")]), knownHosts: [:])
+        #expect(prepared.nodes.map(\.metricsPort) == [nil, nil])
+        #expect(prepared.instances.first?.host == .unspecified)
+    }
+}
