@@ -44,7 +44,7 @@ actor Agent {
     private(set) var nodes: [String: OwnNode] = [:]
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
     private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
-    private var changeWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private let changes = ChangeSignal()
 
     var instance: String { settings.instance }
 
@@ -297,27 +297,10 @@ actor Agent {
 
     /// Waits until `condition` holds (re-checked after every state change) or `timeout` passes.
     private func waitUntil(timeout: Duration, _ condition: (isolated Agent) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !condition(self) {
-            guard ContinuousClock.now < deadline else { return false }
-            let id = UUID()
-            let timer = Task { [weak self] in
-                try? await Task.sleep(until: deadline)
-                await self?.wake(id)
-            }
-            await withCheckedContinuation { changeWaiters[id] = $0 }
-            timer.cancel()
-        }
-        return true
-    }
-
-    private func wake(_ id: UUID) {
-        changeWaiters.removeValue(forKey: id)?.resume()
+        await changes.wait(until: .now + timeout) { condition(self) }
     }
 
     private func signalChange() {
-        let waiters = changeWaiters
-        changeWaiters = [:]
-        waiters.values.forEach { $0.resume() }
+        changes.signal()
     }
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
+import ClusterConfiguration
+import Logging
 import ManagementMessaging
+import ManagementTypes
+import ServiceLifecycle
 import ServiceRuntime
 
 /// The cluster's controller: owns staged and deployed configurations and answers clients.
@@ -7,31 +11,125 @@ import ServiceRuntime
 struct ControllerService: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "controller-service",
-        abstract: "Zeek cluster controller over Kafka: answers Management.Controller.API requests."
+        abstract: "Zeek cluster controller over Kafka: serves Management.Controller.API (and the legacy ClusterController.API).",
+        discussion: """
+            Run two or more with the same --name for failover: one is active, the others stand by \
+            in the `controller` consumer group and take over, with the persisted configurations, \
+            when it goes.
+            """
     )
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "The controller's name: the sender of its events and the target clients address (default controller).")
+    @Option(help: "The controller's name: the sender of its events and the target clients address.")
     var name: String = "controller"
+
+    @Option(help: "Seconds before a request is answered with \"request timed out\" (Zeek: 10).")
+    var requestTimeout: Double = 10
+
+    @Option(help: "Seconds without a check-in after which an agent is lost (3 heartbeats of agent-service's default 5 s).")
+    var agentTimeout: Double = 15
+
+    @Option(help: "Port that nodes may not use, as Zeek reserves its controller's Broker port (0 = none).")
+    var controllerPort: Int = 2150
+
+    @Flag(inversion: .prefixedEnableDisable, help: "Give managers, loggers and proxies without a port one from --broker-port-start upward.")
+    var autoAssignPorts = true
+
+    @Option(help: "First port given out by Broker port auto-assignment.")
+    var brokerPortStart: Int = 2200
+
+    @Flag(inversion: .prefixedEnableDisable, help: "Give nodes without a metrics port one from --metrics-port-start upward, per host.")
+    var autoAssignMetricsPorts = true
+
+    @Option(help: "First port given out by metrics port auto-assignment.")
+    var metricsPortStart: Int = 9000
+
+    func validate() throws {
+        guard requestTimeout > 0, agentTimeout > 0 else {
+            throw ValidationError("--request-timeout and --agent-timeout must be positive")
+        }
+        for (flag, port) in [("--controller-port", controllerPort), ("--broker-port-start", brokerPortStart), ("--metrics-port-start", metricsPortStart)] {
+            guard (0...65535).contains(port) else { throw ValidationError("\(flag) \(port) is not a port number") }
+        }
+    }
 
     func run() async throws {
         let settings = try common.resolve()
         let logger = settings.bootstrapLogging(label: "controller-service")
+        let controllerSettings = Controller.Settings(
+            name: name,
+            requestTimeout: .milliseconds(Int(requestTimeout * 1000)),
+            agentTimeout: .milliseconds(Int(agentTimeout * 1000)),
+            staging: StagingPolicy(
+                controllerPort: controllerPort == 0 ? nil : ZeekPort(UInt16(controllerPort)),
+                autoAssignBrokerPorts: autoAssignPorts, brokerPortStart: UInt16(brokerPortStart),
+                autoAssignMetricsPorts: autoAssignMetricsPorts, metricsPortStart: UInt16(metricsPortStart)
+            )
+        )
+        let kafka = settings.kafkaConfiguration(clientID: "controller-service.\(name)")
         let endpoint = EndpointConfiguration(
             name: name,
-            kafka: settings.kafkaConfiguration(clientID: "controller-service.\(name)"),
+            kafka: kafka,
             namespace: settings.namespace,
-            consumes: [.controllerAPI, .legacyControllerAPI],
-            creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .agentAPI, .agentAPI.notify,
-                      .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
-            membership: .group(id: "controller"),
+            consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.notify],
+            creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
+            membership: .group(id: "controller", mayStandBy: true),
             addressing: .targets([name], orUntargeted: true)
         )
+        let holder = ControllerHolder()
         try await runUntilTerminated([
-            EndpointService(role: "controller-service", configuration: endpoint, logger: logger) { _, message in
-                logger.debug("received \(message.event) from \(message.head.sender)")
-            },
+            EndpointService(
+                role: "controller-service", configuration: endpoint, logger: logger,
+                onReady: { endpoint in
+                    let store = ConfigurationStore(endpoint: endpoint, kafka: kafka, logger: logger)
+                    await holder.start(Controller(settings: controllerSettings, endpoint: endpoint, store: store, logger: logger))
+                },
+                onShutdown: { _ in await holder.stop() },
+                handler: { _, message in
+                    guard let controller = await holder.controller else { return }
+                    await ControllerMessageRouter(controller: controller, logger: logger).route(message)
+                }
+            ),
         ], logger: logger)
+    }
+}
+
+/// The controller exists once the endpoint does; this hands it from start-up to the handler
+/// and owns its background duties: following the group's assignment (active or standby) and
+/// sweeping lost agents.
+actor ControllerHolder {
+    private(set) var controller: Controller?
+    private var duties: [Task<Void, Never>] = []
+
+    func start(_ controller: Controller) {
+        self.controller = controller
+        let endpoint = controller.endpoint
+        let logger = controller.logger
+        duties.append(Task {
+            var active = false
+            for await assignment in endpoint.assignmentChanges {
+                if !assignment.isEmpty && !active {
+                    active = true
+                    logger.info("assigned the controller topics: this controller is active")
+                    await controller.prepare()
+                } else if assignment.isEmpty && active {
+                    active = false
+                    await controller.standBy()
+                } else if assignment.isEmpty {
+                    logger.info("waiting for the controller topics: standing by while another controller is active")
+                }
+            }
+        })
+        duties.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await controller.sweepLostAgents()
+            }
+        })
+    }
+
+    func stop() {
+        duties.forEach { $0.cancel() }
     }
 }

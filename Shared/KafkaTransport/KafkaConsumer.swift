@@ -125,6 +125,11 @@ public final class KafkaConsumer: Sendable {
     /// The partitions this consumer reads now.
     public var assignment: Set<TopicPartition> { rebalance.assignment }
 
+    /// Every change of ``assignment``, starting with the current one. Lets a group member act on
+    /// becoming the one that reads (a standby taking over) or on losing its partitions. Made for
+    /// one reader.
+    public var assignmentChanges: AsyncStream<Set<TopicPartition>> { rebalance.changes }
+
     /// Waits until the consumer has at least one partition (a group join takes a few seconds).
     public func waitForAssignment(timeout: Duration) async throws {
         try await rebalance.waitForAssignment(timeout: timeout)
@@ -204,6 +209,13 @@ final class RebalanceState: Sendable {
     }
 
     private let state = Mutex(State())
+    let changes: AsyncStream<Set<TopicPartition>>
+    private let changesContinuation: AsyncStream<Set<TopicPartition>>.Continuation
+
+    init() {
+        (changes, changesContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(16))
+        changesContinuation.yield([])
+    }
 
     var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
 
@@ -246,6 +258,8 @@ final class RebalanceState: Sendable {
             return state.waiters.values
         }
         waiters.forEach { $0.resume(returning: false) }
+        changesContinuation.yield([])
+        changesContinuation.finish()
     }
 
     func waitForAssignment(timeout: Duration) async throws {
@@ -282,12 +296,13 @@ final class RebalanceState: Sendable {
     }
 
     private func update(_ change: (inout Set<TopicPartition>) -> Void) {
-        let waiters = state.withLock { state in
+        let (assignment, waiters) = state.withLock { state in
             change(&state.assignment)
-            guard !state.assignment.isEmpty else { return [CheckedContinuation<Bool, Never>]() }
+            guard !state.assignment.isEmpty else { return (state.assignment, [CheckedContinuation<Bool, Never>]()) }
             defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            return (state.assignment, Array(state.waiters.values))
         }
+        changesContinuation.yield(assignment)
         waiters.forEach { $0.resume(returning: true) }
     }
 

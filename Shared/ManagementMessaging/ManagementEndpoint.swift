@@ -11,7 +11,10 @@ import ManagementTypes
 public struct EndpointConfiguration: Sendable {
     public enum Membership: Sendable {
         /// Consumer group `id` (unprefixed): resumes from committed offsets, supports failover.
-        case group(id: String)
+        /// With `mayStandBy`, connecting does not wait for partitions: the endpoint may be a
+        /// standby that reads nothing until the active member goes (see
+        /// ``ManagementEndpoint/assignmentChanges``).
+        case group(id: String, mayStandBy: Bool = false)
         /// No group: starts at the current end of each topic, ready in milliseconds.
         case fromEnd
     }
@@ -70,9 +73,11 @@ public final class ManagementEndpoint: Sendable {
 
         let subscription: KafkaConsumer.Subscription
         let kafkaTopics = configuration.consumes.map(namespace.kafkaName)
+        var waitsForAssignment = !kafkaTopics.isEmpty
         switch configuration.membership {
-        case .group(let id):
+        case let .group(id, mayStandBy):
             subscription = .group(id: namespace.groupID(id), topics: kafkaTopics)
+            if mayStandBy { waitsForAssignment = false }
         case .fromEnd:
             subscription = .fromEnd(topics: kafkaTopics)
         }
@@ -85,7 +90,7 @@ public final class ManagementEndpoint: Sendable {
         }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, producer: producer,
                                           consumer: consumer, addressing: configuration.addressing, logger: logger)
-        if !kafkaTopics.isEmpty {
+        if waitsForAssignment {
             do {
                 try await consumer.waitForAssignment(timeout: assignmentTimeout)
             } catch {
@@ -112,6 +117,17 @@ public final class ManagementEndpoint: Sendable {
         return try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
     }
 
+    /// Stores `value` (as its JSON) under `key` in a compacted state topic and waits for the
+    /// broker to keep it. Not an event: readers take the latest value per key
+    /// (``KafkaTopicSnapshot``).
+    public func store(_ value: some Encodable, key: String, in topic: Topic) async throws {
+        let record = KafkaRecord(
+            topic: namespace.kafkaName(topic), key: Data(key.utf8), value: try ZeekJSON.encode(value),
+            headers: [KafkaHeader(name: EnvelopeHeader.sender, string: name), KafkaHeader(name: EnvelopeHeader.contentType, string: "application/json")]
+        )
+        try await producer.send(record)
+    }
+
     /// Publishes `event` at once, in order with everything else enqueued from the same task or
     /// actor, without waiting for the broker; a failed delivery is logged.
     ///
@@ -133,6 +149,10 @@ public final class ManagementEndpoint: Sendable {
     public var inbound: InboundMessages {
         InboundMessages(messages: consumer.messages, endpoint: self)
     }
+
+    /// The partitions the endpoint reads, at every change: for a group member that may stand
+    /// by, non-empty means it is the active one.
+    public var assignmentChanges: AsyncStream<Set<TopicPartition>> { consumer.assignmentChanges }
 
     /// Marks a message handled, so the endpoint's group resumes after it.
     public func handled(_ message: InboundMessage) {

@@ -1,0 +1,75 @@
+import CRdKafka
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+
+/// The latest value of every key of a topic, read from its start to the end it has now.
+///
+/// For compacted topics used as a small key-value store (the controller's persisted
+/// configurations): a reader that starts or takes over rebuilds its state from them. Reads
+/// without a consumer group, so nothing is committed and any number of readers may do it.
+public enum KafkaTopicSnapshot {
+    public static func latestValues(
+        of topic: String, configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(10)
+    ) async throws -> [String: Data] {
+        let client = try RdKafkaClient(
+            kind: .consumer,
+            properties: configuration.properties(role: KafkaConfiguration.Tuning.consumer
+                + KafkaConfiguration.Tuning.standalone(groupID: "\(configuration.clientID).snapshot.\(UUID().uuidString)")),
+            context: ClientContext(logger: logger)
+        )
+        defer {
+            // rd_kafka_destroy can take a second; the caller need not wait for it.
+            OSThread.detach {
+                _ = rd_kafka_consumer_close(client.handle)
+                client.destroy()
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        return try await runBlocking {
+            rd_kafka_poll_set_consumer(client.handle)
+            let partitions = try client.partitions(of: topic, timeoutMilliseconds: 5_000)
+            var ends: [Int32: Int64] = [:]
+            guard let list = rd_kafka_topic_partition_list_new(Int32(partitions.count)) else {
+                throw KafkaError(.consumer, "could not allocate an assignment list")
+            }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for partition in partitions {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5_000)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer, "offsets of \(topic)[\(partition)]", error: error)
+                }
+                if high > low { ends[partition] = high }
+                rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = low
+            }
+            var values: [String: Data] = [:]
+            guard !ends.isEmpty else { return values }
+            let error = rd_kafka_assign(client.handle, list)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(.consumer, "assign \(topic)", error: error)
+            }
+            while !ends.isEmpty {
+                guard ContinuousClock.now < deadline else {
+                    throw KafkaError(.timedOut, "reading \(topic) did not reach its end within \(timeout)")
+                }
+                guard let message = rd_kafka_consumer_poll(client.handle, 100) else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        logger.warning("reading \(topic): \(KafkaMessage.errorText(message.pointee))")
+                    }
+                    continue
+                }
+                let record = KafkaMessage(copying: message)
+                if let key = record.key { values[String(decoding: key, as: UTF8.self)] = record.value }
+                if let end = ends[record.partition], record.offset + 1 >= end { ends[record.partition] = nil }
+            }
+            return values
+        }
+    }
+}
