@@ -3,13 +3,22 @@ import Foundation
 import ManagementMessaging
 import ServiceRuntime
 
-/// The operator's command-line client.
+/// The operator's command-line client: zeek-client's commands, over Kafka.
 @main
 struct ZeekMgmt: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zeek-mgmt",
         abstract: "Manage a Zeek cluster over Kafka, as zeek-client does over Broker.",
-        subcommands: [Monitor.self]
+        discussion: """
+            Commands, arguments, output and exit codes are zeek-client's; cluster configuration \
+            files in zeek-client's INI format work unchanged. Kafka is reached with --brokers \
+            (env ZEEK_MGMT_BROKERS), or [kafka] brokers in a settings file (-c).
+            """,
+        version: "1.5.0",
+        subcommands: [
+            DeployConfig.self, Deploy.self, GetConfig.self, GetIDValue.self, GetInstances.self, GetNodes.self,
+            Monitor.self, Restart.self, ShowSettings.self, StageConfig.self, TestTimeout.self,
+        ]
     )
 }
 
@@ -19,20 +28,20 @@ struct Monitor: AsyncParsableCommand {
         abstract: "Print the events on the controller and notify topics until interrupted."
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var options: ClientOptions
 
     @Flag(help: "Print each event as one line of envelope JSON instead of a readable summary.")
     var json = false
 
     func run() async throws {
-        let settings = try common.resolve()
-        let logger = settings.bootstrapLogging(label: "zeek-mgmt")
+        let settings = try options.resolve()
+        let logger = settings.service.bootstrapLogging(label: "zeek-mgmt")
         let name = "zeek-mgmt-\(UUID().uuidString.prefix(8).lowercased())"
         let topics: [Topic] = [.controllerAPI] + Topic.apiTopics.map(\.notify)
         let endpoint = EndpointConfiguration(
             name: name,
-            kafka: settings.kafkaConfiguration(clientID: name),
-            namespace: settings.namespace,
+            kafka: settings.service.kafkaConfiguration(clientID: name),
+            namespace: settings.service.namespace,
             consumes: topics,
             membership: .fromEnd,
             addressing: .everything
@@ -47,7 +56,7 @@ struct Monitor: AsyncParsableCommand {
                     let target = message.head.target.map { " -> \($0)" } ?? ""
                     line = "[\(message.topic)] \(message.head.sender)\(target): \(message.event)"
                 }
-                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                Console.output(line)
             },
         ], logger: logger)
     }
