@@ -268,8 +268,12 @@ actor Controller {
         var results: [Management.Result] = []
         if !configured.isEmpty {
             let names = Set(configured.keys)
-            _ = await changes.wait(until: deadline) { names.isSubset(of: self.ready) }
-            let answers = await fanOut(to: names.intersection(ready).sorted(), deadline: deadline, expecting: AgentAPI.DeployResponse.self) {
+            guard await changes.wait(until: deadline, for: { names.isSubset(of: self.ready) }) else {
+                let missing = names.subtracting(ready).sorted()
+                logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
+                return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: "request timed out") }
+            }
+            let answers = await fanOut(to: names.sorted(), deadline: deadline, expecting: AgentAPI.DeployResponse.self) {
                 AgentAPI.DeployRequest(reqid: $0, config: config)
             }
             for answer in answers { results += answer.response?.results ?? [] }

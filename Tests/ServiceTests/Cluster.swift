@@ -1,0 +1,179 @@
+import Foundation
+import LocalServers
+import ManagementMessaging
+import ManagementTypes
+import Synchronization
+import Testing
+
+/// A whole local cluster as separate processes: a broker, controller-service(s), and
+/// agent-service + supervisor-service pairs whose supervisors launch real cluster-node processes.
+final class Cluster: Sendable {
+    let broker: LocalBroker
+    let baseDirectory: URL
+    let controllerArguments: [String]
+    private let processes = ProcessList()
+
+    /// Fast timings so failure paths are tested in seconds: agents check in every second and
+    /// are lost after 3, the controller times requests out after `requestTimeout`.
+    static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1) async throws -> Cluster {
+        let broker = try await LocalBroker.start()
+        let cluster = Cluster(broker: broker, controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"])
+        for _ in 0..<controllers { try await cluster.startController() }
+        for instance in instances { try await cluster.startHost(instance) }
+        try await cluster.waitForInstances(Set(instances))
+        return cluster
+    }
+
+    /// Runs `body` against a fresh cluster and stops every process afterwards, also when it throws.
+    static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
+                    _ body: (Cluster) async throws -> Void) async throws {
+        let cluster = try await start(instances: instances, requestTimeout: requestTimeout, controllers: controllers)
+        do {
+            try await body(cluster)
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
+    private init(broker: LocalBroker, controllerArguments: [String]) {
+        self.broker = broker
+        self.controllerArguments = controllerArguments
+        baseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-test-\(UUID().uuidString)")
+    }
+
+    @discardableResult
+    func startController(waitUntilActive: Bool = true) async throws -> ServiceProcess {
+        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", broker.address] + controllerArguments)
+        processes.add(controller, role: "controller")
+        try await controller.waitForOutput(waitUntilActive ? "controller active" : "controller-service ready")
+        return controller
+    }
+
+    var controllers: [ServiceProcess] { processes.all(role: "controller") }
+
+    func startHost(_ instance: String) async throws {
+        let supervisor = try ServiceProcess("supervisor-service", arguments: [
+            "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
+            "--kill-after", "3", "--stop-interval", "1",
+        ])
+        let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"])
+        processes.add(supervisor, role: "supervisor.\(instance)")
+        processes.add(agent, role: "agent.\(instance)")
+        try await supervisor.waitForOutput("supervisor-service ready")
+        try await agent.waitForOutput("agent-service ready")
+    }
+
+    func agent(_ instance: String) -> ServiceProcess? { processes.all(role: "agent.\(instance)").last }
+
+    /// Runs zeek-mgmt against this cluster.
+    func cli(_ arguments: String..., stdin: String? = nil) async throws -> CLIResult {
+        try await CLIResult.run(arguments, brokers: broker.address, stdin: stdin)
+    }
+
+    /// Waits until get-instances lists exactly `instances`.
+    func waitForInstances(_ instances: Set<String>, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let result = try await cli("get-instances")
+            last = result.stdout + result.stderr
+            if result.status == 0, case .object(let listed)? = result.json, Set(listed.keys) == instances { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ServiceProcessError("get-instances did not list \(instances.sorted()) within \(timeout); last output: \(last)")
+    }
+
+    /// Writes a cluster configuration file and returns its path.
+    func file(_ text: String) throws -> String {
+        try FileManager.default.createDirectory(at: baseDirectory, withIntermediateDirectories: true)
+        let url = baseDirectory.appendingPathComponent("config-\(UUID().uuidString).ini")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func stop() async throws {
+        for process in processes.all().reversed() {
+            let status = try await process.stop()
+            #expect(status == 0 || status == SIGKILL || status == SIGTERM, "\(process.name) exited with \(status):\n\(process.text)")
+        }
+        broker.stop()
+        try? FileManager.default.removeItem(at: baseDirectory)
+    }
+
+    static let example = """
+        [instances]
+        agent-a
+        agent-b
+
+        [manager]
+        instance = agent-a
+        role = manager
+
+        [logger]
+        instance = agent-a
+        role = logger
+
+        [worker-1]
+        instance = agent-b
+        role = worker
+
+        [worker-2]
+        instance = agent-b
+        role = worker
+        """
+}
+
+private final class ProcessList: Sendable {
+    private let entries = Mutex<[(role: String, process: ServiceProcess)]>([])
+    func add(_ process: ServiceProcess, role: String) { entries.withLock { $0.append((role, process)) } }
+    func all(role: String? = nil) -> [ServiceProcess] {
+        entries.withLock { $0.filter { role == nil || $0.role == role }.map(\.process) }
+    }
+}
+
+/// One run of the zeek-mgmt client: exit status, stdout, stderr.
+struct CLIResult: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    var json: JSONValue? { try? ZeekJSON.decode(JSONValue.self, from: Data(stdout.utf8)) }
+
+    subscript(_ path: String...) -> JSONValue? {
+        var value = json
+        for key in path {
+            guard case .object(let members)? = value else { return nil }
+            value = members[key]
+        }
+        return value
+    }
+
+    static func run(_ arguments: [String], brokers: String, stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
+        let process = Process()
+        process.executableURL = ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt")
+        process.arguments = arguments + ["--brokers", brokers]
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try process.run()
+        if let stdin {
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
+        async let stdoutData = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let stderrData = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw ServiceProcessError("zeek-mgmt \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return CLIResult(status: process.terminationStatus, stdout: String(decoding: await stdoutData, as: UTF8.self),
+                         stderr: String(decoding: await stderrData, as: UTF8.self))
+    }
+}
