@@ -29,7 +29,9 @@ struct ClientOptions: ParsableArguments {
 
     /// Settings in zeek-client's order of precedence: defaults < settings file < `--set` <
     /// flags (and for Kafka: < environment < flags).
-    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientSettings {
+    ///
+    /// - Parameter quietestLogLevel: what is logged without `-v` (commands: errors only).
+    func resolve(quietestLogLevel: Logger.Level = .error, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientSettings {
         var document = INIDocument(sections: [
             .init(name: "client", entries: [("request_timeout_secs", "20"), ("pretty_json", "True"), ("verbosity", "0")]),
             .init(name: "controller", entries: [("name", environment["ZEEK_MGMT_CONTROLLER"] ?? "controller")]),
@@ -68,7 +70,8 @@ struct ClientOptions: ParsableArguments {
         }
         if common.logLevel == nil, merged["ZEEK_MGMT_LOG_LEVEL"] == nil {
             let verbosity = Int(document[section: "client"]!["verbosity"]! ?? "0") ?? 0
-            merged["ZEEK_MGMT_LOG_LEVEL"] = quiet ? "critical" : ["error", "warning", "info", "debug"][min(verbosity, 3)]
+            let byVerbosity: [Logger.Level] = [.error, .warning, .info, .debug]
+            merged["ZEEK_MGMT_LOG_LEVEL"] = quiet ? "critical" : min(quietestLogLevel, byVerbosity[min(max(verbosity, 0), 3)]).rawValue
         }
         let service = try common.resolve(environment: merged)
         try document.set("kafka", "brokers", service.brokers.joined(separator: ","))

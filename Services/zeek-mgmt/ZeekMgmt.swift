@@ -34,7 +34,7 @@ struct Monitor: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let settings = try options.resolve()
+        let settings = try options.resolve(quietestLogLevel: .notice)
         let logger = settings.service.bootstrapLogging(label: "zeek-mgmt")
         let name = "zeek-mgmt-\(UUID().uuidString.prefix(8).lowercased())"
         let topics: [Topic] = [.controllerAPI] + Topic.apiTopics.map(\.notify)

@@ -168,8 +168,9 @@ struct CLIResult: Sendable {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
-                process.terminate()
-                throw ServiceProcessError("zeek-mgmt \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+                kill(process.processIdentifier, SIGKILL)
+                let (output, errors) = (String(decoding: await stdoutData, as: UTF8.self), String(decoding: await stderrData, as: UTF8.self))
+                throw ServiceProcessError("zeek-mgmt \(arguments.joined(separator: " ")) did not finish within \(timeout); stdout: \(output) stderr: \(errors)")
             }
             try await Task.sleep(for: .milliseconds(10))
         }

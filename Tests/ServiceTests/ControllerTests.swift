@@ -138,7 +138,7 @@ struct ControllerTests {
             let result = try await cluster.cli("deploy")
             #expect(result.status == 1)
             #expect(result["errors"] == ["request timed out"], "\(result.stdout)")
-            #expect(ContinuousClock.now - started < .seconds(8))
+            #expect(ContinuousClock.now - started < .seconds(15), "answered by the controller's timeout, not the client's")
             let deployed = try await cluster.cli("get-config", "--deployed")
             #expect(deployed.status == 1, "a deploy that timed out leaves no deployed configuration")
             // test-timeout with state answers after the controller's timeout; without, not at all.
@@ -241,8 +241,8 @@ struct ControllerTests {
             #expect(instances.result.success && instances.result.instance == "" && instances.result.data == [])
             let nodes = try await client.request(ClusterControllerAPI.GetNodesRequest(reqid: "l2"), on: .legacyControllerAPI, target: "controller", expecting: ClusterControllerAPI.GetNodesResponse.self)
             #expect(nodes.result.map(\.error) == ["no instances connected"])
-            #expect(cluster.controllers[0].text.contains("ignoring unknown request Management::Controller::API::self_destruct_request"))
-            #expect(cluster.controllers[0].text.contains("skipping malformed message"))
+            try await cluster.controllers[0].waitForOutput("ignoring unknown request Management::Controller::API::self_destruct_request")
+            try await cluster.controllers[0].waitForOutput("skipping malformed message")
             await client.shutdown()
         }
     }

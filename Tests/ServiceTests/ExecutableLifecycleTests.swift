@@ -21,7 +21,7 @@ struct ExecutableLifecycleTests {
         Executable(name: "agent-service", arguments: ["--instance", "agent-test"], readyLine: "agent-service ready"),
         Executable(name: "supervisor-service", arguments: ["--instance", "agent-test", "--base-dir", NSTemporaryDirectory() + "lifecycle-nodes"], readyLine: "supervisor-service ready"),
         Executable(name: "cluster-node", arguments: ["--node", "worker-1", "--instance", "agent-test"], readyLine: "cluster-node ready"),
-        Executable(name: "zeek-mgmt", arguments: ["monitor"], readyLine: "zeek-mgmt monitor ready"),
+        Executable(name: "zeek-mgmt", arguments: ["monitor", "--log-level", "info"], readyLine: "zeek-mgmt monitor ready"),
     ]
 
     @Test("starts, reports ready, exits 0 on SIGTERM", arguments: executables)
