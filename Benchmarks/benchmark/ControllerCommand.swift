@@ -33,102 +33,58 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapBenchmark()
-        try await broker.withBroker { servers in try await measure(servers: servers, logger: logger) }
-    }
-
-    private func measure(servers: String, logger: Logger) async throws {
-        let binaries = executableDirectory
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("controller-bench-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: base) }
-        let instances = (1...agents).map { "bench-\($0)" }
-        var processes: [Process] = []
-        func launch(_ name: String, _ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent(name)
-            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
-        }
-        defer {
-            processes.forEach { $0.terminate() }
-            processes.forEach { $0.waitUntilExit() }
-        }
-        try launch("controller-service", ["--request-timeout", "60"])
-        for instance in instances {
-            try launch("supervisor-service", ["--instance", instance, "--base-dir", base.appendingPathComponent(instance).path])
-            try launch("agent-service", ["--instance", instance, "--request-timeout", "60"])
-        }
-        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
-        let client = try await ManagementClient.connect(name: "bench-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
-        func ask<Response: ManagementEvent>(_ request: some ManagementRequest, _ type: Response.Type) async throws -> Response {
-            try await client.request(request, on: .controllerAPI, target: "controller", expecting: type, timeout: .seconds(120))
-        }
-        let deadline = ContinuousClock.now + .seconds(90)
-        while true {
-            let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
-                                                     expecting: ControllerAPI.GetInstancesResponse.self, timeout: .seconds(2))
-            if let listed = try? response?.result.data?.decode(as: [Management.Instance].self), listed.count == agents { break }
-            guard ContinuousClock.now < deadline else { throw BenchmarkError("the controller did not see \(agents) agents within 90 s") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        print("controller + \(agents) agents; broker \(servers)")
-
-        // get-nodes against the bare ping-pong.
+        // Every phase on a fresh broker (or fresh topics of the given one): the in-memory test
+        // broker slows down as its topics fill, which would penalise whatever runs later.
         var bare: [Duration] = []
         var getNodes: [Duration] = []
         for block in 1...blocks {
-            for variant in block.isMultiple(of: 2) ? ["get-nodes", "bare"] : ["bare", "get-nodes"] {
-                if variant == "bare" {
-                    let floor = BareFloor(configuration: kafka, topic: "bench-bare-\(UUID().uuidString)")
-                    bare += try await Task.detached { try floor.measure(rounds: rounds, warmup: 20) }.value
-                    continue
-                }
-                for round in 0..<(rounds + 20) {
-                    let start = ContinuousClock.now
-                    let response = try await ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString), ControllerAPI.GetNodesResponse.self)
-                    if round >= 20 { getNodes.append(ContinuousClock.now - start) }
-                    guard response.results.count == agents, response.results.allSatisfy(\.success) else {
-                        throw BenchmarkError("get-nodes failed: \(response.results)")
+            try await broker.withBroker { servers in
+                let cluster = try await BenchCluster.start(servers: servers, instances: instances, logger: logger)
+                defer { cluster.stop() }
+                if block == 1 { print("controller + \(agents) agents; broker \(servers)") }
+                for variant in block.isMultiple(of: 2) ? ["get-nodes", "bare"] : ["bare", "get-nodes"] {
+                    if variant == "bare" {
+                        let topic = TopicSpecification(name: "bench-bare-\(UUID().uuidString)", partitions: 1)
+                        try await KafkaAdmin(configuration: cluster.kafka, logger: logger).ensureTopics([topic])
+                        let floor = BareFloor(configuration: cluster.kafka, topic: topic.name)
+                        bare += try await Task.detached { [rounds] in try floor.measure(rounds: rounds, warmup: 20) }.value
+                        continue
+                    }
+                    for round in 0..<(rounds + 20) {
+                        let start = ContinuousClock.now
+                        let response = try await cluster.ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString), ControllerAPI.GetNodesResponse.self)
+                        if round >= 20 { getNodes.append(ContinuousClock.now - start) }
+                        guard response.results.count == agents, response.results.allSatisfy(\.success) else {
+                            throw BenchmarkError("get-nodes failed: \(response.results)")
+                        }
                     }
                 }
+                await cluster.client.close()
             }
             print("block \(block)/\(blocks): bare ping-pong p50 \(format(percentile(bare, 0.5))), get-nodes p50 \(format(percentile(getNodes, 0.5)))")
         }
 
-        // Deploy across the agents against spawning the same number of nodes directly.
         let total = agents * nodesPerAgent
-        let observer = try await HelloObserver(servers: servers, instance: "bench-direct", logger: logger)
         var direct: [Duration] = []
         var deployed: [Duration] = []
-        for round in 1...deployRounds {
-            for variant in round.isMultiple(of: 2) ? ["controller", "direct"] : ["direct", "controller"] {
-                if variant == "direct" {
-                    direct.append(try await startDirectly((1...total).map { "r\(round)-direct-\($0)" }, binaries: binaries, servers: servers, instance: "bench-direct", observer: observer))
-                    continue
+        try await broker.withBroker { servers in
+            let cluster = try await BenchCluster.start(servers: servers, instances: instances, logger: logger)
+            defer { cluster.stop() }
+            let observer = try await HelloObserver(servers: servers, instance: "bench-direct", logger: logger)
+            for round in 1...deployRounds {
+                for variant in round.isMultiple(of: 2) ? ["controller", "direct"] : ["direct", "controller"] {
+                    if variant == "direct" {
+                        direct.append(try await startDirectly((1...total).map { "r\(round)-direct-\($0)" }, binaries: executableDirectory,
+                                                              servers: servers, instance: "bench-direct", observer: observer))
+                        continue
+                    }
+                    deployed.append(try await deployThroughController(round: round, cluster: cluster))
                 }
-                // Start from no nodes, as the direct spawn does.
-                let empty = Management.Configuration(instances: Set(instances.map { Management.Instance(name: $0) }))
-                _ = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: empty), ControllerAPI.StageConfigurationResponse.self)
-                _ = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
-                let config = Management.Configuration(
-                    instances: Set(instances.map { Management.Instance(name: $0) }),
-                    nodes: Set(instances.flatMap { instance in
-                        (1...nodesPerAgent).map { Management.Node(name: "r\(round)-\(instance)-\($0)", instance: instance, role: .worker) }
-                    })
-                )
-                let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config), ControllerAPI.StageConfigurationResponse.self)
-                guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results)") }
-                let start = ContinuousClock.now
-                let response = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
-                deployed.append(ContinuousClock.now - start)
-                let failed = response.results.filter { !$0.success }
-                guard failed.isEmpty, response.results.filter({ $0.node != nil }).count == total else { throw BenchmarkError("deploy failed: \(failed)") }
+                print("deploy round \(round)/\(deployRounds): direct \(format(direct.last!)), through the controller \(format(deployed.last!))")
             }
-            print("deploy round \(round)/\(deployRounds): direct \(format(direct.last!)), through the controller \(format(deployed.last!))")
+            await observer.shutdown()
+            await cluster.client.close()
         }
-        await observer.shutdown()
-        await client.close()
 
         print("")
         print("get-nodes round trip (client -> controller -> \(agents) agents -> back), p50 of \(getNodes.count)")
@@ -139,5 +95,79 @@ struct ControllerCommand: AsyncParsableCommand {
         print("  spawned directly           \(pad(format(percentile(direct, 0.5))))")
         print("  deploy through controller  \(pad(format(percentile(deployed, 0.5))))")
         print(String(format: "  ratio %.2fx (controller / direct)", seconds(percentile(deployed, 0.5)) / seconds(percentile(direct, 0.5))))
+    }
+
+    private var instances: [String] { (1...agents).map { "bench-\($0)" } }
+
+    /// Stages and deploys `nodesPerAgent` workers on every agent, starting from no nodes (as the
+    /// direct spawn does); returns the time from deploy request to response.
+    private func deployThroughController(round: Int, cluster: BenchCluster) async throws -> Duration {
+        let declared = Set(instances.map { Management.Instance(name: $0) })
+        _ = try await cluster.ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: Management.Configuration(instances: declared)),
+                                  ControllerAPI.StageConfigurationResponse.self)
+        _ = try await cluster.ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
+        let config = Management.Configuration(instances: declared, nodes: Set(instances.flatMap { instance in
+            (1...nodesPerAgent).map { Management.Node(name: "r\(round)-\(instance)-\($0)", instance: instance, role: .worker) }
+        }))
+        let staged = try await cluster.ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config), ControllerAPI.StageConfigurationResponse.self)
+        guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results)") }
+        let start = ContinuousClock.now
+        let response = try await cluster.ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
+        let elapsed = ContinuousClock.now - start
+        let failed = response.results.filter { !$0.success }
+        guard failed.isEmpty, response.results.filter({ $0.node != nil }).count == agents * nodesPerAgent else {
+            throw BenchmarkError("deploy failed: \(failed)")
+        }
+        return elapsed
+    }
+}
+
+/// A controller with agent+supervisor pairs, run as processes, and a client asking it.
+struct BenchCluster {
+    let processes: [Process]
+    let client: ManagementClient
+    let kafka: KafkaConfiguration
+    let base: URL
+
+    static func start(servers: String, instances: [String], logger: Logger) async throws -> BenchCluster {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("controller-bench-\(UUID().uuidString)")
+        var processes: [Process] = []
+        func launch(_ name: String, _ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = executableDirectory.appendingPathComponent(name)
+            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+        }
+        try launch("controller-service", ["--request-timeout", "60"])
+        for instance in instances {
+            try launch("supervisor-service", ["--instance", instance, "--base-dir", base.appendingPathComponent(instance).path])
+            try launch("agent-service", ["--instance", instance, "--request-timeout", "60"])
+        }
+        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
+        let client = try await ManagementClient.connect(name: "bench-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
+        let cluster = BenchCluster(processes: processes, client: client, kafka: kafka, base: base)
+        let deadline = ContinuousClock.now + .seconds(90)
+        while true {
+            let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
+                                                     expecting: ControllerAPI.GetInstancesResponse.self, timeout: .seconds(2))
+            if let listed = try? response?.result.data?.decode(as: [Management.Instance].self), listed.count == instances.count { return cluster }
+            guard ContinuousClock.now < deadline else {
+                cluster.stop()
+                throw BenchmarkError("the controller did not see \(instances.count) agents within 90 s")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func ask<Response: ManagementEvent>(_ request: some ManagementRequest, _ type: Response.Type) async throws -> Response {
+        try await client.request(request, on: .controllerAPI, target: "controller", expecting: type, timeout: .seconds(120))
+    }
+
+    func stop() {
+        processes.forEach { $0.terminate() }
+        processes.forEach { $0.waitUntilExit() }
+        try? FileManager.default.removeItem(at: base)
     }
 }

@@ -140,16 +140,32 @@ public final class KafkaConsumer: Sendable {
     /// The offset is committed immediately (asynchronously) and also stored for the commit made
     /// when the consumer closes. Does nothing for consumers without a group.
     public func commit(_ message: KafkaMessage) {
-        guard isGroupMember, let list = rd_kafka_topic_partition_list_new(1) else { return }
+        guard let list = storeOffset(after: message) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
+        _ = rd_kafka_commit(client.handle, list, 1)
+    }
+
+    /// Records that `message` needs no handling (it is for someone else). The offset is
+    /// committed with the next handled message, by the periodic auto-commit, or on close:
+    /// every skipped record committing at once would cost the broker a request each.
+    public func skip(_ message: KafkaMessage) {
+        guard let list = storeOffset(after: message) else { return }
+        rd_kafka_topic_partition_list_destroy(list)
+    }
+
+    /// Stores the offset after `message` for the next commit; returns the one-entry list, or
+    /// nil for consumers without a group (or if librdkafka refuses).
+    private func storeOffset(after message: KafkaMessage) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
+        guard isGroupMember, let list = rd_kafka_topic_partition_list_new(1) else { return nil }
         let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition)
         entry?.pointee.offset = message.offset + 1
         let stored = rd_kafka_offsets_store(client.handle, list)
         if stored != RD_KAFKA_RESP_ERR_NO_ERROR {
             client.context.logger.debug("offset for \(message.topic)[\(message.partition)] not stored: \(String(cString: rd_kafka_err2str(stored)))")
-            return
+            rd_kafka_topic_partition_list_destroy(list)
+            return nil
         }
-        _ = rd_kafka_commit(client.handle, list, 1)
+        return list
     }
 
     /// Leaves the group (committing handled offsets), ends ``messages`` and releases the client.

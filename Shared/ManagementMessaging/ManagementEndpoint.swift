@@ -168,7 +168,7 @@ public final class ManagementEndpoint: Sendable {
     /// Turns a raw record into an inbound message for this endpoint, or nil to skip it.
     fileprivate func accept(_ message: KafkaMessage) -> InboundMessage? {
         if let target = message.header(EnvelopeHeader.target)?.stringValue, !addressing.accepts(target: target) {
-            consumer.commit(message)
+            consumer.skip(message)
             return nil
         }
         let head: EnvelopeHead
@@ -181,7 +181,7 @@ public final class ManagementEndpoint: Sendable {
             return nil
         }
         guard addressing.accepts(target: head.target), let topic = namespace.topic(forKafkaName: message.topic) else {
-            consumer.commit(message)
+            consumer.skip(message)
             return nil
         }
         return InboundMessage(head: head, topic: topic, kafkaMessage: message)
