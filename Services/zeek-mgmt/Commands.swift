@@ -22,11 +22,16 @@ extension ControllerCommand {
         let settings = try options.resolve()
         if settings.quiet { Console.silence() }
         try await prepare(settings: settings)
-        let client = try await settings.connect(extraTopics: observedTopics, observer: observedTopics.isEmpty ? nil : observer)
-        let code = try await run(settings: settings, client: client)
-        // The requests are delivered and answered, and output is written unbuffered: ending the
-        // process here, without atexit handlers racing librdkafka's threads, saves the second a
-        // full client shutdown takes.
+        let code: Int32
+        do {
+            let client = try await settings.connect(extraTopics: observedTopics, observer: observedTopics.isEmpty ? nil : observer)
+            code = try await run(settings: settings, client: client)
+        } catch {
+            code = error.rawValue
+        }
+        // Requests are delivered and answered, and output is written unbuffered: ending the
+        // process here, without atexit handlers racing librdkafka's threads, also saves the
+        // second a full client shutdown takes.
         _exit(code)
     }
 
