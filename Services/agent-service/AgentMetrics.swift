@@ -6,40 +6,46 @@ import Foundation
 import ManagementTypes
 import Prometheus
 
-/// The agent's metrics, rendered for the Pushgateway.
+/// The agent's metrics, rendered for the Pushgateway (with HELP lines, so dashboards explain them).
 struct AgentMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
 
-    private var durationBuckets: [Double] { [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] }
+    private enum Name {
+        static var nodes: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_nodes", unitName: "", helpText: "Nodes of this agent, by state.") }
+        static var restarts: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_node_restarts", unitName: "total", helpText: "Node processes that ended and were started again by the supervisor.") }
+        static var kafkaErrors: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_kafka_errors", unitName: "total", helpText: "Errors librdkafka reported (broker unreachable, authentication, ...).") }
+        static var deployDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_deploy_duration", unitName: "seconds", helpText: "Time from deploy request to response.") }
+        static var requests: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_requests", unitName: "total", helpText: "Controller requests handled, by event and outcome.") }
+        static var requestDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_request_duration", unitName: "seconds", helpText: "Time to answer controller requests, by event and outcome.") }
+    }
+
+    private static let durationBuckets: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30].map { .milliseconds(Int($0 * 1000)) }
 
     /// Nodes of this agent by state.
     func record(nodes: [String: Agent.OwnNode]) {
         for state in Management.State.allCases {
-            registry.makeGauge(name: "zeek_mgmt_agent_nodes", labels: [("state", state.rawValue)])
+            registry.makeGauge(descriptor: Name.nodes, labels: [("state", state.rawValue)])
                 .set(Double(nodes.values.filter { $0.state == state }.count))
         }
     }
 
     /// A node's process ended (it is restarted by the supervisor).
     func nodeExited() {
-        registry.makeCounter(name: "zeek_mgmt_agent_node_restarts_total").increment(by: Int64(1))
+        registry.makeCounter(descriptor: Name.restarts).increment(by: Int64(1))
     }
 
     /// An error librdkafka reported (broker unreachable, authentication, ...).
     func kafkaError() {
-        registry.makeCounter(name: "zeek_mgmt_agent_kafka_errors_total").increment(by: Int64(1))
+        registry.makeCounter(descriptor: Name.kafkaErrors).increment(by: Int64(1))
     }
 
     func deployed(duration: Duration) {
-        registry.makeDurationHistogram(name: "zeek_mgmt_agent_deploy_duration_seconds", buckets: durationBuckets.map { .milliseconds(Int($0 * 1000)) })
-            .record(duration)
+        registry.makeDurationHistogram(descriptor: Name.deployDuration, buckets: Self.durationBuckets).record(duration)
     }
 
     func requestHandled(event: String, outcome: String, duration: Duration) {
         let labels = [("event", event), ("outcome", outcome)]
-        registry.makeCounter(name: "zeek_mgmt_agent_requests_total", labels: labels).increment(by: Int64(1))
-        registry.makeDurationHistogram(name: "zeek_mgmt_agent_request_duration_seconds", labels: labels,
-                                       buckets: durationBuckets.map { .milliseconds(Int($0 * 1000)) })
-            .record(duration)
+        registry.makeCounter(descriptor: Name.requests, labels: labels).increment(by: Int64(1))
+        registry.makeDurationHistogram(descriptor: Name.requestDuration, labels: labels, buckets: Self.durationBuckets).record(duration)
     }
 }
