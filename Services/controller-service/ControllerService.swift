@@ -117,7 +117,7 @@ actor ControllerHolder {
                     active = false
                     await controller.standBy()
                 } else if assignment.isEmpty {
-                    logger.info("waiting for the controller topics: standing by while another controller is active")
+                    logger.info("joined the controller group; active once assigned its topics (at once unless another controller is active)")
                 }
             }
         })
