@@ -20,8 +20,9 @@ final class ServiceProcess: Sendable {
         return directory
     }()
 
-    init(_ name: String, arguments: [String], environment: [String: String] = [:]) throws {
-        let executable = Self.binDirectory.appendingPathComponent(name)
+    /// - Parameter executable: the program to run; default: the project's executable `name`.
+    init(_ name: String, arguments: [String], environment: [String: String] = [:], executable: URL? = nil) throws {
+        let executable = executable ?? Self.binDirectory.appendingPathComponent(name)
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw ServiceProcessError("\(executable.path) not found; build it first with `swift build`")
         }

@@ -1,0 +1,126 @@
+import Foundation
+import LocalServers
+import ManagementMessaging
+import ManagementTypes
+import Testing
+
+/// The topology of compose/docker-compose.yml without Docker: the services started as the
+/// compose file starts them (its commands, its environment as `docker-compose config` resolves
+/// it), with the local broker and a local Pushgateway in place of Kafka and the Pushgateway image.
+@Suite("Compose topology", .timeLimit(.minutes(3)))
+struct ComposeTopologyTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func threeHostsDeployTheExampleConfiguration() async throws {
+        let root = Self.root
+        let compose = try ComposeFile.resolve(root.appendingPathComponent("compose/docker-compose.yml"))
+        #expect(compose.command(of: "controller") == ["controller-service"])
+        #expect(compose.command(of: "agent") == ["zeek-mgmt-host"])
+
+        let broker = try await LocalBroker.start()
+        let pushgateway = try await LocalPushgateway.start()
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("compose-test-\(UUID().uuidString)")
+        defer {
+            broker.stop()
+            pushgateway.stop()
+            try? FileManager.default.removeItem(at: base)
+        }
+        /// The compose environment of `service`, pointed at the local servers.
+        func environment(_ service: String) -> [String: String] {
+            compose.environment(of: service).mapValues { value in
+                value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
+            }
+        }
+        #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url)")
+
+        let controller = try ServiceProcess("controller-service", arguments: [], environment: environment("controller"))
+        var hosts: [ServiceProcess] = []
+        for replica in 1...3 {
+            // Compose names the replicas zeek-agent-<n>; zeek-mgmt-host finds that name by DNS.
+            // Foundation's Process hands its blocked signal mask to the child, and a shell cannot
+            // unblock SIGTERM itself: start the script with a clean mask, as tini does in the image.
+            hosts.append(try ServiceProcess("zeek-mgmt-host", arguments: [
+                "-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die; exec @ARGV or die", "--",
+                root.appendingPathComponent("compose/zeek-mgmt-host").path,
+            ], environment: environment("agent").merging([
+                "ZEEK_MGMT_INSTANCE": "zeek-agent-\(replica)",
+                "ZEEK_MGMT_BIN": ServiceProcess.binDirectory.path,
+                "ZEEK_MGMT_BASE_DIR": base.appendingPathComponent("host-\(replica)").path,
+                "ZEEK_MGMT_HOST_PIDS": base.appendingPathComponent("host-\(replica).pids").path,
+            ]) { $1 }, executable: URL(fileURLWithPath: "/usr/bin/perl")))
+        }
+        try await controller.waitForOutput("controller active")
+        for host in hosts { try await host.waitForOutput("agent-service ready") }
+
+        let cli = { (arguments: [String]) in try await CLIResult.run(arguments, brokers: broker.address) }
+        var instances = try await cli(["get-instances"])
+        for _ in 0..<100 where instances.json.map({ if case .object(let o) = $0 { o.count } else { 0 } }) != 3 {
+            try await Task.sleep(for: .milliseconds(200))
+            instances = try await cli(["get-instances"])
+        }
+        #expect(instances["zeek-agent-3"] != nil, "\(instances.stdout)")
+
+        let deployed = try await cli(["deploy-config", root.appendingPathComponent("compose/cluster.ini").path])
+        #expect(deployed.status == 0, "\(deployed.stdout)\(deployed.stderr)")
+        let nodes = try await cli(["get-nodes"])
+        for (node, instance) in ["manager": "zeek-agent-1", "logger": "zeek-agent-1", "proxy": "zeek-agent-1", "worker-1": "zeek-agent-2", "worker-2": "zeek-agent-2"] {
+            #expect(nodes["results", instance, node, "state"] == "RUNNING", "\(node): \(nodes.stdout)")
+        }
+        #expect(nodes["results", "zeek-agent-3"] != nil && nodes["results", "zeek-agent-3", "manager"] == nil, "the third host runs no nodes")
+
+        // The compose health check of an agent replica.
+        let check = Process()
+        check.executableURL = root.appendingPathComponent("compose/zeek-mgmt-host")
+        check.arguments = ["--check"]
+        check.environment = ["ZEEK_MGMT_HOST_PIDS": base.appendingPathComponent("host-1.pids").path, "PATH": "/usr/bin:/bin"]
+        try check.run()
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0)
+
+        for host in hosts { #expect(try await host.stop() == 0, "\(host.text)") }
+        #expect(try await controller.stop() == 0)
+    }
+}
+
+/// A compose file as `docker-compose config` resolves it (anchors merged, .env applied).
+struct ComposeFile {
+    let resolved: String
+
+    static func resolve(_ file: URL) throws -> ComposeFile {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["docker-compose", "-f", file.path, "config"]
+        process.currentDirectoryURL = file.deletingLastPathComponent()
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ServiceProcessError("docker-compose config failed for \(file.path); is docker-compose installed (scripts/setup)?")
+        }
+        return ComposeFile(resolved: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The lines of one key of a service, without their indentation.
+    private func block(_ key: String, of service: String) -> [String] {
+        let lines = resolved.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let start = lines.firstIndex(of: "  \(service):"),
+              let keyLine = lines[(start + 1)...].prefix(while: { $0.hasPrefix("    ") || $0.isEmpty }).firstIndex(of: "    \(key):") else { return [] }
+        return lines[(keyLine + 1)...].prefix(while: { $0.hasPrefix("      ") || $0.hasPrefix("    - ") }).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func environment(of service: String) -> [String: String] {
+        Dictionary(block("environment", of: service).compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if value == "''" { value = "" }
+            if value.hasPrefix("'") && value.hasSuffix("'") { value = String(value.dropFirst().dropLast()) }
+            return (String(line[..<colon]), value)
+        }, uniquingKeysWith: { $1 })
+    }
+
+    func command(of service: String) -> [String] {
+        block("command", of: service).map { String($0.dropFirst(2)) }
+    }
+}
