@@ -11,13 +11,19 @@ final class Cluster: Sendable {
     let broker: LocalBroker
     let baseDirectory: URL
     let controllerArguments: [String]
+    /// Topic prefix of every process and client of this cluster (clusters sharing a broker).
+    let prefix: String
+    private let ownsBroker: Bool
     private let processes = ProcessList()
 
     /// Fast timings so failure paths are tested in seconds: agents check in every second and
     /// are lost after 3, the controller times requests out after `requestTimeout`.
-    static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1) async throws -> Cluster {
-        let broker = try await LocalBroker.start()
-        let cluster = Cluster(broker: broker, controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"])
+    static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
+                      prefix: String = "", sharing sharedBroker: LocalBroker? = nil) async throws -> Cluster {
+        let broker: LocalBroker
+        if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
+        let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
+                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"])
         for _ in 0..<controllers { try await cluster.startController() }
         for instance in instances { try await cluster.startHost(instance) }
         try await cluster.waitForInstances(Set(instances))
@@ -37,15 +43,17 @@ final class Cluster: Sendable {
         try await cluster.stop()
     }
 
-    private init(broker: LocalBroker, controllerArguments: [String]) {
+    private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, controllerArguments: [String]) {
         self.broker = broker
+        self.ownsBroker = ownsBroker
+        self.prefix = prefix
         self.controllerArguments = controllerArguments
         baseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-test-\(UUID().uuidString)")
     }
 
     @discardableResult
     func startController(waitUntilActive: Bool = true) async throws -> ServiceProcess {
-        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", broker.address] + controllerArguments)
+        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", broker.address] + prefixArguments + controllerArguments)
         processes.add(controller, role: "controller")
         try await controller.waitForOutput(waitUntilActive ? "controller active" : "controller-service ready")
         return controller
@@ -57,8 +65,8 @@ final class Cluster: Sendable {
         let supervisor = try ServiceProcess("supervisor-service", arguments: [
             "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
             "--kill-after", "3", "--stop-interval", "1",
-        ])
-        let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"])
+        ] + prefixArguments)
+        let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"] + prefixArguments)
         processes.add(supervisor, role: "supervisor.\(instance)")
         processes.add(agent, role: "agent.\(instance)")
         try await supervisor.waitForOutput("supervisor-service ready")
@@ -69,8 +77,10 @@ final class Cluster: Sendable {
 
     /// Runs zeek-mgmt against this cluster.
     func cli(_ arguments: String..., stdin: String? = nil) async throws -> CLIResult {
-        try await CLIResult.run(arguments, brokers: broker.address, stdin: stdin)
+        try await CLIResult.run(arguments + prefixArguments, brokers: broker.address, stdin: stdin)
     }
+
+    private var prefixArguments: [String] { prefix.isEmpty ? [] : ["--topic-prefix", prefix] }
 
     /// Waits until get-instances lists exactly `instances`.
     func waitForInstances(_ instances: Set<String>, timeout: Duration = .seconds(30)) async throws {
@@ -98,7 +108,7 @@ final class Cluster: Sendable {
             let status = try await process.stop()
             #expect(status == 0 || status == SIGKILL || status == SIGTERM, "\(process.name) exited with \(status):\n\(process.text)")
         }
-        broker.stop()
+        if ownsBroker { broker.stop() }
         try? FileManager.default.removeItem(at: baseDirectory)
     }
 

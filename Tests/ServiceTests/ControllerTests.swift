@@ -286,4 +286,23 @@ struct ControllerTests {
             #expect(try await monitor.stop() == 0)
         }
     }
+
+    @Test func twoClustersShareOneKafkaThroughTopicPrefixes() async throws {
+        let siteA = try await Cluster.start(instances: ["agent-a"], prefix: "site-a.")
+        let siteB = try await Cluster.start(instances: ["agent-a"], prefix: "site-b.", sharing: siteA.broker)
+        do {
+            #expect(try await siteA.cli("deploy-config", try siteA.file("[instances]\nagent-a\n\n[w1]\ninstance = agent-a\nrole = worker\n")).status == 0)
+            #expect(try await siteB.cli("deploy-config", try siteB.file("[instances]\nagent-a\n\n[w2]\ninstance = agent-a\nrole = worker\n")).status == 0)
+            let nodesA = try await siteA.cli("get-nodes"), nodesB = try await siteB.cli("get-nodes")
+            #expect(nodesA["results", "agent-a", "w1", "state"] == "RUNNING" && nodesA["results", "agent-a", "w2"] == nil, "\(nodesA.stdout)")
+            #expect(nodesB["results", "agent-a", "w2", "state"] == "RUNNING" && nodesB["results", "agent-a", "w1"] == nil, "\(nodesB.stdout)")
+            #expect(try await siteA.cli("get-id-value", "Cluster::node")["results"] == ["w1": "w1"], "site A's nodes answer only site A")
+        } catch {
+            try? await siteB.stop()
+            try? await siteA.stop()
+            throw error
+        }
+        try await siteB.stop()
+        try await siteA.stop()
+    }
 }
