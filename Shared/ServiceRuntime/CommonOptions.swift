@@ -20,6 +20,9 @@ public struct CommonOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Any librdkafka property, e.g. security.protocol=SASL_SSL (repeatable; env ZEEK_MGMT_KAFKA_OPTIONS, one per line).", valueName: "key=value"))
     public var kafkaOptions: [String] = []
 
+    @Option(name: .customLong("kafka-options-file"), help: ArgumentHelp("A file of librdkafka properties, one KEY=VALUE per line (# comments), e.g. SASL credentials mounted from a secret (env ZEEK_MGMT_KAFKA_OPTIONS_FILE).", valueName: "path"))
+    public var kafkaOptionsFile: String?
+
     @Option(help: ArgumentHelp("trace|debug|info|notice|warning|error (env ZEEK_MGMT_LOG_LEVEL; default info).", valueName: "level"))
     public var logLevel: String?
 
@@ -41,8 +44,23 @@ public struct CommonOptions: ParsableArguments, Sendable {
         }
         let overrides: [String: String]
         let environmentOptions = (environment["ZEEK_MGMT_KAFKA_OPTIONS"] ?? "").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        var fileOptions: [String] = []
+        if let path = kafkaOptionsFile ?? environment["ZEEK_MGMT_KAFKA_OPTIONS_FILE"], !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read the Kafka options file \(path); check --kafka-options-file / ZEEK_MGMT_KAFKA_OPTIONS_FILE")
+            }
+            fileOptions = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingWhitespace() }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") && !$0.hasPrefix("!") }
+                .map { line in
+                    // `key = value`, as Java properties files are often written.
+                    guard let equals = line.firstIndex(of: "=") else { return line }
+                    return line[..<equals].trimmingWhitespace() + "=" + line[line.index(after: equals)...].trimmingWhitespace()
+                }
+        }
         do {
-            overrides = try KafkaConfiguration.parseOverrides(environmentOptions + kafkaOptions)
+            // Later entries win: the file, then the environment, then flags.
+            overrides = try KafkaConfiguration.parseOverrides(fileOptions + environmentOptions + kafkaOptions)
         } catch let error as KafkaError {
             throw ValidationError(error.message)
         }
@@ -107,5 +125,12 @@ public struct InstanceOption: ParsableArguments, Sendable {
     public var name: String {
         if let explicitName { return explicitName }
         return defaultInstanceName()
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingWhitespace() -> String {
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(self[first...last])
     }
 }

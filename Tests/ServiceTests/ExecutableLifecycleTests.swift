@@ -74,6 +74,19 @@ struct ExecutableLifecycleTests {
         #expect(service.text.contains("no.such.property=1 rejected"), "output: \(service.text)")
     }
 
+    @Test func kafkaOptionsFileIsReadAndFlagsWin() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafka-\(UUID().uuidString).properties")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "# mounted from a secret\n\nsocket.timeout.ms = 10000\nsasl.kerberos.no.such.key = 1\n".write(to: file, atomically: true, encoding: .utf8)
+        let service = try ServiceProcess("controller-service", arguments: ["--kafka-options-file", file.path])
+        #expect(try await service.waitForExit() != 0)
+        #expect(service.text.contains("sasl.kerberos.no.such.key=1 rejected"), "the file's properties reach librdkafka: \(service.text)")
+
+        let missing = try ServiceProcess("controller-service", arguments: [], environment: ["ZEEK_MGMT_KAFKA_OPTIONS_FILE": "/nonexistent/kafka.properties"])
+        #expect(try await missing.waitForExit() != 0)
+        #expect(missing.text.contains("cannot read the Kafka options file /nonexistent/kafka.properties"))
+    }
+
     @Test("rejects bad flags with a clear message", arguments: [
         (["--log-level", "loud"], "unknown log level \"loud\""),
         (["--brokers", "localhost"], "broker address \"localhost\" lacks a port"),

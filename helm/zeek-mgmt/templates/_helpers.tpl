@@ -14,26 +14,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.kafka.topicPrefix | quote }}
 - name: ZEEK_MGMT_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-{{- with .Values.kafka.sasl.existingSecret }}
-- name: KAFKA_SASL_USERNAME
-  valueFrom:
-    secretKeyRef: {name: {{ . | quote }}, key: {{ $.Values.kafka.sasl.usernameKey | quote }}}
-- name: KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef: {name: {{ . | quote }}, key: {{ $.Values.kafka.sasl.passwordKey | quote }}}
+{{- if .Values.kafka.sasl.existingSecret }}
+- name: ZEEK_MGMT_KAFKA_OPTIONS_FILE
+  value: /etc/zeek-mgmt/kafka-sasl/{{ .Values.kafka.sasl.key }}
 {{- end }}
 - name: ZEEK_MGMT_KAFKA_OPTIONS
   value: {{ include "zeek-mgmt.kafkaOptions" . | trim | quote }}
 {{- end }}
 
-{{/* librdkafka properties, one per line; secrets are referenced, never written out. */}}
+{{/* librdkafka properties, one per line; secrets come from mounted files, never from values. */}}
 {{- define "zeek-mgmt.kafkaOptions" -}}
 {{- range $key, $value := .Values.kafka.options }}
 {{ $key }}={{ $value }}
-{{- end }}
-{{- if .Values.kafka.sasl.existingSecret }}
-sasl.username=$(KAFKA_SASL_USERNAME)
-sasl.password=$(KAFKA_SASL_PASSWORD)
 {{- end }}
 {{- with .Values.kafka.tls.existingSecret }}
 ssl.ca.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.caFile }}
@@ -44,14 +36,33 @@ ssl.key.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.keyFile }}
 {{- end }}
 {{- end }}
 
-{{/* The Kafka TLS secret as a volume, and its mount (only when kafka.tls.existingSecret is set). */}}
-{{- define "zeek-mgmt.tlsVolume" -}}
+{{/* Whether any Kafka secret is mounted. */}}
+{{- define "zeek-mgmt.hasSecrets" -}}
+{{- if or .Values.kafka.tls.existingSecret .Values.kafka.sasl.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* The Kafka secrets as volumes, and their mounts (call only when zeek-mgmt.hasSecrets). */}}
+{{- define "zeek-mgmt.secretVolumes" -}}
+{{- with .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   secret:
-    secretName: {{ .Values.kafka.tls.existingSecret | quote }}
+    secretName: {{ . | quote }}
 {{- end }}
-{{- define "zeek-mgmt.tlsMount" -}}
+{{- with .Values.kafka.sasl.existingSecret }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- define "zeek-mgmt.secretMounts" -}}
+{{- if .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   mountPath: /etc/zeek-mgmt/kafka-tls
   readOnly: true
+{{- end }}
+{{- if .Values.kafka.sasl.existingSecret }}
+- name: kafka-sasl
+  mountPath: /etc/zeek-mgmt/kafka-sasl
+  readOnly: true
+{{- end }}
 {{- end }}
