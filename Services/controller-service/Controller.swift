@@ -121,7 +121,7 @@ actor Controller {
             known[name] = nil
             return
         }
-        guard Date().timeIntervalSince1970 - timestamp < settings.agentTimeout.seconds else { return }
+        guard Date().timeIntervalSince1970 - timestamp < settings.agentTimeout.timeInterval else { return }
         let previous = known[name]
         known[name] = KnownAgent(
             instance: Management.Instance(name: name, host: hello.host ?? .unspecified,
@@ -146,7 +146,7 @@ actor Controller {
 
     /// Marks agents silent for longer than the agent timeout as lost, and reports them.
     func sweepLostAgents() {
-        let cutoff = Date().timeIntervalSince1970 - settings.agentTimeout.seconds
+        let cutoff = Date().timeIntervalSince1970 - settings.agentTimeout.timeInterval
         for (name, agent) in known where agent.lastSeen < cutoff {
             known[name] = nil
             ready.remove(name)
@@ -402,11 +402,5 @@ actor Controller {
         endpoint.enqueue(request, to: .agentAPI, target: agent)
         let message = try await agentResponses.response(for: request.reqid, timeout: deadline - .now)
         return try message.decode(Response.self).event
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -128,8 +128,7 @@ public struct InboundMessage: Sendable {
     /// Whether a request published at `head.timestamp` is past its deadline. Endpoints that
     /// start late use this to skip stale commands instead of replaying them.
     public func isExpired(timeout: Duration, now: Date = Date()) -> Bool {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        return now.timeIntervalSince1970 > head.timestamp + seconds
+        now.timeIntervalSince1970 > head.timestamp + timeout.timeInterval
     }
 }
 
@@ -154,5 +153,12 @@ struct WireEnvelope<Args: Codable & Sendable>: Codable {
     enum CodingKeys: String, CodingKey {
         case event, args, sender, target, ts
         case apiVersion = "api_version"
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as envelope timestamps count time.
+    public var timeInterval: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
