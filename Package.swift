@@ -87,6 +87,12 @@ let package = Package(
             dependencies: ["ManagementTypes"],
             path: "Shared/ClusterConfiguration"
         ),
+        /// Broker's WebSocket JSON data model and frames, as zeek-client speaks them.
+        .target(
+            name: "BrokerJSON",
+            dependencies: ["ManagementTypes"],
+            path: "Shared/BrokerJSON"
+        ),
         /// What every executable shares: common flags, logging, lifecycle.
         .target(
             name: "ServiceRuntime",
@@ -161,6 +167,11 @@ let package = Package(
             name: "ClusterConfigurationTests",
             dependencies: ["ClusterConfiguration", "ManagementTypes"],
             path: "Tests/ClusterConfigurationTests"
+        ),
+        .testTarget(
+            name: "BrokerJSONTests",
+            dependencies: ["BrokerJSON", "ManagementTypes"],
+            path: "Tests/BrokerJSONTests"
         ),
         .testTarget(
             name: "KafkaTransportTests",
