@@ -5,6 +5,11 @@ import ManagementMessaging
 import ManagementTypes
 import ServiceLifecycle
 import ServiceRuntime
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The cluster's controller: owns staged and deployed configurations and answers clients.
 @main
@@ -23,6 +28,9 @@ struct ControllerService: AsyncParsableCommand {
 
     @Option(help: "The controller's name: the sender of its events and the target clients address.")
     var name: String = "controller"
+
+    @Option(help: ArgumentHelp("Serve zeek-client (Broker's WebSocket JSON protocol) at ws://ADDR:PORT/v1/messages/json; Zeek's default port is 2149. Off unless given.", valueName: "addr:port"))
+    var websocket: String?
 
     @Option(help: "Seconds before a request is answered with \"request timed out\" (Zeek: 10).")
     var requestTimeout: Double = 10
@@ -45,7 +53,18 @@ struct ControllerService: AsyncParsableCommand {
     @Option(help: "First port given out by metrics port auto-assignment.")
     var metricsPortStart: Int = 9000
 
+    /// `--websocket` as host and port.
+    private var websocketAddress: (host: String, port: Int)? {
+        guard let websocket, let colon = websocket.lastIndex(of: ":"), let port = Int(websocket[websocket.index(after: colon)...]),
+              (1...65535).contains(port) else { return nil }
+        let host = websocket[..<colon].trimmingCharacters(in: "[]")
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
     func validate() throws {
+        if websocket != nil && websocketAddress == nil {
+            throw ValidationError("--websocket \(websocket!) is not ADDR:PORT, e.g. 0.0.0.0:2149")
+        }
         guard requestTimeout > 0, agentTimeout > 0 else {
             throw ValidationError("--request-timeout and --agent-timeout must be positive")
         }
@@ -78,7 +97,19 @@ struct ControllerService: AsyncParsableCommand {
             addressing: .targets([name], orUntargeted: true)
         )
         let holder = ControllerHolder()
-        try await runUntilTerminated([
+        var services: [any Service] = []
+        if let (host, port) = websocketAddress {
+            let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
+            services.append(ZeekClientGateway(
+                host: host, port: port, controllerName: name,
+                endpointConfiguration: EndpointConfiguration(
+                    name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
+                    consumes: [.controllerAPI, .controllerAPI.notify], membership: .fromEnd, addressing: .everything
+                ),
+                logger: logger
+            ))
+        }
+        try await runUntilTerminated(services + [
             EndpointService(
                 role: "controller-service", configuration: endpoint, logger: logger,
                 onReady: { endpoint in
@@ -131,5 +162,11 @@ actor ControllerHolder {
 
     func stop() {
         duties.forEach { $0.cancel() }
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
     }
 }

@@ -1,0 +1,227 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import BrokerJSON
+import Logging
+import ManagementMessaging
+import ManagementTypes
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import ServiceLifecycle
+import ServiceRuntime
+import Synchronization
+
+/// Serves Broker's WebSocket JSON protocol at `/v1/messages/json`, so the unmodified zeek-client
+/// drives the controller: requests it publishes on `zeek/management/controller` are relayed to
+/// `Management.Controller.API`, and every controller response and notification is sent to the
+/// connected clients, as Broker's publish/subscribe would (zeek-client picks its own by reqid).
+///
+/// Every controller process runs one, active or standing by, since it only relays over Kafka:
+/// clients keep working across a failover.
+struct ZeekClientGateway: Service {
+    static let topic = "zeek/management/controller"
+    static let path = "/v1/messages/json"
+
+    let host: String
+    let port: Int
+    let controllerName: String
+    let endpointConfiguration: EndpointConfiguration
+    let logger: Logger
+    private let connections = Connections()
+
+    init(host: String, port: Int, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.controllerName = controllerName
+        self.endpointConfiguration = endpointConfiguration
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let endpoint = try await ManagementEndpoint.connect(endpointConfiguration, logger: logger)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
+                        maxFrameSize: BrokerMessage.maximumSize,
+                        shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+                        upgradePipelineHandler: { channel, head in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
+                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 256, maxAccumulatedFrameSize: BrokerMessage.maximumSize
+                                ))
+                                return Upgrade.websocket(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel), path: head.uri)
+                            }
+                        }
+                    )
+                    let configuration = NIOTypedHTTPServerUpgradeConfiguration<Upgrade>(
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in
+                            channel.eventLoop.makeCompletedFuture { Upgrade.plainHTTP(channel) }
+                        }
+                    )
+                    return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                        configuration: .init(upgradeConfiguration: configuration)
+                    )
+                }
+            }
+        logger.notice("zeek-client WebSocket endpoint listening", metadata: ["address": "ws://\(host):\(port)\(Self.path)"])
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await relayControllerEvents(from: endpoint) }
+                try? await server.executeThenClose { inbound in
+                    for try await upgrade in inbound {
+                        group.addTask { await handle(upgrade, endpoint: endpoint) }
+                    }
+                }
+                connections.closeAll()
+                await endpoint.shutdown()
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+        logger.info("zeek-client WebSocket endpoint stopped")
+    }
+
+    enum Upgrade {
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, path: String)
+        case plainHTTP(any Channel)
+    }
+
+    /// Sends every controller response and notification to every connected client.
+    private func relayControllerEvents(from endpoint: ManagementEndpoint) async {
+        for await message in endpoint.inbound {
+            guard ZeekClientEvents.responses[message.event] != nil,
+                  case .object(let envelope)? = try? ZeekJSON.decode(JSONValue.self, from: message.kafkaMessage.value),
+                  let arguments = envelope["args"],
+                  let event = ZeekClientEvents.brokerEvent(named: message.event, arguments: arguments) else { continue }
+            connections.broadcast(.data(topic: Self.topic, value: event.value))
+        }
+    }
+
+    private func handle(_ upgrade: EventLoopFuture<Upgrade>, endpoint: ManagementEndpoint) async {
+        let id = "zeek-client-\(UUID().uuidString.prefix(8).lowercased())"
+        do {
+            switch try await upgrade.get() {
+            case .plainHTTP(let channel):
+                // Not a WebSocket handshake: nothing is served over plain HTTP.
+                try await channel.close()
+            case let .websocket(channel, path):
+                try await serve(channel, path: path, id: id, endpoint: endpoint)
+            }
+        } catch {
+            logger.info("zeek-client connection \(id) ended: \(error)")
+        }
+    }
+
+    private func serve(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, path: String, id: String, endpoint: ManagementEndpoint) async throws {
+        try await channel.executeThenClose { inbound, outbound in
+            func send(_ message: BrokerMessage) async throws {
+                try await outbound.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: try message.encoded())))
+            }
+            guard path.split(separator: "?").first.map(String.init) == Self.path else {
+                try await send(.error(code: "invalid_uri", context: "unsupported path \(path.prefix(200)); use \(Self.path)"))
+                try await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: [0x03, 0xF0]))) // 1008
+                return
+            }
+            let (outgoing, continuation) = AsyncStream<BrokerMessage>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+            defer { connections.remove(id) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in outgoing { try await send(message) }
+                }
+                group.addTask {
+                    var subscribed = false
+                    for try await frame in inbound {
+                        switch frame.opcode {
+                        case .text:
+                            let data = Data(frame.unmaskedData.readableBytesView)
+                            if !subscribed {
+                                subscribed = try await subscribe(data, id: id, continuation: continuation, send: send)
+                            } else {
+                                await relay(data, id: id, endpoint: endpoint, continuation: continuation)
+                            }
+                        case .ping:
+                            try await outbound.write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+                        case .connectionClose:
+                            var data = frame.unmaskedData
+                            try await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data.readSlice(length: 2) ?? ByteBuffer()))
+                            continuation.finish()
+                            return
+                        default:
+                            continue
+                        }
+                    }
+                    continuation.finish()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+        logger.debug("zeek-client connection \(id) closed")
+    }
+
+    /// Handles the client's first frame: its topic subscriptions; answers with the ack.
+    private func subscribe(_ data: Data, id: String, continuation: AsyncStream<BrokerMessage>.Continuation,
+                           send: (BrokerMessage) async throws -> Void) async throws -> Bool {
+        do {
+            guard case .subscription(let topics) = try BrokerMessage(frame: data, expectingSubscription: true) else { return false }
+            try await send(.ack(endpoint: id, version: "zeek-management-kafka"))
+            if topics.contains(where: { Self.topic.hasPrefix($0) || $0.hasPrefix(Self.topic) }) {
+                connections.add(id, continuation)
+            }
+            logger.info("zeek-client \(id) connected", metadata: ["topics": "\(topics.joined(separator: ","))"])
+            return true
+        } catch let error as BrokerJSONError {
+            try await send(.error(code: "deserialization_failed", context: "invalid subscription: \(error)"))
+            return false
+        }
+    }
+
+    /// Relays one data message to the controller; problems go back as Broker error frames.
+    private func relay(_ data: Data, id: String, endpoint: ManagementEndpoint, continuation: AsyncStream<BrokerMessage>.Continuation) async {
+        do {
+            guard case let .data(topic, value) = try BrokerMessage(frame: data) else {
+                throw BrokerJSONError(path: "type", problem: "expected a data-message")
+            }
+            guard topic == Self.topic else { return }
+            let event = try BrokerEvent(value)
+            // Responses and events zeek-client does not send (its own, echoed) are not relayed.
+            guard ZeekClientEvents.requests[event.name] != nil else {
+                if ZeekClientEvents.responses[event.name] == nil { logger.info("zeek-client \(id) sent unsupported event \(event.name.prefix(120))") }
+                return
+            }
+            try await ZeekClientEvents.relay(event.name, arguments: try ZeekClientEvents.arguments(of: event), through: endpoint, to: controllerName)
+        } catch {
+            logger.warning("zeek-client \(id): cannot relay a message: \(error)")
+            continuation.yield(.error(code: "deserialization_failed", context: "\(error)"))
+        }
+    }
+}
+
+/// The connected clients and the queues of what is to be sent to them.
+private final class Connections: Sendable {
+    private let clients = Mutex<[String: AsyncStream<BrokerMessage>.Continuation]>([:])
+
+    func add(_ id: String, _ continuation: AsyncStream<BrokerMessage>.Continuation) {
+        clients.withLock { $0[id] = continuation }
+    }
+
+    func remove(_ id: String) {
+        clients.withLock { $0.removeValue(forKey: id) }?.finish()
+    }
+
+    func broadcast(_ message: BrokerMessage) {
+        for continuation in clients.withLock({ Array($0.values) }) { continuation.yield(message) }
+    }
+
+    func closeAll() {
+        for continuation in clients.withLock({ state in defer { state = [:] }; return Array(state.values) }) { continuation.finish() }
+    }
+}
