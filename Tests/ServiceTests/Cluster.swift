@@ -19,11 +19,11 @@ final class Cluster: Sendable {
     /// Fast timings so failure paths are tested in seconds: agents check in every second and
     /// are lost after 3, the controller times requests out after `requestTimeout`.
     static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
-                      prefix: String = "", sharing sharedBroker: LocalBroker? = nil) async throws -> Cluster {
+                      prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = []) async throws -> Cluster {
         let broker: LocalBroker
         if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
         let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
-                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"])
+                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"] + extra)
         for _ in 0..<controllers { try await cluster.startController() }
         for instance in instances { try await cluster.startHost(instance) }
         try await cluster.waitForInstances(Set(instances))
@@ -32,8 +32,8 @@ final class Cluster: Sendable {
 
     /// Runs `body` against a fresh cluster and stops every process afterwards, also when it throws.
     static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
-                    _ body: (Cluster) async throws -> Void) async throws {
-        let cluster = try await start(instances: instances, requestTimeout: requestTimeout, controllers: controllers)
+                    controllerArguments: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
+        let cluster = try await start(instances: instances, requestTimeout: requestTimeout, controllers: controllers, controllerArguments: controllerArguments)
         do {
             try await body(cluster)
         } catch {
@@ -77,6 +77,10 @@ final class Cluster: Sendable {
 
     /// Runs zeek-mgmt against this cluster.
     func cli(_ arguments: String..., stdin: String? = nil) async throws -> CLIResult {
+        try await cli(arguments: arguments, stdin: stdin)
+    }
+
+    func cli(arguments: [String], stdin: String? = nil) async throws -> CLIResult {
         try await CLIResult.run(arguments + prefixArguments, brokers: broker.address, stdin: stdin)
     }
 
