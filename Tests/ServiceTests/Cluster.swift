@@ -165,9 +165,21 @@ struct CLIResult: Sendable {
     }
 
     static func run(_ arguments: [String], brokers: String, stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
+        try await run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
+                      arguments: arguments + ["--brokers", brokers], stdin: stdin, timeout: timeout)
+    }
+
+    /// Runs a program to completion, capturing its output.
+    ///
+    /// Foundation's Process can miss a child's exit when many children end at once (its
+    /// SIGCHLD handling races with registration), leaving `isRunning` true forever; so once both
+    /// output pipes have closed, the child is reaped here directly if Foundation has not.
+    static func run(executable: URL, arguments: [String], environment: [String: String]? = nil,
+                    stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
         let process = Process()
-        process.executableURL = ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt")
-        process.arguments = arguments + ["--brokers", brokers]
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -177,18 +189,38 @@ struct CLIResult: Sendable {
             input.fileHandleForWriting.write(Data(stdin.utf8))
             try input.fileHandleForWriting.close()
         }
-        async let stdoutData = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderrData = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let stdoutTask = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }
+        let stderrTask = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }
+        let pipesClosed = ClosedFlag()
+        Task {
+            _ = await (stdoutTask.value, stderrTask.value)
+            pipesClosed.set()
+        }
         let deadline = ContinuousClock.now + timeout
+        var status: Int32?
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
                 kill(process.processIdentifier, SIGKILL)
-                let (output, errors) = (String(decoding: await stdoutData, as: UTF8.self), String(decoding: await stderrData, as: UTF8.self))
-                throw ServiceProcessError("zeek-mgmt \(arguments.joined(separator: " ")) did not finish within \(timeout); stdout: \(output) stderr: \(errors)")
+                let (output, errors) = (String(decoding: await stdoutTask.value, as: UTF8.self), String(decoding: await stderrTask.value, as: UTF8.self))
+                throw ServiceProcessError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout); stdout: \(output) stderr: \(errors)")
+            }
+            if pipesClosed.isSet {
+                var raw: Int32 = 0
+                if waitpid(process.processIdentifier, &raw, WNOHANG) == process.processIdentifier {
+                    status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                    break
+                }
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: await stdoutData, as: UTF8.self),
-                         stderr: String(decoding: await stderrData, as: UTF8.self))
+        return CLIResult(status: status ?? process.terminationStatus, stdout: String(decoding: await stdoutTask.value, as: UTF8.self),
+                         stderr: String(decoding: await stderrTask.value, as: UTF8.self))
     }
+}
+
+/// Set once, read from anywhere.
+private final class ClosedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -12,27 +12,11 @@ struct ZeekClientTests {
 
     /// Runs zeek-client against `port`; returns exit status, stdout, stderr.
     static func zeekClient(_ arguments: [String], port: Int) async throws -> CLIResult {
-        let process = Process()
-        process.executableURL = zeekClient
-        process.arguments = ["--controller", "127.0.0.1:\(port)", "--set", "client.request_timeout_secs=15"] + arguments
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        let deadline = ContinuousClock.now + .seconds(60)
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                process.terminate()
-                throw ServiceProcessError("zeek-client \(arguments.joined(separator: " ")) did not finish")
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: await stdout, as: UTF8.self),
-                         stderr: String(decoding: await stderr, as: UTF8.self))
+        try await CLIResult.run(
+            executable: zeekClient,
+            arguments: ["--controller", "127.0.0.1:\(port)", "--set", "client.request_timeout_secs=15"] + arguments,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
+        )
     }
 
     @Test func everyCommandThroughTheRealZeekClient() async throws {
