@@ -17,13 +17,13 @@ final class Cluster: Sendable {
     private let processes = ProcessList()
 
     /// Fast timings so failure paths are tested in seconds: agents check in every second and
-    /// are lost after 3, the controller times requests out after `requestTimeout`.
-    static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
+    /// are lost after `agentTimeout`, the controller times requests out after `requestTimeout`.
+    static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
                       prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = []) async throws -> Cluster {
         let broker: LocalBroker
         if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
         let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
-                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "3"] + extra)
+                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra)
         for _ in 0..<controllers { try await cluster.startController() }
         for instance in instances { try await cluster.startHost(instance) }
         try await cluster.waitForInstances(Set(instances))
@@ -31,9 +31,10 @@ final class Cluster: Sendable {
     }
 
     /// Runs `body` against a fresh cluster and stops every process afterwards, also when it throws.
-    static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, controllers: Int = 1,
+    static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
                     controllerArguments: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
-        let cluster = try await start(instances: instances, requestTimeout: requestTimeout, controllers: controllers, controllerArguments: controllerArguments)
+        let cluster = try await start(instances: instances, requestTimeout: requestTimeout, agentTimeout: agentTimeout,
+                                      controllers: controllers, controllerArguments: controllerArguments)
         do {
             try await body(cluster)
         } catch {

@@ -185,7 +185,7 @@ struct ControllerTests {
     }
 
     @Test func clientsAtOnceAndLostAgents() async throws {
-        try await Cluster.run { cluster in
+        try await Cluster.run(agentTimeout: 3) { cluster in
             #expect(try await cluster.cli("stage-config", try cluster.file(Cluster.example)).status == 0)
             async let deploy = cluster.cli("deploy")
             async let nodes = cluster.cli("get-nodes")
@@ -196,7 +196,7 @@ struct ControllerTests {
             let again = try await cluster.cli("deploy")
             #expect(again.status == 0)
 
-            // An agent that dies is lost after 3 s of silence and reported.
+            // An agent that dies is lost after 3 s of silence (--agent-timeout) and reported.
             let observer = try await TestAgent(broker: cluster.broker, instance: "controller", name: "observer", consumes: [.controllerAPI.notify])
             _ = try await cluster.agent("agent-b")?.stop(signal: SIGKILL)
             try await cluster.waitForInstances(["agent-a"])
