@@ -14,7 +14,7 @@ struct ZeekClientTests {
     static func zeekClient(_ arguments: [String], port: Int) async throws -> CLIResult {
         try await CLIResult.run(
             executable: zeekClient,
-            arguments: ["--controller", "127.0.0.1:\(port)", "--set", "client.request_timeout_secs=15"] + arguments,
+            arguments: ["--controller", "127.0.0.1:\(port)", "--set", "client.request_timeout_secs=30"] + arguments,
             environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
         )
     }
@@ -24,7 +24,7 @@ struct ZeekClientTests {
             throw ServiceProcessError("\(Self.zeekClient.path) missing; run scripts/setup")
         }
         let port = try freeLoopbackPort()
-        try await Cluster.run(requestTimeout: 4, controllerArguments: ["--websocket", "127.0.0.1:\(port)"]) { cluster in
+        try await Cluster.run(controllerArguments: ["--websocket", "127.0.0.1:\(port)"]) { cluster in
             try await cluster.controllers[0].waitForOutput("zeek-client WebSocket endpoint listening")
             let zc = { (arguments: [String]) in try await Self.zeekClient(arguments, port: port) }
 
