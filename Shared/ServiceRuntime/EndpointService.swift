@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import KafkaTransport
 import Logging
 import ManagementMessaging
@@ -103,4 +106,9 @@ public func runUntilTerminated(_ services: [any Service], logger: Logger) async 
         logger: logger
     ))
     try await group.run()
+    // Everything is stopped, flushed and committed. Leave without atexit handlers: they tear
+    // down library state (OpenSSL's, libcurl's) that background threads of librdkafka may still
+    // touch while winding down, which can hang a process that has already said "stopped".
+    fflush(nil)
+    _exit(0)
 }

@@ -190,22 +190,17 @@ struct CLIResult: Sendable {
             input.fileHandleForWriting.write(Data(stdin.utf8))
             try input.fileHandleForWriting.close()
         }
-        let stdoutTask = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }
-        let stderrTask = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }
-        let pipesClosed = ClosedFlag()
-        Task {
-            _ = await (stdoutTask.value, stderrTask.value)
-            pipesClosed.set()
-        }
+        // Blocking reads on threads of their own: on the cooperative pool they would starve
+        // every other test of the (two-core) machine.
+        let stdout = PipeReader(out), stderr = PipeReader(err)
         let deadline = ContinuousClock.now + timeout
         var status: Int32?
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
                 kill(process.processIdentifier, SIGKILL)
-                let (output, errors) = (String(decoding: await stdoutTask.value, as: UTF8.self), String(decoding: await stderrTask.value, as: UTF8.self))
-                throw ServiceProcessError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout); stdout: \(output) stderr: \(errors)")
+                throw ServiceProcessError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout); stdout: \(stdout.text) stderr: \(stderr.text)")
             }
-            if pipesClosed.isSet {
+            if stdout.isClosed && stderr.isClosed {
                 var raw: Int32 = 0
                 if waitpid(process.processIdentifier, &raw, WNOHANG) == process.processIdentifier {
                     status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
@@ -214,14 +209,31 @@ struct CLIResult: Sendable {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return CLIResult(status: status ?? process.terminationStatus, stdout: String(decoding: await stdoutTask.value, as: UTF8.self),
-                         stderr: String(decoding: await stderrTask.value, as: UTF8.self))
+        while !(stdout.isClosed && stderr.isClosed) {
+            guard ContinuousClock.now < deadline else { throw ServiceProcessError("\(executable.lastPathComponent) exited but its output did not end") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return CLIResult(status: status ?? process.terminationStatus, stdout: stdout.text, stderr: stderr.text)
     }
 }
 
-/// Set once, read from anywhere.
-private final class ClosedFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+/// Reads a pipe to its end on a thread of its own.
+final class PipeReader: Sendable {
+    private let state = Mutex((data: Data(), closed: false))
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread { [self] in
+            while true {
+                let chunk = handle.availableData
+                self.state.withLock { state in
+                    if chunk.isEmpty { state.closed = true } else { state.data.append(chunk) }
+                }
+                if chunk.isEmpty { break }
+            }
+        }.start()
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+    var text: String { String(decoding: state.withLock { $0.data }, as: UTF8.self) }
 }

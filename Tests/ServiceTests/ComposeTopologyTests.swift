@@ -94,11 +94,13 @@ struct ComposeFile {
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let reader = PipeReader(output)
         process.waitUntilExit()
+        while !reader.isClosed { Thread.sleep(forTimeInterval: 0.005) }
         guard process.terminationStatus == 0 else {
             throw ServiceProcessError("docker-compose config failed for \(file.path); is docker-compose installed (scripts/setup)?")
         }
+        let data = Data(reader.text.utf8)
         return ComposeFile(resolved: String(decoding: data, as: UTF8.self))
     }
 

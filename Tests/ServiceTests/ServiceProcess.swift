@@ -67,13 +67,25 @@ final class ServiceProcess: Sendable {
     }
 
     /// Waits for the process to exit and its output to be read to the end.
+    ///
+    /// Foundation's Process can miss a child's exit when many children end at once, leaving
+    /// `isRunning` true; once the output has closed the child is reaped here if it has not been.
     func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        var reaped: Int32?
         do {
-            try await poll(timeout: timeout, "\(name) did not exit") { !process.isRunning && output.isClosed }
+            try await poll(timeout: timeout, "\(name) did not exit") {
+                guard output.isClosed else { return false }
+                if !process.isRunning { return true }
+                var raw: Int32 = 0
+                guard waitpid(process.processIdentifier, &raw, WNOHANG) == process.processIdentifier else { return false }
+                reaped = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                return true
+            }
         } catch {
             kill(process.processIdentifier, SIGKILL)
             throw error
         }
+        if let reaped { return reaped }
         process.waitUntilExit()
         return process.terminationStatus
     }
