@@ -57,7 +57,7 @@ struct ControllerService: AsyncParsableCommand {
     private var websocketAddress: (host: String, port: Int)? {
         guard let websocket, let colon = websocket.lastIndex(of: ":"), let port = Int(websocket[websocket.index(after: colon)...]),
               (1...65535).contains(port) else { return nil }
-        let host = websocket[..<colon].trimmingCharacters(in: "[]")
+        let host = websocket[..<colon].trimming(charactersIn: "[]")
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
@@ -162,11 +162,5 @@ actor ControllerHolder {
 
     func stop() {
         duties.forEach { $0.cancel() }
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
     }
 }

@@ -64,7 +64,7 @@ public enum ClusterConfigurationFile {
         guard let spec, !spec.isEmpty else { return Management.Instance(name: name) }
         let invalid = Problem("invalid spec for instance \"\(name)\": \"\(spec)\" should be <host>:<port>")
         guard let colon = spec.lastIndex(of: ":") else { throw invalid }
-        let hostText = spec[..<colon].trimmingCharacters(in: "[] ")
+        let hostText = spec[..<colon].trimming(charactersIn: "[] ")
         let portText = spec[spec.index(after: colon)...].trimmingWhitespace()
         guard !hostText.isEmpty, !portText.isEmpty else { throw invalid }
         guard let host = IPAddress(hostText) else {
@@ -159,12 +159,5 @@ public enum ClusterConfigurationFile {
 
     private static func quotedIfSpaced(_ text: String) -> String {
         text.split(whereSeparator: \.isWhitespace).count > 1 ? "\"\(text)\"" : text
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        guard let first = firstIndex(where: { !set.contains($0) }), let last = lastIndex(where: { !set.contains($0) }) else { return "" }
-        return String(self[first...last])
     }
 }

@@ -1,3 +1,5 @@
+import ManagementTypes
+
 /// An INI document as Python's `configparser` reads it (with `allow_no_value=True`), so that
 /// files written for zeek-client parse here exactly as they do there.
 ///
@@ -133,11 +135,6 @@ public struct INIDocument: Sendable, Hashable {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
-        return String(self[first...last])
-    }
-
     func replacingNewlines(with replacement: String) -> String {
         split(separator: "\n", omittingEmptySubsequences: false).joined(separator: replacement)
     }

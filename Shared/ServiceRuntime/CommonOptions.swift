@@ -7,6 +7,7 @@ import Foundation
 import KafkaTransport
 import Logging
 import ManagementMessaging
+import ManagementTypes
 
 /// The flags every executable accepts (the design's "Running the services"), each with an
 /// environment variable fallback so containers can be configured without changing commands.
@@ -125,12 +126,5 @@ public struct InstanceOption: ParsableArguments, Sendable {
     public var name: String {
         if let explicitName { return explicitName }
         return defaultInstanceName()
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingWhitespace() -> String {
-        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
-        return String(self[first...last])
     }
 }
