@@ -14,6 +14,7 @@ struct Dispatcher: Sendable {
         switch command {
         case "get_id_value":
             guard action.count > 1 else { return failed(result, "get_id_value expects name of global identifier") }
+            if Self.typeNames.contains(action[1]) { return failed(result, "no ID value") }
             guard let value = value(of: action[1]) else { return failed(result, "unknown id") }
             result.data = .string(value)
             return result
@@ -39,9 +40,23 @@ struct Dispatcher: Sendable {
         case "Cluster::nodes":
             return try? ZeekJSON.encodeString(clusterNodes)
         default:
-            return identity.options.last { $0.name == identifier }.map { json(identifier: $0.value) }
+            if let option = identity.options.last(where: { $0.name == identifier }) { return json(identifier: option.value) }
+            return Self.defaults[identifier]
         }
     }
+
+    /// Globals of every Zeek node that operators ask for, with Zeek's defaults as JSON.
+    static let defaults: [String: String] = [
+        "bits_per_uid": "96",
+        "Log::default_rotation_interval": "0.0",
+        "Broker::default_port": "\"9999/tcp\"",
+        "Management::Node::node_topic": "\"zeek/management/node\"",
+    ]
+
+    /// Identifiers that name types: Zeek has them, but without a value.
+    static let typeNames: Set<String> = [
+        "conn_id", "connection", "count", "string", "Cluster::Node", "Management::Result", "Management::NodeStatus",
+    ]
 
     private func json(identifier value: String) -> String {
         (try? ZeekJSON.encodeString(value)) ?? "null"

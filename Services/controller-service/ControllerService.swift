@@ -3,6 +3,7 @@ import ClusterConfiguration
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import NIOSSL
 import ServiceLifecycle
 import ServiceRuntime
 #if canImport(FoundationEssentials)
@@ -31,6 +32,15 @@ struct ControllerService: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Serve zeek-client (Broker's WebSocket JSON protocol) at ws://ADDR:PORT/v1/messages/json; Zeek's default port is 2149. Off unless given.", valueName: "addr:port"))
     var websocket: String?
+
+    @Option(help: ArgumentHelp("Serve the WebSocket over TLS (wss://) with this PEM certificate chain; zeek-client's ssl.enable = true.", valueName: "pem-file"))
+    var websocketCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --websocket-cert.", valueName: "pem-file"))
+    var websocketKey: String?
+
+    @Option(help: ArgumentHelp("Require WebSocket clients to present a certificate signed by a CA in this PEM file (zeek-client's ssl.certificate and ssl.keyfile).", valueName: "pem-file"))
+    var websocketCA: String?
 
     @Option(help: "Seconds before a request is answered with \"request timed out\" (Zeek: 10).")
     var requestTimeout: Double = 10
@@ -61,9 +71,46 @@ struct ControllerService: AsyncParsableCommand {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
+    /// The server TLS context of `--websocket-cert/-key/-ca`, or nil for plaintext.
+    private func websocketTLS() throws -> NIOSSLContext? {
+        guard let websocketCert, let websocketKey else { return nil }
+        func load<T>(_ flag: String, _ path: String, _ body: () throws -> T) throws -> T {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ValidationError("\(flag) \(path): no such readable file")
+            }
+            do { return try body() } catch {
+                throw ValidationError("\(flag) \(path): not a usable PEM file (\(error))")
+            }
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try load("--websocket-cert", websocketCert) {
+                try NIOSSLCertificate.fromPEMFile(websocketCert).map { .certificate($0) }
+            },
+            privateKey: .privateKey(try load("--websocket-key", websocketKey) { try NIOSSLPrivateKey(file: websocketKey, format: .pem) })
+        )
+        if let websocketCA {
+            configuration.trustRoots = .certificates(try load("--websocket-ca", websocketCA) { try NIOSSLCertificate.fromPEMFile(websocketCA) })
+            configuration.certificateVerification = .noHostnameVerification
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ValidationError("--websocket-cert \(websocketCert) and --websocket-key \(websocketKey) do not make a TLS server (\(error)); is the key the certificate's?")
+        }
+    }
+
     func validate() throws {
         if websocket != nil && websocketAddress == nil {
             throw ValidationError("--websocket \(websocket!) is not ADDR:PORT, e.g. 0.0.0.0:2149")
+        }
+        if (websocketCert == nil) != (websocketKey == nil) {
+            throw ValidationError("--websocket-cert and --websocket-key go together")
+        }
+        if websocketCA != nil && websocketCert == nil {
+            throw ValidationError("--websocket-ca checks client certificates over TLS: give --websocket-cert and --websocket-key too")
+        }
+        if websocketCert != nil && websocket == nil {
+            throw ValidationError("--websocket-cert configures the WebSocket endpoint: give --websocket ADDR:PORT too")
         }
         guard requestTimeout > 0, agentTimeout > 0 else {
             throw ValidationError("--request-timeout and --agent-timeout must be positive")
@@ -101,7 +148,7 @@ struct ControllerService: AsyncParsableCommand {
         if let (host, port) = websocketAddress {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
             services.append(ZeekClientGateway(
-                host: host, port: port, controllerName: name,
+                host: host, port: port, tls: try websocketTLS(), controllerName: name,
                 endpointConfiguration: EndpointConfiguration(
                     name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
                     consumes: [.controllerAPI, .controllerAPI.notify], membership: .fromEnd, addressing: .everything
@@ -131,33 +178,58 @@ struct ControllerService: AsyncParsableCommand {
 /// sweeping lost agents.
 actor ControllerHolder {
     private(set) var controller: Controller?
+    private var role = Role.joining
     private var duties: [Task<Void, Never>] = []
+
+    private enum Role {
+        case joining, standby, active
+        /// Revoked while active: a rebalance is under way (a controller joining or leaving);
+        /// its outcome decides between staying active and standing by.
+        case rebalancing
+    }
 
     func start(_ controller: Controller) {
         self.controller = controller
         let endpoint = controller.endpoint
-        let logger = controller.logger
         duties.append(Task {
-            var active = false
             for await assignment in endpoint.assignmentChanges {
-                if !assignment.isEmpty && !active {
-                    active = true
-                    logger.info("assigned the controller topics: this controller is active")
-                    await controller.prepare()
-                } else if assignment.isEmpty && active {
-                    active = false
-                    await controller.standBy()
-                } else if assignment.isEmpty {
-                    logger.info("joined the controller group; active once assigned its topics (at once unless another controller is active)")
-                }
+                await self.follow(assigned: !assignment.isEmpty, controller: controller)
             }
         })
         duties.append(Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                await controller.sweepLostAgents()
+                // While a rebalance is under way no heartbeats are read: nobody is lost for it.
+                if await self.role == .active { await controller.sweepLostAgents() }
             }
         })
+    }
+
+    /// Goes active when assigned the controller topics and stands by when they went to another
+    /// controller; a revocation alone (every rebalance starts with one) changes nothing yet,
+    /// so requests in flight survive a standby joining.
+    private func follow(assigned: Bool, controller: Controller) async {
+        let logger = controller.logger
+        switch (role, assigned) {
+        case (.joining, false):
+            role = .standby
+            logger.info("joined the controller group; active once assigned its topics (at once unless another controller is active)")
+        case (.joining, true), (.standby, true):
+            role = .active
+            logger.info("assigned the controller topics: this controller is active")
+            await controller.prepare()
+        case (.active, false):
+            role = .rebalancing
+            logger.debug("controller topics revoked: the group is rebalancing")
+        case (.rebalancing, true):
+            role = .active
+            logger.info("kept the controller topics through a rebalance of the group")
+        case (.rebalancing, false):
+            role = .standby
+            await controller.standBy()
+        case (.standby, false), (.active, true):
+            break
+        }
     }
 
     func stop() {

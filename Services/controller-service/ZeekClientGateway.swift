@@ -10,6 +10,7 @@ import ManagementTypes
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
 import ServiceRuntime
@@ -28,14 +29,17 @@ struct ZeekClientGateway: Service {
 
     let host: String
     let port: Int
+    /// Serves `wss://` when set.
+    let tls: NIOSSLContext?
     let controllerName: String
     let endpointConfiguration: EndpointConfiguration
     let logger: Logger
     private let connections = Connections()
 
-    init(host: String, port: Int, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
+    init(host: String, port: Int, tls: NIOSSLContext?, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
         self.host = host
         self.port = port
+        self.tls = tls
         self.controllerName = controllerName
         self.endpointConfiguration = endpointConfiguration
         self.logger = logger
@@ -43,10 +47,40 @@ struct ZeekClientGateway: Service {
 
     func run() async throws {
         let endpoint = try await ManagementEndpoint.connect(endpointConfiguration, logger: logger)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server: NIOAsyncChannel<EventLoopFuture<Upgrade>, Never>
+        do {
+            server = try await bind()
+        } catch {
+            await endpoint.shutdown()
+            throw ZeekClientGatewayError(description: "cannot serve zeek-client on \(host):\(port) (--websocket): \(error)")
+        }
+        logger.notice("zeek-client WebSocket endpoint listening", metadata: ["address": "\(tls == nil ? "ws" : "wss")://\(host):\(port)\(Self.path)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await relayControllerEvents(from: endpoint) }
+                try? await server.executeThenClose { inbound in
+                    for try await upgrade in inbound {
+                        group.addTask { await handle(upgrade, endpoint: endpoint) }
+                    }
+                }
+                connections.closeAll()
+                await endpoint.shutdown()
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+        logger.info("zeek-client WebSocket endpoint stopped")
+    }
+
+    /// Listens with the TLS, HTTP and WebSocket upgrade handlers in every accepted channel.
+    private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<Upgrade>, Never> {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
+            .bind(host: host, port: port) { [tls, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandlers(NIOSSLServerHandler(context: tls), TLSFailureLogger(logger: logger))
+                    }
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: BrokerMessage.maximumSize,
                         shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
@@ -70,23 +104,6 @@ struct ZeekClientGateway: Service {
                     )
                 }
             }
-        logger.notice("zeek-client WebSocket endpoint listening", metadata: ["address": "ws://\(host):\(port)\(Self.path)"])
-
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await relayControllerEvents(from: endpoint) }
-                try? await server.executeThenClose { inbound in
-                    for try await upgrade in inbound {
-                        group.addTask { await handle(upgrade, endpoint: endpoint) }
-                    }
-                }
-                connections.closeAll()
-                await endpoint.shutdown()
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
-        }
-        logger.info("zeek-client WebSocket endpoint stopped")
     }
 
     enum Upgrade {
@@ -107,14 +124,25 @@ struct ZeekClientGateway: Service {
 
     private func handle(_ upgrade: EventLoopFuture<Upgrade>, endpoint: ManagementEndpoint) async {
         let id = "zeek-client-\(UUID().uuidString.prefix(8).lowercased())"
+        let upgraded: Upgrade
         do {
-            switch try await upgrade.get() {
+            upgraded = try await upgrade.get()
+        } catch {
+            // A failed TLS handshake is logged where it happens (TLSFailureLogger).
+            logger.debug("connection closed before its WebSocket handshake: \(error)")
+            return
+        }
+        do {
+            switch upgraded {
             case .plainHTTP(let channel):
                 // Not a WebSocket handshake: nothing is served over plain HTTP.
                 try await channel.close()
             case let .websocket(channel, path):
                 try await serve(channel, path: path, id: id, endpoint: endpoint)
             }
+        } catch NIOSSLError.uncleanShutdown {
+            // zeek-client closes its socket without a TLS close_notify after every command.
+            logger.debug("zeek-client connection \(id) closed")
         } catch {
             logger.info("zeek-client connection \(id) ended: \(error)")
         }
@@ -202,6 +230,27 @@ struct ZeekClientGateway: Service {
             logger.warning("zeek-client \(id): cannot relay a message: \(error)")
             continuation.yield(.error(code: "deserialization_failed", context: "\(error)"))
         }
+    }
+}
+
+/// The endpoint could not start (its address is taken or not local, say).
+struct ZeekClientGatewayError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Says why a TLS connection failed (a plaintext client, a missing or untrusted client
+/// certificate): the WebSocket upgrade behind it only sees the channel close.
+private final class TLSFailureLogger: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case NIOSSLError.handshakeFailed = error {
+            logger.warning("zeek-client TLS handshake from \(context.remoteAddress?.description ?? "?") failed: \(error); zeek-client needs ssl.enable = true, and with --websocket-ca a client certificate (ssl.certificate, ssl.keyfile) signed by that CA")
+        }
+        context.fireErrorCaught(error)
     }
 }
 

@@ -44,6 +44,21 @@ public struct EndpointConfiguration: Sendable {
     }
 }
 
+extension KafkaConfiguration {
+    /// An active/standby group must not hand its topics to a member that merely joins (a
+    /// standby starting, a controller restarted elsewhere): that would drop the requests the
+    /// active member has in flight. The range assignor gives every single-partition topic to
+    /// the member whose id sorts first, and brokers build member ids from `client.id`; a
+    /// zero-padded start time in the client id makes that the member that has been up longest.
+    func keepingOldestMemberActive(startedAt start: Date = Date()) -> KafkaConfiguration {
+        var configuration = self
+        let milliseconds = Int64(start.timeIntervalSince1970 * 1000)
+        configuration.clientID = "\(clientID).\(String(repeating: "0", count: max(0, 15 - String(milliseconds).count)))\(milliseconds)"
+        configuration.overrides["partition.assignment.strategy"] = "range"
+        return configuration
+    }
+}
+
 /// A named participant on the bus: publishes envelopes and receives those addressed to it.
 ///
 /// Messages for other targets are skipped (and committed) without decoding their arguments;
@@ -81,9 +96,13 @@ public final class ManagementEndpoint: Sendable {
         case .fromEnd:
             subscription = .fromEnd(topics: kafkaTopics)
         }
+        var consumerConfiguration = configuration.kafka
+        if case .group(_, mayStandBy: true) = configuration.membership {
+            consumerConfiguration = consumerConfiguration.keepingOldestMemberActive()
+        }
         let consumer: KafkaConsumer
         do {
-            consumer = try await KafkaConsumer(configuration: configuration.kafka, subscription: subscription, logger: logger)
+            consumer = try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, logger: logger)
         } catch {
             await producer.shutdown()
             throw error

@@ -52,9 +52,10 @@ final class Cluster: Sendable {
         baseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-test-\(UUID().uuidString)")
     }
 
+    /// Starts one more controller; `arguments` are added to the cluster's `controllerArguments`.
     @discardableResult
-    func startController(waitUntilActive: Bool = true) async throws -> ServiceProcess {
-        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", broker.address] + prefixArguments + controllerArguments)
+    func startController(waitUntilActive: Bool = true, arguments: [String] = []) async throws -> ServiceProcess {
+        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", broker.address] + prefixArguments + controllerArguments + arguments)
         processes.add(controller, role: "controller")
         try await controller.waitForOutput(waitUntilActive ? "controller active" : "controller-service ready")
         return controller

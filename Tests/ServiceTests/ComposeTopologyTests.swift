@@ -37,17 +37,15 @@ struct ComposeTopologyTests {
         var hosts: [ServiceProcess] = []
         for replica in 1...3 {
             // Compose names the replicas zeek-agent-<n>; zeek-mgmt-host finds that name by DNS.
-            // Foundation's Process hands its blocked signal mask to the child, and a shell cannot
-            // unblock SIGTERM itself: start the script with a clean mask, as tini does in the image.
-            hosts.append(try ServiceProcess("zeek-mgmt-host", arguments: [
-                "-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die; exec @ARGV or die", "--",
-                root.appendingPathComponent("compose/zeek-mgmt-host").path,
-            ], environment: environment("agent").merging([
+            hosts.append(try ServiceProcess.withCleanSignalMask(
+                "zeek-mgmt-host", executable: root.appendingPathComponent("compose/zeek-mgmt-host"), arguments: [],
+                environment: environment("agent").merging([
                 "ZEEK_MGMT_INSTANCE": "zeek-agent-\(replica)",
                 "ZEEK_MGMT_BIN": ServiceProcess.binDirectory.path,
                 "ZEEK_MGMT_BASE_DIR": base.appendingPathComponent("host-\(replica)").path,
                 "ZEEK_MGMT_HOST_PIDS": base.appendingPathComponent("host-\(replica).pids").path,
-            ]) { $1 }, executable: URL(fileURLWithPath: "/usr/bin/perl")))
+                ]) { $1 }
+            ))
         }
         try await controller.waitForOutput("controller active")
         for host in hosts { try await host.waitForOutput("agent-service ready") }

@@ -48,6 +48,15 @@ final class ServiceProcess: Sendable {
         }.start()
     }
 
+    /// Starts a program that handles signals itself (a shell script, Python) with a clean signal
+    /// mask: Foundation's Process hands its blocked signal mask to the child, and such a program
+    /// cannot unblock SIGTERM or SIGINT itself (in the image, tini does it).
+    static func withCleanSignalMask(_ name: String, executable: URL, arguments: [String], environment: [String: String] = [:]) throws -> ServiceProcess {
+        try ServiceProcess(name, arguments: [
+            "-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die; exec @ARGV or die", "--", executable.path,
+        ] + arguments, environment: environment, executable: URL(fileURLWithPath: "/usr/bin/perl"))
+    }
+
     var text: String { output.text }
     var pid: Int32 { process.processIdentifier }
 
