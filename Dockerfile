@@ -43,5 +43,7 @@ COPY examples/cluster.ini /etc/zeek-mgmt/cluster.ini
 # nodes capture packets: that needs the NET_RAW and NET_ADMIN capabilities (see compose/ and helm/).
 USER zeek
 WORKDIR /var/lib/zeek-mgmt
+# zeek-client's WebSocket endpoint, when controller-service runs with --websocket 0.0.0.0:2149.
+EXPOSE 2149
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["zeek-mgmt", "--help"]

@@ -3,7 +3,6 @@ import ClusterConfiguration
 import Logging
 import ManagementMessaging
 import ManagementTypes
-import NIOSSL
 import ServiceLifecycle
 import ServiceRuntime
 #if canImport(FoundationEssentials)
@@ -30,17 +29,7 @@ struct ControllerService: AsyncParsableCommand {
     @Option(help: "The controller's name: the sender of its events and the target clients address.")
     var name: String = "controller"
 
-    @Option(help: ArgumentHelp("Serve zeek-client (Broker's WebSocket JSON protocol) at ws://ADDR:PORT/v1/messages/json; Zeek's default port is 2149. Off unless given.", valueName: "addr:port"))
-    var websocket: String?
-
-    @Option(help: ArgumentHelp("Serve the WebSocket over TLS (wss://) with this PEM certificate chain; zeek-client's ssl.enable = true.", valueName: "pem-file"))
-    var websocketCert: String?
-
-    @Option(help: ArgumentHelp("The PEM private key of --websocket-cert.", valueName: "pem-file"))
-    var websocketKey: String?
-
-    @Option(help: ArgumentHelp("Require WebSocket clients to present a certificate signed by a CA in this PEM file (zeek-client's ssl.certificate and ssl.keyfile).", valueName: "pem-file"))
-    var websocketCA: String?
+    @OptionGroup(title: "zeek-client endpoint") var websocket: WebSocketOptions
 
     @Option(help: "Seconds before a request is answered with \"request timed out\" (Zeek: 10).")
     var requestTimeout: Double = 10
@@ -63,55 +52,7 @@ struct ControllerService: AsyncParsableCommand {
     @Option(help: "First port given out by metrics port auto-assignment.")
     var metricsPortStart: Int = 9000
 
-    /// `--websocket` as host and port.
-    private var websocketAddress: (host: String, port: Int)? {
-        guard let websocket, let colon = websocket.lastIndex(of: ":"), let port = Int(websocket[websocket.index(after: colon)...]),
-              (1...65535).contains(port) else { return nil }
-        let host = websocket[..<colon].trimming(charactersIn: "[]")
-        return (host.isEmpty ? "0.0.0.0" : host, port)
-    }
-
-    /// The server TLS context of `--websocket-cert/-key/-ca`, or nil for plaintext.
-    private func websocketTLS() throws -> NIOSSLContext? {
-        guard let websocketCert, let websocketKey else { return nil }
-        func load<T>(_ flag: String, _ path: String, _ body: () throws -> T) throws -> T {
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw ValidationError("\(flag) \(path): no such readable file")
-            }
-            do { return try body() } catch {
-                throw ValidationError("\(flag) \(path): not a usable PEM file (\(error))")
-            }
-        }
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try load("--websocket-cert", websocketCert) {
-                try NIOSSLCertificate.fromPEMFile(websocketCert).map { .certificate($0) }
-            },
-            privateKey: .privateKey(try load("--websocket-key", websocketKey) { try NIOSSLPrivateKey(file: websocketKey, format: .pem) })
-        )
-        if let websocketCA {
-            configuration.trustRoots = .certificates(try load("--websocket-ca", websocketCA) { try NIOSSLCertificate.fromPEMFile(websocketCA) })
-            configuration.certificateVerification = .noHostnameVerification
-        }
-        do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw ValidationError("--websocket-cert \(websocketCert) and --websocket-key \(websocketKey) do not make a TLS server (\(error)); is the key the certificate's?")
-        }
-    }
-
     func validate() throws {
-        if websocket != nil && websocketAddress == nil {
-            throw ValidationError("--websocket \(websocket!) is not ADDR:PORT, e.g. 0.0.0.0:2149")
-        }
-        if (websocketCert == nil) != (websocketKey == nil) {
-            throw ValidationError("--websocket-cert and --websocket-key go together")
-        }
-        if websocketCA != nil && websocketCert == nil {
-            throw ValidationError("--websocket-ca checks client certificates over TLS: give --websocket-cert and --websocket-key too")
-        }
-        if websocketCert != nil && websocket == nil {
-            throw ValidationError("--websocket-cert configures the WebSocket endpoint: give --websocket ADDR:PORT too")
-        }
         guard requestTimeout > 0, agentTimeout > 0 else {
             throw ValidationError("--request-timeout and --agent-timeout must be positive")
         }
@@ -145,10 +86,10 @@ struct ControllerService: AsyncParsableCommand {
         )
         let holder = ControllerHolder()
         var services: [any Service] = []
-        if let (host, port) = websocketAddress {
+        if let websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
             services.append(ZeekClientGateway(
-                host: host, port: port, tls: try websocketTLS(), controllerName: name,
+                host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name,
                 endpointConfiguration: EndpointConfiguration(
                     name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
                     consumes: [.controllerAPI, .controllerAPI.notify], membership: .fromEnd, addressing: .everything

@@ -25,10 +25,12 @@ struct ComposeTopologyTests {
             pushgateway.stop()
             try? FileManager.default.removeItem(at: base)
         }
+        let zeekClientPort = try freeLoopbackPort()
         /// The compose environment of `service`, pointed at the local servers.
         func environment(_ service: String) -> [String: String] {
             compose.environment(of: service).mapValues { value in
                 value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
+                    .replacing("0.0.0.0:2149", with: "127.0.0.1:\(zeekClientPort)")
             }
         }
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url)")
@@ -65,6 +67,9 @@ struct ComposeTopologyTests {
             #expect(nodes["results", instance, node, "state"] == "RUNNING", "\(node): \(nodes.stdout)")
         }
         #expect(nodes["results", "zeek-agent-3"] != nil && nodes["results", "zeek-agent-3", "manager"] == nil, "the third host runs no nodes")
+        // zeek-client through the controller's published WebSocket port.
+        let zeekClient = try await ZeekClientTests.zeekClient(["get-nodes"], port: zeekClientPort)
+        #expect(zeekClient.status == 0 && zeekClient.stdout == nodes.stdout, "\(zeekClient.stdout)\(zeekClient.stderr)")
 
         // The compose health check of an agent replica.
         let check = Process()
