@@ -138,6 +138,29 @@ struct ZeekClientTests {
             #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
             #expect(result["errors"] == [] && result["results", "nodes"] == nil, "\(result.stdout)")
             if case .string(let id)? = result["results", "id"] { #expect(!id.isEmpty) } else { Issue.record("no config id in \(result.stdout)") }
+
+            // A logger that cannot start (its Kafka address is broken): the agent's timeout, and
+            // the node's failure with its output.
+            let failing = try cluster.file("""
+                [manager]
+                instance = agent-a
+                role = manager
+
+                [logger]
+                instance = agent-a
+                role = logger
+                env = ZEEK_MGMT_BROKERS=nowhere
+                """)
+            result = try await Self.zeekClient(["deploy-config", failing], port: port)
+            #expect(result.status == 1)
+            #expect(result["errors"] == ["request timed out"], "\(result.stdout)")
+            #expect(result["results", "nodes", "manager"] == ["instance": "agent-a", "success": true])
+            #expect(result["results", "nodes", "logger", "success"] == false)
+            if case .string(let stderr)? = result["results", "nodes", "logger", "stderr"] {
+                #expect(stderr.contains("lacks a port"), "\(stderr)")
+            } else {
+                Issue.record("the failed logger's output is missing: \(result.stdout)")
+            }
         }
     }
 
