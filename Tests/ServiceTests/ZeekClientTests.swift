@@ -47,11 +47,52 @@ struct ZeekClientTests {
             result = try await zc(["get-config"])
             #expect(result.status == 1 && result.stderr.contains("no staged configuration available"))
 
-            let invalid = try cluster.file("[instances]\nagent-a\n\n[w]\ninstance = agent-z\nrole = worker\n")
+            // Every validation rule an INI file can break, and zeek-client's own file checks.
+            let invalid = try cluster.file("""
+                [instances]
+                agent-a
+                agent-b = 127.0.0.1:2151
+
+                [agent-a]
+                instance = agent-a
+                role = worker
+
+                [m]
+                instance = agent-b
+                role = manager
+                port = 2151
+
+                [p1]
+                instance = agent-a
+                role = proxy
+                port = 2150
+
+                [p2]
+                instance = agent-a
+                role = proxy
+                port = 2150
+
+                [w]
+                instance = agent-c
+                role = worker
+                """)
             result = try await zc(["stage-config", invalid])
             #expect(result.status == 1)
-            #expect(result["errors"] == ["node 'w' has undeclared instance name 'agent-z'"], "\(result.stdout)")
+            #expect(result["errors"] == [
+                "multiple nodes on instance 'agent-a' using port 2150/tcp",
+                "node 'm' port 2151/tcp conflicts with agent port on instance 'agent-b'",
+                "node 'p1' port 2150/tcp conflicts with controller port",
+                "node 'p2' port 2150/tcp conflicts with controller port",
+                "node 'w' has undeclared instance name 'agent-c'",
+                "node and instance names collide: agent-a",
+            ], "\(result.stdout)")
             #expect(result["results"] == [:])
+            for file in [invalid, try cluster.file("[w]\nrole = janitor\n"), "/nonexistent.ini"] {
+                let ours = try await cluster.cli("stage-config", file)
+                let theirs = try await zc(["stage-config", file])
+                #expect(theirs.status == ours.status && theirs.stdout == ours.stdout && theirs.stderr == ours.stderr,
+                        "zeek-client:\n\(theirs.stdout)\(theirs.stderr)\nzeek-mgmt:\n\(ours.stdout)\(ours.stderr)")
+            }
 
             // Stage, then deploy as a second command; watch it all with `monitor`.
             let controller = cluster.controllers[0]
