@@ -118,6 +118,47 @@ final class Cluster: Sendable {
         try? FileManager.default.removeItem(at: baseDirectory)
     }
 
+    /// Breaks every validation rule a cluster INI file can break (configparser itself rejects
+    /// duplicate sections, so duplicate names are only reachable through the API).
+    static let everyFileValidationError = """
+        [instances]
+        agent-a
+        agent-b = 127.0.0.1:2151
+
+        [agent-a]
+        instance = agent-a
+        role = worker
+
+        [m]
+        instance = agent-b
+        role = manager
+        port = 2151
+
+        [p1]
+        instance = agent-a
+        role = proxy
+        port = 2150
+
+        [p2]
+        instance = agent-a
+        role = proxy
+        port = 2150
+
+        [w]
+        instance = agent-c
+        role = worker
+        """
+
+    /// The controller's errors for ``everyFileValidationError``, in Zeek's words and order.
+    static let everyFileValidationErrorMessages: JSONValue = [
+        "multiple nodes on instance 'agent-a' using port 2150/tcp",
+        "node 'm' port 2151/tcp conflicts with agent port on instance 'agent-b'",
+        "node 'p1' port 2150/tcp conflicts with controller port",
+        "node 'p2' port 2150/tcp conflicts with controller port",
+        "node 'w' has undeclared instance name 'agent-c'",
+        "node and instance names collide: agent-a",
+    ]
+
     static let example = """
         [instances]
         agent-a

@@ -81,44 +81,10 @@ struct ControllerTests {
 
     @Test func stageReportsEveryValidationError() async throws {
         try await Cluster.run(instances: ["agent-a"]) { cluster in
-            let path = try cluster.file("""
-                [instances]
-                agent-a
-                agent-b = 127.0.0.1:2151
-
-                [agent-a]
-                instance = agent-a
-                role = worker
-
-                [m]
-                instance = agent-b
-                role = manager
-                port = 2151
-
-                [p1]
-                instance = agent-a
-                role = proxy
-                port = 2150
-
-                [p2]
-                instance = agent-a
-                role = proxy
-                port = 2150
-
-                [w]
-                instance = agent-c
-                role = worker
-                """)
+            let path = try cluster.file(Cluster.everyFileValidationError)
             let result = try await cluster.cli("stage-config", path)
             #expect(result.status == 1)
-            #expect(result["errors"] == [
-                "multiple nodes on instance 'agent-a' using port 2150/tcp",
-                "node 'm' port 2151/tcp conflicts with agent port on instance 'agent-b'",
-                "node 'p1' port 2150/tcp conflicts with controller port",
-                "node 'p2' port 2150/tcp conflicts with controller port",
-                "node 'w' has undeclared instance name 'agent-c'",
-                "node and instance names collide: agent-a",
-            ], "\(result.stdout)")
+            #expect(result["errors"] == Cluster.everyFileValidationErrorMessages, "\(result.stdout)")
             #expect(result["results"] == [:])
             #expect(try await cluster.cli("get-config").status == 1, "nothing was staged")
 

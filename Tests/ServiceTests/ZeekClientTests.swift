@@ -48,44 +48,10 @@ struct ZeekClientTests {
             #expect(result.status == 1 && result.stderr.contains("no staged configuration available"))
 
             // Every validation rule an INI file can break, and zeek-client's own file checks.
-            let invalid = try cluster.file("""
-                [instances]
-                agent-a
-                agent-b = 127.0.0.1:2151
-
-                [agent-a]
-                instance = agent-a
-                role = worker
-
-                [m]
-                instance = agent-b
-                role = manager
-                port = 2151
-
-                [p1]
-                instance = agent-a
-                role = proxy
-                port = 2150
-
-                [p2]
-                instance = agent-a
-                role = proxy
-                port = 2150
-
-                [w]
-                instance = agent-c
-                role = worker
-                """)
+            let invalid = try cluster.file(Cluster.everyFileValidationError)
             result = try await zc(["stage-config", invalid])
             #expect(result.status == 1)
-            #expect(result["errors"] == [
-                "multiple nodes on instance 'agent-a' using port 2150/tcp",
-                "node 'm' port 2151/tcp conflicts with agent port on instance 'agent-b'",
-                "node 'p1' port 2150/tcp conflicts with controller port",
-                "node 'p2' port 2150/tcp conflicts with controller port",
-                "node 'w' has undeclared instance name 'agent-c'",
-                "node and instance names collide: agent-a",
-            ], "\(result.stdout)")
+            #expect(result["errors"] == Cluster.everyFileValidationErrorMessages, "\(result.stdout)")
             #expect(result["results"] == [:])
             for file in [invalid, try cluster.file("[w]\nrole = janitor\n"), "/nonexistent.ini"] {
                 let ours = try await cluster.cli("stage-config", file)
