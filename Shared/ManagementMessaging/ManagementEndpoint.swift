@@ -98,6 +98,9 @@ public final class ManagementEndpoint: Sendable {
         }
         var consumerConfiguration = configuration.kafka
         if case .group(_, mayStandBy: true) = configuration.membership {
+            if let strategy = consumerConfiguration.overrides["partition.assignment.strategy"], strategy != "range" {
+                logger.warning("ignoring partition.assignment.strategy=\(strategy): an active/standby group needs the range assignor")
+            }
             consumerConfiguration = consumerConfiguration.keepingOldestMemberActive()
         }
         let consumer: KafkaConsumer
