@@ -39,6 +39,12 @@ let package = Package(
             name: "CSpawn",
             path: "Shared/CSpawn"
         ),
+        /// One malloc arena per process instead of one per thread, applied before `main`: the
+        /// services are long-running and mostly idle, so per-thread arenas only hold freed pages.
+        .target(
+            name: "CMallocTuning",
+            path: "Shared/CMallocTuning"
+        ),
         /// A Swift transport over librdkafka: producer with awaited delivery reports, consumer
         /// delivering an AsyncSequence, topic administration.
         .target(
@@ -99,6 +105,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
+                "CMallocTuning",
                 "ManagementMessaging",
                 "KafkaTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

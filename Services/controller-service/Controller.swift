@@ -168,7 +168,7 @@ actor Controller {
             guard let response = try? await askAgent(name, request, expecting: AgentAPI.AgentWelcomeResponse.self, deadline: .now + settings.requestTimeout) else {
                 return
             }
-            await welcomeAnswered(name, result: response.result)
+            welcomeAnswered(name, result: response.result)
         }
     }
 

@@ -141,7 +141,7 @@ actor ControllerHolder {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 // While a rebalance is under way no heartbeats are read: nobody is lost for it.
-                if await self.role == .active { await controller.sweepLostAgents() }
+                if role == .active { await controller.sweepLostAgents() }
             }
         })
     }
