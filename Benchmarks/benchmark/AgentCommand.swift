@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaTransport
+import LocalServers
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -57,7 +58,7 @@ struct AgentCommand: AsyncParsableCommand {
             try process.run()
             processes.append(process)
         }
-        defer { processes.forEach { $0.terminate(); $0.waitUntilExit() } }
+        defer { processes.forEach { $0.terminate(); $0.waitForExit() } }
 
         func request<Response: ManagementEvent>(_ request: some ManagementRequest, expecting: Response.Type, timeout: Duration) async throws -> Response {
             await responses.register(request.reqid)

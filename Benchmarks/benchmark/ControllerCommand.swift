@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaTransport
+import LocalServers
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -167,7 +168,7 @@ struct BenchCluster {
 
     func stop() {
         processes.forEach { $0.terminate() }
-        processes.forEach { $0.waitUntilExit() }
+        processes.forEach { $0.waitForExit() }
         try? FileManager.default.removeItem(at: base)
     }
 }

@@ -49,7 +49,7 @@ struct SupervisionCommand: AsyncParsableCommand {
         supervisor.standardOutput = FileHandle.nullDevice
         supervisor.standardError = FileHandle.nullDevice // the crashes below are logged as warnings
         try supervisor.run()
-        defer { supervisor.terminate(); supervisor.waitUntilExit() }
+        defer { supervisor.terminate(); supervisor.waitForExit() }
         try await observer.waitForSupervisor()
         print("\(nodes) nodes per round, \(rounds) rounds per variant; broker \(servers)")
 
@@ -127,7 +127,7 @@ func startDirectly(_ names: [String], binaries: URL, servers: String, instance: 
     try await observer.waitForHellos(Dictionary(uniqueKeysWithValues: names.map { ($0, 1) }))
     let elapsed = ContinuousClock.now - start
     processes.forEach { $0.terminate() }
-    processes.forEach { $0.waitUntilExit() }
+    processes.forEach { $0.waitForExit() }
     return elapsed
 }
 

@@ -169,14 +169,17 @@ final class ChildProcess: Sendable {
     }
 }
 
-/// Forks children from one thread that lives as long as the process, because the
+/// Forks children from a few threads that live as long as the process, because the
 /// parent-death signal (which guarantees no node outlives a killed supervisor) fires when the
 /// *thread* that forked exits, and Swift's worker threads may come and go.
+///
+/// A fork waits until its child has exec'd, and on a host busy starting nodes the child waits
+/// for a CPU first; with several spawner threads those waits overlap instead of adding up.
 final class Spawner: Sendable {
-    static let shared = Spawner()
+    static let shared = Spawner(threads: 4)
 
     private struct Job: @unchecked Sendable {
-        // The continuation is resumed exactly once, on the spawner thread.
+        // The continuation is resumed exactly once, on the spawner thread that took the job.
         let spec: LaunchSpec
         let stdout: Int32
         let stderr: Int32
@@ -186,21 +189,23 @@ final class Spawner: Sendable {
     private let condition = NSCondition()
     private let jobs = Mutex<[Job]>([])
 
-    private init() {
-        let thread = Thread { [self] in
-            while true {
-                condition.lock()
-                var next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-                while next == nil {
-                    condition.wait()
-                    next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    private init(threads: Int) {
+        for index in 1...threads {
+            let thread = Thread { [self] in
+                while true {
+                    condition.lock()
+                    var next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                    while next == nil {
+                        condition.wait()
+                        next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                    }
+                    condition.unlock()
+                    if let job = next { job.continuation.resume(with: Result { try Self.spawn(job.spec, stdout: job.stdout, stderr: job.stderr) }) }
                 }
-                condition.unlock()
-                if let job = next { job.continuation.resume(with: Result { try Self.spawn(job.spec, stdout: job.stdout, stderr: job.stderr) }) }
             }
+            thread.name = "node-spawner-\(index)"
+            thread.start()
         }
-        thread.name = "node-spawner"
-        thread.start()
     }
 
     func spawn(_ spec: LaunchSpec, stdout: Int32, stderr: Int32) async throws -> Int32 {

@@ -24,6 +24,8 @@ actor NodeSupervisor {
     }
 
     private struct SupervisedNode {
+        /// Tells this node apart from a later one of the same name.
+        let id: UInt64
         let launch: NodeLaunch
         /// Incremented for every process started; events of older processes are ignored.
         var generation = 0
@@ -42,6 +44,7 @@ actor NodeSupervisor {
     private let endpoint: ManagementEndpoint
     private let logger: Logger
     private var nodes: [String: SupervisedNode] = [:]
+    private var nextNodeID: UInt64 = 0
 
     init(settings: Settings, endpoint: ManagementEndpoint, logger: Logger) {
         self.settings = settings
@@ -51,26 +54,31 @@ actor NodeSupervisor {
 
     // MARK: Requests
 
-    /// Creates and starts a node; returns `""` or the reason it was refused.
-    func create(_ config: Supervisor.NodeConfig) async -> String {
+    /// Registers a node at once (so requests keep their arrival order) and starts its process in
+    /// the background, so several nodes start in parallel; the task returns `""` once the process
+    /// runs, or the reason the node was refused or could not start.
+    func create(_ config: Supervisor.NodeConfig) -> Task<String, Never> {
         let launch: NodeLaunch
         do {
             launch = try NodeLaunch(config, context: settings.launch)
         } catch {
-            return error.description
+            return Task { error.description }
         }
-        guard nodes[config.name] == nil else { return "node with name '\(config.name)' already exists" }
+        guard nodes[config.name] == nil else { return Task { "node with name '\(config.name)' already exists" } }
         do {
             try FileManager.default.createDirectory(at: launch.directory, withIntermediateDirectories: true)
         } catch {
-            return "failed to create working directory \(launch.directory.path): \(error.localizedDescription)"
+            return Task { "failed to create working directory \(launch.directory.path): \(error.localizedDescription)" }
         }
-        nodes[config.name] = SupervisedNode(launch: launch)
-        if let failure = await spawn(config.name) {
-            nodes[config.name] = nil
+        nextNodeID += 1
+        let id = nextNodeID
+        nodes[config.name] = SupervisedNode(id: id, launch: launch)
+        return Task {
+            guard let failure = await spawn(config.name) else { return "" }
+            // Unless it was destroyed (and perhaps created anew) meanwhile.
+            if nodes[config.name]?.id == id { nodes[config.name] = nil }
             return "failed to start node '\(config.name)': \(failure)"
         }
-        return ""
     }
 
     /// Status of one node (empty if unknown) or, for `""`, of all.

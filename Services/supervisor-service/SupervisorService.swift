@@ -126,9 +126,13 @@ struct SupervisorControlHandler {
             switch message.event {
             case Control.CreateRequest.eventName:
                 let request = try message.decode(Control.CreateRequest.self).event
-                let result = await supervisor.create(request.node)
-                if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
-                respond(Control.CreateResponse(reqid: request.reqid, result: result), to: requester)
+                let creation = await supervisor.create(request.node)
+                let (endpoint, logger) = (endpoint, logger)
+                Task {
+                    let result = await creation.value
+                    if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
+                    endpoint.enqueue(Control.CreateResponse(reqid: request.reqid, result: result), to: .supervisorAPI, target: requester)
+                }
             case Control.StatusRequest.eventName:
                 let request = try message.decode(Control.StatusRequest.self).event
                 respond(Control.StatusResponse(reqid: request.reqid, result: await supervisor.status(request.node)), to: requester)

@@ -64,7 +64,7 @@ public final class LocalBroker: Sendable {
         process.terminate()
         for _ in 0..<50 where process.isRunning { usleep(20_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.waitForExit()
         try? FileManager.default.removeItem(at: logURL)
     }
 

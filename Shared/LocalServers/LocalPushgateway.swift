@@ -42,7 +42,7 @@ public final class LocalPushgateway: Sendable {
     public func stop() {
         guard process.isRunning else { return }
         process.terminate()
-        process.waitUntilExit()
+        process.waitForExit()
     }
 
     deinit { stop() }

@@ -1,4 +1,5 @@
 import Foundation
+import LocalServers
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,8 @@ final class ServiceProcess: Sendable {
     let name: String
     private let process: Process
     private let output = OutputBuffer()
+    /// Set once the process has been reaped here (Foundation then never learns of the exit).
+    private let exitCode = Mutex<Int32?>(nil)
 
     /// Where `swift build` put the executables: beside the test bundle.
     static let binDirectory: URL = {
@@ -69,34 +72,37 @@ final class ServiceProcess: Sendable {
         }
     }
 
-    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    /// Sends `signal` and waits for the process to exit; returns its exit code (128 + n if signal n ended it).
     func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async throws -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        if exitCode.withLock({ $0 == nil }) && process.isRunning { kill(process.processIdentifier, signal) }
         return try await waitForExit(timeout: timeout)
     }
 
     /// Waits for the process to exit and its output to be read to the end.
     ///
     /// Foundation's Process can miss a child's exit when many children end at once, leaving
-    /// `isRunning` true; once the output has closed the child is reaped here if it has not been.
+    /// `isRunning` true, so the child is reaped here if Foundation has not noticed.
     func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
-        var reaped: Int32?
+        if let code = exitCode.withLock({ $0 }) { return code }
         do {
             try await poll(timeout: timeout, "\(name) did not exit") {
-                guard output.isClosed else { return false }
-                if !process.isRunning { return true }
+                guard process.isRunning else { return true }
                 var raw: Int32 = 0
                 guard waitpid(process.processIdentifier, &raw, WNOHANG) == process.processIdentifier else { return false }
-                reaped = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                exitCode.withLock { $0 = Process.exitCode(waitStatus: raw) }
                 return true
             }
         } catch {
             kill(process.processIdentifier, SIGKILL)
             throw error
         }
-        if let reaped { return reaped }
-        process.waitUntilExit()
-        return process.terminationStatus
+        // The output ends with the process, unless a program that a parallel test started at
+        // that moment inherited the pipe; that one is not waited for.
+        try? await poll(timeout: .seconds(2), "\(name)'s output did not end") { output.isClosed }
+        return exitCode.withLock { code in
+            if code == nil { code = process.waitForExit() }
+            return code!
+        }
     }
 
     /// Re-checks `condition` every few milliseconds until it holds or `timeout` passes.
@@ -111,9 +117,9 @@ final class ServiceProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning {
+        if exitCode.withLock({ $0 == nil }) && process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
     }
 }
