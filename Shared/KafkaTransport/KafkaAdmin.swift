@@ -57,7 +57,7 @@ public struct KafkaAdmin: Sendable {
     public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(5)) async throws {
         guard !topics.isEmpty else { return }
         let logger = self.logger, source = self.source
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(clamping: timeout.milliseconds)
         // Only a connection of our own may be left behind on cancellation; a producer's is
         // destroyed with the producer.
         let created = try await runBlocking(abandonOnCancel: isOwnedSource) { () throws -> [String] in

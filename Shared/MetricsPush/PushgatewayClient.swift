@@ -60,7 +60,7 @@ public struct PushgatewayClient: Sendable {
 
     private func request(_ method: String, body: String?) async throws {
         let url = group.url
-        let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(timeout.milliseconds)
         let outcome: (code: Int32, result: zm_http_result) = await withCheckedContinuation { continuation in
             // libcurl blocks; keep it off Swift's cooperative threads.
             OSThread.detach {
