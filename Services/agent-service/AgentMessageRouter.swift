@@ -13,24 +13,31 @@ struct AgentMessageRouter {
     let agent: Agent
     let metrics: AgentMetrics
     let logger: Logger
+    private let requests: RequestResponder
+    private let legacyRequests: RequestResponder
 
     /// Requests older than this are skipped instead of replayed (the controller's own timeout).
     static let requestLifetime: Duration = .seconds(10)
 
+    init(agent: Agent, metrics: AgentMetrics, logger: Logger) {
+        self.agent = agent
+        self.metrics = metrics
+        self.logger = logger
+        requests = .agentAPI(agent, metrics: metrics, logger: logger)
+        legacyRequests = .legacyAgentAPI(agent)
+    }
+
     func route(_ message: InboundMessage) async {
         let instance = agent.settings.instance
         switch message.topic {
-        case .agentAPI where message.event.hasSuffix("_request"):
+        case .agentAPI where message.event.hasSuffix("_request"), .legacyAgentAPI where message.event.hasSuffix("_request"):
             guard !message.isExpired(timeout: Self.requestLifetime) else {
                 logger.info("skipping expired \(message.event) from \(message.head.sender)")
                 return
             }
-            let (agent, metrics, logger) = (agent, metrics, logger)
-            Task { await AgentRequestHandler(agent: agent, metrics: metrics, logger: logger).handle(message) }
-        case .legacyAgentAPI where message.event.hasSuffix("_request"):
-            guard !message.isExpired(timeout: Self.requestLifetime) else { return }
-            let (agent, logger) = (agent, logger)
-            Task { await LegacyAgentRequestHandler(agent: agent, logger: logger).handle(message) }
+            let responder = message.topic == .agentAPI ? requests : legacyRequests
+            // In a task of its own: a deploy takes seconds, and nothing else should wait for it.
+            Task { await answer(message, with: responder) }
         case .supervisorAPI where message.event.hasSuffix("_response"):
             if let reqid = message.reqid { await agent.supervisorAnswered(message, reqid: reqid) }
         case .supervisorAPI.notify where message.head.sender == instance:
@@ -54,80 +61,55 @@ struct AgentMessageRouter {
     }
 }
 
-/// Answers one controller request; every request gets exactly one response, also when its
-/// arguments do not decode (if it has a reqid).
-struct AgentRequestHandler {
-    let agent: Agent
-    let metrics: AgentMetrics
-    let logger: Logger
-
-    func handle(_ message: InboundMessage) async {
+extension AgentMessageRouter {
+    /// Answers one request and reports what became of it.
+    private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
         let started = ContinuousClock.now
+        let outcome = await responder.respond(to: message)
         let requester = message.head.sender
-        var outcome = "success"
-        defer { metrics.requestHandled(event: message.event, outcome: outcome, duration: ContinuousClock.now - started) }
-        let instance = agent.settings.instance
-        do {
-            switch message.event {
-            case AgentAPI.DeployRequest.eventName:
-                let request = try message.decode(AgentAPI.DeployRequest.self).event
-                let results = await agent.deploy(request.config, reqid: request.reqid, force: request.force)
-                if results.contains(where: { !$0.success }) { outcome = "failure" }
-                metrics.deployed(duration: ContinuousClock.now - started)
-                respond(AgentAPI.DeployResponse(reqid: request.reqid, results: results), to: requester)
-            case AgentAPI.GetNodesRequest.eventName:
-                let request = try message.decode(AgentAPI.GetNodesRequest.self).event
-                let result = await agent.nodeStatuses(reqid: request.reqid)
-                if !result.success { outcome = "failure" }
-                respond(AgentAPI.GetNodesResponse(reqid: request.reqid, result: result), to: requester)
-            case AgentAPI.NodeDispatchRequest.eventName:
-                let request = try message.decode(AgentAPI.NodeDispatchRequest.self).event
-                let results = await agent.dispatch(request.action, to: request.nodes, reqid: request.reqid)
-                respond(AgentAPI.NodeDispatchResponse(reqid: request.reqid, results: results), to: requester)
-            case AgentAPI.RestartRequest.eventName:
-                let request = try message.decode(AgentAPI.RestartRequest.self).event
-                let results = await agent.restart(request.nodes, reqid: request.reqid)
-                if results.contains(where: { !$0.success }) { outcome = "failure" }
-                respond(AgentAPI.RestartResponse(reqid: request.reqid, results: results), to: requester)
-            case AgentAPI.AgentWelcomeRequest.eventName:
-                let request = try message.decode(AgentAPI.AgentWelcomeRequest.self).event
-                logger.info("welcomed by \(requester)")
-                respond(AgentAPI.AgentWelcomeResponse(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: instance)), to: requester)
-            case AgentAPI.AgentStandbyRequest.eventName:
-                let request = try message.decode(AgentAPI.AgentStandbyRequest.self).event
-                logger.notice("put on standby by \(requester): stopping all nodes")
-                _ = await agent.deploy(Management.Configuration(), reqid: "", force: true)
-                respond(AgentAPI.AgentStandbyResponse(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: instance)), to: requester)
-            default:
-                outcome = "unknown"
-                logger.info("ignoring unknown request \(message.event) from \(requester)")
-            }
-        } catch {
-            outcome = "malformed"
-            await respondToMalformed(message, error: error, requester: requester)
-        }
-    }
-
-    private func respondToMalformed(_ message: InboundMessage, error: WireDecodingError, requester: String) async {
-        let instance = agent.settings.instance
-        guard let reqid = message.reqid else {
+        switch outcome {
+        case .unknown:
+            logger.info("ignoring unknown request \(message.event) from \(requester)")
+        case .malformed(let error, answered: true):
+            await agent.notifyError("invalid \(message.event) from \(requester): \(error)")
+        case .malformed(let error, answered: false):
             await agent.notifyError("dropped \(message.event) from \(requester) without a usable reqid: \(error)")
-            return
+        case .answered, .unanswered:
+            break
         }
-        let failure = Management.Result(reqid: reqid, success: false, instance: instance, error: "invalid \(message.event): \(error)")
-        await agent.notifyError("invalid \(message.event) from \(requester): \(error)")
-        switch message.event {
-        case AgentAPI.DeployRequest.eventName: respond(AgentAPI.DeployResponse(reqid: reqid, results: [failure]), to: requester)
-        case AgentAPI.GetNodesRequest.eventName: respond(AgentAPI.GetNodesResponse(reqid: reqid, result: failure), to: requester)
-        case AgentAPI.NodeDispatchRequest.eventName: respond(AgentAPI.NodeDispatchResponse(reqid: reqid, results: [failure]), to: requester)
-        case AgentAPI.RestartRequest.eventName: respond(AgentAPI.RestartResponse(reqid: reqid, results: [failure]), to: requester)
-        case AgentAPI.AgentWelcomeRequest.eventName: respond(AgentAPI.AgentWelcomeResponse(reqid: reqid, result: failure), to: requester)
-        case AgentAPI.AgentStandbyRequest.eventName: respond(AgentAPI.AgentStandbyResponse(reqid: reqid, result: failure), to: requester)
-        default: break
-        }
+        metrics.requestHandled(event: message.event, outcome: outcome.label, duration: ContinuousClock.now - started)
     }
+}
 
-    private func respond<Response: ManagementEvent>(_ response: Response, to requester: String) {
-        agent.endpoint.enqueue(response, to: .agentAPI, target: requester)
+extension RequestResponder {
+    /// The agent's `Management::Agent::API`, answering the controller.
+    static func agentAPI(_ agent: Agent, metrics: AgentMetrics, logger: Logger) -> RequestResponder {
+        let instance = agent.settings.instance
+        var responder = RequestResponder(answeringOn: .agentAPI, through: agent.endpoint, instance: instance)
+        responder.on(AgentAPI.DeployRequest.self) { request, _ in
+            let started = ContinuousClock.now
+            let results = await agent.deploy(request.config, reqid: request.reqid, force: request.force)
+            metrics.deployed(duration: ContinuousClock.now - started)
+            return .init(reqid: request.reqid, results: results)
+        }
+        responder.on(AgentAPI.GetNodesRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await agent.nodeStatuses(reqid: request.reqid))
+        }
+        responder.on(AgentAPI.NodeDispatchRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await agent.dispatch(request.action, to: request.nodes, reqid: request.reqid))
+        }
+        responder.on(AgentAPI.RestartRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await agent.restart(request.nodes, reqid: request.reqid))
+        }
+        responder.on(AgentAPI.AgentWelcomeRequest.self) { request, requester in
+            logger.info("welcomed by \(requester)")
+            return .init(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: instance))
+        }
+        responder.on(AgentAPI.AgentStandbyRequest.self) { request, requester in
+            logger.notice("put on standby by \(requester): stopping all nodes")
+            _ = await agent.deploy(Management.Configuration(), reqid: "", force: true)
+            return .init(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: instance))
+        }
+        return responder
     }
 }

@@ -77,7 +77,8 @@ struct AgentService: AsyncParsableCommand {
             EndpointService(
                 role: "agent-service", configuration: endpoint, logger: logger,
                 onReady: { endpoint in
-                    await holder.start(Agent(settings: agentSettings, endpoint: endpoint, metrics: metrics, logger: logger)) {
+                    let agent = Agent(settings: agentSettings, endpoint: endpoint, metrics: metrics, logger: logger)
+                    await holder.start(AgentMessageRouter(agent: agent, metrics: metrics, logger: logger)) {
                         while !Task.isCancelled {
                             endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: instance, id: checkInID, host: host), to: .agentAPI.notify)
                             endpoint.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: instance, host: host), to: .legacyAgentAPI.notify)
@@ -87,8 +88,7 @@ struct AgentService: AsyncParsableCommand {
                 },
                 onShutdown: { _ in await holder.stop() },
                 handler: { _, message in
-                    guard let agent = await holder.agent else { return }
-                    await AgentMessageRouter(agent: agent, metrics: metrics, logger: logger).route(message)
+                    await holder.router?.route(message)
                 }
             ),
         ]
@@ -100,14 +100,14 @@ struct AgentService: AsyncParsableCommand {
     }
 }
 
-/// The agent exists once the endpoint does; this hands it from start-up to the handler and
-/// owns the heartbeat.
+/// The agent exists once the endpoint does; this hands it, with its message router, from
+/// start-up to the handler and owns the heartbeat.
 actor AgentHolder {
-    private(set) var agent: Agent?
+    private(set) var router: AgentMessageRouter?
     private var heartbeat: Task<Void, Never>?
 
-    func start(_ agent: Agent, heartbeat: @escaping @Sendable () async -> Void) {
-        self.agent = agent
+    func start(_ router: AgentMessageRouter, heartbeat: @escaping @Sendable () async -> Void) {
+        self.router = router
         self.heartbeat = Task { await heartbeat() }
     }
 

@@ -8,18 +8,24 @@ import ManagementTypes
 struct ControllerMessageRouter {
     let controller: Controller
     let logger: Logger
+    private let requests: RequestResponder
+    private let legacyRequests: RequestResponder
+
+    init(controller: Controller, logger: Logger) {
+        self.controller = controller
+        self.logger = logger
+        requests = .controllerAPI(controller, logger: logger)
+        legacyRequests = .legacyControllerAPI(controller)
+    }
 
     func route(_ message: InboundMessage) async {
         await controller.prepare()
         switch message.topic {
-        case .controllerAPI where message.event.hasSuffix("_request"):
+        case .controllerAPI where message.event.hasSuffix("_request"), .legacyControllerAPI where message.event.hasSuffix("_request"):
             guard !isStale(message) else { return }
-            let (controller, logger) = (controller, logger)
-            Task { await ControllerRequestHandler(controller: controller, logger: logger).handle(message) }
-        case .legacyControllerAPI where message.event.hasSuffix("_request"):
-            guard !isStale(message) else { return }
-            let (controller, logger) = (controller, logger)
-            Task { await LegacyControllerRequestHandler(controller: controller, logger: logger).handle(message) }
+            let responder = message.topic == .controllerAPI ? requests : legacyRequests
+            // In a task of its own: a deploy takes seconds, and other clients should not wait for it.
+            Task { await answer(message, with: responder) }
         case .agentAPI where message.event.hasSuffix("_response"):
             if let reqid = message.reqid { await controller.agentResponded(message, reqid: reqid) }
         case .agentAPI.notify:
@@ -55,79 +61,56 @@ struct ControllerMessageRouter {
     }
 }
 
-/// Answers one client request on `Management.Controller.API`; every request gets exactly one
-/// response, also when its arguments do not decode (if it has a reqid).
-struct ControllerRequestHandler {
-    let controller: Controller
-    let logger: Logger
-
-    func handle(_ message: InboundMessage) async {
+extension ControllerMessageRouter {
+    /// Answers one request and logs what went wrong with it.
+    private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
         let client = message.head.sender
-        do {
-            switch message.event {
-            case ControllerAPI.GetInstancesRequest.eventName:
-                let request = try message.decode(ControllerAPI.GetInstancesRequest.self).event
-                respond(ControllerAPI.GetInstancesResponse(reqid: request.reqid, result: await controller.instances(reqid: request.reqid)), to: client)
-            case ControllerAPI.StageConfigurationRequest.eventName:
-                let request = try message.decode(ControllerAPI.StageConfigurationRequest.self).event
-                let results = await controller.stage(request.config, reqid: request.reqid)
-                respond(ControllerAPI.StageConfigurationResponse(reqid: request.reqid, results: results), to: client)
-            case ControllerAPI.GetConfigurationRequest.eventName:
-                let request = try message.decode(ControllerAPI.GetConfigurationRequest.self).event
-                let result = await controller.configuration(deployed: request.deployed, reqid: request.reqid)
-                respond(ControllerAPI.GetConfigurationResponse(reqid: request.reqid, result: result), to: client)
-            case ControllerAPI.DeployRequest.eventName:
-                let request = try message.decode(ControllerAPI.DeployRequest.self).event
-                respond(ControllerAPI.DeployResponse(reqid: request.reqid, results: await controller.deploy(reqid: request.reqid)), to: client)
-            case ControllerAPI.GetNodesRequest.eventName:
-                let request = try message.decode(ControllerAPI.GetNodesRequest.self).event
-                respond(ControllerAPI.GetNodesResponse(reqid: request.reqid, results: await controller.nodes(reqid: request.reqid)), to: client)
-            case ControllerAPI.GetIDValueRequest.eventName:
-                let request = try message.decode(ControllerAPI.GetIDValueRequest.self).event
-                let results = await controller.idValue(request.id, nodes: request.nodes, reqid: request.reqid)
-                respond(ControllerAPI.GetIDValueResponse(reqid: request.reqid, results: results), to: client)
-            case ControllerAPI.RestartRequest.eventName:
-                let request = try message.decode(ControllerAPI.RestartRequest.self).event
-                let results = await controller.restart(request.nodes, reqid: request.reqid)
-                respond(ControllerAPI.RestartResponse(reqid: request.reqid, results: results), to: client)
-            case ControllerAPI.TestTimeoutRequest.eventName:
-                let request = try message.decode(ControllerAPI.TestTimeoutRequest.self).event
-                guard request.with_state else {
-                    logger.info("test_timeout \(request.reqid) from \(client) without state: not answering, as Zeek's controller does")
-                    return
-                }
-                try? await Task.sleep(for: controller.settings.requestTimeout)
-                let result = Management.Result(reqid: request.reqid, success: false, error: "request timed out")
-                respond(ControllerAPI.TestTimeoutResponse(reqid: request.reqid, result: result), to: client)
-            default:
-                logger.info("ignoring unknown request \(message.event) from \(client)")
-            }
-        } catch {
-            respondToMalformed(message, error: error, client: client)
-        }
-    }
-
-    private func respondToMalformed(_ message: InboundMessage, error: WireDecodingError, client: String) {
-        guard let reqid = message.reqid else {
+        switch await responder.respond(to: message) {
+        case .unknown:
+            logger.info("ignoring unknown request \(message.event) from \(client)")
+        case .malformed(let error, answered: true):
+            logger.warning("invalid \(message.event) from \(client): \(error)")
+        case .malformed(let error, answered: false):
             logger.warning("dropped \(message.event) from \(client) without a usable reqid: \(error)")
-            return
-        }
-        logger.warning("invalid \(message.event) from \(client): \(error)")
-        let failure = Management.Result(reqid: reqid, success: false, error: "invalid \(message.event): \(error)")
-        switch message.event {
-        case ControllerAPI.GetInstancesRequest.eventName: respond(ControllerAPI.GetInstancesResponse(reqid: reqid, result: failure), to: client)
-        case ControllerAPI.StageConfigurationRequest.eventName: respond(ControllerAPI.StageConfigurationResponse(reqid: reqid, results: [failure]), to: client)
-        case ControllerAPI.GetConfigurationRequest.eventName: respond(ControllerAPI.GetConfigurationResponse(reqid: reqid, result: failure), to: client)
-        case ControllerAPI.DeployRequest.eventName: respond(ControllerAPI.DeployResponse(reqid: reqid, results: [failure]), to: client)
-        case ControllerAPI.GetNodesRequest.eventName: respond(ControllerAPI.GetNodesResponse(reqid: reqid, results: [failure]), to: client)
-        case ControllerAPI.GetIDValueRequest.eventName: respond(ControllerAPI.GetIDValueResponse(reqid: reqid, results: [failure]), to: client)
-        case ControllerAPI.RestartRequest.eventName: respond(ControllerAPI.RestartResponse(reqid: reqid, results: [failure]), to: client)
-        case ControllerAPI.TestTimeoutRequest.eventName: respond(ControllerAPI.TestTimeoutResponse(reqid: reqid, result: failure), to: client)
-        default: break
+        case .answered, .unanswered:
+            break
         }
     }
+}
 
-    private func respond<Response: ManagementEvent>(_ response: Response, to client: String) {
-        controller.endpoint.enqueue(response, to: .controllerAPI, target: client)
+extension RequestResponder {
+    /// The controller's `Management::Controller::API`, answering clients.
+    static func controllerAPI(_ controller: Controller, logger: Logger) -> RequestResponder {
+        var responder = RequestResponder(answeringOn: .controllerAPI, through: controller.endpoint)
+        responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.StageConfigurationRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.stage(request.config, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.GetConfigurationRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await controller.configuration(deployed: request.deployed, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.DeployRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.deploy(reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.GetNodesRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.nodes(reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.GetIDValueRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.idValue(request.id, nodes: request.nodes, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.RestartRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.restart(request.nodes, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.TestTimeoutRequest.self) { request, client in
+            guard request.with_state else {
+                logger.info("test_timeout \(request.reqid) from \(client) without state: not answering, as Zeek's controller does")
+                return nil
+            }
+            try? await Task.sleep(for: controller.settings.requestTimeout)
+            return .init(reqid: request.reqid, result: Management.Result(reqid: request.reqid, success: false, error: "request timed out"))
+        }
+        return responder
     }
 }

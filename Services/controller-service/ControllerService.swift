@@ -102,23 +102,23 @@ struct ControllerService: AsyncParsableCommand {
                 role: "controller-service", configuration: endpoint, logger: logger,
                 onReady: { endpoint in
                     let store = ConfigurationStore(endpoint: endpoint, kafka: kafka, logger: logger)
-                    await holder.start(Controller(settings: controllerSettings, endpoint: endpoint, store: store, logger: logger))
+                    let controller = Controller(settings: controllerSettings, endpoint: endpoint, store: store, logger: logger)
+                    await holder.start(controller, router: ControllerMessageRouter(controller: controller, logger: logger))
                 },
                 onShutdown: { _ in await holder.stop() },
                 handler: { _, message in
-                    guard let controller = await holder.controller else { return }
-                    await ControllerMessageRouter(controller: controller, logger: logger).route(message)
+                    await holder.router?.route(message)
                 }
             ),
         ], logger: logger)
     }
 }
 
-/// The controller exists once the endpoint does; this hands it from start-up to the handler
-/// and owns its background duties: following the group's assignment (active or standby) and
+/// The controller exists once the endpoint does; this hands it, with its message router, from
+/// start-up to the handler and owns its background duties: following the group's assignment (active or standby) and
 /// sweeping lost agents.
 actor ControllerHolder {
-    private(set) var controller: Controller?
+    private(set) var router: ControllerMessageRouter?
     private var role = Role.joining
     private var duties: [Task<Void, Never>] = []
 
@@ -129,8 +129,8 @@ actor ControllerHolder {
         case rebalancing
     }
 
-    func start(_ controller: Controller) {
-        self.controller = controller
+    func start(_ controller: Controller, router: ControllerMessageRouter) {
+        self.router = router
         let endpoint = controller.endpoint
         duties.append(Task {
             for await assignment in endpoint.assignmentChanges {

@@ -13,7 +13,18 @@ extension ManagementEvent {
 
 /// An event that expects exactly one response carrying the same `reqid`.
 public protocol ManagementRequest: ManagementEvent {
+    /// The event that answers this one, also when it cannot be served.
+    associatedtype Response: ManagementResponse
     var reqid: String { get }
+}
+
+/// An event that answers a ``ManagementRequest``.
+public protocol ManagementResponse: ManagementEvent {
+    /// The answer to a request that cannot be served at all (its arguments do not decode), in
+    /// the namespace's own shape, so that its sender hears back instead of timing out.
+    init(reqid: String, failure error: String, instance: String?)
+    /// Whether the response reports success throughout (for request metrics).
+    var succeeded: Bool { get }
 }
 
 /// Which `target`s an endpoint accepts (see the design's Addressing section).

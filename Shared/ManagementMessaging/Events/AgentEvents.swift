@@ -5,6 +5,7 @@ import ManagementTypes
 public enum AgentAPI {
     public struct DeployRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::deploy_request"
+        public typealias Response = DeployResponse
         public var reqid: String
         public var config: Management.Configuration
         public var force: Bool
@@ -25,7 +26,7 @@ public enum AgentAPI {
         }
     }
 
-    public struct DeployResponse: ManagementEvent {
+    public struct DeployResponse: ResultsResponse {
         public static let eventName = "Management::Agent::API::deploy_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -34,12 +35,13 @@ public enum AgentAPI {
 
     public struct GetNodesRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::get_nodes_request"
+        public typealias Response = GetNodesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
     /// `result.data` is the vector of `Management::NodeStatus`.
-    public struct GetNodesResponse: ManagementEvent {
+    public struct GetNodesResponse: ResultResponse {
         public static let eventName = "Management::Agent::API::get_nodes_response"
         public var reqid: String
         public var result: Management.Result
@@ -48,6 +50,7 @@ public enum AgentAPI {
 
     public struct NodeDispatchRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::node_dispatch_request"
+        public typealias Response = NodeDispatchResponse
         public var reqid: String
         public var action: [String]
         @ZeekSet public var nodes: Set<String>
@@ -59,7 +62,7 @@ public enum AgentAPI {
         }
     }
 
-    public struct NodeDispatchResponse: ManagementEvent {
+    public struct NodeDispatchResponse: ResultsResponse {
         public static let eventName = "Management::Agent::API::node_dispatch_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -68,11 +71,12 @@ public enum AgentAPI {
 
     public struct AgentWelcomeRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::agent_welcome_request"
+        public typealias Response = AgentWelcomeResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct AgentWelcomeResponse: ManagementEvent {
+    public struct AgentWelcomeResponse: ResultResponse {
         public static let eventName = "Management::Agent::API::agent_welcome_response"
         public var reqid: String
         public var result: Management.Result
@@ -81,11 +85,12 @@ public enum AgentAPI {
 
     public struct AgentStandbyRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::agent_standby_request"
+        public typealias Response = AgentStandbyResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct AgentStandbyResponse: ManagementEvent {
+    public struct AgentStandbyResponse: ResultResponse {
         public static let eventName = "Management::Agent::API::agent_standby_response"
         public var reqid: String
         public var result: Management.Result
@@ -94,6 +99,7 @@ public enum AgentAPI {
 
     public struct RestartRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::restart_request"
+        public typealias Response = RestartResponse
         public var reqid: String
         @ZeekSet public var nodes: Set<String>
 
@@ -103,7 +109,7 @@ public enum AgentAPI {
         }
     }
 
-    public struct RestartResponse: ManagementEvent {
+    public struct RestartResponse: ResultsResponse {
         public static let eventName = "Management::Agent::API::restart_response"
         public var reqid: String
         public var results: [Management.Result]

@@ -6,12 +6,13 @@ import ManagementTypes
 public enum ControllerAPI {
     public struct GetInstancesRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::get_instances_request"
+        public typealias Response = GetInstancesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
     /// `result.data` is the vector of `Management::Instance` checked in, sorted by name.
-    public struct GetInstancesResponse: ManagementEvent {
+    public struct GetInstancesResponse: ResultResponse {
         public static let eventName = "Management::Controller::API::get_instances_response"
         public var reqid: String
         public var result: Management.Result
@@ -20,12 +21,13 @@ public enum ControllerAPI {
 
     public struct StageConfigurationRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::stage_configuration_request"
+        public typealias Response = StageConfigurationResponse
         public var reqid: String
         public var config: Management.Configuration
         public init(reqid: String, config: Management.Configuration) { self.reqid = reqid; self.config = config }
     }
 
-    public struct StageConfigurationResponse: ManagementEvent {
+    public struct StageConfigurationResponse: ResultsResponse {
         public static let eventName = "Management::Controller::API::stage_configuration_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -34,13 +36,14 @@ public enum ControllerAPI {
 
     public struct GetConfigurationRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::get_configuration_request"
+        public typealias Response = GetConfigurationResponse
         public var reqid: String
         public var deployed: Bool
         public init(reqid: String, deployed: Bool) { self.reqid = reqid; self.deployed = deployed }
     }
 
     /// `result.data` is the `Management::Configuration`.
-    public struct GetConfigurationResponse: ManagementEvent {
+    public struct GetConfigurationResponse: ResultResponse {
         public static let eventName = "Management::Controller::API::get_configuration_response"
         public var reqid: String
         public var result: Management.Result
@@ -49,11 +52,12 @@ public enum ControllerAPI {
 
     public struct DeployRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::deploy_request"
+        public typealias Response = DeployResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct DeployResponse: ManagementEvent {
+    public struct DeployResponse: ResultsResponse {
         public static let eventName = "Management::Controller::API::deploy_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -62,12 +66,13 @@ public enum ControllerAPI {
 
     public struct GetNodesRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::get_nodes_request"
+        public typealias Response = GetNodesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
     /// One Result per agent, each with the vector of `Management::NodeStatus` as data.
-    public struct GetNodesResponse: ManagementEvent {
+    public struct GetNodesResponse: ResultsResponse {
         public static let eventName = "Management::Controller::API::get_nodes_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -76,6 +81,7 @@ public enum ControllerAPI {
 
     public struct GetIDValueRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::get_id_value_request"
+        public typealias Response = GetIDValueResponse
         public var reqid: String
         public var id: String
         @ZeekSet public var nodes: Set<String>
@@ -88,7 +94,7 @@ public enum ControllerAPI {
     }
 
     /// One Result per node; `data` is a string holding the JSON of the value.
-    public struct GetIDValueResponse: ManagementEvent {
+    public struct GetIDValueResponse: ResultsResponse {
         public static let eventName = "Management::Controller::API::get_id_value_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -97,6 +103,7 @@ public enum ControllerAPI {
 
     public struct RestartRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::restart_request"
+        public typealias Response = RestartResponse
         public var reqid: String
         @ZeekSet public var nodes: Set<String>
 
@@ -106,7 +113,7 @@ public enum ControllerAPI {
         }
     }
 
-    public struct RestartResponse: ManagementEvent {
+    public struct RestartResponse: ResultsResponse {
         public static let eventName = "Management::Controller::API::restart_response"
         public var reqid: String
         public var results: [Management.Result]
@@ -117,12 +124,13 @@ public enum ControllerAPI {
     /// client's own timeout.
     public struct TestTimeoutRequest: ManagementRequest {
         public static let eventName = "Management::Controller::API::test_timeout_request"
+        public typealias Response = TestTimeoutResponse
         public var reqid: String
         public var with_state: Bool
         public init(reqid: String, withState: Bool) { self.reqid = reqid; self.with_state = withState }
     }
 
-    public struct TestTimeoutResponse: ManagementEvent {
+    public struct TestTimeoutResponse: ResultResponse {
         public static let eventName = "Management::Controller::API::test_timeout_response"
         public var reqid: String
         public var result: Management.Result
@@ -142,11 +150,12 @@ public enum ControllerAPI {
 public enum ClusterControllerAPI {
     public struct GetInstancesRequest: ManagementRequest {
         public static let eventName = "ClusterController::API::get_instances_request"
+        public typealias Response = GetInstancesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct GetInstancesResponse: ManagementEvent {
+    public struct GetInstancesResponse: LegacyResultResponse {
         public static let eventName = "ClusterController::API::get_instances_response"
         public var reqid: String
         public var result: ClusterController.Types.Result
@@ -156,13 +165,14 @@ public enum ClusterControllerAPI {
     /// Stage and deploy in one step, without validation.
     public struct SetConfigurationRequest: ManagementRequest {
         public static let eventName = "ClusterController::API::set_configuration_request"
+        public typealias Response = SetConfigurationResponse
         public var reqid: String
         public var config: ClusterController.Types.Configuration
         public init(reqid: String, config: ClusterController.Types.Configuration) { self.reqid = reqid; self.config = config }
     }
 
     /// One Result per agent.
-    public struct SetConfigurationResponse: ManagementEvent {
+    public struct SetConfigurationResponse: LegacyResultsResponse {
         public static let eventName = "ClusterController::API::set_configuration_response"
         public var reqid: String
         public var result: [ClusterController.Types.Result]
@@ -171,11 +181,12 @@ public enum ClusterControllerAPI {
 
     public struct GetNodesRequest: ManagementRequest {
         public static let eventName = "ClusterController::API::get_nodes_request"
+        public typealias Response = GetNodesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct GetNodesResponse: ManagementEvent {
+    public struct GetNodesResponse: LegacyResultsResponse {
         public static let eventName = "ClusterController::API::get_nodes_response"
         public var reqid: String
         public var result: [ClusterController.Types.Result]
@@ -184,12 +195,13 @@ public enum ClusterControllerAPI {
 
     public struct TestTimeoutRequest: ManagementRequest {
         public static let eventName = "ClusterController::API::test_timeout_request"
+        public typealias Response = TestTimeoutResponse
         public var reqid: String
         public var with_state: Bool
         public init(reqid: String, withState: Bool) { self.reqid = reqid; self.with_state = withState }
     }
 
-    public struct TestTimeoutResponse: ManagementEvent {
+    public struct TestTimeoutResponse: LegacyResultResponse {
         public static let eventName = "ClusterController::API::test_timeout_response"
         public var reqid: String
         public var result: ClusterController.Types.Result

@@ -6,12 +6,13 @@ public enum ClusterAgentAPI {
     /// Stage and deploy in one step.
     public struct SetConfigurationRequest: ManagementRequest {
         public static let eventName = "ClusterAgent::API::set_configuration_request"
+        public typealias Response = SetConfigurationResponse
         public var reqid: String
         public var config: ClusterController.Types.Configuration
         public init(reqid: String, config: ClusterController.Types.Configuration) { self.reqid = reqid; self.config = config }
     }
 
-    public struct SetConfigurationResponse: ManagementEvent {
+    public struct SetConfigurationResponse: LegacyResultResponse {
         public static let eventName = "ClusterAgent::API::set_configuration_response"
         public var reqid: String
         public var result: ClusterController.Types.Result
@@ -20,12 +21,13 @@ public enum ClusterAgentAPI {
 
     public struct GetNodesRequest: ManagementRequest {
         public static let eventName = "ClusterAgent::API::get_nodes_request"
+        public typealias Response = GetNodesResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
     /// `result.data` is the vector of legacy `NodeStatus`.
-    public struct GetNodesResponse: ManagementEvent {
+    public struct GetNodesResponse: LegacyResultResponse {
         public static let eventName = "ClusterAgent::API::get_nodes_response"
         public var reqid: String
         public var result: ClusterController.Types.Result
@@ -34,11 +36,12 @@ public enum ClusterAgentAPI {
 
     public struct AgentWelcomeRequest: ManagementRequest {
         public static let eventName = "ClusterAgent::API::agent_welcome_request"
+        public typealias Response = AgentWelcomeResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct AgentWelcomeResponse: ManagementEvent {
+    public struct AgentWelcomeResponse: LegacyResultResponse {
         public static let eventName = "ClusterAgent::API::agent_welcome_response"
         public var reqid: String
         public var result: ClusterController.Types.Result
@@ -47,11 +50,12 @@ public enum ClusterAgentAPI {
 
     public struct AgentStandbyRequest: ManagementRequest {
         public static let eventName = "ClusterAgent::API::agent_standby_request"
+        public typealias Response = AgentStandbyResponse
         public var reqid: String
         public init(reqid: String) { self.reqid = reqid }
     }
 
-    public struct AgentStandbyResponse: ManagementEvent {
+    public struct AgentStandbyResponse: LegacyResultResponse {
         public static let eventName = "ClusterAgent::API::agent_standby_response"
         public var reqid: String
         public var result: ClusterController.Types.Result

@@ -5,6 +5,7 @@ public enum NodeAPI {
     /// Asks nodes to run `action` (`["get_id_value", "<id>"]`); `nodes` empty means all.
     public struct DispatchRequest: ManagementRequest {
         public static let eventName = "Management::Node::API::node_dispatch_request"
+        public typealias Response = DispatchResponse
         public var reqid: String
         public var action: [String]
         @ZeekSet public var nodes: Set<String>
@@ -16,7 +17,7 @@ public enum NodeAPI {
         }
     }
 
-    public struct DispatchResponse: ManagementEvent {
+    public struct DispatchResponse: ResultResponse {
         public static let eventName = "Management::Node::API::node_dispatch_response"
         public var reqid: String
         public var result: Management.Result

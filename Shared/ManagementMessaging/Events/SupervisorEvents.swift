@@ -5,63 +5,76 @@ public enum SupervisorControl {
     /// Create and start a node. Answered with ``CreateResponse``: `""` on success, else the error.
     public struct CreateRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::create_request"
+        public typealias Response = CreateResponse
         public var reqid: String
         public var node: Supervisor.NodeConfig
         public init(reqid: String, node: Supervisor.NodeConfig) { self.reqid = reqid; self.node = node }
     }
 
-    public struct CreateResponse: ManagementEvent {
+    public struct CreateResponse: ManagementResponse {
         public static let eventName = "SupervisorControl::create_response"
         public var reqid: String
         public var result: String
         public init(reqid: String, result: String) { self.reqid = reqid; self.result = result }
+        public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: error) }
+        public var succeeded: Bool { result.isEmpty }
     }
 
     /// Status of one node, or of all when `node` is empty.
     public struct StatusRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::status_request"
+        public typealias Response = StatusResponse
         public var reqid: String
         public var node: String
         public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
     }
 
-    public struct StatusResponse: ManagementEvent {
+    public struct StatusResponse: ManagementResponse {
         public static let eventName = "SupervisorControl::status_response"
         public var reqid: String
         public var result: Supervisor.Status
         public init(reqid: String, result: Supervisor.Status) { self.reqid = reqid; self.result = result }
+        /// Zeek's supervisor has no failed status: an unservable request lists no nodes.
+        public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: Supervisor.Status()) }
+        public var succeeded: Bool { true }
     }
 
     /// Restart one node, or all when `node` is empty.
     public struct RestartRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::restart_request"
+        public typealias Response = RestartResponse
         public var reqid: String
         public var node: String
         public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
     }
 
     /// `result` is false when the node is unknown.
-    public struct RestartResponse: ManagementEvent {
+    public struct RestartResponse: ManagementResponse {
         public static let eventName = "SupervisorControl::restart_response"
         public var reqid: String
         public var result: Bool
         public init(reqid: String, result: Bool) { self.reqid = reqid; self.result = result }
+        public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: false) }
+        public var succeeded: Bool { result }
     }
 
     /// Stop and forget one node, or all when `node` is empty.
     public struct DestroyRequest: ManagementRequest {
         public static let eventName = "SupervisorControl::destroy_request"
+        public typealias Response = DestroyResponse
         public var reqid: String
         public var node: String
         public init(reqid: String, node: String = "") { self.reqid = reqid; self.node = node }
     }
 
     /// `result` is false when the node is unknown.
-    public struct DestroyResponse: ManagementEvent {
+    public struct DestroyResponse: ManagementResponse {
         public static let eventName = "SupervisorControl::destroy_response"
         public var reqid: String
         public var result: Bool
         public init(reqid: String, result: Bool) { self.reqid = reqid; self.result = result }
+        public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: false) }
+        public var succeeded: Bool { result }
     }
 
     /// Stop every node and the supervisor itself. Has no response.

@@ -1,0 +1,35 @@
+import ManagementMessaging
+import ManagementTypes
+
+extension RequestResponder {
+    /// The legacy `ClusterAgent::API`, served by the same agent and answered in that namespace's
+    /// event shapes (one legacy `Result` per request).
+    static func legacyAgentAPI(_ agent: Agent) -> RequestResponder {
+        let instance = agent.settings.instance
+        var responder = RequestResponder(answeringOn: .legacyAgentAPI, through: agent.endpoint, instance: instance)
+        responder.on(ClusterAgentAPI.SetConfigurationRequest.self) { request, _ in
+            let results = await agent.deploy(Management.Configuration(legacy: request.config), reqid: request.reqid, force: false)
+            let failures = results.filter { !$0.success }
+            let errors = failures.map { result in [result.node, result.error].compactMap { $0 }.joined(separator: ": ") }
+            return .init(reqid: request.reqid, result: ClusterController.Types.Result(
+                reqid: request.reqid, instance: instance, success: failures.isEmpty, error: errors.joined(separator: "; ")
+            ))
+        }
+        responder.on(ClusterAgentAPI.GetNodesRequest.self) { request, _ in
+            let modern = await agent.nodeStatuses(reqid: request.reqid)
+            let statuses = (try? modern.data?.decode(as: [Management.NodeStatus].self)) ?? []
+            return .init(reqid: request.reqid, result: ClusterController.Types.Result(
+                reqid: request.reqid, instance: instance, success: modern.success,
+                data: try? JSONValue(encoding: statuses.map(ClusterController.Types.NodeStatus.init)), error: modern.error ?? ""
+            ))
+        }
+        responder.on(ClusterAgentAPI.AgentWelcomeRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: .init(reqid: request.reqid, instance: instance))
+        }
+        responder.on(ClusterAgentAPI.AgentStandbyRequest.self) { request, _ in
+            _ = await agent.deploy(Management.Configuration(), reqid: "", force: true)
+            return .init(reqid: request.reqid, result: .init(reqid: request.reqid, instance: instance))
+        }
+        return responder
+    }
+}

@@ -1,0 +1,65 @@
+import ManagementMessaging
+import ManagementTypes
+
+private typealias LegacyResult = ClusterController.Types.Result
+
+/// The legacy `ClusterController::API` (Zeek 4.1 - 5.0-dev clients) on `ClusterController.API`,
+/// served with the same controller state and answered in that namespace's shapes.
+extension RequestResponder {
+    static func legacyControllerAPI(_ controller: Controller) -> RequestResponder {
+        var responder = RequestResponder(answeringOn: .legacyControllerAPI, through: controller.endpoint)
+        responder.on(ClusterControllerAPI.GetInstancesRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: LegacyResult(await controller.instances(reqid: request.reqid)))
+        }
+        responder.on(ClusterControllerAPI.SetConfigurationRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await setConfiguration(request, on: controller))
+        }
+        responder.on(ClusterControllerAPI.GetNodesRequest.self) { request, _ in
+            let results = await controller.nodes(reqid: request.reqid).map { result in
+                var legacy = LegacyResult(result)
+                if let statuses = try? result.data?.decode(as: [Management.NodeStatus].self) {
+                    legacy.data = try? JSONValue(encoding: statuses.map(ClusterController.Types.NodeStatus.init))
+                }
+                return legacy
+            }
+            return .init(reqid: request.reqid, result: results)
+        }
+        responder.on(ClusterControllerAPI.TestTimeoutRequest.self) { request, _ in
+            guard request.with_state else { return nil }
+            try? await Task.sleep(for: controller.settings.requestTimeout)
+            return .init(reqid: request.reqid, result: LegacyResult(reqid: request.reqid, success: false, error: "request timed out"))
+        }
+        return responder
+    }
+
+    /// Stage (without validation, as the legacy controller did) and deploy; one Result per agent.
+    private static func setConfiguration(_ request: ClusterControllerAPI.SetConfigurationRequest, on controller: Controller) async -> [LegacyResult] {
+        let reqid = request.reqid
+        let staging = await controller.stage(Management.Configuration(legacy: request.config), reqid: reqid, validate: false)
+        if let failure = staging.first(where: { !$0.success }) { return [LegacyResult(failure)] }
+        let results = await controller.deploy(reqid: reqid)
+        if let pending = results.first(where: { !$0.success && $0.instance == nil && ($0.error ?? "").hasPrefix("earlier deployment") }) {
+            return [LegacyResult(reqid: reqid, success: false, error: (pending.error ?? "").replacing("earlier deployment", with: "request"))]
+        }
+        var byAgent: [String: [Management.Result]] = [:]
+        var general: [LegacyResult] = []
+        for result in results {
+            if let instance = result.instance { byAgent[instance, default: []].append(result) } else if !result.success { general.append(LegacyResult(result)) }
+        }
+        return byAgent.keys.sorted().map { instance in
+            let failures = byAgent[instance]!.filter { !$0.success }
+            return LegacyResult(
+                reqid: reqid, instance: instance, success: failures.isEmpty,
+                error: failures.map { failure in [failure.node, failure.error].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; ")
+            )
+        } + general
+    }
+}
+
+extension ClusterController.Types.Result {
+    /// The legacy form of a Result: unset instance and error become empty strings.
+    init(_ result: Management.Result) {
+        self.init(reqid: result.reqid, instance: result.instance ?? "", success: result.success,
+                  data: result.data, error: result.error ?? "", node: result.node)
+    }
+}
