@@ -122,52 +122,44 @@ struct SupervisorControlHandler {
             return
         }
         let requester = message.head.sender
-        do {
-            switch message.event {
-            case Control.CreateRequest.eventName:
-                let request = try message.decode(Control.CreateRequest.self).event
-                let creation = await supervisor.create(request.node)
-                let (endpoint, logger) = (endpoint, logger)
-                Task {
-                    let result = await creation.value
-                    if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
-                    endpoint.enqueue(Control.CreateResponse(reqid: request.reqid, result: result), to: .supervisorAPI, target: requester)
-                }
-            case Control.StatusRequest.eventName:
-                let request = try message.decode(Control.StatusRequest.self).event
-                respond(Control.StatusResponse(reqid: request.reqid, result: await supervisor.status(request.node)), to: requester)
-            case Control.RestartRequest.eventName:
-                let request = try message.decode(Control.RestartRequest.self).event
-                answer(after: await supervisor.restart(request.node), to: requester) { Control.RestartResponse(reqid: request.reqid, result: $0) }
-            case Control.DestroyRequest.eventName:
-                let request = try message.decode(Control.DestroyRequest.self).event
-                answer(after: await supervisor.destroy(request.node), to: requester) { Control.DestroyResponse(reqid: request.reqid, result: $0) }
-            case Control.StopRequest.eventName:
-                logger.notice("stop requested by \(requester): stopping all nodes and exiting")
-                kill(getpid(), SIGTERM)
-            default:
-                logger.info("ignoring unknown event \(message.event) from \(requester)")
+        switch message.event {
+        case Control.CreateRequest.eventName:
+            guard let request = decode(Control.CreateRequest.self, message) else { return }
+            let creation = await supervisor.create(request.node)
+            let (endpoint, logger) = (endpoint, logger)
+            Task {
+                let result = await creation.value
+                if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
+                endpoint.enqueue(Control.CreateResponse(reqid: request.reqid, result: result), to: .supervisorAPI, target: requester)
             }
-        } catch {
-            logger.warning("malformed \(message.event) from \(requester): \(error)")
-            respondToMalformed(message, error: error, requester: requester)
+        case Control.StatusRequest.eventName:
+            guard let request = decode(Control.StatusRequest.self, message) else { return }
+            respond(Control.StatusResponse(reqid: request.reqid, result: await supervisor.status(request.node)), to: requester)
+        case Control.RestartRequest.eventName:
+            guard let request = decode(Control.RestartRequest.self, message) else { return }
+            answer(after: await supervisor.restart(request.node), to: requester) { Control.RestartResponse(reqid: request.reqid, result: $0) }
+        case Control.DestroyRequest.eventName:
+            guard let request = decode(Control.DestroyRequest.self, message) else { return }
+            answer(after: await supervisor.destroy(request.node), to: requester) { Control.DestroyResponse(reqid: request.reqid, result: $0) }
+        case Control.StopRequest.eventName:
+            logger.notice("stop requested by \(requester): stopping all nodes and exiting")
+            kill(getpid(), SIGTERM)
+        default:
+            logger.info("ignoring unknown event \(message.event) from \(requester)")
         }
     }
 
-    /// Every request gets an answer, also one whose arguments do not decode, if it has a reqid.
-    private func respondToMalformed(_ message: InboundMessage, error: WireDecodingError, requester: String) {
-        guard let reqid = message.reqid else { return }
-        switch message.event {
-        case SupervisorControl.CreateRequest.eventName:
-            respond(SupervisorControl.CreateResponse(reqid: reqid, result: "invalid create request: \(error)"), to: requester)
-        case SupervisorControl.StatusRequest.eventName:
-            respond(SupervisorControl.StatusResponse(reqid: reqid, result: Supervisor.Status()), to: requester)
-        case SupervisorControl.RestartRequest.eventName:
-            respond(SupervisorControl.RestartResponse(reqid: reqid, result: false), to: requester)
-        case SupervisorControl.DestroyRequest.eventName:
-            respond(SupervisorControl.DestroyResponse(reqid: reqid, result: false), to: requester)
-        default:
-            break
+    /// The request, or nil after answering one whose arguments do not decode with its failure
+    /// (every request with a reqid gets an answer).
+    private func decode<Request: ManagementRequest>(_: Request.Type, _ message: InboundMessage) -> Request? {
+        do throws(WireDecodingError) {
+            return try message.decode(Request.self).event
+        } catch {
+            logger.warning("malformed \(message.event) from \(message.head.sender): \(error)")
+            if let reqid = message.reqid {
+                respond(Request.Response(reqid: reqid, failure: "invalid \(message.event): \(error)", instance: nil), to: message.head.sender)
+            }
+            return nil
         }
     }
 
