@@ -50,7 +50,7 @@ final class RdKafkaClient: @unchecked Sendable {
             throw KafkaError(.configuration, "librdkafka could not allocate a configuration")
         }
         var errorBuffer = [CChar](repeating: 0, count: 512)
-        for (key, value) in properties {
+        for (key, value) in properties where PropertyScope.applies(key, to: kind) {
             let result = rd_kafka_conf_set(conf, key, value, &errorBuffer, errorBuffer.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
