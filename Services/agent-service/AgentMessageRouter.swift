@@ -66,16 +66,8 @@ extension AgentMessageRouter {
     private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
         let started = ContinuousClock.now
         let outcome = await responder.respond(to: message)
-        let requester = message.head.sender
-        switch outcome {
-        case .unknown:
-            logger.info("ignoring unknown request \(message.event) from \(requester)")
-        case .malformed(let error, answered: true):
-            await agent.notifyError("invalid \(message.event) from \(requester): \(error)")
-        case .malformed(let error, answered: false):
-            await agent.notifyError("dropped \(message.event) from \(requester) without a usable reqid: \(error)")
-        case .answered, .unanswered:
-            break
+        if let problem = outcome.problem(with: message) {
+            if case .malformed = outcome { await agent.notifyError(problem) } else { logger.info("\(problem)") }
         }
         metrics.requestHandled(event: message.event, outcome: outcome.label, duration: ContinuousClock.now - started)
     }

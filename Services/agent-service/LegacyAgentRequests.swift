@@ -9,19 +9,10 @@ extension RequestResponder {
         var responder = RequestResponder(answeringOn: .legacyAgentAPI, through: agent.endpoint, instance: instance)
         responder.on(ClusterAgentAPI.SetConfigurationRequest.self) { request, _ in
             let results = await agent.deploy(Management.Configuration(legacy: request.config), reqid: request.reqid, force: false)
-            let failures = results.filter { !$0.success }
-            let errors = failures.map { result in [result.node, result.error].compactMap { $0 }.joined(separator: ": ") }
-            return .init(reqid: request.reqid, result: ClusterController.Types.Result(
-                reqid: request.reqid, instance: instance, success: failures.isEmpty, error: errors.joined(separator: "; ")
-            ))
+            return .init(reqid: request.reqid, result: .init(reqid: request.reqid, instance: instance, summarizing: results))
         }
         responder.on(ClusterAgentAPI.GetNodesRequest.self) { request, _ in
-            let modern = await agent.nodeStatuses(reqid: request.reqid)
-            let statuses = (try? modern.data?.decode(as: [Management.NodeStatus].self)) ?? []
-            return .init(reqid: request.reqid, result: ClusterController.Types.Result(
-                reqid: request.reqid, instance: instance, success: modern.success,
-                data: try? JSONValue(encoding: statuses.map(ClusterController.Types.NodeStatus.init)), error: modern.error ?? ""
-            ))
+            .init(reqid: request.reqid, result: .init(nodes: await agent.nodeStatuses(reqid: request.reqid)))
         }
         responder.on(ClusterAgentAPI.AgentWelcomeRequest.self) { request, _ in
             .init(reqid: request.reqid, result: .init(reqid: request.reqid, instance: instance))

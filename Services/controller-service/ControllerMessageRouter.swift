@@ -64,16 +64,9 @@ struct ControllerMessageRouter {
 extension ControllerMessageRouter {
     /// Answers one request and logs what went wrong with it.
     private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
-        let client = message.head.sender
-        switch await responder.respond(to: message) {
-        case .unknown:
-            logger.info("ignoring unknown request \(message.event) from \(client)")
-        case .malformed(let error, answered: true):
-            logger.warning("invalid \(message.event) from \(client): \(error)")
-        case .malformed(let error, answered: false):
-            logger.warning("dropped \(message.event) from \(client) without a usable reqid: \(error)")
-        case .answered, .unanswered:
-            break
+        let outcome = await responder.respond(to: message)
+        if let problem = outcome.problem(with: message) {
+            if case .malformed = outcome { logger.warning("\(problem)") } else { logger.info("\(problem)") }
         }
     }
 }

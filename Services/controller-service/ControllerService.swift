@@ -103,7 +103,7 @@ struct ControllerService: AsyncParsableCommand {
                 onReady: { endpoint in
                     let store = ConfigurationStore(endpoint: endpoint, kafka: kafka, logger: logger)
                     let controller = Controller(settings: controllerSettings, endpoint: endpoint, store: store, logger: logger)
-                    await holder.start(controller, router: ControllerMessageRouter(controller: controller, logger: logger))
+                    await holder.start(ControllerMessageRouter(controller: controller, logger: logger))
                 },
                 onShutdown: { _ in await holder.stop() },
                 handler: { _, message in
@@ -115,8 +115,8 @@ struct ControllerService: AsyncParsableCommand {
 }
 
 /// The controller exists once the endpoint does; this hands it, with its message router, from
-/// start-up to the handler and owns its background duties: following the group's assignment (active or standby) and
-/// sweeping lost agents.
+/// start-up to the handler and owns its background duties: following the group's assignment
+/// (active or standby) and sweeping lost agents.
 actor ControllerHolder {
     private(set) var router: ControllerMessageRouter?
     private var role = Role.joining
@@ -129,8 +129,9 @@ actor ControllerHolder {
         case rebalancing
     }
 
-    func start(_ controller: Controller, router: ControllerMessageRouter) {
+    func start(_ router: ControllerMessageRouter) {
         self.router = router
+        let controller = router.controller
         let endpoint = controller.endpoint
         duties.append(Task {
             for await assignment in endpoint.assignmentChanges {

@@ -15,14 +15,7 @@ extension RequestResponder {
             .init(reqid: request.reqid, result: await setConfiguration(request, on: controller))
         }
         responder.on(ClusterControllerAPI.GetNodesRequest.self) { request, _ in
-            let results = await controller.nodes(reqid: request.reqid).map { result in
-                var legacy = LegacyResult(result)
-                if let statuses = try? result.data?.decode(as: [Management.NodeStatus].self) {
-                    legacy.data = try? JSONValue(encoding: statuses.map(ClusterController.Types.NodeStatus.init))
-                }
-                return legacy
-            }
-            return .init(reqid: request.reqid, result: results)
+            .init(reqid: request.reqid, result: await controller.nodes(reqid: request.reqid).map(LegacyResult.init(nodes:)))
         }
         responder.on(ClusterControllerAPI.TestTimeoutRequest.self) { request, _ in
             guard request.with_state else { return nil }
@@ -46,20 +39,6 @@ extension RequestResponder {
         for result in results {
             if let instance = result.instance { byAgent[instance, default: []].append(result) } else if !result.success { general.append(LegacyResult(result)) }
         }
-        return byAgent.keys.sorted().map { instance in
-            let failures = byAgent[instance]!.filter { !$0.success }
-            return LegacyResult(
-                reqid: reqid, instance: instance, success: failures.isEmpty,
-                error: failures.map { failure in [failure.node, failure.error].compactMap { $0 }.joined(separator: ": ") }.joined(separator: "; ")
-            )
-        } + general
-    }
-}
-
-extension ClusterController.Types.Result {
-    /// The legacy form of a Result: unset instance and error become empty strings.
-    init(_ result: Management.Result) {
-        self.init(reqid: result.reqid, instance: result.instance ?? "", success: result.success,
-                  data: result.data, error: result.error ?? "", node: result.node)
+        return byAgent.keys.sorted().map { LegacyResult(reqid: reqid, instance: $0, summarizing: byAgent[$0]!) } + general
     }
 }

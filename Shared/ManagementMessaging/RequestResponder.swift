@@ -27,6 +27,18 @@ public struct RequestResponder: Sendable {
             case .malformed: "malformed"
             }
         }
+
+        /// What went wrong with `message`, worded for a log line or a `notify_error`; nil if
+        /// nothing did.
+        public func problem(with message: InboundMessage) -> String? {
+            let (event, sender) = (message.event, message.head.sender)
+            return switch self {
+            case .answered, .unanswered: nil
+            case .unknown: "ignoring unknown request \(event) from \(sender)"
+            case .malformed(let error, answered: true): "invalid \(event) from \(sender): \(error)"
+            case .malformed(let error, answered: false): "dropped \(event) from \(sender) without a usable reqid: \(error)"
+            }
+        }
     }
 
     private var handlers: [String: @Sendable (InboundMessage) async -> Outcome] = [:]

@@ -96,3 +96,28 @@ extension ClusterController.Types.NodeStatus {
                   mgmtRole: role, clusterRole: status.clusterRole, pid: status.pid, port: status.port)
     }
 }
+
+extension ClusterController.Types.Result {
+    /// The legacy form of a Result: unset instance and error become empty strings.
+    public init(_ result: Management.Result) {
+        self.init(reqid: result.reqid, instance: result.instance ?? "", success: result.success,
+                  data: result.data, error: result.error ?? "", node: result.node)
+    }
+
+    /// The legacy form of a get_nodes Result, its node statuses in their legacy form.
+    public init(nodes result: Management.Result) {
+        self.init(result)
+        if let statuses = try? result.data?.decode(as: [Management.NodeStatus].self) {
+            data = try? JSONValue(encoding: statuses.map(ClusterController.Types.NodeStatus.init))
+        }
+    }
+
+    /// One legacy Result for an instance's deploy Results, which the legacy API reports as one:
+    /// successful if all were, else naming every failure (`node: error`, separated by `; `).
+    public init(reqid: String, instance: String, summarizing results: [Management.Result]) {
+        let failures = results.filter { !$0.success }
+        self.init(reqid: reqid, instance: instance, success: failures.isEmpty, error: failures.map { failure in
+            [failure.node, failure.error].compactMap { $0 }.joined(separator: ": ")
+        }.joined(separator: "; "))
+    }
+}
