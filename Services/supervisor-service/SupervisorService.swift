@@ -126,11 +126,10 @@ struct SupervisorControlHandler {
         case Control.CreateRequest.eventName:
             guard let request = decode(Control.CreateRequest.self, message) else { return }
             let creation = await supervisor.create(request.node)
-            let (endpoint, logger) = (endpoint, logger)
             Task {
                 let result = await creation.value
                 if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
-                endpoint.enqueue(Control.CreateResponse(reqid: request.reqid, result: result), to: .supervisorAPI, target: requester)
+                respond(Control.CreateResponse(reqid: request.reqid, result: result), to: requester)
             }
         case Control.StatusRequest.eventName:
             guard let request = decode(Control.StatusRequest.self, message) else { return }
@@ -156,9 +155,7 @@ struct SupervisorControlHandler {
             return try message.decode(Request.self).event
         } catch {
             logger.warning("malformed \(message.event) from \(message.head.sender): \(error)")
-            if let reqid = message.reqid {
-                respond(Request.Response(reqid: reqid, failure: "invalid \(message.event): \(error)", instance: nil), to: message.head.sender)
-            }
+            if let failure = Request.Response(rejecting: message, error, instance: nil) { respond(failure, to: message.head.sender) }
             return nil
         }
     }
@@ -168,10 +165,9 @@ struct SupervisorControlHandler {
             respond(response(false), to: requester)
             return
         }
-        let endpoint = self.endpoint
         Task {
             await work.value
-            endpoint.enqueue(response(true), to: .supervisorAPI, target: requester)
+            respond(response(true), to: requester)
         }
     }
 

@@ -1,3 +1,5 @@
+import ManagementTypes
+
 /// A Zeek event as carried in an envelope: its stored properties are the event's arguments,
 /// encoded under their Zeek names.
 public protocol ManagementEvent: Codable, Sendable {
@@ -25,6 +27,15 @@ public protocol ManagementResponse: ManagementEvent {
     init(reqid: String, failure error: String, instance: String?)
     /// Whether the response reports success throughout (for request metrics).
     var succeeded: Bool { get }
+}
+
+extension ManagementResponse {
+    /// The failure answering `message`, a request whose arguments did not decode; nil if it has
+    /// no usable reqid to answer.
+    public init?(rejecting message: InboundMessage, _ error: WireDecodingError, instance: String?) {
+        guard let reqid = message.reqid else { return nil }
+        self.init(reqid: reqid, failure: "invalid \(message.event): \(error)", instance: instance)
+    }
 }
 
 /// Which `target`s an endpoint accepts (see the design's Addressing section).

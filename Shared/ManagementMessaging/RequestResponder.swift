@@ -66,8 +66,9 @@ public struct RequestResponder: Sendable {
             do throws(WireDecodingError) {
                 request = try message.decode(Request.self).event
             } catch {
-                guard let reqid = message.reqid else { return .malformed(error, answered: false) }
-                let failure = Request.Response(reqid: reqid, failure: "invalid \(message.event): \(error)", instance: instance)
+                guard let failure = Request.Response(rejecting: message, error, instance: instance) else {
+                    return .malformed(error, answered: false)
+                }
                 endpoint.enqueue(failure, to: topic, target: requester)
                 return .malformed(error, answered: true)
             }
