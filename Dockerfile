@@ -2,12 +2,20 @@
 #
 # All executables of the project in one image: controller-service, agent-service,
 # supervisor-service, cluster-node, zeek-mgmt, and zeek-mgmt-host (agent + supervisor of one
-# host in one container). Ubuntu 24.04 ships librdkafka 2.3, which speaks current Kafka.
+# host in one container), on top of the official Zeek image, so the supervisor runs real Zeek
+# for every node.
 #
 #   docker build -t zeek-mgmt:latest .
+#
+# The runtime stage is zeek/zeek (Debian 13 "trixie", Zeek under /usr/local/zeek, no entrypoint,
+# root), with trixie's librdkafka 2.8. The binaries are built on Ubuntu 24.04: its glibc (2.39) is
+# not newer than trixie's (2.41), its librdkafka-dev is 2.3 (>= 2.2 speaks current Kafka; Debian
+# 12's 2.0.2 does not), and with the Swift runtime linked statically they need only C libraries
+# trixie has (libc, libstdc++, librdkafka.so.1, libcurl.so.4).
 
 ARG SWIFT_VERSION=6.1
 ARG UBUNTU_VERSION=noble
+ARG ZEEK_IMAGE=zeek/zeek:lts
 
 FROM swift:${SWIFT_VERSION}-${UBUNTU_VERSION} AS build
 RUN apt-get update \
@@ -30,17 +38,29 @@ RUN swift build -c release --static-swift-stdlib \
       cp ".build/release/$tool" /out/; \
     done
 
-FROM ubuntu:${UBUNTU_VERSION} AS runtime
+FROM ${ZEEK_IMAGE} AS runtime
+# Debian 13 names its libcurl package libcurl4t64 (the 64-bit time_t transition).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libcurl4t64 libsasl2-modules ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/zeek-mgmt --create-home zeek
+ && useradd --system --uid 10001 --home-dir /var/lib/zeek-mgmt --create-home zeek \
+ && install -d -o zeek -g zeek /var/lib/zeek-mgmt/nodes
 COPY --from=build /out/ /usr/local/bin/
 COPY compose/zeek-mgmt-host /usr/local/bin/zeek-mgmt-host
 COPY examples/cluster.ini /etc/zeek-mgmt/cluster.ini
+# supervisor-service runs the image's Zeek for every node (ZEEK_MGMT_ZEEK: an executable, an
+# install prefix, or "auto"); set ZEEK_MGMT_ZEEK to "" to run the stand-in cluster-node instead.
+# Zeek's own tools (zeek, zeek-cut, zkg, ...) come first on PATH.
+ENV PATH=/usr/local/zeek/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    ZEEK_MGMT_ZEEK=/usr/local/zeek
+# /var/lib/zeek-mgmt/nodes holds the node working directories (supervisor-service --base-dir):
+# each node writes its logs to <dir>/<node>/, rotated files under <dir>/<node>/logs/. Mount a
+# volume there (compose's zeek-logs, the chart's hostPath or claim) to keep them across container
+# restarts; no VOLUME here, so the controller and the client get no anonymous volumes.
 # Services run unprivileged. The host container (agent + supervisor) runs as root only where its
-# nodes capture packets: that needs the NET_RAW and NET_ADMIN capabilities (see compose/ and helm/).
+# Zeek nodes capture packets: that needs the NET_RAW and NET_ADMIN capabilities, and host
+# networking to see the host's interfaces (see compose/ and helm/).
 USER zeek
 WORKDIR /var/lib/zeek-mgmt
 # zeek-client's WebSocket endpoint, when controller-service runs with --websocket 0.0.0.0:2149.

@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.0"),
     ],
     targets: [
         // MARK: Shared libraries
@@ -101,6 +102,20 @@ let package = Package(
             dependencies: ["ManagementTypes"],
             path: "Shared/BrokerJSON"
         ),
+        /// Real Zeek as a cluster node: finding Zeek, its command line and generated scripts,
+        /// the node script it loads, and the relay between its WebSocket API and Kafka.
+        .target(
+            name: "ZeekNodes",
+            dependencies: [
+                "ManagementTypes",
+                "ManagementMessaging",
+                "BrokerJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "WSClient", package: "swift-websocket"),
+            ],
+            path: "Shared/ZeekNodes",
+            resources: [.embedInCode("Resources/zeek-mgmt-node.zeek")]
+        ),
         /// What every executable shares: common flags, logging, lifecycle.
         .target(
             name: "ServiceRuntime",
@@ -114,9 +129,15 @@ let package = Package(
             ],
             path: "Shared/ServiceRuntime"
         ),
+        /// Free loopback ports for local servers: test servers, and the Zeek nodes' relay endpoints.
+        .target(
+            name: "LocalPorts",
+            path: "Shared/LocalPorts"
+        ),
         /// Starts throwaway servers for tests and benchmarks: the broker (scripts/broker), a Pushgateway.
         .target(
             name: "LocalServers",
+            dependencies: ["LocalPorts"],
             path: "Shared/LocalServers"
         ),
 
@@ -149,7 +170,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "supervisor-service",
-            dependencies: ["ServiceRuntime", "CSpawn"],
+            dependencies: ["ServiceRuntime", "CSpawn", "ZeekNodes", "LocalPorts"],
             path: "Services/supervisor-service"
         ),
         .executableTarget(
@@ -186,6 +207,11 @@ let package = Package(
             name: "ClusterConfigurationTests",
             dependencies: ["ClusterConfiguration", "ManagementTypes"],
             path: "Tests/ClusterConfigurationTests"
+        ),
+        .testTarget(
+            name: "ZeekNodesTests",
+            dependencies: ["ZeekNodes", "ManagementTypes"],
+            path: "Tests/ZeekNodesTests"
         ),
         .testTarget(
             name: "BrokerJSONTests",

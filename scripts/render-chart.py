@@ -2,7 +2,7 @@
 """Renders helm/zeek-mgmt offline, for checks where no Helm binary can be installed.
 
 Implements the part of Helm's template language the chart uses: actions with trim markers,
-comments, define/include, if/else, with, range over maps and lists, variables ($, $key,
+comments, define/include, if/else if/else, with, range over maps and lists, variables ($, $key,
 $value), and the functions quote, nindent, indent, toYaml, trim, not, and, or, has, default.
 Anything else is an error, so the chart cannot drift beyond what this checks.
 
@@ -62,16 +62,31 @@ def parse(tokens, position=0, stop=("end",)):
         if keyword in stop:
             return nodes, position, action
         if keyword in ("if", "with", "range", "define"):
-            body, position, ended = parse(tokens, position, ("end", "else"))
-            alternative = []
-            if ended.startswith("else"):
-                alternative, position, ended = parse(tokens, position, ("end",))
-            nodes.append((keyword, action[len(keyword):].strip(), body, alternative))
+            node, position = parse_block(tokens, position, keyword, action[len(keyword):].strip())
+            nodes.append(node)
         else:
             nodes.append(("expr", action))
     if stop != ("end",) or position < len(tokens):
         raise TemplateError(f"unterminated block (expected {stop})")
     return nodes, position, ""
+
+
+def parse_block(tokens, position, keyword, argument):
+    """Parses a block's body and its else branch up to their one end; `else if` (and `else
+    with`) chain another block as the else branch. Returns (node, position)."""
+    body, position, ended = parse(tokens, position, ("end", "else"))
+    alternative = []
+    if ended.startswith("else"):
+        chained = ended[len("else"):].strip()
+        if chained:
+            inner = chained.split(None, 1)[0]
+            if inner not in ("if", "with") or keyword not in ("if", "with"):
+                raise TemplateError(f"unsupported {{{{ {ended} }}}} in {keyword}")
+            node, position = parse_block(tokens, position, inner, chained[len(inner):].strip())
+            alternative = [node]
+        else:
+            alternative, position, _ = parse(tokens, position, ("end",))
+    return (keyword, argument, body, alternative), position
 
 
 def truthy(value):

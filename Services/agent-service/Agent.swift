@@ -58,19 +58,66 @@ actor Agent {
 
     // MARK: Deploy
 
+    /// The order in which an agent starts its nodes, each role once the previous checked in:
+    /// workers peer with proxies, the manager and loggers at start and may give up on ones
+    /// that are not listening yet.
+    static let startOrder: [Supervisor.ClusterRole] = [.logger, .manager, .proxy, .worker, .none]
+
+    /// The configuration last checked successfully, so a deploy right after its check does
+    /// not parse every script again.
+    private var checkedConfigID: String?
+
+    /// Asks the supervisor whether each of this instance's nodes of `config` would start
+    /// (Zeek parses what the node would load). One failed Result per node that would not,
+    /// with Zeek's error text; one successful Result for the instance when all would.
+    func check(_ config: Management.Configuration, reqid: String) async -> [Management.Result] {
+        let layout = Self.layout(of: config)
+        let mine = config.nodes.filter { $0.instance == instance }.sorted()
+        var failures: [Management.Result] = []
+        await withTaskGroup(of: (String, String?).self) { group in
+            for node in mine {
+                let request = SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout))
+                group.addTask {
+                    do {
+                        let result = try await self.supervisor(request, expecting: SupervisorManagement.CheckResponse.self).result
+                        return (node.name, result.isEmpty ? nil : result)
+                    } catch {
+                        return (node.name, "the supervisor did not check the node: \(error)")
+                    }
+                }
+            }
+            for await (name, failure) in group {
+                guard let failure else { continue }
+                failures.append(Management.Result(reqid: reqid, success: false, instance: instance, error: failure, node: name))
+            }
+        }
+        guard failures.isEmpty else {
+            for failure in failures { notifyError("node \(failure.node ?? "-") of configuration \(config.id) fails its check: \(failure.error ?? "")", node: failure.node ?? "") }
+            return failures.sorted { ($0.node ?? "") < ($1.node ?? "") }
+        }
+        checkedConfigID = config.id
+        return [Management.Result(reqid: reqid, instance: instance)]
+    }
+
     /// Adopts `config` and runs this instance's nodes of it; one Result per node.
+    ///
+    /// Nothing running is stopped unless every node of the configuration passed its check;
+    /// nodes then start role by role (``startOrder``), each role once the previous one
+    /// checked in or `requestTimeout` passed.
     func deploy(_ config: Management.Configuration, reqid: String, force: Bool) async -> [Management.Result] {
         if config.id == configID && !force {
             return [Management.Result(reqid: reqid, instance: instance)]
         }
+        if checkedConfigID != config.id {
+            let checked = await check(config, reqid: reqid)
+            if checked.contains(where: { !$0.success }) {
+                return checked + [Management.Result(reqid: reqid, success: false, instance: instance,
+                                                     error: "configuration \(config.id) not deployed: the nodes running before were left as they were")]
+            }
+        }
+        checkedConfigID = nil
         configID = config.id
-        let hosts = Dictionary(config.instances.map { ($0.name, $0.host) }, uniquingKeysWith: { first, _ in first })
-        layout = Dictionary(config.nodes.map { node in
-            (node.name, Supervisor.ClusterEndpoint(
-                role: node.role, host: hosts[node.instance] ?? .unspecified, port: node.port ?? .none,
-                interface: node.interface, metricsPort: node.metricsPort
-            ))
-        }, uniquingKeysWith: { first, _ in first })
+        layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
 
         // Stop what runs now, then start what is wanted.
@@ -91,26 +138,19 @@ actor Agent {
         }
 
         var failed: Set<String> = []
-        await withTaskGroup(of: (String, String?).self) { group in
-            for node in mine {
-                let request = SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: node))
-                group.addTask {
-                    do {
-                        let result = try await self.supervisor(request, expecting: SupervisorControl.CreateResponse.self).result
-                        return (node.name, result.isEmpty ? nil : result)
-                    } catch {
-                        return (node.name, "\(error)")
-                    }
-                }
+        var completed = true
+        for role in Self.startOrder {
+            let group = mine.filter { $0.role == role }
+            guard !group.isEmpty else { continue }
+            failed.formUnion(await create(group))
+            let started = await waitUntil(timeout: settings.requestTimeout) { agent in
+                group.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
             }
-            for await (name, failure) in group {
-                guard let failure else { continue }
-                failed.insert(name)
-                notifyError("failed to create node \(name): \(failure)", node: name)
+            if !started {
+                completed = false
+                let late = group.filter { !failed.contains($0.name) && nodes[$0.name]?.state != .running }.map(\.name)
+                notifyLog("\(role.rawValue.lowercased()) nodes \(late.joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
             }
-        }
-        let completed = await waitUntil(timeout: settings.requestTimeout) { agent in
-            mine.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
         }
         var results: [Management.Result] = []
         if !completed {
@@ -126,9 +166,44 @@ actor Agent {
         return results
     }
 
+    /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
+    private func create(_ group: [Management.Node]) async -> Set<String> {
+        var failed: Set<String> = []
+        await withTaskGroup(of: (String, String?).self) { tasks in
+            for node in group {
+                let request = SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout))
+                tasks.addTask {
+                    do {
+                        let result = try await self.supervisor(request, expecting: SupervisorControl.CreateResponse.self).result
+                        return (node.name, result.isEmpty ? nil : result)
+                    } catch {
+                        return (node.name, "\(error)")
+                    }
+                }
+            }
+            for await (name, failure) in tasks {
+                guard let failure else { continue }
+                failed.insert(name)
+                notifyError("failed to create node \(name): \(failure)", node: name)
+            }
+        }
+        return failed
+    }
+
+    /// Every node's place in the cluster, as each node is told it.
+    private static func layout(of config: Management.Configuration) -> [String: Supervisor.ClusterEndpoint] {
+        let hosts = Dictionary(config.instances.map { ($0.name, $0.host) }, uniquingKeysWith: { first, _ in first })
+        return Dictionary(config.nodes.map { node in
+            (node.name, Supervisor.ClusterEndpoint(
+                role: node.role, host: hosts[node.instance] ?? .unspecified, port: node.port ?? .none,
+                interface: node.interface, metricsPort: node.metricsPort
+            ))
+        }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// The supervisor's view of a node: the whole cluster layout, its scripts after the user's,
     /// and — beyond Zeek — its options, which the node applies.
-    private func nodeConfig(for node: Management.Node) -> Supervisor.NodeConfig {
+    private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint]) -> Supervisor.NodeConfig {
         var env = node.env
         if let options = node.options, !options.isEmpty {
             env["ZEEK_MGMT_NODE_OPTIONS"] = try? ZeekJSON.encodeString(options.sorted())

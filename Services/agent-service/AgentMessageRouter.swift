@@ -84,6 +84,9 @@ extension RequestResponder {
             metrics.deployed(duration: ContinuousClock.now - started)
             return .init(reqid: request.reqid, results: results)
         }
+        responder.on(AgentAPI.CheckRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await agent.check(request.config, reqid: request.reqid))
+        }
         responder.on(AgentAPI.GetNodesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await agent.nodeStatuses(reqid: request.reqid))
         }

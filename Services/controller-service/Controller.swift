@@ -52,6 +52,11 @@ actor Controller {
     private var staged: Management.Configuration?
     private var readyToDeploy: Management.Configuration?
     private var deployed: Management.Configuration?
+    /// The last known state of each node of the deployed configuration: from the deploy's
+    /// results, then from the agents' `notify_change`s.
+    private var nodeStates: [String: Management.State] = [:]
+    /// Whether `notify_cluster_running` was published since the cluster last ran in full.
+    private var announcedRunning = false
     private var restoration: Task<Void, Never>?
 
     init(settings: Settings, endpoint: ManagementEndpoint, store: ConfigurationStore, logger: Logger) {
@@ -262,6 +267,7 @@ actor Controller {
             return instance
         })
         let config = prepared
+        if let refused = await check(config, reqid: reqid, deadline: deadline) { return refused }
         adoptInstances(of: config)
         logger.info("deploying configuration \(config.id) to \(configured.count) instances")
 
@@ -290,7 +296,56 @@ actor Controller {
         }
         deployed = config
         logger.info("deployed configuration \(config.id)")
+        let running = Set(results.filter { $0.success }.compactMap(\.node))
+        nodeStates = Dictionary(config.nodes.map { ($0.name, running.contains($0.name) ? .running : .pending) }, uniquingKeysWith: { first, _ in first })
+        announcedRunning = false
+        announceRunningIfComplete()
         return results + [Management.Result(reqid: reqid, data: .string(config.id))]
+    }
+
+    /// Asks every agent of `config` whether its nodes would start (Zeek parses their scripts)
+    /// before any agent stops anything; nil when all would, else the deploy's failed results.
+    /// A configuration that fails anywhere changes nothing anywhere.
+    private func check(_ config: Management.Configuration, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
+        let names = Set(config.instances.map(\.name))
+        guard !names.isEmpty else { return nil }
+        guard await changes.wait(until: deadline, for: { names.isSubset(of: self.known.keys) }) else {
+            let missing = names.subtracting(known.keys).sorted()
+            logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
+            return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: "request timed out") }
+        }
+        let answers = await fanOut(to: names.sorted(), deadline: deadline, expecting: AgentAPI.CheckResponse.self) {
+            AgentAPI.CheckRequest(reqid: $0, config: config)
+        }
+        var refused = answers.flatMap { answer in (answer.response?.results ?? []).filter { !$0.success }.map { result in
+            var result = result
+            result.reqid = reqid
+            return result
+        } }
+        refused += answers.filter { $0.response == nil }.map { Management.Result(reqid: reqid, success: false, instance: $0.agent, error: "request timed out") }
+        guard !refused.isEmpty else { return nil }
+        logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")
+        return refused + [Management.Result(reqid: reqid, success: false,
+                                            error: "configuration \(config.id) not deployed: it fails the check on \(Set(refused.compactMap(\.instance)).sorted().joined(separator: ", ")); the running cluster was left as it was")]
+    }
+
+    /// A node's state changed on its agent.
+    func nodeChanged(_ node: String, to state: Management.State) {
+        guard nodeStates[node] != nil else { return }
+        nodeStates[node] = state
+        announceRunningIfComplete()
+    }
+
+    private func announceRunningIfComplete() {
+        guard let deployed, !deployed.nodes.isEmpty else { return }
+        let allRunning = deployed.nodes.allSatisfy { nodeStates[$0.name] == .running }
+        if !allRunning {
+            announcedRunning = false
+        } else if !announcedRunning {
+            announcedRunning = true
+            logger.notice("every node of configuration \(deployed.id) runs (\(deployed.nodes.count) nodes)")
+            endpoint.enqueue(ControllerAPI.NotifyClusterRunning(configID: deployed.id, nodes: deployed.nodes.count), to: .controllerAPI.notify)
+        }
     }
 
     /// Makes `config`'s instances the configured ones: agents no longer wanted go to standby,

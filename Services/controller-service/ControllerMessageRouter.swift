@@ -51,6 +51,10 @@ struct ControllerMessageRouter {
             } catch {
                 logger.warning("ignoring malformed check-in from \(message.head.sender): \(error)")
             }
+        case AgentAPI.NotifyChange.eventName:
+            if let change = try? message.decode(AgentAPI.NotifyChange.self).event {
+                await controller.nodeChanged(change.n.name, to: change.new)
+            }
         case AgentAPI.NotifyError.eventName:
             if let notice = try? message.decode(AgentAPI.NotifyError.self).event {
                 logger.warning("agent \(notice.instance) reports: \(notice.msg)", metadata: notice.node.isEmpty ? [:] : ["node": "\(notice.node)"])

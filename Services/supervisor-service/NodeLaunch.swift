@@ -1,5 +1,16 @@
 import Foundation
+import LocalPorts
 import ManagementTypes
+import ZeekNodes
+
+/// What the supervisor runs for each node.
+enum NodeProgram: Sendable {
+    /// The stand-in `cluster-node`, which speaks Kafka itself.
+    case standIn(path: String)
+    /// Real Zeek, loading the project's node script (at `nodeScript`) and reached through
+    /// the host's relay.
+    case zeek(ZeekInstallation, nodeScript: String)
+}
 
 /// Turns a `Supervisor::NodeConfig` into a process launch, checking everything that can be
 /// checked before anything is created. Error texts follow Zeek's `Supervisor::create` where
@@ -10,17 +21,30 @@ struct NodeLaunch: Sendable {
     let directory: URL
     let stdoutFile: URL?
     let stderrFile: URL?
-    let spec: LaunchSpec
+    let program: NodeProgram
+    /// The environment every process of the node gets.
+    private let environment: [String: String]
+    /// The node's Management options, which Zeek gets as `redef`s.
+    private let zeekOptions: [Management.Option]
 
     /// Environment variable carrying the node's whole configuration as JSON, as Zeek's
     /// supervisor hands it to its children.
     static let configurationVariable = "ZEEK_SUPERVISED_NODE"
+    /// Environment variable holding the node's `Management::Option`s as a JSON array (set by
+    /// the agent; the stand-in reads it, Zeek gets `redef`s instead).
+    static let optionsVariable = "ZEEK_MGMT_NODE_OPTIONS"
 
     struct Context: Sendable {
         var baseDirectory: URL
-        var nodeCommand: String
+        var program: NodeProgram
         /// Inherited environment plus what every node needs to reach Kafka and its agent.
         var environment: [String: String]
+    }
+
+    /// A process ready to start: how to launch it, and for Zeek the port of its relay endpoint.
+    struct Prepared: Sendable {
+        var spec: LaunchSpec
+        var websocketPort: Int?
     }
 
     init(_ config: Supervisor.NodeConfig, context: Context) throws(NodeLaunchError) {
@@ -30,28 +54,95 @@ struct NodeLaunch: Sendable {
         if config.interface != nil && config.pcapFile != nil {
             throw NodeLaunchError("node with name '\(name)' has interface and pcap_file set")
         }
-        let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
-        self.config = config
-        self.directory = directory
-        self.stdoutFile = if let file = config.stdoutFile { try Self.contained(file, in: directory, what: "stdout_file", node: name) } else { nil }
-        self.stderrFile = if let file = config.stderrFile { try Self.contained(file, in: directory, what: "stderr_file", node: name) } else { nil }
-
-        var environment = context.environment.merging(config.env) { $1 }
-        if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
-        environment[Self.configurationVariable] = (try? ZeekJSON.encodeString(config)) ?? "{}"
-
-        var arguments: [String] = []
-        if config.bareMode == true { arguments.append("-b") }
-        if let interface = config.interface { arguments += ["-i", interface] }
-        if let pcap = config.pcapFile { arguments += ["-r", pcap] }
-        let scripts = config.addlBaseScripts + config.addlUserScripts
-        if !scripts.isEmpty { arguments += ["--"] + scripts }
         // A CPU the machine lacks fails at spawn with the kernel's error; beyond CPU_SETSIZE
         // (1024) it cannot even be expressed.
         if let cpu = config.cpuAffinity, cpu < 0 || cpu >= 1024 {
             throw NodeLaunchError("node '\(name)' has invalid cpu_affinity \(cpu)")
         }
-        spec = LaunchSpec(executable: context.nodeCommand, arguments: arguments, environment: environment,
+        let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
+        self.config = config
+        self.directory = directory
+        self.stdoutFile = if let file = config.stdoutFile { try Self.contained(file, in: directory, what: "stdout_file", node: name) } else { nil }
+        self.stderrFile = if let file = config.stderrFile { try Self.contained(file, in: directory, what: "stderr_file", node: name) } else { nil }
+        self.program = context.program
+
+        var environment = context.environment.merging(config.env) { $1 }
+        if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
+        environment[Self.configurationVariable] = (try? ZeekJSON.encodeString(config)) ?? "{}"
+        self.environment = environment
+
+        var options: [Management.Option] = []
+        if case .zeek = context.program, let json = config.env[Self.optionsVariable] {
+            do {
+                options = try ZeekJSON.decode([Management.Option].self, from: Data(json.utf8))
+            } catch {
+                throw NodeLaunchError("node '\(name)' has unreadable options in \(Self.optionsVariable): \(error)")
+            }
+        }
+        zeekOptions = options
+        // Refuses what Zeek could not be started with (options that are not one expression)
+        // before anything is created.
+        if case .zeek = context.program { _ = try zeekCommand(in: directory, websocketPort: nil) }
+    }
+
+    /// Everything for the next process of the node: for Zeek a fresh relay port and the
+    /// generated files, rewritten at every start.
+    func prepare() throws -> Prepared {
+        switch program {
+        case .standIn(let path):
+            var arguments: [String] = []
+            if config.bareMode == true { arguments.append("-b") }
+            if let interface = config.interface { arguments += ["-i", interface] }
+            if let pcap = config.pcapFile { arguments += ["-r", pcap] }
+            let scripts = config.addlBaseScripts + config.addlUserScripts
+            if !scripts.isEmpty { arguments += ["--"] + scripts }
+            return Prepared(spec: LaunchSpec(executable: path, arguments: arguments, environment: environment,
+                                             directory: directory.path, cpu: config.cpuAffinity))
+        case .zeek:
+            let port = try freeLoopbackPort()
+            return Prepared(spec: try zeekSpec(in: directory, websocketPort: port), websocketPort: port)
+        }
+    }
+
+    /// How Zeek parses this node's scripts without running it (`--parse-only`), in `directory`
+    /// instead of the node's own; nil for the stand-in, which has nothing to check.
+    func checkSpec(in directory: URL) throws -> LaunchSpec? {
+        guard case .zeek = program else { return nil }
+        var spec = try zeekSpec(in: directory, websocketPort: nil)
+        spec.arguments.insert("--parse-only", at: 0)
+        spec.cpu = nil
+        return spec
+    }
+
+    /// What decides the outcome of a check: nodes of one role with the same scripts,
+    /// options and environment parse alike, so one check answers for all of them.
+    var checkKey: String {
+        guard case .zeek = program, let command = try? zeekCommand(in: URL(fileURLWithPath: "/"), websocketPort: nil) else { return "" }
+        let role = config.cluster[config.name]?.role.rawValue ?? "NONE"
+        let env = config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return ([role] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
+    }
+
+    private func zeekCommand(in directory: URL, websocketPort: Int?) throws(NodeLaunchError) -> ZeekNodeCommand {
+        guard case let .zeek(installation, nodeScript) = program else { throw NodeLaunchError("node '\(config.name)' is not a Zeek node") }
+        do {
+            return try ZeekNodeCommand(node: config, options: zeekOptions, installation: installation, nodeScript: nodeScript,
+                                       directory: directory.path, websocketPort: websocketPort)
+        } catch {
+            throw NodeLaunchError("node '\(config.name)': \(error.description)")
+        }
+    }
+
+    /// Zeek's launch in `directory`, with the generated files written there.
+    private func zeekSpec(in directory: URL, websocketPort: Int?) throws -> LaunchSpec {
+        guard case let .zeek(installation, _) = program else { throw NodeLaunchError("node '\(config.name)' is not a Zeek node") }
+        let command = try zeekCommand(in: directory, websocketPort: websocketPort)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (file, text) in command.files {
+            try Data(text.utf8).write(to: directory.appendingPathComponent(file), options: .atomic)
+        }
+        return LaunchSpec(executable: installation.executable, arguments: command.arguments,
+                          environment: environment.merging(command.environment) { $1 },
                           directory: directory.path, cpu: config.cpuAffinity)
     }
 

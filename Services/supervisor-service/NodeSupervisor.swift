@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import ZeekNodes
 
 /// The supervisor's state: every node it runs, restarting those that die.
 ///
@@ -21,6 +22,8 @@ actor NodeSupervisor {
         var maximumBackoff: Duration = .seconds(60)
         /// Output lines kept per stream for `notify_node_exit`.
         var outputLines = 100
+        /// How long Zeek may take to parse a node's scripts in a check.
+        var checkTimeout: Duration = .seconds(60)
     }
 
     private struct SupervisedNode {
@@ -43,12 +46,17 @@ actor NodeSupervisor {
     private let settings: Settings
     private let endpoint: ManagementEndpoint
     private let logger: Logger
+    /// Speaks for Zeek nodes on Kafka; nil with the stand-in, which speaks for itself.
+    let relay: ZeekNodeRelay?
     private var nodes: [String: SupervisedNode] = [:]
     private var nextNodeID: UInt64 = 0
+    /// Checks running now, by what decides their outcome, so nodes alike are checked once.
+    private var checks: [String: Task<String, Never>] = [:]
 
-    init(settings: Settings, endpoint: ManagementEndpoint, logger: Logger) {
+    init(settings: Settings, endpoint: ManagementEndpoint, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
         self.endpoint = endpoint
+        self.relay = relay
         self.logger = logger
     }
 
@@ -79,6 +87,44 @@ actor NodeSupervisor {
             if nodes[config.name]?.id == id { nodes[config.name] = nil }
             return "failed to start node '\(config.name)': \(failure)"
         }
+    }
+
+    /// Whether `config` would start: its launch is valid and, for Zeek, Zeek parses the
+    /// scripts the node would load (`zeek --parse-only` with the node's environment and
+    /// generated files, in a scratch directory). Returns `""` or what is wrong, in Zeek's words.
+    ///
+    /// Nothing running is touched, so an agent can check a whole configuration before it
+    /// stops the nodes it replaces.
+    func check(_ config: Supervisor.NodeConfig) -> Task<String, Never> {
+        let launch: NodeLaunch
+        do {
+            launch = try NodeLaunch(config, context: settings.launch)
+        } catch {
+            return Task { error.description }
+        }
+        let key = launch.checkKey
+        if let running = checks[key] { return running }
+        let scratch = settings.launch.baseDirectory.appendingPathComponent(".zeek-mgmt/check-\(UUID().uuidString)")
+        let logger = self.logger, limit = settings.checkTimeout
+        let task = Task<String, Never> {
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            do {
+                guard let spec = try launch.checkSpec(in: scratch) else { return "" }
+                return await ZeekCheck.run(spec, node: config.name, timeout: limit, logger: logger)
+            } catch {
+                return "cannot check node '\(config.name)': \(error)"
+            }
+        }
+        checks[key] = task
+        Task {
+            _ = await task.value
+            self.checkFinished(key)
+        }
+        return task
+    }
+
+    private func checkFinished(_ key: String) {
+        checks[key] = nil
     }
 
     /// Status of one node (empty if unknown) or, for `""`, of all.
@@ -149,8 +195,10 @@ actor NodeSupervisor {
         node.process = nil
         nodes[name] = node
         let process: ChildProcess
+        let prepared: NodeLaunch.Prepared
         do {
-            process = try await ChildProcess.start(node.launch.spec)
+            prepared = try node.launch.prepare()
+            process = try await ChildProcess.start(prepared.spec)
         } catch {
             nodes[name]?.lastSpawn = .now
             processEnded(name, generation: generation, how: "failed to start: \(error)")
@@ -166,8 +214,9 @@ actor NodeSupervisor {
         nodes[name]?.lastSpawn = .now
         endpoint.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
         logger.info("node \(name) running (pid \(process.pid))")
+        if let relay, let port = prepared.websocketPort { await relay.attach(node: name, pid: Int(process.pid), port: port) }
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
-        let endpoint = self.endpoint, limit = settings.outputLines
+        let endpoint = self.endpoint, limit = settings.outputLines, relay = self.relay
         Task {
             var stdout = RecentLines(limit: limit), stderr = RecentLines(limit: limit)
             for await event in process.events {
@@ -182,6 +231,7 @@ actor NodeSupervisor {
                     endpoint.enqueue(SupervisorNotification.StderrLine(node: name, msg: line), to: .supervisorAPI.notify)
                 case .exited(let status):
                     files.close()
+                    await relay?.detach(node: name, pid: Int(process.pid))
                     endpoint.enqueue(SupervisorNotification.NodeExit(
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
                         exit: status.description, pid: Int(process.pid)

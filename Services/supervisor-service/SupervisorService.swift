@@ -4,6 +4,7 @@ import Logging
 import ManagementMessaging
 import ManagementTypes
 import ServiceRuntime
+import ZeekNodes
 
 /// One per host, beside its agent: spawns, watches and stops node processes.
 @main
@@ -16,8 +17,13 @@ struct SupervisorService: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var instanceOption: InstanceOption
 
-    @Option(help: "Program launched for each node (default: cluster-node beside this executable).")
+    @Option(help: "Program launched for each node (default: cluster-node beside this executable). Ignored with --zeek.")
     var nodeCommand: String?
+
+    @Option(help: ArgumentHelp(
+        "Run real Zeek for each node: the zeek executable, Zeek's install prefix, or 'auto' ($ZEEK_HOME/bin, PATH, /usr/local/zeek, /opt/zeek). Env: ZEEK_MGMT_ZEEK.",
+        valueName: "path|auto"))
+    var zeek: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ZEEK"].flatMap { $0.isEmpty ? nil : $0 }
 
     @Option(help: "Directory under which node working directories are created.")
     var baseDir: String = "nodes"
@@ -41,37 +47,46 @@ struct SupervisorService: AsyncParsableCommand {
         let settings = try common.resolve()
         let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "supervisor-service")
-        let command = try resolveNodeCommand()
         let base = URL(fileURLWithPath: baseDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let program = try resolveProgram(base: base)
 
         var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
-            launch: NodeLaunch.Context(baseDirectory: base, nodeCommand: command, environment: environment),
+            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment),
             stopInterval: .milliseconds(Int(stopInterval * 1000)),
             killAfter: .milliseconds(Int(killAfter * 1000)),
             stableUptime: .milliseconds(Int(stableAfter * 1000))
         )
+        let runsZeek = if case .zeek = program { true } else { false }
         let endpoint = EndpointConfiguration(
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "supervisor-service.\(instance)"),
             namespace: settings.namespace,
-            consumes: [.supervisorAPI],
+            // Zeek nodes cannot read Kafka: their dispatches come to the host's relay.
+            consumes: runsZeek ? [.supervisorAPI, .nodeAPI] : [.supervisorAPI],
             creates: [.supervisorAPI.notify],
             membership: .group(id: "supervisor.\(instance)"),
             // A supervisor acts only for its own host: untargeted messages are not for it.
             addressing: .targets([instance], orUntargeted: false)
         )
         let holder = SupervisorHolder()
-        logger.info("nodes run \(command) in \(base.path)")
+        switch program {
+        case .standIn(let path): logger.info("nodes run \(path) in \(base.path)")
+        case .zeek(let installation, _): logger.info("nodes run Zeek (\(installation.executable)) in \(base.path)")
+        }
         try await runUntilTerminated([
             EndpointService(
                 role: "supervisor-service", configuration: endpoint, logger: logger,
-                onReady: { endpoint in await holder.set(NodeSupervisor(settings: supervisorSettings, endpoint: endpoint, logger: logger)) },
+                onReady: { endpoint in
+                    let relay = runsZeek ? ZeekNodeRelay(instance: instance, endpoint: endpoint, logger: logger) : nil
+                    await holder.set(NodeSupervisor(settings: supervisorSettings, endpoint: endpoint, relay: relay, logger: logger))
+                },
                 onShutdown: { _ in
                     logger.info("stopping all nodes")
                     await holder.supervisor?.stopAll()
+                    await holder.supervisor?.relay?.stop()
                 },
                 handler: { endpoint, message in
                     guard let supervisor = await holder.supervisor else { return }
@@ -81,7 +96,19 @@ struct SupervisorService: AsyncParsableCommand {
         ], logger: logger)
     }
 
-    private func resolveNodeCommand() throws -> String {
+    /// Real Zeek when asked for (its node script written under the base directory), else
+    /// the stand-in node program.
+    private func resolveProgram(base: URL) throws -> NodeProgram {
+        if let zeek {
+            let installation: ZeekInstallation
+            do {
+                installation = try ZeekInstallation.locate(zeek, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            let script = try ZeekNodeScript.install(in: base.appendingPathComponent(".zeek-mgmt"))
+            return .zeek(installation, nodeScript: script)
+        }
         let candidate = nodeCommand ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("cluster-node").path
         var path = candidate
@@ -93,7 +120,7 @@ struct SupervisorService: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ValidationError("node command \(candidate) is not an executable file; pass --node-command PATH")
         }
-        return path
+        return .standIn(path: path)
     }
 }
 
@@ -117,6 +144,10 @@ struct SupervisorControlHandler {
     func handle(_ message: InboundMessage) async {
         typealias Control = SupervisorControl
         guard message.event.hasSuffix("_request") else { return } // our own responses, status events
+        if message.topic == .nodeAPI {
+            await relay(message)
+            return
+        }
         if message.isExpired(timeout: Self.requestLifetime) {
             logger.info("skipping expired \(message.event) from \(message.head.sender)")
             return
@@ -140,11 +171,31 @@ struct SupervisorControlHandler {
         case Control.DestroyRequest.eventName:
             guard let request = decode(Control.DestroyRequest.self, message) else { return }
             answer(after: await supervisor.destroy(request.node), to: requester) { Control.DestroyResponse(reqid: request.reqid, result: $0) }
+        case SupervisorManagement.CheckRequest.eventName:
+            guard let request = decode(SupervisorManagement.CheckRequest.self, message) else { return }
+            let check = await supervisor.check(request.node)
+            Task {
+                let result = await check.value
+                if !result.isEmpty { logger.notice("node \(request.node.name) fails its check: \(result)") }
+                respond(SupervisorManagement.CheckResponse(reqid: request.reqid, result: result), to: requester)
+            }
         case Control.StopRequest.eventName:
             logger.notice("stop requested by \(requester): stopping all nodes and exiting")
             kill(getpid(), SIGTERM)
         default:
             logger.info("ignoring unknown event \(message.event) from \(requester)")
+        }
+    }
+
+    /// Hands a dispatch for this host's Zeek nodes to the relay; stale ones are dropped, as
+    /// a node would never have seen them.
+    private func relay(_ message: InboundMessage) async {
+        guard message.event == NodeAPI.DispatchRequest.eventName, let relay = supervisor.relay else { return }
+        guard !message.isExpired(timeout: Self.requestLifetime) else { return }
+        do {
+            await relay.dispatch(try message.decode(NodeAPI.DispatchRequest.self).event)
+        } catch {
+            logger.warning("malformed \(message.event) from \(message.head.sender): \(error)")
         }
     }
 

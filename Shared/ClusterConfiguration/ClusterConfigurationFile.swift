@@ -4,6 +4,11 @@ import ManagementTypes
 /// section and one section per node. Existing zeek-client files read here unchanged,
 /// including its shortcuts (nodes without an instance run on `agent-<hostname>`; instances
 /// are implied by the nodes when `[instances]` is absent).
+///
+/// Worker sections may also carry the capture settings operators write in zeekctl's node.cfg
+/// for AF_PACKET fan-out (`lb_procs`, `pin_cpus`, `af_packet_*`; see ``captureKeys``), so a
+/// cluster that captures on several interfaces with several processes each is one section per
+/// interface rather than one hand-written section per process.
 public enum ClusterConfigurationFile {
     /// What reading a file produced: the configuration, and what was ignored in it.
     public struct Reading: Sendable, Hashable {
@@ -30,7 +35,10 @@ public enum ClusterConfigurationFile {
         var warnings: [String] = []
         var instances: [Management.Instance] = []
         var nodes: [Management.Node] = []
+        var nodeSections = 0
         var nodesWithoutInstance = 0
+        let sectionNames = Set(document.sections.map(\.name)).subtracting(["instances"])
+        var fanoutGroups = FanoutGroups()
 
         for section in document.sections {
             if section.name == "instances" {
@@ -42,16 +50,31 @@ public enum ClusterConfigurationFile {
             for entry in section.entries where entry.value == nil {
                 throw Problem("config item \(section.name).\(entry.key) needs a value")
             }
+            nodeSections += 1
             if !section.contains("instance") { nodesWithoutInstance += 1 }
             do {
-                nodes.append(try node(from: section, defaultInstance: defaultInstance, warnings: &warnings))
+                let node = try node(from: section, defaultInstance: defaultInstance, warnings: &warnings)
+                let capture = try CaptureSettings(from: section, for: node)
+                let expanded = capture.expand(node)
+                if expanded.count > 1 {
+                    if let taken = expanded.first(where: { sectionNames.contains($0.name) }) {
+                        throw Problem("expanded node \"\(taken.name)\" (lb_procs = \(expanded.count)) collides with section \"\(taken.name)\"")
+                    }
+                    if !(node.interface?.hasPrefix(afPacketPrefix) ?? false) {
+                        let source = node.interface.map { "interface \"\($0)\"" } ?? "no interface"
+                        warnings.append("node \"\(section.name)\" runs lb_procs = \(expanded.count) processes with \(source): "
+                            + "AF_PACKET fan-out needs the \(afPacketPrefix) packet source (interface = \(afPacketPrefix)<interface>)")
+                    }
+                }
+                try fanoutGroups.add(section: section.name, node: node, fanoutID: capture.fanoutID)
+                nodes.append(contentsOf: expanded)
             } catch {
                 throw Problem("invalid node \"\(section.name)\" configuration: \(error)")
             }
         }
         let hasInstancesSection = document[section: "instances"] != nil
         if nodesWithoutInstance > 0 {
-            guard nodesWithoutInstance == nodes.count else { throw Problem("either all or no nodes must state instances") }
+            guard nodesWithoutInstance == nodeSections else { throw Problem("either all or no nodes must state instances") }
             guard !hasInstancesSection else { throw Problem("omit instances section when skipping instances in node definitions") }
         }
         if !hasInstancesSection {
@@ -76,7 +99,144 @@ public enum ClusterConfigurationFile {
         return Management.Instance(name: name, host: host, listenPort: ZeekPort(UInt16(number)))
     }
 
-    private static let nodeKeys: Set<String> = ["instance", "role", "type", "scripts", "port", "interface", "cpu_affinity", "env", "metrics_port", "state"]
+    /// The node keys of zeek-client's format, and the capture keys this reader adds to them.
+    private static let nodeKeys = Set(["instance", "role", "type", "scripts", "port", "interface", "cpu_affinity", "env", "metrics_port", "state"])
+        .union(captureKeys)
+
+    /// Capture settings as zeekctl's node.cfg names them; only worker sections may use them.
+    ///
+    /// - `lb_procs`: how many processes capture on the section's interface; more than one
+    ///   expands the section into nodes `<section>-1` … `<section>-N`, as zeekctl names them.
+    /// - `pin_cpus`: comma-separated CPU numbers, one per process, in process order; each
+    ///   becomes that node's `cpu_affinity`.
+    /// - `af_packet_fanout_id`, `af_packet_fanout_mode`, `af_packet_buffer_size`: become the
+    ///   node options (`redef`s) `AF_Packet::fanout_id`, `AF_Packet::fanout_mode`,
+    ///   `AF_Packet::buffer_size`.
+    public static let captureKeys: [String] = ["lb_procs", "pin_cpus"] + afPacketOptionKeys.map(\.key)
+
+    /// The capture keys that are Zeek options, with the option each one sets, in rendering order.
+    static let afPacketOptionKeys: [(key: String, option: String)] = [
+        ("af_packet_fanout_id", "AF_Packet::fanout_id"),
+        ("af_packet_fanout_mode", "AF_Packet::fanout_mode"),
+        ("af_packet_buffer_size", "AF_Packet::buffer_size"),
+    ]
+
+    /// Zeek's packet source prefix for AF_PACKET capture (`zeek -i af_packet::eth0`); without it
+    /// Zeek captures through libpcap, which cannot fan out.
+    static let afPacketPrefix = "af_packet::"
+
+    /// Zeek's `AF_Packet::fanout_id` when a node does not redefine it.
+    static let defaultFanoutID = 23
+
+    /// Zeek's `AF_Packet::FanoutMode` values, without their module prefix.
+    static let fanoutModes = ["FANOUT_HASH", "FANOUT_CPU", "FANOUT_QM", "FANOUT_CBPF", "FANOUT_EBPF"]
+
+    /// A section's capture settings, checked; a section without capture keys has the neutral
+    /// settings (one process, no pinning, no options), so it reads exactly as zeek-client reads it.
+    struct CaptureSettings {
+        /// `lb_procs`, 1 when absent.
+        var processes = 1
+        /// `pin_cpus`, one CPU per process at least.
+        var pinnedCPUs: [Int]?
+        /// The `AF_Packet::` options every process of the section gets.
+        var options: Set<Management.Option> = []
+        /// `af_packet_fanout_id` when given; Zeek uses ``defaultFanoutID`` otherwise.
+        var fanoutID: Int?
+
+        init(from section: INIDocument.Section, for node: Management.Node) throws(Problem) {
+            let present = captureKeys.filter(section.contains)
+            guard !present.isEmpty else { return }
+            guard node.role == .worker else {
+                throw Problem("capture settings (\(present.joined(separator: ", "))) need role WORKER, not \(node.role.rawValue)")
+            }
+            func text(_ key: String) -> String? { section[key].flatMap { $0?.trimmingWhitespace() } }
+
+            if let value = text("lb_procs") {
+                guard let number = Int(value), number >= 1 else { throw Problem("lb_procs value \"\(value)\" is not a positive integer") }
+                processes = number
+            }
+            if let value = text("pin_cpus") {
+                guard node.cpuAffinity == nil else { throw Problem("pin_cpus and cpu_affinity cannot both be set") }
+                var cpus: [Int] = []
+                for entry in value.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingWhitespace() }) {
+                    guard let cpu = Int(entry), cpu >= 0 else {
+                        throw Problem("pin_cpus entry \"\(entry)\" in \"\(value)\" is not a non-negative integer")
+                    }
+                    cpus.append(cpu)
+                }
+                guard cpus.count >= processes else {
+                    throw Problem("pin_cpus lists \(cpus.count) CPU\(cpus.count == 1 ? "" : "s") but lb_procs = \(processes) needs one per process")
+                }
+                pinnedCPUs = cpus
+            }
+            if processes > 1 {
+                // Every process would get the same value, and two processes cannot listen on one port.
+                if let port = node.port { throw Problem("port \(port.number) would be shared by all \(processes) lb_procs processes") }
+                if let port = node.metricsPort {
+                    throw Problem("metrics_port \(port.number) would be shared by all \(processes) lb_procs processes; leave it out to have one assigned to each")
+                }
+            }
+            if let value = text("af_packet_fanout_id") {
+                guard let id = Int(value), (0...65535).contains(id) else {
+                    throw Problem("af_packet_fanout_id value \"\(value)\" is not a number from 0 to 65535")
+                }
+                fanoutID = id
+                options.insert(Management.Option(name: "AF_Packet::fanout_id", value: "\(id)"))
+            }
+            if let value = text("af_packet_fanout_mode") {
+                var mode = value.uppercased()
+                if mode.hasPrefix("AF_PACKET::") { mode.removeFirst("AF_PACKET::".count) }
+                guard fanoutModes.contains(mode) else {
+                    throw Problem("af_packet_fanout_mode value \"\(value)\" is not one of \(fanoutModes.map { "AF_Packet::\($0)" }.joined(separator: ", "))")
+                }
+                options.insert(Management.Option(name: "AF_Packet::fanout_mode", value: "AF_Packet::\(mode)"))
+            }
+            if let value = text("af_packet_buffer_size") {
+                guard let size = Int(value), size >= 1 else {
+                    throw Problem("af_packet_buffer_size value \"\(value)\" is not a positive integer")
+                }
+                options.insert(Management.Option(name: "AF_Packet::buffer_size", value: "\(size)"))
+            }
+        }
+
+        /// The nodes of the section: itself for one process, else one per process, named
+        /// `<section>-<i>`, each pinned to its CPU and carrying the section's options.
+        func expand(_ node: Management.Node) -> [Management.Node] {
+            var template = node
+            if !options.isEmpty { template.options = (node.options ?? []).union(options) }
+            guard processes > 1 else {
+                if let cpu = pinnedCPUs?.first { template.cpuAffinity = cpu }
+                return [template]
+            }
+            return (1...processes).map { index in
+                var process = template
+                process.name = "\(node.name)-\(index)"
+                if let cpus = pinnedCPUs { process.cpuAffinity = cpus[index - 1] }
+                return process
+            }
+        }
+    }
+
+    /// The fan-out groups taken so far, per instance. The kernel joins every AF_PACKET socket
+    /// with the same fan-out id in one group, and a group only spans one interface, so two
+    /// interfaces on one host with the same id make the later one's workers fail to start.
+    struct FanoutGroups {
+        private var taken: [String: [Int: (section: String, interface: String)]] = [:]
+
+        mutating func add(section: String, node: Management.Node, fanoutID: Int?) throws(Problem) {
+            guard let interface = node.interface, interface.hasPrefix(afPacketPrefix) else { return }
+            let id = fanoutID ?? defaultFanoutID
+            if let other = taken[node.instance]?[id] {
+                guard other.interface == interface else {
+                    let which = fanoutID == nil ? "Zeek's default fan-out id \(id)" : "fan-out id \(id)"
+                    throw Problem("\(interface) uses \(which) on instance \"\(node.instance)\", as section \"\(other.section)\" does for \(other.interface); "
+                        + "give each interface its own af_packet_fanout_id")
+                }
+                return
+            }
+            taken[node.instance, default: [:]][id] = (section, interface)
+        }
+    }
 
     private static func node(from section: INIDocument.Section, defaultInstance: String, warnings: inout [String]) throws(Problem) -> Management.Node {
         func value(_ keys: String...) -> String? {
@@ -133,6 +293,9 @@ public enum ClusterConfigurationFile {
 
     /// The file form of a configuration, as zeek-client's get-config prints it: instances
     /// first, then nodes by name, each with only the keys that have values (no id, no state).
+    /// Nodes appear as they are, so an `lb_procs` section shows as its expanded nodes; their
+    /// `AF_Packet::` options follow as `af_packet_*` keys, other options are left out as
+    /// zeek-client leaves them out.
     public static func render(_ config: Management.Configuration) -> String {
         var document = INIDocument()
         if !config.instances.isEmpty {
@@ -152,6 +315,11 @@ public enum ClusterConfigurationFile {
                 entries.append(("env", node.env.sorted { $0.key < $1.key }.map { "\($0.key)=\(quotedIfSpaced($0.value))" }.joined(separator: " ")))
             }
             if let metrics = node.metricsPort { entries.append(("metrics_port", "\(metrics.number)")) }
+            // zeek-client's format has no key for options; the capture ones go back as the keys
+            // they were read from, so the file reads back to the same nodes.
+            for (key, option) in afPacketOptionKeys {
+                if let value = node.options?.first(where: { $0.name == option })?.value { entries.append((key, value)) }
+            }
             document.sections.append(INIDocument.Section(name: node.name, entries: entries))
         }
         return document.text

@@ -155,10 +155,13 @@ public final class ManagementEndpoint: Sendable {
     ///
     /// For streams of notifications whose order matters more than each acknowledgement
     /// (node output lines, status changes).
-    public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil) {
+    ///
+    /// `sender` names another endpoint this one speaks for (a relay publishing for the Zeek
+    /// nodes of its host); by default the endpoint's own name.
+    public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil, sender: String? = nil) {
         let logger = self.logger
         do {
-            let delivery = try producer.enqueue(Envelope(event: event, sender: name, target: target).record(topic: namespace.kafkaName(topic)))
+            let delivery = try producer.enqueue(Envelope(event: event, sender: sender ?? name, target: target).record(topic: namespace.kafkaName(topic)))
             Task {
                 do { _ = try await delivery.report() } catch { logger.warning("\(Event.eventName) not delivered: \(error)") }
             }

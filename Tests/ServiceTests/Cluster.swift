@@ -11,6 +11,8 @@ final class Cluster: Sendable {
     let broker: LocalBroker
     let baseDirectory: URL
     let controllerArguments: [String]
+    /// Extra arguments of every host's supervisor-service and agent-service (e.g. real Zeek).
+    let hostArguments: (supervisor: [String], agent: [String])
     /// Topic prefix of every process and client of this cluster (clusters sharing a broker).
     let prefix: String
     private let ownsBroker: Bool
@@ -19,11 +21,13 @@ final class Cluster: Sendable {
     /// Fast timings so failure paths are tested in seconds: agents check in every second and
     /// are lost after `agentTimeout`, the controller times requests out after `requestTimeout`.
     static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
-                      prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = []) async throws -> Cluster {
+                      prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = [],
+                      supervisorArguments: [String] = [], agentArguments: [String] = []) async throws -> Cluster {
         let broker: LocalBroker
         if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
         let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
-                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra)
+                              controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra,
+                              hostArguments: (supervisorArguments, agentArguments))
         for _ in 0..<controllers { try await cluster.startController() }
         for instance in instances { try await cluster.startHost(instance) }
         try await cluster.waitForInstances(Set(instances))
@@ -44,11 +48,13 @@ final class Cluster: Sendable {
         try await cluster.stop()
     }
 
-    private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, controllerArguments: [String]) {
+    private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, controllerArguments: [String],
+                 hostArguments: (supervisor: [String], agent: [String]) = ([], [])) {
         self.broker = broker
         self.ownsBroker = ownsBroker
         self.prefix = prefix
         self.controllerArguments = controllerArguments
+        self.hostArguments = hostArguments
         baseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-test-\(UUID().uuidString)")
     }
 
@@ -67,8 +73,9 @@ final class Cluster: Sendable {
         let supervisor = try ServiceProcess("supervisor-service", arguments: [
             "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
             "--kill-after", "3", "--stop-interval", "1",
-        ] + prefixArguments)
-        let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"] + prefixArguments)
+        ] + prefixArguments + hostArguments.supervisor)
+        let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"]
+                                       + prefixArguments + hostArguments.agent)
         processes.add(supervisor, role: "supervisor.\(instance)")
         processes.add(agent, role: "agent.\(instance)")
         try await supervisor.waitForOutput("supervisor-service ready")
@@ -76,6 +83,8 @@ final class Cluster: Sendable {
     }
 
     func agent(_ instance: String) -> ServiceProcess? { processes.all(role: "agent.\(instance)").last }
+
+    func supervisor(_ instance: String) -> ServiceProcess? { processes.all(role: "supervisor.\(instance)").last }
 
     /// Runs zeek-mgmt against this cluster.
     func cli(_ arguments: String..., stdin: String? = nil) async throws -> CLIResult {

@@ -7,6 +7,7 @@ import Testing
 /// The topology of compose/docker-compose.yml without Docker: the services started as the
 /// compose file starts them (its commands, its environment as `docker-compose config` resolves
 /// it), with the local broker and a local Pushgateway in place of Kafka and the Pushgateway image.
+/// The image runs real Zeek for every node; here the stand-in runs, as this is about the wiring.
 @Suite("Compose topology", .timeLimit(.minutes(3)))
 struct ComposeTopologyTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -34,6 +35,10 @@ struct ComposeTopologyTests {
             }
         }
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url)")
+        // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
+        #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
+        #expect(compose.block("volumes", of: "agent").contains { $0.hasPrefix("- zeek-logs:/var/lib/zeek-mgmt/nodes") })
+        #expect(environment("agent")["ZEEK_MGMT_ZEEK"] == nil)
 
         let controller = try ServiceProcess("controller-service", arguments: [], environment: environment("controller"))
         var hosts: [ServiceProcess] = []
@@ -46,6 +51,8 @@ struct ComposeTopologyTests {
                 "ZEEK_MGMT_BIN": ServiceProcess.binDirectory.path,
                 "ZEEK_MGMT_BASE_DIR": base.appendingPathComponent("host-\(replica)").path,
                 "ZEEK_MGMT_HOST_PIDS": base.appendingPathComponent("host-\(replica).pids").path,
+                // The stand-in, even where the test's own environment names a Zeek.
+                "ZEEK_MGMT_ZEEK": "",
                 ]) { $1 }
             ))
         }
@@ -67,6 +74,11 @@ struct ComposeTopologyTests {
             #expect(nodes["results", instance, node, "state"] == "RUNNING", "\(node): \(nodes.stdout)")
         }
         #expect(nodes["results", "zeek-agent-3"] != nil && nodes["results", "zeek-agent-3", "manager"] == nil, "the third host runs no nodes")
+        // zeek-mgmt-host keeps each replica's nodes under its instance name on the shared volume.
+        for (node, replica) in ["manager": 1, "logger": 1, "worker-1": 2] {
+            let directory = base.appendingPathComponent("host-\(replica)/zeek-agent-\(replica)/\(node)")
+            #expect(FileManager.default.fileExists(atPath: directory.path), "\(directory.path)")
+        }
         // zeek-client through the controller's published WebSocket port.
         let zeekClient = try await ZeekClientTests.zeekClient(["get-nodes"], port: zeekClientPort)
         #expect(zeekClient.status == 0 && zeekClient.stdout == nodes.stdout, "\(zeekClient.stdout)\(zeekClient.stderr)")
@@ -107,7 +119,7 @@ struct ComposeFile {
     }
 
     /// The lines of one key of a service, without their indentation.
-    private func block(_ key: String, of service: String) -> [String] {
+    func block(_ key: String, of service: String) -> [String] {
         let lines = resolved.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let start = lines.firstIndex(of: "  \(service):"),
               let keyLine = lines[(start + 1)...].prefix(while: { $0.hasPrefix("    ") || $0.isEmpty }).firstIndex(of: "    \(key):") else { return [] }

@@ -33,6 +33,25 @@ public enum AgentAPI {
         public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
     }
 
+    /// Would this agent's nodes of `config` start? Sent by the controller to every agent
+    /// before a deploy, so that a configuration Zeek rejects on any host changes nothing on
+    /// any host. Each failing node gets a failed Result with Zeek's error text; an agent
+    /// whose nodes all pass answers one successful Result. (Beyond Zeek's API.)
+    public struct CheckRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::check_request"
+        public typealias Response = CheckResponse
+        public var reqid: String
+        public var config: Management.Configuration
+        public init(reqid: String, config: Management.Configuration) { self.reqid = reqid; self.config = config }
+    }
+
+    public struct CheckResponse: ResultsResponse {
+        public static let eventName = "Management::Agent::API::check_response"
+        public var reqid: String
+        public var results: [Management.Result]
+        public init(reqid: String, results: [Management.Result]) { self.reqid = reqid; self.results = results }
+    }
+
     public struct GetNodesRequest: ManagementRequest {
         public static let eventName = "Management::Agent::API::get_nodes_request"
         public typealias Response = GetNodesResponse

@@ -137,6 +137,17 @@ public enum ControllerAPI {
         public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
     }
 
+    /// Published by the active controller when every node of the deployed configuration runs:
+    /// after a deploy whose nodes all came up, and again whenever the cluster returns to that
+    /// state after nodes were lost or restarted. (Beyond Zeek's API.)
+    public struct NotifyClusterRunning: ManagementEvent {
+        public static let eventName = "Management::Controller::API::notify_cluster_running"
+        public var configID: String
+        public var nodes: Int
+        public init(configID: String, nodes: Int) { self.configID = configID; self.nodes = nodes }
+        enum CodingKeys: String, CodingKey { case configID = "config_id", nodes }
+    }
+
     /// Published when the instances checked in match the deployed configuration (Zeek raises it
     /// only locally; here monitoring systems can see it).
     public struct NotifyAgentsReady: ManagementEvent {

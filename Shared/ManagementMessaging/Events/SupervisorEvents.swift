@@ -84,6 +84,31 @@ public enum SupervisorControl {
     }
 }
 
+/// `Management::Supervisor::API` requests, beyond what Zeek's supervisor offers, on
+/// `Supervisor.API` (target = the instance).
+public enum SupervisorManagement {
+    /// Would this node start? Asked by the agent for every node of a configuration before it
+    /// stops anything: Zeek parses the scripts the node would load (`zeek --parse-only` with
+    /// the node's environment and generated cluster layout). Answered with ``CheckResponse``.
+    public struct CheckRequest: ManagementRequest {
+        public static let eventName = "Management::Supervisor::API::check_request"
+        public typealias Response = CheckResponse
+        public var reqid: String
+        public var node: Supervisor.NodeConfig
+        public init(reqid: String, node: Supervisor.NodeConfig) { self.reqid = reqid; self.node = node }
+    }
+
+    /// `""` when the node would start, else what is wrong (Zeek's own error text).
+    public struct CheckResponse: ManagementResponse {
+        public static let eventName = "Management::Supervisor::API::check_response"
+        public var reqid: String
+        public var result: String
+        public init(reqid: String, result: String) { self.reqid = reqid; self.result = result }
+        public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: error) }
+        public var succeeded: Bool { result.isEmpty }
+    }
+}
+
 /// What a supervisor announces on `Supervisor.API.notify`.
 public enum SupervisorNotification {
     /// A node was (re)started with a new process (`Supervisor::node_status`).

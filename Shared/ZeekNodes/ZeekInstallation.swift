@@ -1,0 +1,86 @@
+import Foundation
+
+/// A Zeek installation the supervisor runs nodes with: the `zeek` executable and the script
+/// search path it was built with.
+///
+/// Operators name it the way they already do for zeekctl: the executable, the install prefix
+/// (`/usr/local/zeek` in the official image, `/opt/zeek` from packages), or `auto`, which looks
+/// in `$ZEEK_HOME/bin`, then `PATH`, then the usual prefixes.
+public struct ZeekInstallation: Sendable, Hashable {
+    /// Absolute path of the `zeek` executable.
+    public let executable: String
+    /// Zeek's own script search path (`zeek-config --zeekpath`), which node scripts come after
+    /// the node's generated files on `ZEEKPATH`.
+    public let scriptPath: String
+
+    public struct NotFound: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Well-known install prefixes, searched by `auto` after `ZEEK_HOME` and `PATH`.
+    public static let commonPrefixes = ["/usr/local/zeek", "/opt/zeek"]
+
+    /// Finds Zeek from `location` (an executable, a prefix, or `auto`).
+    public static func locate(_ location: String, environment: [String: String]) throws(NotFound) -> ZeekInstallation {
+        let executable: String
+        if location == "auto" {
+            var candidates: [String] = []
+            if let home = environment["ZEEK_HOME"], !home.isEmpty { candidates.append("\(home)/bin/zeek") }
+            candidates += (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/zeek" }
+            candidates += commonPrefixes.map { "\($0)/bin/zeek" }
+            guard let found = candidates.first(where: isExecutableFile) else {
+                throw NotFound(description: "no zeek found in $ZEEK_HOME/bin, PATH, \(commonPrefixes.joined(separator: ", ")): install Zeek or pass --zeek PATH")
+            }
+            executable = found
+        } else {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) else {
+                throw NotFound(description: "--zeek \(location): no such file or directory")
+            }
+            executable = isDirectory.boolValue ? "\(location)/bin/zeek" : location
+            guard isExecutableFile(executable) else {
+                throw NotFound(description: "--zeek \(location): \(executable) is not an executable zeek")
+            }
+        }
+        let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath().standardizedFileURL.path
+        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved))
+    }
+
+    public init(executable: String, scriptPath: String) {
+        self.executable = executable
+        self.scriptPath = scriptPath
+    }
+
+    /// Asks `zeek-config` beside the executable; without one, Zeek's default layout under
+    /// the prefix.
+    private static func scriptPath(of executable: String) -> String {
+        let bin = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        let config = bin.appendingPathComponent("zeek-config").path
+        if isExecutableFile(config), let output = try? run(config, ["--zeekpath"]),
+           !output.isEmpty {
+            return output
+        }
+        let share = bin.deletingLastPathComponent().appendingPathComponent("share/zeek").path
+        return [".", share, "\(share)/policy", "\(share)/site", "\(share)/builtin-plugins"].joined(separator: ":")
+    }
+
+    private static func isExecutableFile(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            && FileManager.default.isExecutableFile(atPath: path)
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return "" }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import LocalServers
+import ManagementMessaging
+import ManagementTypes
+import Testing
+
+/// The Zeek these tests run: `ZEEK_MGMT_TEST_ZEEK`, else the test Zeek that
+/// `../shared/zeek/install` puts in /opt/zeek-lts (scripts/setup installs it).
+enum TestZeek {
+    static let executable: String? = {
+        let candidates = [ProcessInfo.processInfo.environment["ZEEK_MGMT_TEST_ZEEK"], "/opt/zeek-lts/bin/zeek"].compactMap { $0 }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    static let skipReason: Comment = "no Zeek installed: run ../shared/zeek/install (scripts/setup does) or set ZEEK_MGMT_TEST_ZEEK to a zeek executable"
+}
+
+/// Real Zeek nodes: the supervisor runs zeek, the Zeek cluster forms, and the Node API reaches
+/// Zeek itself through the host's relay. Serialized: every test runs several Zeek processes,
+/// which is what a 2-core machine can take at once.
+@Suite(.serialized, .enabled(if: TestZeek.executable != nil, TestZeek.skipReason))
+struct ZeekNodeTests {
+    /// The example cluster on two hosts with real Zeek; Zeek's ports from a free range so
+    /// tests can share the machine.
+    private static func zeekCluster(_ body: (Cluster) async throws -> Void) async throws {
+        let base = try freeLoopbackPort()
+        let cluster = try await Cluster.start(
+            instances: ["agent-host-a", "agent-host-b"], requestTimeout: 60,
+            controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
+            supervisorArguments: ["--zeek", TestZeek.executable!],
+            agentArguments: ["--advertised-host", "127.0.0.1", "--request-timeout", "20"]
+        )
+        do {
+            try await body(cluster)
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
+    private static let exampleFile = LocalBroker.repositoryRoot.appendingPathComponent("examples/cluster.ini").path
+    private static let exampleNodes = ["logger", "manager", "proxy", "worker-1", "worker-2"]
+
+    @Test("examples/cluster.ini runs as real Zeek nodes on two hosts; Zeek answers get-id-value; the Zeek cluster forms; roles start in order")
+    func deployExampleCluster() async throws {
+        try await Self.zeekCluster { cluster in
+            let observer = try await TestAgent(broker: cluster.broker, instance: "agent-host-a", name: "observer",
+                                               consumes: [.supervisorAPI.notify, .nodeAPI.notify, .controllerAPI.notify])
+            defer { Task { await observer.shutdown() } }
+
+            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-nodes")
+            for (instance, nodes) in [("agent-host-a", ["logger", "manager", "proxy"]), ("agent-host-b", ["worker-1", "worker-2"])] {
+                for node in nodes {
+                    #expect(result["results", instance, node, "state"] == "RUNNING", "\(node): \(result.stdout)")
+                }
+            }
+            try await observer.waitFor(ControllerAPI.NotifyClusterRunning.self, timeout: .seconds(30)) { $0.nodes == 5 }
+
+            // Every node answers itself, through Zeek's lookup_ID and to_json.
+            result = try await cluster.cli("get-id-value", "Cluster::node")
+            for node in Self.exampleNodes {
+                #expect(result["results", node] == .string(node), "\(node): \(result.stdout)")
+            }
+            result = try await cluster.cli("get-id-value", "No::such_id", "manager")
+            #expect(result.stderr.contains("unknown id") || result.stdout.contains("unknown id"), "\(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-id-value", "conn_id", "worker-1")
+            #expect(result.stderr.contains("no ID value") || result.stdout.contains("no ID value"), "\(result.stdout) \(result.stderr)")
+
+            // The Zeek cluster formed: the manager is connected to every other node.
+            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
+            var connected: Set<String> = []
+            let deadline = ContinuousClock.now + .seconds(60)
+            while connected != others && ContinuousClock.now < deadline {
+                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
+                if case .array(let names)? = result["results", "manager"] {
+                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+                }
+                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+
+            // Loggers, then the manager, then proxies: each role once the previous said hello.
+            let starts = observer.all(SupervisorNotification.NodeStatus.self).map(\.node).filter { ["logger", "manager", "proxy"].contains($0) }
+            #expect(starts == ["logger", "manager", "proxy"], "start order on agent-host-a: \(starts)")
+            let hellos = observer.all(NodeAPI.NodeHello.self)
+            #expect(Set(hellos.map(\.node)) == Set(Self.exampleNodes), "hellos: \(hellos.map(\.node))")
+
+            // A node's logs are in its working directory.
+            let managerDirectory = cluster.baseDirectory.appendingPathComponent("agent-host-a/manager")
+            #expect(FileManager.default.fileExists(atPath: managerDirectory.appendingPathComponent("cluster.log").path))
+        }
+    }
+
+    @Test("a script with a syntax error fails the deploy with Zeek's message, and nothing that ran before is stopped")
+    func checkFailureKeepsCluster() async throws {
+        try await Self.zeekCluster { cluster in
+            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            let before = try await cluster.cli("get-nodes")
+
+            let broken = cluster.baseDirectory.appendingPathComponent("broken.zeek")
+            try "event zeek_init() { print \"unterminated\"\n".write(to: broken, atomically: true, encoding: .utf8)
+            var text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8)
+            text = text.replacingOccurrences(of: "[worker-1]\ninstance = agent-host-b\nrole = worker",
+                                             with: "[worker-1]\ninstance = agent-host-b\nrole = worker\nscripts = \(broken.path)")
+            #expect(text.contains(broken.path))
+            result = try await cluster.cli("deploy-config", try cluster.file(text))
+            #expect(result.status != 0, "a broken script must fail the deploy: \(result.stdout)")
+            let output = result.stdout + result.stderr
+            #expect(output.contains("syntax error"), "Zeek's own message: \(output)")
+            #expect(output.contains("worker-1"), "the failing node is named: \(output)")
+
+            let after = try await cluster.cli("get-nodes")
+            for (instance, node) in [("agent-host-a", "manager"), ("agent-host-a", "logger"), ("agent-host-b", "worker-1"), ("agent-host-b", "worker-2")] {
+                #expect(after["results", instance, node, "pid"] == before["results", instance, node, "pid"], "\(node) kept its process")
+                #expect(after["results", instance, node, "state"] == "RUNNING")
+            }
+            result = try await cluster.cli("get-config", "--deployed")
+            #expect(!result.stdout.contains(broken.path), "the deployed configuration is still the old one: \(result.stdout)")
+        }
+    }
+
+    @Test("kill -9 of a Zeek node: restarted, hello only once Zeek answers again; a restart request gives new pids and a new hello")
+    func crashAndRestart() async throws {
+        try await Self.zeekCluster { cluster in
+            let observer = try await TestAgent(broker: cluster.broker, instance: "agent-host-b", name: "observer",
+                                               consumes: [.supervisorAPI.notify, .nodeAPI.notify])
+            defer { Task { await observer.shutdown() } }
+            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-nodes")
+            guard case .int(let worker1)? = result["results", "agent-host-b", "worker-1", "pid"],
+                  case .int(let worker2)? = result["results", "agent-host-b", "worker-2", "pid"] else {
+                Issue.record("no worker pids: \(result.stdout)")
+                return
+            }
+
+            kill(pid_t(worker1), SIGKILL)
+            let statuses = try await observer.waitFor(SupervisorNotification.NodeStatus.self, timeout: .seconds(30)) {
+                $0.node == "worker-1" && $0.pid != Int(worker1)
+            }
+            let successor = statuses.last!.pid
+            let hello = try await observer.waitFor(NodeAPI.NodeHello.self, timeout: .seconds(30)) { $0.node == "worker-1" && $0.pid == successor }
+            #expect(!hello.isEmpty)
+            #expect(isAlive(successor))
+            result = try await cluster.cli("get-id-value", "Cluster::node", "worker-1")
+            #expect(result["results", "worker-1"] == "worker-1", "the restarted Zeek answers: \(result.stdout)")
+
+            result = try await cluster.cli("restart", "worker-2")
+            #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-nodes")
+            guard case .int(let restarted)? = result["results", "agent-host-b", "worker-2", "pid"] else {
+                Issue.record("no pid for worker-2: \(result.stdout)")
+                return
+            }
+            #expect(restarted != worker2, "restart gives worker-2 a new process")
+            try await observer.waitFor(NodeAPI.NodeHello.self, timeout: .seconds(30)) { $0.node == "worker-2" && $0.pid == Int(restarted) }
+            try await waitUntilGone([Int(worker2)])
+        }
+    }
+
+    @Test("a worker reading a pcap writes conn.log in its directory")
+    func workerReadsPcap() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("zeek-pcap-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let pcap = base.appendingPathComponent("connection.pcap")
+        try Pcap.tcpConnection().write(to: pcap)
+
+        let supervisor = try ServiceProcess("supervisor-service", arguments: [
+            "--brokers", broker.address, "--instance", "agent-pcap", "--base-dir", base.appendingPathComponent("nodes").path,
+            "--zeek", TestZeek.executable!, "--kill-after", "3",
+        ])
+        defer { _ = Task { try? await supervisor.stop() } }
+        try await supervisor.waitForOutput("supervisor-service ready")
+        let agent = try await TestAgent(broker: broker, instance: "agent-pcap")
+        defer { Task { await agent.shutdown() } }
+
+        // A worker of its own one-node cluster that keeps its logs (workers send them to a
+        // logger otherwise).
+        let options = try ZeekJSON.encodeString([Management.Option(name: "Log::enable_local_logging", value: "T")])
+        let node = Supervisor.NodeConfig(
+            name: "worker-pcap", pcapFile: pcap.path, directory: "worker-pcap",
+            env: ["ZEEK_MGMT_NODE_OPTIONS": options],
+            cluster: ["worker-pcap": Supervisor.ClusterEndpoint(role: .worker, host: .loopback)]
+        )
+        let created = try await agent.request(SupervisorControl.CreateRequest(reqid: reqid(), node: node), expecting: SupervisorControl.CreateResponse.self)
+        #expect(created.result == "")
+
+        let directory = base.appendingPathComponent("nodes/worker-pcap")
+        let deadline = ContinuousClock.now + .seconds(60)
+        var found = false
+        while !found && ContinuousClock.now < deadline {
+            let files = ((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix("conn.") || $0.hasPrefix("logs/conn.") }
+            found = files.contains { file in
+                (try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8))?.contains("10.0.0.1\t43210\t10.0.0.2\t80") == true
+            }
+            if !found { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(found, "conn.log with the capture's connection in \(directory.path): \((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? [])")
+        _ = try await agent.request(SupervisorControl.DestroyRequest(reqid: reqid(), node: ""), expecting: SupervisorControl.DestroyResponse.self)
+    }
+}

@@ -1,0 +1,64 @@
+import ManagementTypes
+import Testing
+import ZeekNodes
+
+@Suite("How a Zeek node is started")
+struct ZeekNodeCommandTests {
+    let zeek = ZeekInstallation(executable: "/opt/zeek/bin/zeek", scriptPath: ".:/opt/zeek/share/zeek:/opt/zeek/share/zeek/policy")
+    let layout: [String: Supervisor.ClusterEndpoint] = [
+        "manager": .init(role: .manager, host: IPAddress("10.0.0.1")!, port: ZeekPort(2200)),
+        "logger": .init(role: .logger, host: IPAddress("10.0.0.1")!, port: ZeekPort(2201), metricsPort: ZeekPort(9001)),
+        "worker-1": .init(role: .worker, host: IPAddress("fd00::2")!, interface: "af_packet::eth0"),
+    ]
+
+    @Test("cluster-layout.zeek names every node's type, address, port, manager and metrics port")
+    func layoutFile() {
+        let text = ZeekNodeCommand.layout(layout)
+        #expect(text.contains("redef Cluster::manager_is_logger = F;"))
+        #expect(text.contains("[\"manager\"] = [$node_type=Cluster::MANAGER, $ip=10.0.0.1, $p=2200/tcp],"))
+        #expect(text.contains("[\"logger\"] = [$node_type=Cluster::LOGGER, $ip=10.0.0.1, $p=2201/tcp, $manager=\"manager\", $metrics_port=9001/tcp],"))
+        #expect(text.contains("[\"worker-1\"] = [$node_type=Cluster::WORKER, $ip=[fd00::2], $manager=\"manager\"],"), "workers do not listen; IPv6 in brackets")
+        #expect(ZeekNodeCommand.layout(["manager": layout["manager"]!]).contains("manager_is_logger = T"), "without a logger the manager logs")
+    }
+
+    @Test("capture, local, the node's scripts, its options and the node script, in Zeek's order; ZEEKPATH starts at the node")
+    func commandLine() throws {
+        let node = Supervisor.NodeConfig(name: "worker-1", interface: "af_packet::eth0", addlUserScripts: ["site-extra.zeek"], cluster: layout)
+        let command = try ZeekNodeCommand(node: node, options: [.init(name: "AF_Packet::fanout_id", value: "21")], installation: zeek,
+                                          nodeScript: "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek", directory: "/nodes/worker-1", websocketPort: 40001)
+        #expect(command.arguments == ["-i", "af_packet::eth0", "local", "site-extra.zeek", "/nodes/worker-1/zeek-mgmt-options.zeek",
+                                      "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek"])
+        #expect(command.environment["ZEEKPATH"] == "/nodes/worker-1:.:/opt/zeek/share/zeek:/opt/zeek/share/zeek/policy")
+        #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == "40001")
+        #expect(command.files["zeek-mgmt-options.zeek"]?.contains("redef AF_Packet::fanout_id = 21;\n") == true)
+        #expect(command.files["cluster-layout.zeek"] == ZeekNodeCommand.layout(layout))
+    }
+
+    @Test("bare mode leaves out local; a standalone node gets no layout; a pcap is read with -r")
+    func bareAndOffline() throws {
+        let node = Supervisor.NodeConfig(name: "reader", pcapFile: "/data/trace.pcap", bareMode: true, addlBaseScripts: ["base/init-default"])
+        let command = try ZeekNodeCommand(node: node, options: [], installation: zeek, nodeScript: "/n.zeek", directory: "/d", websocketPort: nil)
+        #expect(command.arguments == ["-b", "-r", "/data/trace.pcap", "base/init-default", "/n.zeek"])
+        #expect(command.files.isEmpty)
+        #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == nil, "a check never serves the relay")
+    }
+
+    @Test("options that are not one Zeek expression are refused", arguments: [
+        Management.Option(name: "Foo::bar; event zeek_init()", value: "1"),
+        Management.Option(name: "", value: "1"),
+        Management.Option(name: "Foo::bar", value: "1; redef Other::x = 2"),
+        Management.Option(name: "Foo::bar", value: "1\nredef Other::x = 2"),
+        Management.Option(name: "Foo::bar", value: ""),
+    ])
+    func invalidOptions(option: Management.Option) {
+        #expect(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.redefs([option]) }
+    }
+
+    @Test("the node script is part of the executable and speaks the Node API")
+    func nodeScript() {
+        #expect(ZeekNodeScript.text.contains("event Management::Node::API::node_dispatch_request"))
+        #expect(ZeekNodeScript.text.contains(ZeekNodeCommand.websocketPortVariable))
+        #expect(ZeekNodeScript.text.contains("\"zeek-mgmt/node/\" + Cluster::node + \"/request\""))
+        #expect(ZeekNodeScript.requestTopic(node: "worker-1") == "zeek-mgmt/node/worker-1/request")
+    }
+}
