@@ -88,7 +88,9 @@ actor Agent {
             }
             for await (name, failure) in group {
                 guard let failure else { continue }
-                failures.append(Management.Result(reqid: reqid, success: false, instance: instance, error: failure, node: name))
+                // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
+                let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: failure))
+                failures.append(Management.Result(reqid: reqid, success: false, instance: instance, data: output, error: failure, node: name))
             }
         }
         guard failures.isEmpty else {

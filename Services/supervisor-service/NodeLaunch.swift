@@ -108,7 +108,15 @@ struct NodeLaunch: Sendable {
     /// instead of the node's own; nil for the stand-in, which has nothing to check.
     func checkSpec(in directory: URL) throws -> LaunchSpec? {
         guard case .zeek = program else { return nil }
-        var spec = try zeekSpec(in: directory, websocketPort: nil)
+        // Parsing starts no Broker listener, but Zeek opens its metrics port: the node's
+        // running process may hold it.
+        var config = config
+        config.cluster = config.cluster.mapValues { endpoint in
+            var endpoint = endpoint
+            endpoint.metricsPort = nil
+            return endpoint
+        }
+        var spec = try zeekSpec(in: directory, websocketPort: nil, config: config)
         spec.arguments.insert("--parse-only", at: 0)
         spec.cpu = nil
         return spec
@@ -123,27 +131,27 @@ struct NodeLaunch: Sendable {
         return ([role] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
     }
 
-    private func zeekCommand(in directory: URL, websocketPort: Int?) throws(NodeLaunchError) -> ZeekNodeCommand {
-        guard case let .zeek(installation, nodeScript) = program else { throw NodeLaunchError("node '\(config.name)' is not a Zeek node") }
+    private func zeekCommand(in directory: URL, websocketPort: Int?, config: Supervisor.NodeConfig? = nil) throws(NodeLaunchError) -> ZeekNodeCommand {
+        guard case let .zeek(installation, nodeScript) = program else { throw NodeLaunchError("node '\(self.config.name)' is not a Zeek node") }
         do {
-            return try ZeekNodeCommand(node: config, options: zeekOptions, installation: installation, nodeScript: nodeScript,
+            return try ZeekNodeCommand(node: config ?? self.config, options: zeekOptions, installation: installation, nodeScript: nodeScript,
                                        directory: directory.path, websocketPort: websocketPort)
         } catch {
-            throw NodeLaunchError("node '\(config.name)': \(error.description)")
+            throw NodeLaunchError("node '\(self.config.name)': \(error.description)")
         }
     }
 
     /// Zeek's launch in `directory`, with the generated files written there.
-    private func zeekSpec(in directory: URL, websocketPort: Int?) throws -> LaunchSpec {
-        guard case let .zeek(installation, _) = program else { throw NodeLaunchError("node '\(config.name)' is not a Zeek node") }
-        let command = try zeekCommand(in: directory, websocketPort: websocketPort)
+    private func zeekSpec(in directory: URL, websocketPort: Int?, config: Supervisor.NodeConfig? = nil) throws -> LaunchSpec {
+        guard case let .zeek(installation, _) = program else { throw NodeLaunchError("node '\(self.config.name)' is not a Zeek node") }
+        let command = try zeekCommand(in: directory, websocketPort: websocketPort, config: config)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (file, text) in command.files {
             try Data(text.utf8).write(to: directory.appendingPathComponent(file), options: .atomic)
         }
         return LaunchSpec(executable: installation.executable, arguments: command.arguments,
                           environment: environment.merging(command.environment) { $1 },
-                          directory: directory.path, cpu: config.cpuAffinity)
+                          directory: directory.path, cpu: self.config.cpuAffinity)
     }
 
     /// Resolves a relative path inside `base`, refusing absolute paths and `..` components.

@@ -74,8 +74,38 @@ public indirect enum ZeekType: Sendable {
                 }
             }
             return .object(result)
+        case (.any, _):
+            return try Self.inferredJSON(value, path: path)
         default:
             throw mismatch()
+        }
+    }
+
+    /// The record JSON of an `any` value from its Broker form alone (Zeek's own `any`
+    /// results carry e.g. the string `to_json` made).
+    private static func inferredJSON(_ value: BrokerValue, path: String) throws(BrokerJSONError) -> JSONValue? {
+        switch value {
+        case .none: return nil
+        case .boolean(let flag): return .bool(flag)
+        case .count(let number): return .int(Int64(clamping: number))
+        case .integer(let number): return .int(number)
+        case .real(let number): return .double(number)
+        case .timespan(let nanoseconds): return .double(Double(nanoseconds) / 1e9)
+        case .timestamp(let milliseconds): return .double(Double(milliseconds) / 1e3)
+        case .string(let text), .enumValue(let text), .subnet(let text): return .string(text)
+        case .address(let address): return .string(address.description)
+        case .port(let port): return try? JSONValue(encoding: port)
+        case .vector(let items), .set(let items):
+            var result: [JSONValue] = []
+            for (index, item) in items.enumerated() { result.append(try inferredJSON(item, path: "\(path)[\(index)]") ?? .null) }
+            return .array(result)
+        case .table(let entries):
+            var result: [String: JSONValue] = [:]
+            for entry in entries {
+                guard case .string(let key) = entry.key else { throw BrokerJSONError(path: path, problem: "table keys must be strings") }
+                result[key] = try inferredJSON(entry.value, path: "\(path)[\(key)]") ?? .null
+            }
+            return .object(result)
         }
     }
 

@@ -19,12 +19,19 @@ enum Pcap {
         packets.append((true, 0x11, clientSeq, serverSeq, [])); clientSeq += 1               // FIN
         packets.append((false, 0x11, serverSeq, clientSeq, [])); serverSeq += 1              // FIN
         packets.append((true, 0x10, clientSeq, serverSeq, []))                               // ACK
+        // A last, unrelated SYN a minute later: a Zeek reading a trace holds its last packets
+        // back while the node keeps running (as a cluster node does), and this moves network
+        // time past the connection's close.
+        let other = (client.0 + 10, UInt16(40000))
+        var timed = packets.enumerated().map { (seconds: UInt32(0), micros: UInt32($0.offset * 10_000), client: client, server: server, packet: $0.element) }
+        timed.append((60, 0, other, server, (true, 0x02, 1, 0, [])))
         let start: UInt32 = 1_700_000_000
-        for (index, packet) in packets.enumerated() {
-            let (source, destination) = packet.fromClient ? (client, server) : (server, client)
+        for entry in timed {
+            let packet = entry.packet
+            let (source, destination) = packet.fromClient ? (entry.client, entry.server) : (entry.server, entry.client)
             let frame = ethernet(ipv4(source: source.0, destination: destination.0,
                                       tcp(source: source, destination: destination, seq: packet.seq, ack: packet.ack, flags: packet.flags, payload: packet.payload)))
-            file.append(le32(start)); file.append(le32(UInt32(index * 10_000)))
+            file.append(le32(start + entry.seconds)); file.append(le32(entry.micros))
             file.append(le32(UInt32(frame.count))); file.append(le32(UInt32(frame.count)))
             file.append(contentsOf: frame)
         }

@@ -89,8 +89,9 @@ struct ZeekNodeTests {
             #expect(Set(hellos.map(\.node)) == Set(Self.exampleNodes), "hellos: \(hellos.map(\.node))")
 
             // A node's logs are in its working directory.
-            let managerDirectory = cluster.baseDirectory.appendingPathComponent("agent-host-a/manager")
-            #expect(FileManager.default.fileExists(atPath: managerDirectory.appendingPathComponent("cluster.log").path))
+            let loggerDirectory = cluster.baseDirectory.appendingPathComponent("agent-host-a/logger")
+            #expect(FileManager.default.fileExists(atPath: loggerDirectory.appendingPathComponent("cluster.log").path),
+                    "\((try? FileManager.default.contentsOfDirectory(atPath: loggerDirectory.path)) ?? [])")
         }
     }
 
@@ -102,7 +103,7 @@ struct ZeekNodeTests {
             let before = try await cluster.cli("get-nodes")
 
             let broken = cluster.baseDirectory.appendingPathComponent("broken.zeek")
-            try "event zeek_init() { print \"unterminated\"\n".write(to: broken, atomically: true, encoding: .utf8)
+            try "event zeek_init() { print 1 +; }\n".write(to: broken, atomically: true, encoding: .utf8)
             var text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8)
             text = text.replacingOccurrences(of: "[worker-1]\ninstance = agent-host-b\nrole = worker",
                                              with: "[worker-1]\ninstance = agent-host-b\nrole = worker\nscripts = \(broken.path)")
@@ -110,7 +111,7 @@ struct ZeekNodeTests {
             result = try await cluster.cli("deploy-config", try cluster.file(text))
             #expect(result.status != 0, "a broken script must fail the deploy: \(result.stdout)")
             let output = result.stdout + result.stderr
-            #expect(output.contains("syntax error"), "Zeek's own message: \(output)")
+            #expect(output.contains("broken.zeek, line 1: syntax error"), "Zeek's own message: \(output)")
             #expect(output.contains("worker-1"), "the failing node is named: \(output)")
 
             let after = try await cluster.cli("get-nodes")
@@ -193,16 +194,18 @@ struct ZeekNodeTests {
         #expect(created.result == "")
 
         let directory = base.appendingPathComponent("nodes/worker-pcap")
-        let deadline = ContinuousClock.now + .seconds(60)
-        var found = false
-        while !found && ContinuousClock.now < deadline {
-            let files = ((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix("conn.") || $0.hasPrefix("logs/conn.") }
-            found = files.contains { file in
-                (try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8))?.contains("10.0.0.1\t43210\t10.0.0.2\t80") == true
-            }
-            if !found { try await Task.sleep(for: .milliseconds(200)) }
+        func logged(_ log: String, _ text: String) -> Bool {
+            let files = ((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix("\(log).") || $0.hasPrefix("logs/\(log).") }
+            return files.contains { (try? String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8))?.contains(text) == true }
         }
-        #expect(found, "conn.log with the capture's connection in \(directory.path): \((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? [])")
+        // The request is analysed as it is read; the connection is written to conn.log when it
+        // is flushed, at the latest when the node stops.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !logged("http", "example") && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(logged("http", "example"), "http.log in \(directory.path): \((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? [])")
         _ = try await agent.request(SupervisorControl.DestroyRequest(reqid: reqid(), node: ""), expecting: SupervisorControl.DestroyResponse.self)
+        try await agent.waitFor(SupervisorNotification.NodeExit.self, timeout: .seconds(30)) { $0.node == "worker-pcap" }
+        #expect(logged("conn", "10.0.0.1\t43210\t10.0.0.2\t80\ttcp\thttp"),
+                "conn.log with the capture's connection in \(directory.path): \((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? [])")
     }
 }
