@@ -91,8 +91,8 @@ final class Cluster: Sendable {
         try await cli(arguments: arguments, stdin: stdin)
     }
 
-    func cli(arguments: [String], stdin: String? = nil) async throws -> CLIResult {
-        try await CLIResult.run(arguments + prefixArguments, brokers: broker.address, stdin: stdin)
+    func cli(arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
+        try await CLIResult.run(arguments + prefixArguments, brokers: broker.address, stdin: stdin, timeout: timeout)
     }
 
     private var prefixArguments: [String] { prefix.isEmpty ? [] : ["--topic-prefix", prefix] }

@@ -39,6 +39,12 @@ struct ZeekNodeTests {
         try await cluster.stop()
     }
 
+    /// Deploys with real Zeek take seconds (Zeek checks every node's scripts, then the roles
+    /// start one after another), more on a loaded machine than zeek-client's default 20 s.
+    private static func deploy(_ cluster: Cluster, _ file: String) async throws -> CLIResult {
+        try await cluster.cli(arguments: ["deploy-config", file, "--set", "client.request_timeout_secs=120"], timeout: .seconds(150))
+    }
+
     private static let exampleFile = LocalBroker.repositoryRoot.appendingPathComponent("examples/cluster.ini").path
     private static let exampleNodes = ["logger", "manager", "proxy", "worker-1", "worker-2"]
 
@@ -49,7 +55,7 @@ struct ZeekNodeTests {
                                                consumes: [.supervisorAPI.notify, .nodeAPI.notify, .controllerAPI.notify])
             defer { Task { await observer.shutdown() } }
 
-            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            var result = try await Self.deploy(cluster, Self.exampleFile)
             #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
             result = try await cluster.cli("get-nodes")
             for (instance, nodes) in [("agent-host-a", ["logger", "manager", "proxy"]), ("agent-host-b", ["worker-1", "worker-2"])] {
@@ -98,7 +104,7 @@ struct ZeekNodeTests {
     @Test("a script with a syntax error fails the deploy with Zeek's message, and nothing that ran before is stopped")
     func checkFailureKeepsCluster() async throws {
         try await Self.zeekCluster { cluster in
-            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            var result = try await Self.deploy(cluster, Self.exampleFile)
             #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
             let before = try await cluster.cli("get-nodes")
 
@@ -108,7 +114,7 @@ struct ZeekNodeTests {
             text = text.replacingOccurrences(of: "[worker-1]\ninstance = agent-host-b\nrole = worker",
                                              with: "[worker-1]\ninstance = agent-host-b\nrole = worker\nscripts = \(broken.path)")
             #expect(text.contains(broken.path))
-            result = try await cluster.cli("deploy-config", try cluster.file(text))
+            result = try await Self.deploy(cluster, try cluster.file(text))
             #expect(result.status != 0, "a broken script must fail the deploy: \(result.stdout)")
             let output = result.stdout + result.stderr
             #expect(output.contains("broken.zeek, line 1: syntax error"), "Zeek's own message: \(output)")
@@ -130,7 +136,7 @@ struct ZeekNodeTests {
             let observer = try await TestAgent(broker: cluster.broker, instance: "agent-host-b", name: "observer",
                                                consumes: [.supervisorAPI.notify, .nodeAPI.notify])
             defer { Task { await observer.shutdown() } }
-            var result = try await cluster.cli("deploy-config", Self.exampleFile)
+            var result = try await Self.deploy(cluster, Self.exampleFile)
             #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
             result = try await cluster.cli("get-nodes")
             guard case .int(let worker1)? = result["results", "agent-host-b", "worker-1", "pid"],
