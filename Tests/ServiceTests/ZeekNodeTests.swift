@@ -156,6 +156,19 @@ struct ZeekNodeTests {
             result = try await cluster.cli("get-id-value", "Cluster::node", "worker-1")
             #expect(result["results", "worker-1"] == "worker-1", "the restarted Zeek answers: \(result.stdout)")
 
+            // Logs survive a node's death: what the killed logger had open is rotated into
+            // logs/ when it starts again.
+            let loggerLogs = cluster.baseDirectory.appendingPathComponent("agent-host-a/logger/logs")
+            result = try await cluster.cli("get-nodes")
+            if case .int(let logger)? = result["results", "agent-host-a", "logger", "pid"] {
+                kill(pid_t(logger), SIGKILL)
+                try await observer.waitFor(NodeAPI.NodeHello.self, timeout: .seconds(30)) { $0.node == "logger" && $0.pid != Int(logger) }
+                let rotated = (try? FileManager.default.contentsOfDirectory(atPath: loggerLogs.path)) ?? []
+                #expect(rotated.contains { $0.hasPrefix("cluster.") && $0.hasSuffix(".log") }, "rotated after the restart: \(rotated)")
+            } else {
+                Issue.record("no logger pid: \(result.stdout)")
+            }
+
             result = try await cluster.cli("restart", "worker-2")
             #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
             result = try await cluster.cli("get-nodes")
@@ -166,6 +179,44 @@ struct ZeekNodeTests {
             #expect(restarted != worker2, "restart gives worker-2 a new process")
             try await observer.waitFor(NodeAPI.NodeHello.self, timeout: .seconds(30)) { $0.node == "worker-2" && $0.pid == Int(restarted) }
             try await waitUntilGone([Int(worker2)])
+        }
+    }
+
+    @Test("AF_PACKET fan-out from the INI keys: worker processes per interface, pinned, in the fan-out group Zeek sees",
+          .enabled(if: geteuid() == 0, "capturing on an interface needs root (CAP_NET_RAW)"))
+    func afPacketFanOut() async throws {
+        try await Self.zeekCluster { cluster in
+            let text = """
+                [instances]
+                agent-host-a
+                agent-host-b
+
+                [manager]
+                instance = agent-host-a
+                role = manager
+
+                [capture-lo]
+                instance = agent-host-b
+                role = worker
+                interface = af_packet::lo
+                lb_procs = 2
+                pin_cpus = 0,1
+                af_packet_fanout_id = 42
+                af_packet_fanout_mode = FANOUT_HASH
+                """
+            var result = try await Self.deploy(cluster, try cluster.file(text))
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-nodes")
+            for (index, node) in ["capture-lo-1", "capture-lo-2"].enumerated() {
+                #expect(result["results", "agent-host-b", node, "state"] == "RUNNING", "\(node): \(result.stdout)")
+                guard case .int(let pid)? = result["results", "agent-host-b", node, "pid"] else { continue }
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+                #expect(status.contains("Cpus_allowed_list:\t\(index)\n"), "\(node) pinned to CPU \(index)")
+            }
+            result = try await cluster.cli("get-id-value", "AF_Packet::fanout_id", "capture-lo-1", "capture-lo-2")
+            #expect(result["results", "capture-lo-1"] == 42 && result["results", "capture-lo-2"] == 42, "redef from the INI: \(result.stdout)")
+            result = try await cluster.cli("get-id-value", "AF_Packet::fanout_mode", "capture-lo-1")
+            #expect(result["results", "capture-lo-1"] == "AF_Packet::FANOUT_HASH", "\(result.stdout)")
         }
     }
 
