@@ -190,6 +190,7 @@ let package = Package(
                 "KafkaTransport",
                 "ManagementMessaging",
                 "LocalServers",
+                "ZeekNodes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -73,29 +73,17 @@ actor Agent {
     func check(_ config: Management.Configuration, reqid: String) async -> [Management.Result] {
         let layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
-        var failures: [Management.Result] = []
-        await withTaskGroup(of: (String, String?).self) { group in
-            for node in mine {
-                let request = SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout))
-                group.addTask {
-                    do {
-                        let result = try await self.supervisor(request, expecting: SupervisorManagement.CheckResponse.self).result
-                        return (node.name, result.isEmpty ? nil : result)
-                    } catch {
-                        return (node.name, "the supervisor did not check the node: \(error)")
-                    }
-                }
-            }
-            for await (name, failure) in group {
-                guard let failure else { continue }
-                // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
-                let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: failure))
-                failures.append(Management.Result(reqid: reqid, success: false, instance: instance, data: output, error: failure, node: name))
-            }
+        let refused = await askSupervisor(about: mine) {
+            SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout))
+        }
+        let failures = refused.keys.sorted().map { name in
+            // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
+            let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: refused[name]!))
+            return Management.Result(reqid: reqid, success: false, instance: instance, data: output, error: refused[name], node: name)
         }
         guard failures.isEmpty else {
             for failure in failures { notifyError("node \(failure.node ?? "-") of configuration \(config.id) fails its check: \(failure.error ?? "")", node: failure.node ?? "") }
-            return failures.sorted { ($0.node ?? "") < ($1.node ?? "") }
+            return failures
         }
         checkedConfigID = config.id
         return [Management.Result(reqid: reqid, instance: instance)]
@@ -170,26 +158,34 @@ actor Agent {
 
     /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
     private func create(_ group: [Management.Node]) async -> Set<String> {
-        var failed: Set<String> = []
+        let refused = await askSupervisor(about: group) {
+            SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout))
+        }
+        for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
+        return Set(refused.keys)
+    }
+
+    /// Sends the supervisor one request per node, all at once, and returns the nodes it
+    /// refused with its reason (no answer in time counts as a refusal).
+    private func askSupervisor<Request: ManagementRequest>(
+        about nodes: [Management.Node], _ makeRequest: (Management.Node) -> Request
+    ) async -> [String: String] where Request.Response: SupervisorVerdict {
         await withTaskGroup(of: (String, String?).self) { tasks in
-            for node in group {
-                let request = SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout))
+            for node in nodes {
+                let request = makeRequest(node)
                 tasks.addTask {
                     do {
-                        let result = try await self.supervisor(request, expecting: SupervisorControl.CreateResponse.self).result
-                        return (node.name, result.isEmpty ? nil : result)
+                        let verdict = try await self.supervisor(request, expecting: Request.Response.self).result
+                        return (node.name, verdict.isEmpty ? nil : verdict)
                     } catch {
-                        return (node.name, "\(error)")
+                        return (node.name, "the supervisor did not answer: \(error)")
                     }
                 }
             }
-            for await (name, failure) in tasks {
-                guard let failure else { continue }
-                failed.insert(name)
-                notifyError("failed to create node \(name): \(failure)", node: name)
-            }
+            var refused: [String: String] = [:]
+            for await (name, reason) in tasks { refused[name] = reason }
+            return refused
         }
-        return failed
     }
 
     /// Every node's place in the cluster, as each node is told it.
@@ -377,3 +373,11 @@ actor Agent {
         changes.signal()
     }
 }
+
+/// A supervisor's answer that is `""` when it did what was asked, else the reason it did not.
+protocol SupervisorVerdict: ManagementResponse {
+    var result: String { get }
+}
+
+extension SupervisorControl.CreateResponse: SupervisorVerdict {}
+extension SupervisorManagement.CheckResponse: SupervisorVerdict {}

@@ -156,11 +156,8 @@ struct SupervisorControlHandler {
         switch message.event {
         case Control.CreateRequest.eventName:
             guard let request = decode(Control.CreateRequest.self, message) else { return }
-            let creation = await supervisor.create(request.node)
-            Task {
-                let result = await creation.value
-                if !result.isEmpty { logger.warning("create \(request.node.name) refused: \(result)") }
-                respond(Control.CreateResponse(reqid: request.reqid, result: result), to: requester)
+            answer(await supervisor.create(request.node), to: requester, refusal: "create \(request.node.name) refused") {
+                Control.CreateResponse(reqid: request.reqid, result: $0)
             }
         case Control.StatusRequest.eventName:
             guard let request = decode(Control.StatusRequest.self, message) else { return }
@@ -173,11 +170,8 @@ struct SupervisorControlHandler {
             answer(after: await supervisor.destroy(request.node), to: requester) { Control.DestroyResponse(reqid: request.reqid, result: $0) }
         case SupervisorManagement.CheckRequest.eventName:
             guard let request = decode(SupervisorManagement.CheckRequest.self, message) else { return }
-            let check = await supervisor.check(request.node)
-            Task {
-                let result = await check.value
-                if !result.isEmpty { logger.notice("node \(request.node.name) fails its check: \(result)") }
-                respond(SupervisorManagement.CheckResponse(reqid: request.reqid, result: result), to: requester)
+            answer(await supervisor.check(request.node), to: requester, refusal: "node \(request.node.name) fails its check") {
+                SupervisorManagement.CheckResponse(reqid: request.reqid, result: $0)
             }
         case Control.StopRequest.eventName:
             logger.notice("stop requested by \(requester): stopping all nodes and exiting")
@@ -208,6 +202,16 @@ struct SupervisorControlHandler {
             logger.warning("malformed \(message.event) from \(message.head.sender): \(error)")
             if let failure = Request.Response(rejecting: message, error, instance: nil) { respond(failure, to: message.head.sender) }
             return nil
+        }
+    }
+
+    /// Answers once `work` ends with `""` (done) or the reason it was refused, which is logged.
+    private func answer<Response: ManagementEvent>(_ work: Task<String, Never>, to requester: String, refusal: String,
+                                                   _ response: @escaping @Sendable (String) -> Response) {
+        Task {
+            let result = await work.value
+            if !result.isEmpty { logger.notice("\(refusal): \(result)") }
+            respond(response(result), to: requester)
         }
     }
 

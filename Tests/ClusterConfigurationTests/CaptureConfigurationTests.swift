@@ -4,19 +4,7 @@ import ManagementTypes
 import Testing
 
 @Suite("Capture settings in the cluster configuration file (AF_PACKET fan-out)")
-struct CaptureConfigurationTests {
-    func read(_ text: String) throws -> ClusterConfigurationFile.Reading {
-        try ClusterConfigurationFile.read(text, id: "fixed", defaultInstance: "agent-testhost")
-    }
-
-    func problem(_ text: String) -> String? {
-        do {
-            _ = try read(text)
-            return nil
-        } catch {
-            return "\(error)"
-        }
-    }
+struct CaptureConfigurationTests: ReadsConfigurationFiles {
 
     func node(_ name: String, in reading: ClusterConfigurationFile.Reading) throws -> Management.Node {
         try #require(reading.configuration.nodes.first { $0.name == name }, "node \(name)")

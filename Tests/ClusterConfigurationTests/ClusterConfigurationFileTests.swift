@@ -3,19 +3,7 @@ import ManagementTypes
 import Testing
 
 @Suite("zeek-client's cluster configuration file")
-struct ClusterConfigurationFileTests {
-    func read(_ text: String) throws -> ClusterConfigurationFile.Reading {
-        try ClusterConfigurationFile.read(text, id: "fixed", defaultInstance: "agent-testhost")
-    }
-
-    func problem(_ text: String) -> String? {
-        do {
-            _ = try read(text)
-            return nil
-        } catch {
-            return "\(error)"
-        }
-    }
+struct ClusterConfigurationFileTests: ReadsConfigurationFiles {
 
     @Test func fullExample() throws {
         let reading = try read("""

@@ -36,9 +36,11 @@ final class Cluster: Sendable {
 
     /// Runs `body` against a fresh cluster and stops every process afterwards, also when it throws.
     static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
-                    controllerArguments: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
+                    controllerArguments: [String] = [], supervisorArguments: [String] = [], agentArguments: [String] = [],
+                    _ body: (Cluster) async throws -> Void) async throws {
         let cluster = try await start(instances: instances, requestTimeout: requestTimeout, agentTimeout: agentTimeout,
-                                      controllers: controllers, controllerArguments: controllerArguments)
+                                      controllers: controllers, controllerArguments: controllerArguments,
+                                      supervisorArguments: supervisorArguments, agentArguments: agentArguments)
         do {
             try await body(cluster)
         } catch {

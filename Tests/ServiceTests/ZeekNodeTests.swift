@@ -24,19 +24,13 @@ struct ZeekNodeTests {
     /// tests can share the machine.
     private static func zeekCluster(_ body: (Cluster) async throws -> Void) async throws {
         let base = try freeLoopbackPort()
-        let cluster = try await Cluster.start(
+        try await Cluster.run(
             instances: ["agent-host-a", "agent-host-b"], requestTimeout: 60,
             controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
             supervisorArguments: ["--zeek", TestZeek.executable!],
-            agentArguments: ["--advertised-host", "127.0.0.1", "--request-timeout", "20"]
+            agentArguments: ["--advertised-host", "127.0.0.1", "--request-timeout", "20"],
+            body
         )
-        do {
-            try await body(cluster)
-        } catch {
-            try? await cluster.stop()
-            throw error
-        }
-        try await cluster.stop()
     }
 
     /// Deploys with real Zeek take seconds (Zeek checks every node's scripts, then the roles

@@ -1,0 +1,537 @@
+import ArgumentParser
+import BrokerJSON
+import Foundation
+import KafkaTransport
+import LocalServers
+import Logging
+import ManagementMessaging
+import ManagementTypes
+import Synchronization
+import WSClient
+import ZeekNodes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures a deploy of real Zeek nodes through the services (controller-service, agent-service,
+/// supervisor-service `--zeek`) until every node runs, against starting the same zeek processes
+/// directly, with the same command lines, environments and generated files, in the same run.
+///
+/// The direct floor starts the roles one after another as the agent does (each role once the
+/// previous answered), and — a second, lower floor — all nodes at once. A node counts as up
+/// in both variants only when Zeek itself answers over its WebSocket API, as the supervisor's
+/// relay requires before it reports the node's hello. Also times Zeek's `--parse-only` check,
+/// which the services run before a deploy changes anything, and how long after the deploy
+/// answered the Zeek cluster has formed (the manager connected to every other node).
+struct ZeekCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zeek",
+        abstract: "Deploy of a real Zeek cluster through the services vs. starting the same zeek processes directly; the check; cluster formation."
+    )
+
+    @OptionGroup var broker: BrokerOption
+
+    @Option(help: "The zeek executable or Zeek's install prefix.")
+    var zeek: String = "/opt/zeek-lts/bin/zeek"
+
+    @Option(help: "Workers beside the logger, the manager and the proxy.")
+    var workers: Int = 4
+
+    @Option(help: "Rounds of each variant (alternating).")
+    var rounds: Int = 5
+
+    func validate() throws {
+        guard workers >= 1, rounds >= 1 else { throw ValidationError("--workers and --rounds must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = bootstrapBenchmark()
+        let installation: ZeekInstallation
+        do {
+            installation = try ZeekInstallation.locate(zeek, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        try await broker.withBroker { servers in try await measure(servers: servers, installation: installation, logger: logger) }
+    }
+
+    private enum Variant {
+        case roleByRole, allAtOnce, services
+    }
+
+    private func measure(servers: String, installation: ZeekInstallation, logger: Logger) async throws {
+        let instance = "bench-host"
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("zeek-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let direct = try DirectZeek(installation: installation, base: base.appendingPathComponent("direct"),
+                                    servers: servers, instance: instance, logger: logger)
+        let services = try await ZeekServices.start(servers: servers, instance: instance, zeek: installation.executable,
+                                                    base: base.appendingPathComponent("services"), logger: logger)
+        defer { services.stop() }
+        // Every path (controller → agent → supervisor) answers before anything is timed.
+        try await services.deployNothing()
+
+        let shape = "1 logger, 1 manager, 1 proxy, \(workers) worker\(workers == 1 ? "" : "s")"
+        print("Zeek \(zeekVersion(installation.executable)) (\(installation.executable)); \(shape) on \(instance); \(rounds) rounds; broker \(servers)")
+
+        var started: [Variant: [Duration]] = [:]
+        var formed: [Variant: [Duration]] = [:]
+        var checkOne: [Duration] = []
+        var checkRoles: [Duration] = []
+        for round in 1...rounds {
+            // The check as the supervisor runs it: one parse of one node, and one per role in
+            // parallel (nodes of a role parse alike, so the supervisor checks each role once).
+            let checked = try ZeekCluster(workers: workers, instance: instance)
+            checkOne.append(try await direct.check([checked.nodes.first { $0.role == .manager }!], of: checked))
+            checkRoles.append(try await direct.check(ZeekCluster.startOrder.compactMap { role in checked.nodes.first { $0.role == role } }, of: checked))
+
+            let order: [Variant] = round.isMultiple(of: 2) ? [.services, .allAtOnce, .roleByRole] : [.roleByRole, .allAtOnce, .services]
+            for variant in order {
+                // Fresh Broker ports for every start: the previous nodes' sockets may linger.
+                let cluster = try ZeekCluster(workers: workers, instance: instance)
+                let measured: (up: Duration, formed: Duration)
+                switch variant {
+                case .services:
+                    measured = try await services.deploy(cluster)
+                    try await services.deployNothing()
+                case .roleByRole:
+                    measured = try await direct.start(cluster, roleByRole: true)
+                case .allAtOnce:
+                    measured = try await direct.start(cluster, roleByRole: false)
+                }
+                started[variant, default: []].append(measured.up)
+                formed[variant, default: []].append(measured.formed)
+            }
+            print("round \(round)/\(rounds): role by role \(format(started[.roleByRole]!.last!)), all at once \(format(started[.allAtOnce]!.last!)), "
+                + "through the services \(format(started[.services]!.last!)); check of one node \(format(checkOne.last!)), of every role \(format(checkRoles.last!))")
+        }
+        await services.close()
+
+        func median(_ variant: Variant, _ samples: [Variant: [Duration]]) -> Duration { percentile(samples[variant] ?? [], 0.5) }
+        print("")
+        print("deploy \(shape) until all RUNNING (median of \(rounds))")
+        print("  direct, role by role          \(pad(format(median(.roleByRole, started))))")
+        print("  through the services          \(pad(format(median(.services, started))))")
+        print(String(format: "  ratio %.2fx (services / direct role by role)",
+                     seconds(median(.services, started)) / seconds(median(.roleByRole, started))))
+        print("  direct, all at once (floor)   \(pad(format(median(.allAtOnce, started))))")
+        print("zeek --parse-only, the check before a deploy (median of \(rounds))")
+        print("  one node                      \(pad(format(percentile(checkOne, 0.5))))")
+        print("  every role in parallel (\(ZeekCluster.startOrder.count))    \(pad(format(percentile(checkRoles, 0.5))))")
+        print("Zeek cluster formed (manager connected to the \(workers + 2) other nodes), after all nodes answered (median of \(rounds))")
+        print("  through the services (get-id-value)  \(pad(format(median(.services, formed))))")
+        print("  direct, role by role (WebSocket)     \(pad(format(median(.roleByRole, formed))))")
+        print("  direct, all at once (WebSocket)      \(pad(format(median(.allAtOnce, formed))))")
+    }
+
+    private func zeekVersion(_ executable: String) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return "?" }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitForExit()
+        return output.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
+    }
+}
+
+/// The example cluster's shape on one instance: a logger, a manager, a proxy and workers, with
+/// Broker ports that were free a moment ago and no metrics ports.
+private struct ZeekCluster {
+    /// The order in which agent-service starts a deploy's nodes, each role once the previous
+    /// one checked in.
+    static let startOrder: [Supervisor.ClusterRole] = [.logger, .manager, .proxy, .worker]
+
+    let instance: Management.Instance
+    /// In start order.
+    let nodes: [Management.Node]
+
+    init(workers: Int, instance: String) throws {
+        var ports: Set<Int> = []
+        while ports.count < 3 { ports.insert(try freeLoopbackPort()) }
+        var free = ports.sorted().makeIterator()
+        self.instance = Management.Instance(name: instance, host: .loopback)
+        nodes = [("logger", Supervisor.ClusterRole.logger), ("manager", .manager), ("proxy", .proxy)].map { name, role in
+            Management.Node(name: name, instance: instance, role: role, port: free.next().map { ZeekPort(UInt16($0)) })
+        } + (1...workers).map { Management.Node(name: "worker-\($0)", instance: instance, role: .worker) }
+    }
+
+    var configuration: Management.Configuration {
+        Management.Configuration(instances: [instance], nodes: Set(nodes))
+    }
+
+    /// Every node's place in the cluster, as agent-service tells each node.
+    var layout: [String: Supervisor.ClusterEndpoint] {
+        Dictionary(uniqueKeysWithValues: nodes.map { node in
+            (node.name, Supervisor.ClusterEndpoint(role: node.role, host: instance.host, port: node.port ?? .none,
+                                                   interface: node.interface, metricsPort: node.metricsPort))
+        })
+    }
+
+    /// The supervisor's configuration of `node`, as agent-service makes it.
+    func nodeConfig(_ node: Management.Node) -> Supervisor.NodeConfig {
+        Supervisor.NodeConfig(name: node.name, interface: node.interface, directory: node.name,
+                              addlUserScripts: node.scripts ?? [], env: node.env, cpuAffinity: node.cpuAffinity, cluster: layout)
+    }
+
+    /// The node whose `ZeekMgmt::connected_nodes` tells whether the cluster has formed, and
+    /// the nodes it must list then.
+    var manager: String { "manager" }
+    var others: Set<String> { Set(nodes.map(\.name)).subtracting([manager]) }
+}
+
+// MARK: Through the services
+
+/// controller-service, agent-service and supervisor-service `--zeek` as processes, and a
+/// client asking the controller as zeek-mgmt does.
+private struct ZeekServices {
+    let processes: [Process]
+    let client: ManagementClient
+    let instance: String
+
+    /// Deploys are answered when every node checked in, seconds with real Zeek.
+    static let requestTimeout: Duration = .seconds(180)
+
+    static func start(servers: String, instance: String, zeek: String, base: URL, logger: Logger) async throws -> ZeekServices {
+        var processes: [Process] = []
+        func launch(_ name: String, _ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = executableDirectory.appendingPathComponent(name)
+            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+        }
+        do {
+            // No metrics ports: the layout leaves Zeek's metrics endpoint off, as the direct start does.
+            try launch("controller-service", ["--request-timeout", "120", "--disable-auto-assign-metrics-ports"])
+            try launch("supervisor-service", ["--instance", instance, "--zeek", zeek, "--base-dir", base.path])
+            try launch("agent-service", ["--instance", instance, "--advertised-host", "127.0.0.1", "--request-timeout", "60"])
+            let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
+            let client = try await ManagementClient.connect(name: "bench-zeek-client", kafka: kafka, namespace: TopicNamespace(),
+                                                            topics: [.controllerAPI, .supervisorAPI], logger: logger)
+            let services = ZeekServices(processes: processes, client: client, instance: instance)
+            try await services.waitUntilReady()
+            return services
+        } catch {
+            ZeekServices.stop(processes)
+            throw error
+        }
+    }
+
+    /// Until the supervisor answers on its topic and the agent has checked in with the controller.
+    private func waitUntilReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(90)
+        while (try? await client.request(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: "no-such-node"), on: .supervisorAPI,
+                                         target: instance, expecting: SupervisorControl.DestroyResponse.self, timeout: .seconds(1))) == nil {
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("supervisor-service did not answer within 90 s") }
+        }
+        while true {
+            let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
+                                                     expecting: ControllerAPI.GetInstancesResponse.self, timeout: .seconds(2))
+            if let listed = try? response?.result.data?.decode(as: [Management.Instance].self), listed.contains(where: { $0.name == instance }) { return }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("the controller did not see agent \(instance) within 90 s") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    private func ask<Response: ManagementEvent>(_ request: some ManagementRequest, _ type: Response.Type) async throws -> Response {
+        try await client.request(request, on: .controllerAPI, target: "controller", expecting: type, timeout: Self.requestTimeout)
+    }
+
+    /// Stages `cluster` and times its deploy (check, stop of nothing, the roles in order) until
+    /// the response says every node runs; then polls the manager until it is connected to
+    /// every other node, timed from the response.
+    func deploy(_ cluster: ZeekCluster) async throws -> (up: Duration, formed: Duration) {
+        let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: cluster.configuration),
+                                   ControllerAPI.StageConfigurationResponse.self)
+        guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results)") }
+        let start = ContinuousClock.now
+        let response = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
+        let answered = ContinuousClock.now
+        let failed = response.results.filter { !$0.success }
+        let running = Set(response.results.compactMap(\.node))
+        guard failed.isEmpty, running == Set(cluster.nodes.map(\.name)) else {
+            throw BenchmarkError("deploy failed: \(failed.isEmpty ? response.results : failed)")
+        }
+        let deadline = answered + .seconds(60)
+        while true {
+            let values = try await ask(ControllerAPI.GetIDValueRequest(reqid: UUID().uuidString, id: "ZeekMgmt::connected_nodes", nodes: [cluster.manager]),
+                                       ControllerAPI.GetIDValueResponse.self)
+            if let result = values.results.first(where: { $0.node == cluster.manager }), cluster.others.isSubset(of: connectedNodes(in: result)) {
+                return (answered - start, ContinuousClock.now - answered)
+            }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(values.results)") }
+        }
+    }
+
+    /// Back to no nodes, so that the next deploy starts from nothing as the direct start does;
+    /// answered once the supervisor has stopped every zeek.
+    func deployNothing() async throws {
+        let empty = Management.Configuration(instances: [Management.Instance(name: instance, host: .loopback)])
+        _ = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: empty), ControllerAPI.StageConfigurationResponse.self)
+        let response = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString), ControllerAPI.DeployResponse.self)
+        guard response.results.allSatisfy(\.success) else { throw BenchmarkError("deploying no nodes failed: \(response.results)") }
+    }
+
+    func close() async {
+        await client.close()
+    }
+
+    /// SIGTERM: the supervisor stops its nodes before it exits (and they die with it anyway).
+    func stop() {
+        Self.stop(processes)
+    }
+
+    private static func stop(_ processes: [Process]) {
+        processes.forEach { $0.terminate() }
+        processes.forEach { $0.waitForExit() }
+    }
+}
+
+/// The node names in a `get_id_value ZeekMgmt::connected_nodes` result: Zeek's `to_json` of a set.
+private func connectedNodes(in result: Management.Result) -> Set<String> {
+    guard result.success, case .string(let json)? = result.data,
+          let names = try? ZeekJSON.decode([String].self, from: Data(json.utf8)) else { return [] }
+    return Set(names)
+}
+
+// MARK: Directly
+
+/// Starts Zeek nodes as supervisor-service does, without it: the same `ZeekNodeCommand`
+/// (arguments, `ZEEKPATH`, generated `cluster-layout.zeek`), the same node script, a working
+/// directory per node under one base directory, `CLUSTER_NODE` and a free port for the
+/// WebSocket API.
+private struct DirectZeek {
+    let installation: ZeekInstallation
+    let base: URL
+    let nodeScript: String
+    let servers: String
+    let instance: String
+    let logger: Logger
+
+    init(installation: ZeekInstallation, base: URL, servers: String, instance: String, logger: Logger) throws {
+        self.installation = installation
+        self.base = base
+        // Written once, as the supervisor writes it at its start.
+        nodeScript = try ZeekNodeScript.install(in: base.appendingPathComponent(".zeek-mgmt"))
+        self.servers = servers
+        self.instance = instance
+        self.logger = logger
+    }
+
+    /// Starts every node of `cluster`, role by role (each role once every node of the previous
+    /// one answered) or all at once, and times until every node answered; then, from there,
+    /// until the manager is connected to every other node. Stops the nodes before returning.
+    func start(_ cluster: ZeekCluster, roleByRole: Bool) async throws -> (up: Duration, formed: Duration) {
+        var running: [(node: String, process: Process, socket: ZeekNodeSocket)] = []
+        defer { stop(running) }
+        let groups = roleByRole ? ZeekCluster.startOrder.map { role in cluster.nodes.filter { $0.role == role } } : [cluster.nodes]
+        let start = ContinuousClock.now
+        var lastAnswer = start
+        for group in groups where !group.isEmpty {
+            var started: [(ZeekNodeSocket, Process, URL)] = []
+            for node in group {
+                let port = try freeLoopbackPort()
+                let directory = base.appendingPathComponent(node.name)
+                let process = try launch(cluster.nodeConfig(node), in: directory, websocketPort: port)
+                let socket = ZeekNodeSocket(node: node.name, port: port, logger: logger)
+                running.append((node.name, process, socket))
+                started.append((socket, process, directory))
+            }
+            // The sockets connect concurrently; waiting for each in turn waits for the last.
+            for (socket, process, directory) in started {
+                lastAnswer = max(lastAnswer, try await socket.waitUntilAnswered(pid: process.processIdentifier, output: directory))
+            }
+        }
+        let up = lastAnswer - start
+        guard let manager = running.first(where: { $0.node == cluster.manager })?.socket else { throw BenchmarkError("no manager") }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let result = try await manager.ask(["get_id_value", "ZeekMgmt::connected_nodes"])
+            if cluster.others.isSubset(of: connectedNodes(in: result)) { return (up, ContinuousClock.now - lastAnswer) }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(result)") }
+        }
+    }
+
+    /// Times Zeek's parse of `nodes` in parallel, as the supervisor checks a deploy:
+    /// `--parse-only`, the node's environment, its generated files in a scratch directory.
+    func check(_ nodes: [Management.Node], of cluster: ZeekCluster) async throws -> Duration {
+        let scratch = base.appendingPathComponent("check-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let start = ContinuousClock.now
+        var processes: [(String, Process, URL)] = []
+        defer { processes.forEach { if $0.1.isRunning { $0.1.terminate(); $0.1.waitForExit() } } }
+        for node in nodes {
+            let directory = scratch.appendingPathComponent(node.name)
+            processes.append((node.name, try launch(cluster.nodeConfig(node), in: directory, websocketPort: nil, parseOnly: true), directory))
+        }
+        for (name, process, directory) in processes {
+            let status = await exitCode(of: process)
+            guard status == 0 else { throw BenchmarkError("zeek --parse-only of \(name) failed (\(status)): \(lastLines(of: directory))") }
+        }
+        return ContinuousClock.now - start
+    }
+
+    /// One zeek process for `config`, with the command line and environment the supervisor
+    /// gives it; its output goes to `stdout` and `stderr` in its directory.
+    private func launch(_ config: Supervisor.NodeConfig, in directory: URL, websocketPort: Int?, parseOnly: Bool = false) throws -> Process {
+        let command = try ZeekNodeCommand(node: config, options: [], installation: installation, nodeScript: nodeScript,
+                                          directory: directory.path, websocketPort: websocketPort)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (file, text) in command.files {
+            try Data(text.utf8).write(to: directory.appendingPathComponent(file), options: .atomic)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["ZEEK_MGMT_BROKERS"] = servers
+        environment["ZEEK_MGMT_INSTANCE"] = instance
+        environment["CLUSTER_NODE"] = config.name
+        environment["ZEEK_SUPERVISED_NODE"] = (try? ZeekJSON.encodeString(config)) ?? "{}"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: installation.executable)
+        process.arguments = (parseOnly ? ["--parse-only"] : []) + command.arguments
+        process.environment = environment.merging(command.environment) { $1 }
+        process.currentDirectoryURL = directory
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try outputFile(directory.appendingPathComponent("stdout"))
+        process.standardError = try outputFile(directory.appendingPathComponent("stderr"))
+        try process.run()
+        return process
+    }
+
+    /// The sockets first, so that nothing reconnects to a node that is going; then SIGTERM
+    /// to every node, and wait until all have exited.
+    private func stop(_ running: [(node: String, process: Process, socket: ZeekNodeSocket)]) {
+        running.forEach { $0.socket.close() }
+        running.forEach { $0.process.terminate() }
+        running.forEach { $0.process.waitForExit() }
+    }
+
+    private func outputFile(_ url: URL) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw BenchmarkError("cannot create \(url.path)") }
+        return try FileHandle(forWritingTo: url)
+    }
+}
+
+/// The last lines Zeek wrote to stderr in `directory`, for an error.
+private func lastLines(of directory: URL) -> String {
+    let text = (try? String(contentsOf: directory.appendingPathComponent("stderr"), encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").suffix(10).joined(separator: "\n")
+}
+
+/// Waits for `process` to end without holding a thread of the cooperative pool (two on this
+/// machine) and returns its exit code as a shell reports it. Reaps the child itself, since
+/// Foundation's SIGCHLD handling can miss one of several children ending at once.
+private func exitCode(of process: Process) async -> Int32 {
+    while process.isRunning {
+        var raw: Int32 = 0
+        let result = waitpid(process.processIdentifier, &raw, WNOHANG)
+        if result == process.processIdentifier { return Process.exitCode(waitStatus: raw) }
+        if result < 0 && errno == ECHILD { break } // Foundation reaped it; isRunning follows
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return process.waitForExit()
+}
+
+/// A WebSocket client of one Zeek node, connected as supervisor-service's relay connects:
+/// it tries until Zeek accepts (every 20 ms: the floor, where the relay backs off from 50 ms
+/// to 1 s), subscribes to the node's relay topic and stays connected. Zeek's node script
+/// answers the subscription with the node's hello, which is when the node counts as up.
+private final class ZeekNodeSocket: Sendable {
+    let node: String
+    let port: Int
+
+    private struct State {
+        var answered: ContinuousClock.Instant?
+        var outgoing: AsyncStream<String>.Continuation?
+        var responses: [String: Management.Result] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let connection = Mutex<Task<Void, Never>?>(nil)
+    static let retryInterval: Duration = .milliseconds(20)
+
+    init(node: String, port: Int, logger: Logger) {
+        self.node = node
+        self.port = port
+        let task = Task { await self.serve(logger: logger) }
+        connection.withLock { $0 = task }
+    }
+
+    func close() {
+        connection.withLock { $0?.cancel() }
+        state.withLock { $0.outgoing?.finish() }
+    }
+
+    /// When the node's hello arrived; throws if its process ended first or 60 s passed.
+    func waitUntilAnswered(pid: Int32, output: URL) async throws -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            if let answered = state.withLock({ $0.answered }) { return answered }
+            guard kill(pid, 0) == 0 else { throw BenchmarkError("zeek for \(node) ended before it answered: \(lastLines(of: output))") }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("zeek for \(node) did not answer within 60 s") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Sends a `node_dispatch_request` as the relay does and returns Zeek's result.
+    func ask(_ action: [String]) async throws -> Management.Result {
+        let reqid = UUID().uuidString
+        let event = BrokerEvent(name: NodeAPI.DispatchRequest.eventName, arguments: [
+            .string(reqid), .vector(action.map(BrokerValue.string)), .set([]),
+        ])
+        let frame = String(decoding: try BrokerMessage.data(topic: ZeekNodeScript.requestTopic(node: node), value: event.value).encoded(), as: UTF8.self)
+        guard let outgoing = state.withLock({ $0.outgoing }) else { throw BenchmarkError("not connected to \(node)") }
+        outgoing.yield(frame)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            if let result = state.withLock({ $0.responses.removeValue(forKey: reqid) }) { return result }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("\(node) did not answer \(action) within 10 s") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    private func serve(logger: Logger) async {
+        let url = "ws://127.0.0.1:\(port)/v1/messages/json"
+        let subscription = String(decoding: (try? BrokerMessage.subscription([ZeekNodeScript.relayTopic(node: node)]).encoded()) ?? Data("[]".utf8), as: UTF8.self)
+        while !Task.isCancelled {
+            _ = try? await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: BrokerMessage.maximumSize), logger: logger
+            ) { inbound, outbound, _ in
+                try await outbound.write(.text(subscription))
+                let (frames, continuation) = AsyncStream<String>.makeStream()
+                self.state.withLock { $0.outgoing = continuation }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await frame in frames { try await outbound.write(.text(frame)) }
+                    }
+                    for try await message in inbound.messages(maxSize: BrokerMessage.maximumSize) {
+                        guard case .text(let text) = message else { continue }
+                        self.received(text)
+                    }
+                    continuation.finish()
+                    group.cancelAll()
+                }
+            }
+            state.withLock { $0.outgoing = nil }
+            try? await Task.sleep(for: Self.retryInterval)
+        }
+    }
+
+    private func received(_ text: String) {
+        guard case .data(_, let value)? = try? BrokerMessage(frame: Data(text.utf8)), let event = try? BrokerEvent(value) else { return }
+        switch event.name {
+        case NodeAPI.NodeHello.eventName:
+            state.withLock { if $0.answered == nil { $0.answered = .now } }
+        case NodeAPI.DispatchResponse.eventName:
+            guard event.arguments.count == 2, case .string(let reqid) = event.arguments[0],
+                  let json = try? ZeekType.result.json(event.arguments[1], path: "result"),
+                  let result = try? json.decode(as: Management.Result.self) else { return }
+            state.withLock { $0.responses[reqid] = result }
+        default:
+            break
+        }
+    }
+}
