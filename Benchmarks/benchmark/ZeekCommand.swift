@@ -260,6 +260,7 @@ private struct ZeekServices {
         while true {
             let values = try await ask(ControllerAPI.GetIDValueRequest(reqid: UUID().uuidString, id: "ZeekMgmt::connected_nodes", nodes: [cluster.manager]),
                                        ControllerAPI.GetIDValueResponse.self)
+            FileHandle.standardError.write(Data("DEBUG poll at \(ContinuousClock.now - answered): \(values.results)\n".utf8))
             if let result = values.results.first(where: { $0.node == cluster.manager }), cluster.others.isSubset(of: connectedNodes(in: result)) {
                 return (answered - start, ContinuousClock.now - answered)
             }

@@ -74,7 +74,9 @@ struct SupervisorService: AsyncParsableCommand {
         let holder = SupervisorHolder()
         switch program {
         case .standIn(let path): logger.info("nodes run \(path) in \(base.path)")
-        case .zeek(let installation, _): logger.info("nodes run Zeek (\(installation.executable)) in \(base.path)")
+        case .zeek(let installation, _):
+            logger.info("nodes run Zeek \(installation.version) (\(installation.executable)) in \(base.path)")
+            if let problem = installation.unsupportedReason { logger.warning("\(problem)") }
         }
         try await runUntilTerminated([
             EndpointService(

@@ -12,6 +12,16 @@ public struct ZeekInstallation: Sendable, Hashable {
     /// Zeek's own script search path (`zeek-config --zeekpath`), which node scripts come after
     /// the node's generated files on `ZEEKPATH`.
     public let scriptPath: String
+    /// What `zeek --version` says, e.g. `8.0.10`; empty if it could not be run.
+    public let version: String
+
+    /// Why this Zeek cannot serve the relay, if it cannot: Zeek 9.1 removed the WebSocket
+    /// server of its Broker backend, which the node script opens for the relay.
+    public var unsupportedReason: String? {
+        let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
+        guard parts.count >= 2, parts[0] > 9 || (parts[0] == 9 && parts[1] >= 1) else { return nil }
+        return "Zeek \(version) has no WebSocket server in its Broker backend, which nodes need to reach their relay; run Zeek 8.0 LTS or 9.0"
+    }
 
     public struct NotFound: Error, CustomStringConvertible {
         public let description: String
@@ -43,12 +53,14 @@ public struct ZeekInstallation: Sendable, Hashable {
             }
         }
         let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath().standardizedFileURL.path
-        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved))
+        let version = ((try? run(resolved, ["--version"])) ?? "").split(separator: " ").last.map(String.init) ?? ""
+        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved), version: version)
     }
 
-    public init(executable: String, scriptPath: String) {
+    public init(executable: String, scriptPath: String, version: String = "") {
         self.executable = executable
         self.scriptPath = scriptPath
+        self.version = version
     }
 
     /// Asks `zeek-config` beside the executable; without one, Zeek's default layout under

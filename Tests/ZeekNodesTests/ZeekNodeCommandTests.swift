@@ -1,3 +1,4 @@
+import Foundation
 import ManagementTypes
 import Testing
 import ZeekNodes
@@ -60,5 +61,34 @@ struct ZeekNodeCommandTests {
         #expect(ZeekNodeScript.text.contains(ZeekNodeCommand.websocketPortVariable))
         #expect(ZeekNodeScript.text.contains("\"zeek-mgmt/node/\" + Cluster::node + \"/request\""))
         #expect(ZeekNodeScript.requestTopic(node: "worker-1") == "zeek-mgmt/node/worker-1/request")
+    }
+}
+
+@Suite("Finding Zeek")
+struct ZeekInstallationTests {
+    @Test("Zeek 9.1 and later are refused with what to run instead", arguments: [
+        ("8.0.10", false), ("9.0.2", false), ("9.1.0-dev", true), ("10.0.0", true), ("", false),
+    ])
+    func versions(version: String, unsupported: Bool) {
+        let zeek = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: ".", version: version)
+        #expect((zeek.unsupportedReason != nil) == unsupported)
+        if unsupported { #expect(zeek.unsupportedReason!.contains("run Zeek 8.0 LTS")) }
+    }
+
+    @Test("a path that is not Zeek says what to pass")
+    func missing() {
+        #expect(throws: ZeekInstallation.NotFound.self) { try ZeekInstallation.locate("/nonexistent/zeek", environment: [:]) }
+        #expect(throws: ZeekInstallation.NotFound.self) { try ZeekInstallation.locate("auto", environment: ["PATH": "/nonexistent"]) }
+    }
+
+    @Test("an install prefix, its bin/zeek and ZEEK_HOME find the same Zeek with its script path",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/opt/zeek-lts/bin/zeek"), "no test Zeek in /opt/zeek-lts (../shared/zeek/install)"))
+    func installed() throws {
+        let byPrefix = try ZeekInstallation.locate("/opt/zeek-lts", environment: [:])
+        #expect(byPrefix.executable == "/opt/zeek-lts/bin/zeek")
+        #expect(byPrefix.scriptPath.contains("/opt/zeek-lts/share/zeek"))
+        #expect(byPrefix.version.hasPrefix("8."))
+        #expect(try ZeekInstallation.locate("/opt/zeek-lts/bin/zeek", environment: [:]) == byPrefix)
+        #expect(try ZeekInstallation.locate("auto", environment: ["ZEEK_HOME": "/opt/zeek-lts"]) == byPrefix)
     }
 }
