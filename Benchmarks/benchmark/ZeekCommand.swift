@@ -52,6 +52,7 @@ struct ZeekCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        if let reason = installation.unsupportedReason { throw ValidationError(reason) }
         try await broker.withBroker { servers in try await measure(servers: servers, installation: installation, logger: logger) }
     }
 
@@ -68,28 +69,43 @@ struct ZeekCommand: AsyncParsableCommand {
         let services = try await ZeekServices.start(servers: servers, instance: instance, zeek: installation.executable,
                                                     base: base.appendingPathComponent("services"), logger: logger)
         defer { services.stop() }
-        // Every path (controller → agent → supervisor) answers before anything is timed.
+        // Every path answers before anything is timed: the first dispatch to a node after the
+        // services start takes up to a second longer than any later one, and Zeek's scripts
+        // are read from the page cache afterwards in both variants.
         try await services.deployNothing()
+        _ = try await services.deploy(try ZeekCluster(workers: workers, instance: instance))
+        try await services.deployNothing()
+        _ = try await direct.start(try ZeekCluster(workers: workers, instance: instance), roleByRole: true)
 
         let shape = "1 logger, 1 manager, 1 proxy, \(workers) worker\(workers == 1 ? "" : "s")"
-        print("Zeek \(zeekVersion(installation.executable)) (\(installation.executable)); \(shape) on \(instance); \(rounds) rounds; broker \(servers)")
+        print("Zeek \(installation.version.isEmpty ? "?" : installation.version) (\(installation.executable)); \(shape) on \(instance); \(rounds) rounds; broker \(servers)")
 
         var started: [Variant: [Duration]] = [:]
         var formed: [Variant: [Duration]] = [:]
+        var nodeStarts: [Variant: [Duration]] = [:]
         var checkOne: [Duration] = []
         var checkRoles: [Duration] = []
+        var checkServices: [Duration] = []
         for round in 1...rounds {
-            // The check as the supervisor runs it: one parse of one node, and one per role in
-            // parallel (nodes of a role parse alike, so the supervisor checks each role once).
+            // The check on its own: through the agent and its supervisor, and as the supervisor
+            // runs it, directly: one parse per role in parallel (nodes of a role parse alike, so
+            // the supervisor checks each role once), and the parse of one node.
             let checked = try ZeekCluster(workers: workers, instance: instance)
+            let roles = ZeekCluster.startOrder.compactMap { role in checked.nodes.first { $0.role == role } }
+            for variant in round.isMultiple(of: 2) ? [Variant.services, .roleByRole] : [.roleByRole, .services] {
+                if variant == .services {
+                    checkServices.append(try await services.check(checked))
+                } else {
+                    checkRoles.append(try await direct.check(roles, of: checked))
+                }
+            }
             checkOne.append(try await direct.check([checked.nodes.first { $0.role == .manager }!], of: checked))
-            checkRoles.append(try await direct.check(ZeekCluster.startOrder.compactMap { role in checked.nodes.first { $0.role == role } }, of: checked))
 
             let order: [Variant] = round.isMultiple(of: 2) ? [.services, .allAtOnce, .roleByRole] : [.roleByRole, .allAtOnce, .services]
             for variant in order {
                 // Fresh Broker ports for every start: the previous nodes' sockets may linger.
                 let cluster = try ZeekCluster(workers: workers, instance: instance)
-                let measured: (up: Duration, formed: Duration)
+                let measured: StartMeasurement
                 switch variant {
                 case .services:
                     measured = try await services.deploy(cluster)
@@ -101,40 +117,47 @@ struct ZeekCommand: AsyncParsableCommand {
                 }
                 started[variant, default: []].append(measured.up)
                 formed[variant, default: []].append(measured.formed)
+                nodeStarts[variant, default: []] += measured.nodeStarts
             }
             print("round \(round)/\(rounds): role by role \(format(started[.roleByRole]!.last!)), all at once \(format(started[.allAtOnce]!.last!)), "
-                + "through the services \(format(started[.services]!.last!)); check of one node \(format(checkOne.last!)), of every role \(format(checkRoles.last!))")
+                + "through the services \(format(started[.services]!.last!)); check \(format(checkRoles.last!)) directly, \(format(checkServices.last!)) through the agent")
         }
         await services.close()
 
         func median(_ variant: Variant, _ samples: [Variant: [Duration]]) -> Duration { percentile(samples[variant] ?? [], 0.5) }
+        func line(_ label: String, _ value: Duration) {
+            print("  " + label.padding(toLength: 40, withPad: " ", startingAt: 0) + pad(format(value)))
+        }
+        let floor = median(.roleByRole, started), deployed = median(.services, started)
         print("")
         print("deploy \(shape) until all RUNNING (median of \(rounds))")
-        print("  direct, role by role          \(pad(format(median(.roleByRole, started))))")
-        print("  through the services          \(pad(format(median(.services, started))))")
-        print(String(format: "  ratio %.2fx (services / direct role by role)",
-                     seconds(median(.services, started)) / seconds(median(.roleByRole, started))))
-        print("  direct, all at once (floor)   \(pad(format(median(.allAtOnce, started))))")
-        print("zeek --parse-only, the check before a deploy (median of \(rounds))")
-        print("  one node                      \(pad(format(percentile(checkOne, 0.5))))")
-        print("  every role in parallel (\(ZeekCluster.startOrder.count))    \(pad(format(percentile(checkRoles, 0.5))))")
-        print("Zeek cluster formed (manager connected to the \(workers + 2) other nodes), after all nodes answered (median of \(rounds))")
-        print("  through the services (get-id-value)  \(pad(format(median(.services, formed))))")
-        print("  direct, role by role (WebSocket)     \(pad(format(median(.roleByRole, formed))))")
-        print("  direct, all at once (WebSocket)      \(pad(format(median(.allAtOnce, formed))))")
+        line("direct, role by role", floor)
+        line("through the services", deployed)
+        print(String(format: "  ratio %.2fx (services / direct role by role)", seconds(deployed) / seconds(floor)))
+        line("direct, all at once (the lower floor)", median(.allAtOnce, started))
+        print("the check before a deploy: zeek --parse-only (median of \(rounds))")
+        line("one node, directly", percentile(checkOne, 0.5))
+        line("one per role in parallel (\(ZeekCluster.startOrder.count)), directly", percentile(checkRoles, 0.5))
+        line("through agent and supervisor", percentile(checkServices, 0.5))
+        print("one node, from its process started until it answered (median of \(workers + 3) nodes x \(rounds) rounds)")
+        line("direct, role by role (WebSocket)", median(.roleByRole, nodeStarts))
+        line("through the supervisor (relay's hello)", median(.services, nodeStarts))
+        print("Zeek cluster formed (manager connected to all \(workers + 2) others) after all answered (median of \(rounds))")
+        line("through the services (get-id-value)", median(.services, formed))
+        line("direct, role by role (WebSocket)", median(.roleByRole, formed))
+        line("direct, all at once (WebSocket)", median(.allAtOnce, formed))
     }
+}
 
-    private func zeekVersion(_ executable: String) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--version"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        guard (try? process.run()) != nil else { return "?" }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitForExit()
-        return output.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
-    }
+/// One start of a cluster.
+private struct StartMeasurement {
+    /// From the deploy request (or the first spawn) until every node answered.
+    var up: Duration
+    /// From then until the manager was connected to every other node.
+    var formed: Duration
+    /// For each node, from its process starting until it answered: Zeek's own start-up plus,
+    /// through the services, the relay finding it and its hello reaching Kafka.
+    var nodeStarts: [Duration]
 }
 
 /// The example cluster's shape on one instance: a logger, a manager, a proxy and workers, with
@@ -189,6 +212,7 @@ private struct ZeekCluster {
 private struct ZeekServices {
     let processes: [Process]
     let client: ManagementClient
+    let watcher: NodeStartWatcher
     let instance: String
 
     /// Deploys are answered when every node checked in, seconds with real Zeek.
@@ -211,8 +235,9 @@ private struct ZeekServices {
             try launch("agent-service", ["--instance", instance, "--advertised-host", "127.0.0.1", "--request-timeout", "60"])
             let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
             let client = try await ManagementClient.connect(name: "bench-zeek-client", kafka: kafka, namespace: TopicNamespace(),
-                                                            topics: [.controllerAPI, .supervisorAPI], logger: logger)
-            let services = ZeekServices(processes: processes, client: client, instance: instance)
+                                                            topics: [.controllerAPI, .agentAPI, .supervisorAPI], logger: logger)
+            let watcher = try await NodeStartWatcher(kafka: kafka, logger: logger)
+            let services = ZeekServices(processes: processes, client: client, watcher: watcher, instance: instance)
             try await services.waitUntilReady()
             return services
         } catch {
@@ -227,6 +252,7 @@ private struct ZeekServices {
         while (try? await client.request(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: "no-such-node"), on: .supervisorAPI,
                                          target: instance, expecting: SupervisorControl.DestroyResponse.self, timeout: .seconds(1))) == nil {
             guard ContinuousClock.now < deadline else { throw BenchmarkError("supervisor-service did not answer within 90 s") }
+            try await Task.sleep(for: .milliseconds(200))
         }
         while true {
             let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
@@ -244,7 +270,8 @@ private struct ZeekServices {
     /// Stages `cluster` and times its deploy (check, stop of nothing, the roles in order) until
     /// the response says every node runs; then polls the manager until it is connected to
     /// every other node, timed from the response.
-    func deploy(_ cluster: ZeekCluster) async throws -> (up: Duration, formed: Duration) {
+    func deploy(_ cluster: ZeekCluster) async throws -> StartMeasurement {
+        watcher.reset()
         let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: cluster.configuration),
                                    ControllerAPI.StageConfigurationResponse.self)
         guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results)") }
@@ -260,12 +287,23 @@ private struct ZeekServices {
         while true {
             let values = try await ask(ControllerAPI.GetIDValueRequest(reqid: UUID().uuidString, id: "ZeekMgmt::connected_nodes", nodes: [cluster.manager]),
                                        ControllerAPI.GetIDValueResponse.self)
-            FileHandle.standardError.write(Data("DEBUG poll at \(ContinuousClock.now - answered): \(values.results)\n".utf8))
             if let result = values.results.first(where: { $0.node == cluster.manager }), cluster.others.isSubset(of: connectedNodes(in: result)) {
-                return (answered - start, ContinuousClock.now - answered)
+                let formed = ContinuousClock.now - answered
+                return StartMeasurement(up: answered - start, formed: formed, nodeStarts: try await watcher.startToAnswer(cluster.nodes.map(\.name)))
             }
             guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(values.results)") }
         }
+    }
+
+    /// Times the agent's check of `cluster` (agent → supervisor → Zeek's `--parse-only` of
+    /// each role → back), the phase a deploy through the controller starts with.
+    func check(_ cluster: ZeekCluster) async throws -> Duration {
+        let start = ContinuousClock.now
+        let response = try await client.request(AgentAPI.CheckRequest(reqid: UUID().uuidString, config: cluster.configuration), on: .agentAPI,
+                                                target: instance, expecting: AgentAPI.CheckResponse.self, timeout: Self.requestTimeout)
+        let elapsed = ContinuousClock.now - start
+        guard response.results.allSatisfy(\.success) else { throw BenchmarkError("check failed: \(response.results)") }
+        return elapsed
     }
 
     /// Back to no nodes, so that the next deploy starts from nothing as the direct start does;
@@ -278,6 +316,7 @@ private struct ZeekServices {
     }
 
     func close() async {
+        await watcher.shutdown()
         await client.close()
     }
 
@@ -289,6 +328,61 @@ private struct ZeekServices {
     private static func stop(_ processes: [Process]) {
         processes.forEach { $0.terminate() }
         processes.forEach { $0.waitForExit() }
+    }
+}
+
+/// When each node's process started (the supervisor's `node_status`) and when it answered
+/// (the hello the relay publishes once Zeek answered), as both arrive from Kafka: one hop
+/// each, so the difference is the node's start-up as the supervisor sees it.
+private final class NodeStartWatcher: Sendable {
+    private let endpoint: ManagementEndpoint
+    private let reader: Task<Void, Never>
+    private final class Seen: Sendable {
+        let state = Mutex<(started: [String: ContinuousClock.Instant], answered: [String: ContinuousClock.Instant])>(([:], [:]))
+    }
+
+    private let seen = Seen()
+
+    init(kafka: KafkaConfiguration, logger: Logger) async throws {
+        let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
+            name: "bench-zeek-watcher", kafka: kafka, namespace: TopicNamespace(),
+            consumes: [.supervisorAPI.notify, .nodeAPI.notify], membership: .fromEnd, addressing: .everything
+        ), logger: logger)
+        self.endpoint = endpoint
+        let seen = self.seen
+        reader = Task {
+            for await message in endpoint.inbound {
+                let now = ContinuousClock.now
+                if let status = try? message.decode(SupervisorNotification.NodeStatus.self) {
+                    seen.state.withLock { if $0.started[status.event.node] == nil { $0.started[status.event.node] = now } }
+                } else if let hello = try? message.decode(NodeAPI.NodeHello.self) {
+                    seen.state.withLock { if $0.answered[hello.event.node] == nil { $0.answered[hello.event.node] = now } }
+                }
+            }
+        }
+    }
+
+    /// Forgets what was seen, before a deploy.
+    func reset() {
+        seen.state.withLock { $0 = ([:], [:]) }
+    }
+
+    /// Each node's start until its hello; waits a moment for reports still on their way.
+    func startToAnswer(_ nodes: [String]) async throws -> [Duration] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let durations = seen.state.withLock { seen in
+                nodes.compactMap { node in seen.started[node].flatMap { started in seen.answered[node].map { $0 - started } } }
+            }
+            if durations.count == nodes.count { return durations }
+            guard ContinuousClock.now < deadline else { throw BenchmarkError("no start report or hello seen for some of \(nodes)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    func shutdown() async {
+        await endpoint.shutdown()
+        await reader.value
     }
 }
 
@@ -326,25 +420,29 @@ private struct DirectZeek {
     /// Starts every node of `cluster`, role by role (each role once every node of the previous
     /// one answered) or all at once, and times until every node answered; then, from there,
     /// until the manager is connected to every other node. Stops the nodes before returning.
-    func start(_ cluster: ZeekCluster, roleByRole: Bool) async throws -> (up: Duration, formed: Duration) {
+    func start(_ cluster: ZeekCluster, roleByRole: Bool) async throws -> StartMeasurement {
         var running: [(node: String, process: Process, socket: ZeekNodeSocket)] = []
         defer { stop(running) }
         let groups = roleByRole ? ZeekCluster.startOrder.map { role in cluster.nodes.filter { $0.role == role } } : [cluster.nodes]
         let start = ContinuousClock.now
         var lastAnswer = start
+        var nodeStarts: [Duration] = []
         for group in groups where !group.isEmpty {
-            var started: [(ZeekNodeSocket, Process, URL)] = []
+            var started: [(ZeekNodeSocket, Process, URL, ContinuousClock.Instant)] = []
             for node in group {
                 let port = try freeLoopbackPort()
                 let directory = base.appendingPathComponent(node.name)
                 let process = try launch(cluster.nodeConfig(node), in: directory, websocketPort: port)
+                let spawned = ContinuousClock.now
                 let socket = ZeekNodeSocket(node: node.name, port: port, logger: logger)
                 running.append((node.name, process, socket))
-                started.append((socket, process, directory))
+                started.append((socket, process, directory, spawned))
             }
             // The sockets connect concurrently; waiting for each in turn waits for the last.
-            for (socket, process, directory) in started {
-                lastAnswer = max(lastAnswer, try await socket.waitUntilAnswered(pid: process.processIdentifier, output: directory))
+            for (socket, process, directory, spawned) in started {
+                let answered = try await socket.waitUntilAnswered(pid: process.processIdentifier, output: directory)
+                nodeStarts.append(answered - spawned)
+                lastAnswer = max(lastAnswer, answered)
             }
         }
         let up = lastAnswer - start
@@ -352,7 +450,9 @@ private struct DirectZeek {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let result = try await manager.ask(["get_id_value", "ZeekMgmt::connected_nodes"])
-            if cluster.others.isSubset(of: connectedNodes(in: result)) { return (up, ContinuousClock.now - lastAnswer) }
+            if cluster.others.isSubset(of: connectedNodes(in: result)) {
+                return StartMeasurement(up: up, formed: ContinuousClock.now - lastAnswer, nodeStarts: nodeStarts)
+            }
             guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(result)") }
         }
     }
