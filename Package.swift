@@ -110,6 +110,7 @@ let package = Package(
                 "ManagementTypes",
                 "ManagementMessaging",
                 "BrokerJSON",
+                "LocalPorts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "WSClient", package: "swift-websocket"),
             ],

@@ -490,6 +490,7 @@ private struct DirectZeek {
         environment["ZEEK_MGMT_INSTANCE"] = instance
         environment["CLUSTER_NODE"] = config.name
         environment["ZEEK_SUPERVISED_NODE"] = (try? ZeekJSON.encodeString(config)) ?? "{}"
+        if parseOnly { environment["ZEEK_DISABLE_ZEEKYGEN"] = "1" } // as the supervisor checks
         let process = Process()
         process.executableURL = URL(fileURLWithPath: installation.executable)
         process.arguments = (parseOnly ? ["--parse-only"] : []) + command.arguments

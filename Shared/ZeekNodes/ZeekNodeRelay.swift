@@ -1,5 +1,6 @@
 import BrokerJSON
 import Foundation
+import LocalPorts
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -35,6 +36,8 @@ public actor ZeekNodeRelay {
     static let probePrefix = "zeek-mgmt-relay-probe-"
     /// Pause before asking a silent node again, and the longest pause between reconnects.
     static let retryInterval: Duration = .seconds(1)
+    /// How often the relay looks whether a node's port accepts connections yet.
+    static let listenProbeInterval: Duration = .milliseconds(10)
 
     public init(instance: String, endpoint: ManagementEndpoint, logger: Logger) {
         self.instance = instance
@@ -104,6 +107,13 @@ public actor ZeekNodeRelay {
         var pause = Duration.milliseconds(50)
         var attempts = 0
         while !Task.isCancelled {
+            // A starting Zeek listens about a second after its start: a plain TCP probe every
+            // few milliseconds finds the moment cheaply, so the hello is not held back by a
+            // back-off that is only meant for failing connections.
+            if !isAcceptingConnections(port: port) {
+                try? await Task.sleep(for: Self.listenProbeInterval)
+                continue
+            }
             attempts += 1
             do {
                 try await WebSocketClient.connect(
