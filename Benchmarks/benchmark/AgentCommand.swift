@@ -51,12 +51,7 @@ struct AgentCommand: AsyncParsableCommand {
             ("supervisor-service", ["--instance", instance, "--base-dir", base.path]),
             ("agent-service", ["--instance", instance, "--request-timeout", "60"]),
         ] {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent(name)
-            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
+            processes.append(try launchService(name, arguments, servers: servers))
         }
         defer { processes.forEach { $0.terminate(); $0.waitForExit() } }
 

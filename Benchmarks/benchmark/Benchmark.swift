@@ -28,6 +28,17 @@ func bootstrapBenchmark() -> Logger {
 /// Where the project's executables are: beside this benchmark (`.build/release`).
 let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 
+/// Starts one of the project's services against `servers`, logging only warnings (to the
+/// benchmark's stderr) so its output cannot disturb the measurement.
+func launchService(_ name: String, _ arguments: [String], servers: String) throws -> Process {
+    let process = Process()
+    process.executableURL = executableDirectory.appendingPathComponent(name)
+    process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 /// `--brokers`, or a local broker started for the measurement.
 struct BrokerOption: ParsableArguments {
     @Option(help: "Kafka bootstrap servers; without it a local broker is started for each measurement.")

@@ -134,12 +134,7 @@ struct BenchCluster {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("controller-bench-\(UUID().uuidString)")
         var processes: [Process] = []
         func launch(_ name: String, _ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = executableDirectory.appendingPathComponent(name)
-            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
+            processes.append(try launchService(name, arguments, servers: servers))
         }
         try launch("controller-service", ["--request-timeout", "60"])
         for instance in instances {

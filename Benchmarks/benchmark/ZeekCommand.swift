@@ -221,12 +221,7 @@ private struct ZeekServices {
     static func start(servers: String, instance: String, zeek: String, base: URL, logger: Logger) async throws -> ZeekServices {
         var processes: [Process] = []
         func launch(_ name: String, _ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = executableDirectory.appendingPathComponent(name)
-            process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            processes.append(process)
+            processes.append(try launchService(name, arguments, servers: servers))
         }
         do {
             // No metrics ports: the layout leaves Zeek's metrics endpoint off, as the direct start does.

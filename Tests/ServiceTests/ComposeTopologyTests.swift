@@ -15,7 +15,7 @@ struct ComposeTopologyTests {
     @Test func threeHostsDeployTheExampleConfiguration() async throws {
         let root = Self.root
         let compose = try ComposeFile.resolve(root.appendingPathComponent("compose/docker-compose.yml"))
-        #expect(compose.command(of: "controller") == ["controller-service"])
+        #expect(compose.command(of: "controller") == ["controller-service", "--request-timeout", "60"])
         #expect(compose.command(of: "agent") == ["zeek-mgmt-host"])
 
         let broker = try await LocalBroker.start()
@@ -34,13 +34,14 @@ struct ComposeTopologyTests {
                     .replacing("0.0.0.0:2149", with: "127.0.0.1:\(zeekClientPort)")
             }
         }
-        #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url)")
+        #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url) --request-timeout 20")
         // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
         #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
         #expect(compose.block("volumes", of: "agent").contains { $0.hasPrefix("- zeek-logs:/var/lib/zeek-mgmt/nodes") })
         #expect(environment("agent")["ZEEK_MGMT_ZEEK"] == nil)
 
-        let controller = try ServiceProcess("controller-service", arguments: [], environment: environment("controller"))
+        let controller = try ServiceProcess("controller-service", arguments: Array(compose.command(of: "controller").dropFirst()),
+                                            environment: environment("controller"))
         var hosts: [ServiceProcess] = []
         for replica in 1...3 {
             // Compose names the replicas zeek-agent-<n>; zeek-mgmt-host finds that name by DNS.
@@ -67,7 +68,7 @@ struct ComposeTopologyTests {
         }
         #expect(instances["zeek-agent-3"] != nil, "\(instances.stdout)")
 
-        let deployed = try await cli(["deploy-config", root.appendingPathComponent("compose/cluster.ini").path])
+        let deployed = try await cli(["deploy-config", root.appendingPathComponent("compose/cluster.ini").path, "--set", "client.request_timeout_secs=90"])
         #expect(deployed.status == 0, "\(deployed.stdout)\(deployed.stderr)")
         let nodes = try await cli(["get-nodes"])
         for (node, instance) in ["manager": "zeek-agent-1", "logger": "zeek-agent-1", "proxy": "zeek-agent-1", "worker-1": "zeek-agent-2", "worker-2": "zeek-agent-2"] {
@@ -127,16 +128,27 @@ struct ComposeFile {
     }
 
     func environment(of service: String) -> [String: String] {
-        Dictionary(block("environment", of: service).compactMap { line in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        // A long plain value is folded onto the next lines, which carry no `KEY:` of their own.
+        var entries: [(key: String, value: String)] = []
+        for line in block("environment", of: service) {
+            if let colon = line.firstIndex(of: ":"), line[..<colon].allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) {
+                entries.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            } else if !entries.isEmpty {
+                entries[entries.count - 1].value += " " + line
+            }
+        }
+        return Dictionary(entries.map { entry in
+            var value = entry.value
             if value == "''" { value = "" }
             if value.hasPrefix("'") && value.hasSuffix("'") { value = String(value.dropFirst().dropLast()) }
-            return (String(line[..<colon]), value)
+            return (entry.key, value)
         }, uniquingKeysWith: { $1 })
     }
 
     func command(of service: String) -> [String] {
-        block("command", of: service).map { String($0.dropFirst(2)) }
+        block("command", of: service).map { line in
+            let item = line.dropFirst(2)
+            return item.hasPrefix("'") && item.hasSuffix("'") ? String(item.dropFirst().dropLast()) : String(item)
+        }
     }
 }
