@@ -91,6 +91,8 @@ actor Controller {
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
                 ])
+                // Not awaited: it asks the agents, whose answers wait for this restoration.
+                Task { await self.learnNodeStates() }
                 return
             } catch {
                 logger.warning("cannot read persisted configurations (attempt \(attempt)): \(error); retrying")
@@ -327,6 +329,22 @@ actor Controller {
         logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")
         return refused + [Management.Result(reqid: reqid, success: false,
                                             error: "configuration \(config.id) not deployed: it fails the check on \(Set(refused.compactMap(\.instance)).sorted().joined(separator: ", ")); the running cluster was left as it was")]
+    }
+
+    /// After taking over (or restarting), learns from the agents how the deployed nodes are,
+    /// so `notify_cluster_running` keeps telling the truth across a failover: the cluster
+    /// running in full is announced once, and again after every return to it.
+    private func learnNodeStates() async {
+        guard let deployed, !deployed.nodes.isEmpty else { return }
+        nodeStates = Dictionary(deployed.nodes.map { ($0.name, .pending) }, uniquingKeysWith: { first, _ in first })
+        announcedRunning = false
+        let names = Set(configured.keys)
+        // A controller that just took over hears the agents' heartbeats within one interval.
+        _ = await changes.wait(until: .now + settings.agentTimeout, for: { names.isSubset(of: self.known.keys) })
+        let statuses = await nodes(reqid: UUID().uuidString).compactMap { try? $0.data?.decode(as: [Management.NodeStatus].self) }.joined()
+        guard self.deployed?.id == deployed.id else { return } // a deploy meanwhile knows better
+        for status in statuses where nodeStates[status.node] == .pending { nodeStates[status.node] = status.state }
+        announceRunningIfComplete()
     }
 
     /// A node's state changed on its agent.

@@ -142,11 +142,23 @@ struct ControllerTests {
             let active = cluster.controllers.first { $0.text.components(separatedBy: "controller active").count > $0.text.components(separatedBy: "standing by").count } ?? cluster.controllers[0]
             let survivor = active === standby ? cluster.controllers[0] : standby
             _ = try await active.stop(signal: SIGKILL)
+            let observer = try await TestAgent(broker: cluster.broker, instance: "controller", name: "observer", consumes: [.controllerAPI.notify])
+            defer { Task { await observer.shutdown() } }
             try await survivor.waitForOutput("controller active", timeout: .seconds(40))
             try await cluster.waitForInstances(["agent-a", "agent-b"])
             let deployed = try await cluster.cli("get-config", "--deployed")
             #expect(deployed.status == 0 && deployed.stdout.contains("[worker-2]"))
             #expect(try await cluster.cli("get-nodes").json == nodes.json, "the cluster kept running untouched")
+
+            // The new active controller learns the nodes' states and says the cluster runs; a node
+            // that crashes and comes back makes it say so again.
+            try await observer.waitFor(ControllerAPI.NotifyClusterRunning.self, timeout: .seconds(30)) { $0.nodes == 4 }
+            guard case .int(let worker)? = nodes["results", "agent-b", "worker-1", "pid"] else {
+                Issue.record("no pid for worker-1: \(nodes.stdout)")
+                return
+            }
+            kill(pid_t(worker), SIGKILL)
+            try await observer.waitFor(ControllerAPI.NotifyClusterRunning.self, count: 2, timeout: .seconds(30))
         }
     }
 
