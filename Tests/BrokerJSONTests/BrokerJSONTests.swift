@@ -94,3 +94,29 @@ struct BrokerJSONTests {
         #expect(throws: BrokerJSONError.self) { try BrokerEvent(.vector([.count(1)])) }
     }
 }
+
+@Suite("Results of real Zeek nodes, as the relay reads them")
+struct ZeekNodeResultTests {
+    /// `Management::Result` as Zeek 8.0.10 publishes it for `get_id_value Cluster::node`: a
+    /// vector of its fields, `data` (type `any`) holding the string `to_json` made.
+    @Test func resultWithAnyData() throws {
+        let frame = #"{"type":"data-message","topic":"zeek-mgmt/node/manager/relay","@data-type":"vector","data":[{"@data-type":"count","data":1},{"@data-type":"count","data":1},{"@data-type":"vector","data":[{"@data-type":"string","data":"Management::Node::API::node_dispatch_response"},{"@data-type":"vector","data":[{"@data-type":"string","data":"r1"},{"@data-type":"vector","data":[{"@data-type":"string","data":"r1"},{"@data-type":"boolean","data":true},{"@data-type":"none","data":{}},{"@data-type":"string","data":"\"manager\""},{"@data-type":"none","data":{}},{"@data-type":"string","data":"manager"}]}]}]}]}"#
+        guard case .data(_, let value) = try BrokerMessage(frame: Data(frame.utf8)) else {
+            Issue.record("not a data message")
+            return
+        }
+        let event = try BrokerEvent(value)
+        #expect(event.name == "Management::Node::API::node_dispatch_response")
+        let result = try #require(try ZeekType.result.json(event.arguments[1])).decode(as: Management.Result.self)
+        #expect(result == Management.Result(reqid: "r1", data: .string("\"manager\""), node: "manager"))
+    }
+
+    @Test("any holds whatever Zeek put there", arguments: [
+        (BrokerValue.count(42), JSONValue.int(42)), (.real(0.5), .double(0.5)), (.enumValue("Cluster::WORKER"), .string("Cluster::WORKER")),
+        (.set([.string("logger"), .string("proxy")]), .array([.string("logger"), .string("proxy")])),
+        (.table([(key: .string("a"), value: .count(1))]), .object(["a": .int(1)])),
+    ])
+    func anyValues(value: BrokerValue, json: JSONValue) throws {
+        #expect(try ZeekType.any.json(value) == json)
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
 import ManagementTypes
 import Testing
-import ZeekNodes
+@testable import ZeekNodes
 
 @Suite("How a Zeek node is started")
 struct ZeekNodeCommandTests {
@@ -90,5 +90,14 @@ struct ZeekInstallationTests {
         #expect(byPrefix.version.hasPrefix("8."))
         #expect(try ZeekInstallation.locate("/opt/zeek-lts/bin/zeek", environment: [:]) == byPrefix)
         #expect(try ZeekInstallation.locate("auto", environment: ["ZEEK_HOME": "/opt/zeek-lts"]) == byPrefix)
+    }
+}
+
+@Suite("The relay's messages to Zeek")
+struct ZeekNodeRelayFrameTests {
+    @Test("a dispatch goes to the node's request topic as Zeek's event, with its arguments in order")
+    func dispatchFrame() throws {
+        let frame = try ZeekNodeRelay.dispatchFrame(node: "worker-1", reqid: "r1", action: ["get_id_value", "Cluster::node"], nodes: ["worker-1"])
+        #expect(frame == #"{"@data-type":"vector","data":[{"@data-type":"count","data":1},{"@data-type":"count","data":1},{"@data-type":"vector","data":[{"@data-type":"string","data":"Management::Node::API::node_dispatch_request"},{"@data-type":"vector","data":[{"@data-type":"string","data":"r1"},{"@data-type":"vector","data":[{"@data-type":"string","data":"get_id_value"},{"@data-type":"string","data":"Cluster::node"}]},{"@data-type":"set","data":[{"@data-type":"string","data":"worker-1"}]}]}]}],"topic":"zeek-mgmt/node/worker-1/request","type":"data-message"}"#)
     }
 }
