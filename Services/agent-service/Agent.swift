@@ -204,7 +204,7 @@ actor Agent {
     private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint]) -> Supervisor.NodeConfig {
         var env = node.env
         if let options = node.options, !options.isEmpty {
-            env["ZEEK_MGMT_NODE_OPTIONS"] = try? ZeekJSON.encodeString(options.sorted())
+            env[Management.Option.environmentVariable] = try? ZeekJSON.encodeString(options.sorted())
         }
         return Supervisor.NodeConfig(
             name: node.name, interface: node.interface, directory: node.name,

@@ -10,9 +10,6 @@ struct NodeIdentity: Sendable {
     var config: Supervisor.NodeConfig
     var options: [Management.Option]
 
-    /// Environment variable holding the node's `Management::Option`s as a JSON array.
-    static let optionsVariable = "ZEEK_MGMT_NODE_OPTIONS"
-
     init(name explicitName: String?, instance: String, environment: [String: String]) throws {
         var config = Supervisor.NodeConfig(name: "")
         if let json = environment["ZEEK_SUPERVISED_NODE"] {
@@ -26,11 +23,11 @@ struct NodeIdentity: Sendable {
             throw NodeIdentityError("no node name: pass --node NAME or set CLUSTER_NODE")
         }
         var options: [Management.Option] = []
-        if let json = environment[Self.optionsVariable] {
+        if let json = environment[Management.Option.environmentVariable] {
             do {
                 options = try ZeekJSON.decode([Management.Option].self, from: Data(json.utf8))
             } catch {
-                throw NodeIdentityError("\(Self.optionsVariable) is not a JSON array of options: \(error)")
+                throw NodeIdentityError("\(Management.Option.environmentVariable) is not a JSON array of options: \(error)")
             }
         }
         self.name = name

@@ -276,11 +276,7 @@ actor Controller {
         var results: [Management.Result] = []
         if !configured.isEmpty {
             let names = Set(configured.keys)
-            guard await changes.wait(until: deadline, for: { names.isSubset(of: self.ready) }) else {
-                let missing = names.subtracting(ready).sorted()
-                logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
-                return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: "request timed out") }
-            }
+            if let missing = await agentsMissing(names, from: { $0.ready }, for: config, reqid: reqid, deadline: deadline) { return missing }
             let answers = await fanOut(to: names.sorted(), deadline: deadline, expecting: AgentAPI.DeployResponse.self) {
                 AgentAPI.DeployRequest(reqid: $0, config: config)
             }
@@ -311,11 +307,7 @@ actor Controller {
     private func check(_ config: Management.Configuration, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
         let names = Set(config.instances.map(\.name))
         guard !names.isEmpty else { return nil }
-        guard await changes.wait(until: deadline, for: { names.isSubset(of: self.known.keys) }) else {
-            let missing = names.subtracting(known.keys).sorted()
-            logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
-            return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: "request timed out") }
-        }
+        if let missing = await agentsMissing(names, from: { Set($0.known.keys) }, for: config, reqid: reqid, deadline: deadline) { return missing }
         let answers = await fanOut(to: names.sorted(), deadline: deadline, expecting: AgentAPI.CheckResponse.self) {
             AgentAPI.CheckRequest(reqid: $0, config: config)
         }
@@ -329,6 +321,16 @@ actor Controller {
         logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")
         return refused + [Management.Result(reqid: reqid, success: false,
                                             error: "configuration \(config.id) not deployed: it fails the check on \(Set(refused.compactMap(\.instance)).sorted().joined(separator: ", ")); the running cluster was left as it was")]
+    }
+
+    /// Waits until every agent of `names` is among `present` (the agents checked in, or those
+    /// ready); nil once they are, else at `deadline` a timed-out Result for each one missing.
+    private func agentsMissing(_ names: Set<String>, from present: (isolated Controller) -> Set<String>, for config: Management.Configuration,
+                               reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
+        guard await !changes.wait(until: deadline, for: { names.isSubset(of: present(self)) }) else { return nil }
+        let missing = names.subtracting(present(self)).sorted()
+        logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
+        return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: "request timed out") }
     }
 
     /// After taking over (or restarting), learns from the agents how the deployed nodes are,

@@ -30,9 +30,6 @@ struct NodeLaunch: Sendable {
     /// Environment variable carrying the node's whole configuration as JSON, as Zeek's
     /// supervisor hands it to its children.
     static let configurationVariable = "ZEEK_SUPERVISED_NODE"
-    /// Environment variable holding the node's `Management::Option`s as a JSON array (set by
-    /// the agent; the stand-in reads it, Zeek gets `redef`s instead).
-    static let optionsVariable = "ZEEK_MGMT_NODE_OPTIONS"
 
     struct Context: Sendable {
         var baseDirectory: URL
@@ -72,11 +69,11 @@ struct NodeLaunch: Sendable {
         self.environment = environment
 
         var options: [Management.Option] = []
-        if case .zeek = context.program, let json = config.env[Self.optionsVariable] {
+        if case .zeek = context.program, let json = config.env[Management.Option.environmentVariable] {
             do {
                 options = try ZeekJSON.decode([Management.Option].self, from: Data(json.utf8))
             } catch {
-                throw NodeLaunchError("node '\(name)' has unreadable options in \(Self.optionsVariable): \(error)")
+                throw NodeLaunchError("node '\(name)' has unreadable options in \(Management.Option.environmentVariable): \(error)")
             }
         }
         zeekOptions = options

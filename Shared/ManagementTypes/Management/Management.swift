@@ -30,6 +30,11 @@ public enum Management {
             self.value = value
         }
 
+        /// The environment variable in which a node receives its options, as a JSON array:
+        /// the agent sets it, the stand-in node reads it, and the supervisor turns it into
+        /// `redef`s for Zeek.
+        public static let environmentVariable = "ZEEK_MGMT_NODE_OPTIONS"
+
         public static func < (lhs: Option, rhs: Option) -> Bool {
             (lhs.name, lhs.value) < (rhs.name, rhs.value)
         }
