@@ -142,14 +142,17 @@ let package = Package(
             path: "Shared/LocalServers"
         ),
 
-        // MARK: Executables
+        // MARK: Services: the domain logic of each executable, runnable on any MessageBus
 
-        .executableTarget(
-            name: "controller-service",
+        /// The controller: agents, staged and deployed configurations, client requests, and the
+        /// zeek-client WebSocket gateway.
+        .target(
+            name: "ManagementController",
             dependencies: [
-                "ServiceRuntime",
+                "ManagementMessaging",
                 "ClusterConfiguration",
                 "BrokerJSON",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -157,26 +160,53 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            path: "Services/Controller"
+        ),
+        /// The agent of one host: its nodes, its supervisor, its heartbeat and metrics.
+        .target(
+            name: "ManagementAgent",
+            dependencies: [
+                "ManagementMessaging",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Agent"
+        ),
+        /// The supervisor of one host: node processes, their output, their check, the Zeek relay.
+        .target(
+            name: "NodeSupervision",
+            dependencies: [
+                "ManagementMessaging",
+                "CSpawn",
+                "ZeekNodes",
+                "LocalPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Supervisor"
+        ),
+
+        // MARK: Executables: flags in, services run
+
+        .executableTarget(
+            name: "controller-service",
+            dependencies: ["ServiceRuntime", "ManagementController", "ClusterConfiguration", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/controller-service"
         ),
         .executableTarget(
             name: "agent-service",
-            dependencies: [
-                "ServiceRuntime",
-                "MetricsPush",
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["ServiceRuntime", "ManagementAgent", "MetricsPush", .product(name: "Prometheus", package: "swift-prometheus")],
             path: "Services/agent-service"
         ),
         .executableTarget(
             name: "supervisor-service",
-            dependencies: ["ServiceRuntime", "CSpawn", "ZeekNodes", "LocalPorts"],
+            dependencies: ["ServiceRuntime", "NodeSupervision", "ZeekNodes"],
             path: "Services/supervisor-service"
         ),
         .executableTarget(
             name: "cluster-node",
-            dependencies: ["ServiceRuntime"],
+            dependencies: ["ServiceRuntime", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Services/cluster-node"
         ),
         .executableTarget(
@@ -200,9 +230,17 @@ let package = Package(
 
         // MARK: Tests
 
+        /// What the in-process test tier runs the services on: an in-memory bus with Kafka's
+        /// delivery rules, and a clock that moves when the test says.
+        .target(
+            name: "ManagementTesting",
+            dependencies: ["ManagementMessaging", "ManagementTypes", "KafkaTransport"],
+            path: "Tests/ManagementTesting"
+        ),
+
         .testTarget(
             name: "ContractTests",
-            dependencies: ["ManagementTypes", "ManagementMessaging"],
+            dependencies: ["ManagementTypes", "ManagementMessaging", "ManagementTesting"],
             path: "Tests/ContractTests"
         ),
         .testTarget(

@@ -39,11 +39,9 @@ struct AgentCommand: AsyncParsableCommand {
             namespace: TopicNamespace(), consumes: [.agentAPI], creates: [.agentAPI.notify],
             membership: .fromEnd, addressing: .targets(["controller"], orUntargeted: false)
         ), logger: logger)
-        let responses = PendingResponses<InboundMessage>()
+        let requester = Requester(bus: controller)
         let reader = Task {
-            for await message in controller.inbound {
-                if let reqid = message.reqid { await responses.deliver(message, for: reqid) }
-            }
+            for await message in controller.inbound { requester.deliver(message) }
         }
 
         var processes: [Process] = []
@@ -55,10 +53,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
         defer { processes.forEach { $0.terminate(); $0.waitForExit() } }
 
-        func request<Response: ManagementEvent>(_ request: some ManagementRequest, expecting: Response.Type, timeout: Duration) async throws -> Response {
-            await responses.register(request.reqid)
-            try await controller.publish(request, to: .agentAPI, target: instance)
-            return try await responses.response(for: request.reqid, timeout: timeout).decode(Response.self).event
+        func request<Request: ManagementRequest>(_ request: Request, expecting: Request.Response.Type, timeout: Duration) async throws -> Request.Response {
+            try await requester.request(request, on: .agentAPI, target: instance, until: .now + timeout)
         }
         // The agent answers once it (and its group membership) is up.
         let deadline = ContinuousClock.now + .seconds(60)

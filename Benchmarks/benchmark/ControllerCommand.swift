@@ -147,7 +147,7 @@ struct BenchCluster {
         let deadline = ContinuousClock.now + .seconds(90)
         while true {
             let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
-                                                     expecting: ControllerAPI.GetInstancesResponse.self, timeout: .seconds(2))
+                                                     timeout: .seconds(2))
             if let listed = try? response?.result.data?.decode(as: [Management.Instance].self), listed.count == instances.count { return cluster }
             guard ContinuousClock.now < deadline else {
                 cluster.stop()
@@ -157,8 +157,8 @@ struct BenchCluster {
         }
     }
 
-    func ask<Response: ManagementEvent>(_ request: some ManagementRequest, _ type: Response.Type) async throws -> Response {
-        try await client.request(request, on: .controllerAPI, target: "controller", expecting: type, timeout: .seconds(120))
+    func ask<Request: ManagementRequest>(_ request: Request, _ type: Request.Response.Type) async throws -> Request.Response {
+        try await client.request(request, on: .controllerAPI, target: "controller", timeout: .seconds(120))
     }
 
     func stop() {

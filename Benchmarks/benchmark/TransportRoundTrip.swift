@@ -43,7 +43,7 @@ struct TransportRoundTrip {
                 for await message in requester.inbound where message.event == Pong.eventName {
                     do {
                         let pong = try message.decode(Pong.self)
-                        await pending.deliver(message, for: pong.event.reqid)
+                        pending.deliver(message, for: pong.event.reqid)
                     } catch {
                         logger.error("requester: \(error)")
                     }
@@ -56,9 +56,9 @@ struct TransportRoundTrip {
         for round in 0..<(warmup + rounds) {
             let reqid = UUID().uuidString
             let start = clock.now
-            await pending.register(reqid)
+            pending.register(reqid)
             async let delivered = requester.publish(Ping(reqid: reqid), to: topic, target: "responder")
-            _ = try await pending.response(for: reqid, timeout: .seconds(10))
+            _ = try await pending.response(for: reqid, until: .now + .seconds(10))
             let elapsed = clock.now - start
             _ = try await delivered
             if round >= warmup { samples.append(elapsed) }

@@ -245,21 +245,21 @@ private struct ZeekServices {
     private func waitUntilReady() async throws {
         let deadline = ContinuousClock.now + .seconds(90)
         while (try? await client.request(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: "no-such-node"), on: .supervisorAPI,
-                                         target: instance, expecting: SupervisorControl.DestroyResponse.self, timeout: .seconds(1))) == nil {
+                                         target: instance, timeout: .seconds(1))) == nil {
             guard ContinuousClock.now < deadline else { throw BenchmarkError("supervisor-service did not answer within 90 s") }
             try await Task.sleep(for: .milliseconds(200))
         }
         while true {
             let response = try? await client.request(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString), on: .controllerAPI, target: "controller",
-                                                     expecting: ControllerAPI.GetInstancesResponse.self, timeout: .seconds(2))
+                                                     timeout: .seconds(2))
             if let listed = try? response?.result.data?.decode(as: [Management.Instance].self), listed.contains(where: { $0.name == instance }) { return }
             guard ContinuousClock.now < deadline else { throw BenchmarkError("the controller did not see agent \(instance) within 90 s") }
             try await Task.sleep(for: .milliseconds(200))
         }
     }
 
-    private func ask<Response: ManagementEvent>(_ request: some ManagementRequest, _ type: Response.Type) async throws -> Response {
-        try await client.request(request, on: .controllerAPI, target: "controller", expecting: type, timeout: Self.requestTimeout)
+    private func ask<Request: ManagementRequest>(_ request: Request, _ type: Request.Response.Type) async throws -> Request.Response {
+        try await client.request(request, on: .controllerAPI, target: "controller", timeout: Self.requestTimeout)
     }
 
     /// Stages `cluster` and times its deploy (check, stop of nothing, the roles in order) until
@@ -295,7 +295,7 @@ private struct ZeekServices {
     func check(_ cluster: ZeekCluster) async throws -> Duration {
         let start = ContinuousClock.now
         let response = try await client.request(AgentAPI.CheckRequest(reqid: UUID().uuidString, config: cluster.configuration), on: .agentAPI,
-                                                target: instance, expecting: AgentAPI.CheckResponse.self, timeout: Self.requestTimeout)
+                                                target: instance, timeout: Self.requestTimeout)
         let elapsed = ContinuousClock.now - start
         guard response.results.allSatisfy(\.success) else { throw BenchmarkError("check failed: \(response.results)") }
         return elapsed

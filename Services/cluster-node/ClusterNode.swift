@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ManagementMessaging
+import ServiceLifecycle
 import ServiceRuntime
 
 /// The program a supervisor launches for a cluster node.
@@ -42,7 +44,6 @@ struct ClusterNode: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let dispatcher = Dispatcher(identity: identity)
         let endpoint = EndpointConfiguration(
             name: identity.name,
             kafka: settings.kafkaConfiguration(clientID: "cluster-node.\(identity.name)"),
@@ -52,29 +53,39 @@ struct ClusterNode: AsyncParsableCommand {
             membership: .fromEnd,
             addressing: .targets([identity.name, identity.instance], orUntargeted: false)
         )
-        let instance = identity.instance
         try await runUntilTerminated([
-            EndpointService(
-                role: "cluster-node", configuration: endpoint, logger: logger,
-                onReady: { endpoint in
-                    do {
-                        try await endpoint.publish(NodeAPI.NodeHello(node: identity.name, pid: Int(getpid())), to: .nodeAPI.notify, target: instance)
-                    } catch {
-                        logger.error("could not announce node \(identity.name): \(error)")
-                    }
-                },
-                handler: { endpoint, message in
-                    guard message.event == NodeAPI.DispatchRequest.eventName else { return }
-                    do {
-                        let request = try message.decode(NodeAPI.DispatchRequest.self).event
-                        guard request.nodes.isEmpty || request.nodes.contains(identity.name) else { return }
-                        let result = dispatcher.result(reqid: request.reqid, action: request.action)
-                        try await endpoint.publish(NodeAPI.DispatchResponse(reqid: request.reqid, result: result), to: .nodeAPI, target: instance)
-                    } catch {
-                        logger.warning("cannot answer \(message.event) from \(message.head.sender): \(error)")
-                    }
-                }
-            ),
+            EndpointService(role: "cluster-node", configuration: endpoint, logger: logger,
+                            serving: StandInNode(identity: identity, dispatcher: Dispatcher(identity: identity), logger: logger)),
         ], logger: logger)
+    }
+}
+
+/// The stand-in node on the bus: says hello, then answers the dispatches meant for it.
+struct StandInNode: BusService {
+    let identity: NodeIdentity
+    let dispatcher: Dispatcher
+    let logger: Logger
+
+    func run(on bus: any MessageBus) async throws {
+        let instance = identity.instance
+        do {
+            try await bus.publish(NodeAPI.NodeHello(node: identity.name, pid: Int(getpid())), to: .nodeAPI.notify, target: instance)
+        } catch {
+            logger.error("could not announce node \(identity.name): \(error)")
+        }
+        await cancelWhenGracefulShutdown {
+            for await message in bus.inbound {
+                defer { bus.handled(message) }
+                guard message.event == NodeAPI.DispatchRequest.eventName else { continue }
+                do {
+                    let request = try message.decode(NodeAPI.DispatchRequest.self).event
+                    guard request.nodes.isEmpty || request.nodes.contains(identity.name) else { continue }
+                    let result = dispatcher.result(reqid: request.reqid, action: request.action)
+                    try await bus.publish(NodeAPI.DispatchResponse(reqid: request.reqid, result: result), to: .nodeAPI, target: instance)
+                } catch {
+                    logger.warning("cannot answer \(message.event) from \(message.head.sender): \(error)")
+                }
+            }
+        }
     }
 }

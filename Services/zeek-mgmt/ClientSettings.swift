@@ -153,10 +153,10 @@ struct ClientSettings: Sendable {
 
     /// Sends one request to the controller and returns its response; on silence prints what
     /// zeek-client prints and fails.
-    func ask<Response: ManagementEvent>(_ client: ManagementClient, _ request: some ManagementRequest, expecting: Response.Type) async throws(ExitCode) -> Response {
+    func ask<Request: ManagementRequest>(_ client: ManagementClient, _ request: Request) async throws(ExitCode) -> Request.Response {
         do {
-            return try await client.request(request, on: .controllerAPI, target: controller, expecting: Response.self, timeout: requestTimeout)
-        } catch is RequestTimeout {
+            return try await client.request(request, on: .controllerAPI, target: controller, timeout: requestTimeout)
+        } catch .timedOut {
             Console.error("no response received: controller \"\(controller)\" did not answer within \(requestTimeout) on Kafka at \(service.brokers.joined(separator: ",")); is controller-service running?")
             throw ExitCode.failure
         } catch {

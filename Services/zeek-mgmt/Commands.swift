@@ -44,7 +44,7 @@ struct GetInstances: ControllerCommand {
     @OptionGroup var options: ClientOptions
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let response = try await settings.ask(client, ControllerAPI.GetInstancesRequest(reqid: newRequestID()), expecting: ControllerAPI.GetInstancesResponse.self)
+        let response = try await settings.ask(client, ControllerAPI.GetInstancesRequest(reqid: newRequestID()))
         return Reports.instances(response.result, settings: settings)
     }
 }
@@ -63,7 +63,7 @@ struct GetConfig: ControllerCommand {
     var filename: String?
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let response = try await settings.ask(client, ControllerAPI.GetConfigurationRequest(reqid: newRequestID(), deployed: deployed), expecting: ControllerAPI.GetConfigurationResponse.self)
+        let response = try await settings.ask(client, ControllerAPI.GetConfigurationRequest(reqid: newRequestID(), deployed: deployed))
         return Reports.configuration(response.result, asJSON: asJSON, filename: filename, settings: settings)
     }
 }
@@ -115,7 +115,7 @@ struct GetNodes: ControllerCommand {
     @OptionGroup var options: ClientOptions
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let response = try await settings.ask(client, ControllerAPI.GetNodesRequest(reqid: newRequestID()), expecting: ControllerAPI.GetNodesResponse.self)
+        let response = try await settings.ask(client, ControllerAPI.GetNodesRequest(reqid: newRequestID()))
         return Reports.nodes(response.results, settings: settings)
     }
 }
@@ -128,7 +128,7 @@ struct GetIDValue: ControllerCommand {
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
         let request = ControllerAPI.GetIDValueRequest(reqid: newRequestID(), id: id, nodes: Set(nodes))
-        let response = try await settings.ask(client, request, expecting: ControllerAPI.GetIDValueResponse.self)
+        let response = try await settings.ask(client, request)
         return Reports.idValues(response.results, settings: settings)
     }
 }
@@ -139,7 +139,7 @@ struct Restart: ControllerCommand {
     @Argument(help: "Nodes to restart.") var nodes: [String] = []
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let response = try await settings.ask(client, ControllerAPI.RestartRequest(reqid: newRequestID(), nodes: Set(nodes)), expecting: ControllerAPI.RestartResponse.self)
+        let response = try await settings.ask(client, ControllerAPI.RestartRequest(reqid: newRequestID(), nodes: Set(nodes)))
         return Reports.restart(response.results, settings: settings)
     }
 }
@@ -151,7 +151,7 @@ struct TestTimeout: ControllerCommand {
     var withState = false
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let response = try await settings.ask(client, ControllerAPI.TestTimeoutRequest(reqid: newRequestID(), withState: withState), expecting: ControllerAPI.TestTimeoutResponse.self)
+        let response = try await settings.ask(client, ControllerAPI.TestTimeoutRequest(reqid: newRequestID(), withState: withState))
         let result = response.result
         Console.output(PythonJSON.render(["success": .bool(result.success), "error": result.error.map(JSONValue.string) ?? .null], pretty: settings.prettyJSON))
         return 0
@@ -202,7 +202,7 @@ func readClusterConfiguration(_ path: String?, settings: ClientSettings) throws(
 }
 
 func stage(_ config: Management.Configuration, settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> (Int32, JSONValue) {
-    let response = try await settings.ask(client, ControllerAPI.StageConfigurationRequest(reqid: newRequestID(), config: config), expecting: ControllerAPI.StageConfigurationResponse.self)
+    let response = try await settings.ask(client, ControllerAPI.StageConfigurationRequest(reqid: newRequestID(), config: config))
     return Reports.staging(response.results)
 }
 
@@ -210,7 +210,7 @@ func deploy(settings: ClientSettings, client: ManagementClient) async throws(Exi
     let progress = DeployProgress.shared
     progress.start()
     defer { progress.finish() }
-    let response = try await settings.ask(client, ControllerAPI.DeployRequest(reqid: newRequestID()), expecting: ControllerAPI.DeployResponse.self)
+    let response = try await settings.ask(client, ControllerAPI.DeployRequest(reqid: newRequestID()))
     progress.finish()
     let (code, report) = Reports.deployment(response.results)
     Console.output(PythonJSON.render(report, pretty: settings.prettyJSON))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ManagementMessaging
+import ServiceLifecycle
 import ServiceRuntime
 
 /// The operator's command-line client: zeek-client's commands, over Kafka.
@@ -46,9 +47,19 @@ struct Monitor: AsyncParsableCommand {
             membership: .fromEnd,
             addressing: .everything
         )
-        let json = self.json
         try await runUntilTerminated([
-            EndpointService(role: "zeek-mgmt monitor", configuration: endpoint, logger: logger) { _, message in
+            EndpointService(role: "zeek-mgmt monitor", configuration: endpoint, logger: logger, serving: MessagePrinter(json: json)),
+        ], logger: logger)
+    }
+}
+
+/// Prints every message on the topics it reads: one line each, or the envelope's JSON.
+struct MessagePrinter: BusService {
+    let json: Bool
+
+    func run(on bus: any MessageBus) async throws {
+        await cancelWhenGracefulShutdown {
+            for await message in bus.inbound {
                 let line: String
                 if json {
                     line = String(decoding: message.kafkaMessage.value, as: UTF8.self)
@@ -57,7 +68,7 @@ struct Monitor: AsyncParsableCommand {
                     line = "[\(message.topic)] \(message.head.sender)\(target): \(message.event)"
                 }
                 Console.output(line)
-            },
-        ], logger: logger)
+            }
+        }
     }
 }

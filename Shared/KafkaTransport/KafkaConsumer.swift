@@ -44,8 +44,11 @@ public final class KafkaConsumer: Sendable {
         case fromEnd(topics: [String])
     }
 
+    /// The records a consumer delivers, in the order librdkafka fetched them.
+    public typealias Messages = AsyncStream<KafkaMessage>
+
     /// Records in the order librdkafka fetched them. Ends when the consumer shuts down.
-    public let messages: AsyncStream<KafkaMessage>
+    public let messages: Messages
 
     private let client: RdKafkaClient
     private let rebalance: RebalanceState

@@ -13,9 +13,7 @@ import Synchronization
 /// between is never missed:
 ///
 /// ```swift
-/// while !condition() {
-///     guard await changes.wait(after: changes.generation, until: deadline) else { return false }
-/// }
+/// await changes.wait(until: deadline) { condition() }
 /// ```
 public final class ChangeSignal: Sendable {
     private struct State {
@@ -24,8 +22,12 @@ public final class ChangeSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    /// What deadlines are measured by.
+    public let clock: any ManagementClock
 
-    public init() {}
+    public init(clock: any ManagementClock = SystemClock()) {
+        self.clock = clock
+    }
 
     /// Counts the changes so far.
     public var generation: UInt64 { state.withLock { $0.generation } }
@@ -40,23 +42,33 @@ public final class ChangeSignal: Sendable {
         waiters.forEach { $0.resume() }
     }
 
-    /// Returns true once a change after `generation` has happened, false at `deadline`.
+    /// Returns true once a change after `generation` has happened, false at `deadline` (or
+    /// when the task is cancelled).
     public func wait(after generation: UInt64, until deadline: ContinuousClock.Instant) async -> Bool {
-        let id = UUID()
-        let timer = Task { [weak self] in
-            try? await Task.sleep(until: deadline)
-            self?.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-        defer { timer.cancel() }
-        await withCheckedContinuation { continuation in
-            let changed = state.withLock { state in
-                guard state.generation == generation, ContinuousClock.now < deadline else { return true }
-                state.waiters[id] = continuation
-                return false
-            }
-            if changed { continuation.resume() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.change(after: generation) }
+            group.addTask { [clock] in try? await clock.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
         }
         return self.generation != generation
+    }
+
+    /// Returns once a change after `generation` has happened, or the task is cancelled.
+    private func change(after generation: UInt64) async {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let changed = state.withLock { state in
+                    guard state.generation == generation, !Task.isCancelled else { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if changed { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
     }
 
     /// Waits until `condition` holds, re-checking it after every change, or `deadline` passes.
@@ -65,7 +77,7 @@ public final class ChangeSignal: Sendable {
         while true {
             let seen = generation
             if condition() { return true }
-            guard ContinuousClock.now < deadline else { return false }
+            guard clock.now < deadline, !Task.isCancelled else { return false }
             _ = await wait(after: seen, until: deadline)
         }
     }

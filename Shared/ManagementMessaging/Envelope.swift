@@ -125,10 +125,10 @@ public struct InboundMessage: Sendable {
         return try? ZeekJSON.decode(RequestID.self, from: kafkaMessage.value).args.reqid
     }
 
-    /// Whether a request published at `head.timestamp` is past its deadline. Endpoints that
-    /// start late use this to skip stale commands instead of replaying them.
-    public func isExpired(timeout: Duration, now: Date = Date()) -> Bool {
-        now.timeIntervalSince1970 > head.timestamp + timeout.timeInterval
+    /// The deadline of a request published at `head.timestamp` and served by an endpoint whose
+    /// request timeout is `lifetime`, on `clock` (see ``RequestResponder``).
+    public func deadline(lifetime: Duration, clock: any ManagementClock) -> ContinuousClock.Instant {
+        clock.instant(atWallTime: head.timestamp + lifetime.timeInterval)
     }
 }
 

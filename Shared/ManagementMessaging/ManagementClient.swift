@@ -14,7 +14,8 @@ import Logging
 /// (progress displays, monitors).
 public final class ManagementClient: Sendable {
     public let endpoint: ManagementEndpoint
-    private let pending = PendingResponses<InboundMessage>()
+    private let requester: Requester
+    /// Reads the client's topics for as long as the connection is open (ended by ``close()``).
     private let reader: Task<Void, Never>
 
     /// - Parameters:
@@ -33,25 +34,22 @@ public final class ManagementClient: Sendable {
 
     private init(endpoint: ManagementEndpoint, observer: (@Sendable (InboundMessage) -> Void)?) {
         self.endpoint = endpoint
-        let pending = self.pending
+        let requester = Requester(bus: endpoint)
+        self.requester = requester
         reader = Task {
             for await message in endpoint.inbound {
-                if message.head.target == endpoint.name, message.event.hasSuffix("_response"), let reqid = message.reqid,
-                   await pending.deliver(message, for: reqid) {
-                    continue
-                }
+                if message.head.target == endpoint.name, requester.deliver(message) { continue }
                 observer?(message)
             }
         }
     }
 
-    /// Publishes `request` on `topic` and returns its response, or throws ``RequestTimeout``.
-    public func request<Response: ManagementEvent>(
-        _ request: some ManagementRequest, on topic: Topic, target: String?, expecting: Response.Type, timeout: Duration
-    ) async throws -> Response {
-        await pending.register(request.reqid)
-        try await endpoint.publish(request, to: topic, target: target)
-        return try await pending.response(for: request.reqid, timeout: timeout).decode(Response.self).event
+    /// Publishes `request` on `topic` and returns its response, or throws the
+    /// ``RequestFailure`` that says why there is none within `timeout`.
+    public func request<Request: ManagementRequest>(
+        _ request: Request, on topic: Topic, target: String?, timeout: Duration
+    ) async throws(RequestFailure) -> Request.Response {
+        try await requester.request(request, on: topic, target: target, until: requester.clock.now + timeout)
     }
 
     public func close() async {

@@ -64,9 +64,11 @@ extension KafkaConfiguration {
 /// Messages for other targets are skipped (and committed) without decoding their arguments;
 /// a message that does not parse is logged with the path of the problem and skipped: bad input
 /// never stops an endpoint.
-public final class ManagementEndpoint: Sendable {
+public final class ManagementEndpoint: MessageBus {
     public let name: String
     public let namespace: TopicNamespace
+    /// How the endpoint connects; also used to read state topics.
+    public let kafka: KafkaConfiguration
     private let producer: KafkaProducer
     private let consumer: KafkaConsumer
     private let addressing: AddressFilter
@@ -110,7 +112,7 @@ public final class ManagementEndpoint: Sendable {
             await producer.shutdown()
             throw error
         }
-        let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, producer: producer,
+        let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,
                                           consumer: consumer, addressing: configuration.addressing, logger: logger)
         if waitsForAssignment {
             do {
@@ -123,9 +125,10 @@ public final class ManagementEndpoint: Sendable {
         return endpoint
     }
 
-    private init(name: String, namespace: TopicNamespace, producer: KafkaProducer, consumer: KafkaConsumer, addressing: AddressFilter, logger: Logger) {
+    private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumer: KafkaConsumer, addressing: AddressFilter, logger: Logger) {
         self.name = name
         self.namespace = namespace
+        self.kafka = kafka
         self.producer = producer
         self.consumer = consumer
         self.addressing = addressing
@@ -133,21 +136,25 @@ public final class ManagementEndpoint: Sendable {
     }
 
     /// Publishes `event` on `topic` and waits for the broker to store it.
-    @discardableResult
-    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil) async throws -> KafkaDeliveryReport {
+    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
         let envelope = Envelope(event: event, sender: name, target: target)
-        return try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
+        try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
     }
 
     /// Stores `value` (as its JSON) under `key` in a compacted state topic and waits for the
     /// broker to keep it. Not an event: readers take the latest value per key
     /// (``KafkaTopicSnapshot``).
-    public func store(_ value: some Encodable, key: String, in topic: Topic) async throws {
+    public func store<Value: Encodable & Sendable>(_ value: Value, key: String, in topic: Topic) async throws {
         let record = KafkaRecord(
             topic: namespace.kafkaName(topic), key: Data(key.utf8), value: try ZeekJSON.encode(value),
             headers: [KafkaHeader(name: EnvelopeHeader.sender, string: name), KafkaHeader(name: EnvelopeHeader.contentType, string: "application/json")]
         )
         try await producer.send(record)
+    }
+
+    /// The latest value of every key of a compacted state topic, read from its beginning.
+    public func storedValues(in topic: Topic) async throws -> [String: Data] {
+        try await KafkaTopicSnapshot.latestValues(of: namespace.kafkaName(topic), configuration: kafka, logger: logger)
     }
 
     /// Publishes `event` at once, in order with everything else enqueued from the same task or
@@ -158,7 +165,7 @@ public final class ManagementEndpoint: Sendable {
     ///
     /// `sender` names another endpoint this one speaks for (a relay publishing for the Zeek
     /// nodes of its host); by default the endpoint's own name.
-    public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String? = nil, sender: String? = nil) {
+    public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {
         let logger = self.logger
         do {
             let delivery = try producer.enqueue(Envelope(event: event, sender: sender ?? name, target: target).record(topic: namespace.kafkaName(topic)))
@@ -172,12 +179,25 @@ public final class ManagementEndpoint: Sendable {
 
     /// Envelopes addressed to this endpoint, in arrival order. Ends at ``shutdown()``.
     public var inbound: InboundMessages {
-        InboundMessages(messages: consumer.messages, endpoint: self)
+        InboundMessages { [consumer] in
+            var messages = consumer.messages.makeAsyncIterator()
+            return {
+                while let message = await messages.next() {
+                    if let inbound = self.accept(message) { return inbound }
+                }
+                return nil
+            }
+        }
     }
 
-    /// The partitions the endpoint reads, at every change: for a group member that may stand
-    /// by, non-empty means it is the active one.
-    public var assignmentChanges: AsyncStream<Set<TopicPartition>> { consumer.assignmentChanges }
+    /// Whether the endpoint reads partitions, at every change: for a group member that may
+    /// stand by, true means it is the active one.
+    public var assignmentChanges: BusSequence<Bool> {
+        BusSequence { [consumer] in
+            var changes = consumer.assignmentChanges.makeAsyncIterator()
+            return { await changes.next().map { !$0.isEmpty } }
+        }
+    }
 
     /// Marks a message handled, so the endpoint's group resumes after it.
     public func handled(_ message: InboundMessage) {
@@ -191,7 +211,7 @@ public final class ManagementEndpoint: Sendable {
     }
 
     /// Turns a raw record into an inbound message for this endpoint, or nil to skip it.
-    fileprivate func accept(_ message: KafkaMessage) -> InboundMessage? {
+    private func accept(_ message: KafkaMessage) -> InboundMessage? {
         if let target = message.header(EnvelopeHeader.target)?.stringValue, !addressing.accepts(target: target) {
             consumer.skip(message)
             return nil
@@ -213,26 +233,3 @@ public final class ManagementEndpoint: Sendable {
     }
 }
 
-/// The envelopes addressed to an endpoint, as an `AsyncSequence`.
-public struct InboundMessages: AsyncSequence, Sendable {
-    public typealias Element = InboundMessage
-
-    let messages: AsyncStream<KafkaMessage>
-    let endpoint: ManagementEndpoint
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncStream<KafkaMessage>.AsyncIterator
-        let endpoint: ManagementEndpoint
-
-        public mutating func next() async -> InboundMessage? {
-            while let message = await base.next() {
-                if let inbound = endpoint.accept(message) { return inbound }
-            }
-            return nil
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: messages.makeAsyncIterator(), endpoint: endpoint)
-    }
-}

@@ -1,70 +1,95 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Synchronization
 
 /// Matches responses to the requests waiting for them, by request id.
 ///
 /// Every request/response exchange in the framework is correlated by `reqid`; a requester
 /// registers the id *before* publishing (so a fast response cannot be missed), then awaits it
-/// with a deadline. Responses nobody waits for (expired, or another client's) are reported as
+/// until a deadline. Responses nobody waits for (expired, or another client's) are reported as
 /// undelivered so the caller can log or drop them.
-public actor PendingResponses<Response: Sendable> {
-    private var waiting: [String: CheckedContinuation<Response, any Error>] = [:]
-    private var early: [String: Response] = [:]
-    private var registered: Set<String> = []
+///
+/// A lock rather than an actor: a cancelled waiter must be released synchronously, from its
+/// cancellation handler.
+public final class PendingResponses<Response: Sendable>: Sendable {
+    private struct State {
+        var waiting: [String: CheckedContinuation<Response, any Error>] = [:]
+        var early: [String: Response] = [:]
+        var registered: Set<String> = []
+    }
 
-    public init() {}
+    private let state = Mutex(State())
+    private let clock: any ManagementClock
+
+    public init(clock: any ManagementClock = SystemClock()) {
+        self.clock = clock
+    }
 
     /// Announces that a response for `reqid` is expected.
     public func register(_ reqid: String) {
-        registered.insert(reqid)
+        _ = state.withLock { $0.registered.insert(reqid) }
     }
 
     /// Hands a response to its waiter. Returns false if no one expects `reqid`.
     @discardableResult
     public func deliver(_ response: Response, for reqid: String) -> Bool {
-        if let continuation = waiting.removeValue(forKey: reqid) {
-            registered.remove(reqid)
-            continuation.resume(returning: response)
-            return true
+        let waiter: CheckedContinuation<Response, any Error>?? = state.withLock { state in
+            if let continuation = state.waiting.removeValue(forKey: reqid) {
+                state.registered.remove(reqid)
+                return .some(continuation)
+            }
+            guard state.registered.contains(reqid) else { return nil }
+            state.early[reqid] = response
+            return .some(nil)
         }
-        guard registered.contains(reqid) else { return false }
-        early[reqid] = response
+        guard let waiter else { return false }
+        waiter?.resume(returning: response)
         return true
     }
 
-    /// Waits for the response to a registered `reqid`, throwing ``RequestTimeout`` after `timeout`.
-    public func response(for reqid: String, timeout: Duration) async throws -> Response {
-        if let response = early.removeValue(forKey: reqid) {
-            registered.remove(reqid)
-            return response
+    /// Waits for the response to a registered `reqid`, throwing ``RequestTimeout`` at `deadline`.
+    public func response(for reqid: String, until deadline: ContinuousClock.Instant) async throws -> Response {
+        let started = clock.now
+        return try await withThrowingTaskGroup(of: Response.self) { group in
+            group.addTask { try await self.delivery(for: reqid) }
+            group.addTask { [clock] in
+                try await clock.sleep(until: deadline)
+                throw RequestTimeout(reqid: reqid, timeout: deadline - started)
+            }
+            defer {
+                group.cancelAll()
+                abandon(reqid, with: CancellationError())
+            }
+            return try await group.next()!
         }
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            await self?.abandon(reqid, with: RequestTimeout(reqid: reqid, timeout: timeout))
-        }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
+    }
+
+    /// The response once delivered; a cancelled wait ends at once with `CancellationError`.
+    private func delivery(for reqid: String) async throws -> Response {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                if Task.isCancelled {
-                    registered.remove(reqid)
-                    continuation.resume(throwing: CancellationError())
-                } else {
-                    waiting[reqid] = continuation
+                let result: Result<Response, any Error>? = state.withLock { state in
+                    if let response = state.early.removeValue(forKey: reqid) {
+                        state.registered.remove(reqid)
+                        return .success(response)
+                    }
+                    if Task.isCancelled || !state.registered.contains(reqid) { return .failure(CancellationError()) }
+                    state.waiting[reqid] = continuation
+                    return nil
                 }
+                if let result { continuation.resume(with: result) }
             }
         } onCancel: {
-            Task { await self.abandon(reqid, with: CancellationError()) }
+            abandon(reqid, with: CancellationError())
         }
     }
 
     /// Gives up on `reqid`: its waiter, if any, gets `error`, and a late response is not kept.
     private func abandon(_ reqid: String, with error: any Error) {
-        registered.remove(reqid)
-        early.removeValue(forKey: reqid)
-        waiting.removeValue(forKey: reqid)?.resume(throwing: error)
+        let waiter = state.withLock { state in
+            state.registered.remove(reqid)
+            state.early.removeValue(forKey: reqid)
+            return state.waiting.removeValue(forKey: reqid)
+        }
+        waiter?.resume(throwing: error)
     }
 }
 

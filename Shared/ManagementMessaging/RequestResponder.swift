@@ -6,7 +6,21 @@ import ManagementTypes
 /// Every request with a usable `reqid` gets exactly one response, as the framework promises:
 /// one whose arguments do not decode is answered with its response type's failure, so that its
 /// sender hears why instead of waiting for a timeout.
+///
+/// **Request lifetime, one rule for every service.** A request lives from its envelope's `ts`
+/// until `ts` + the serving endpoint's request timeout (its *deadline*). One that arrives after
+/// its deadline (an endpoint catching up after a restart or a failover) is skipped, not
+/// replayed; the handler is given the deadline, and what it waits for on the request's behalf
+/// (other endpoints, nodes) ends by then.
 public struct RequestResponder: Sendable {
+    /// Who asked, and until when the answer is awaited.
+    public struct Context: Sendable {
+        /// The requester's endpoint name; the response goes to it.
+        public var requester: String
+        /// The request's deadline (see the type's documentation).
+        public var deadline: ContinuousClock.Instant
+    }
+
     /// What became of one request, for logs and metrics.
     public enum Outcome: Sendable {
         /// Answered; `succeeded` as the response says.
@@ -17,14 +31,17 @@ public struct RequestResponder: Sendable {
         case unknown
         /// The arguments did not decode; answered with a failure if the request had a reqid.
         case malformed(WireDecodingError, answered: Bool)
+        /// Arrived after its deadline: skipped.
+        case expired
 
-        /// A one-word label: `success`, `failure`, `unanswered`, `unknown` or `malformed`.
+        /// A one-word label: `success`, `failure`, `unanswered`, `unknown`, `malformed` or `expired`.
         public var label: String {
             switch self {
             case .answered(let succeeded): succeeded ? "success" : "failure"
             case .unanswered: "unanswered"
             case .unknown: "unknown"
             case .malformed: "malformed"
+            case .expired: "expired"
             }
         }
 
@@ -37,50 +54,82 @@ public struct RequestResponder: Sendable {
             case .unknown: "ignoring unknown request \(event) from \(sender)"
             case .malformed(let error, answered: true): "invalid \(event) from \(sender): \(error)"
             case .malformed(let error, answered: false): "dropped \(event) from \(sender) without a usable reqid: \(error)"
+            case .expired: "skipping expired \(event) from \(sender)"
             }
         }
     }
 
-    private var handlers: [String: @Sendable (InboundMessage) async -> Outcome] = [:]
-    private let endpoint: ManagementEndpoint
+    /// Takes a request in arrival order and returns what completes its answer.
+    private typealias Handler = @Sendable (InboundMessage, Context) async -> Completion
+
+    /// The rest of answering one request, to be run wherever the service runs slow work;
+    /// returns what became of the request.
+    public typealias Completion = @Sendable () async -> Outcome
+
+    private var handlers: [String: Handler] = [:]
+    private let bus: any MessageBus
     private let topic: Topic
+    private let lifetime: Duration
     private let instance: String?
 
-    /// - Parameter instance: named in the failed Results of requests that do not decode (an
-    ///   agent names itself; the controller names nobody).
-    public init(answeringOn topic: Topic, through endpoint: ManagementEndpoint, instance: String? = nil) {
-        self.endpoint = endpoint
+    /// - Parameters:
+    ///   - lifetime: the serving endpoint's request timeout; see the type's documentation.
+    ///   - instance: named in the failed Results of requests that do not decode (an agent
+    ///     names itself; the controller names nobody).
+    public init(answeringOn topic: Topic, through bus: any MessageBus, lifetime: Duration, instance: String? = nil) {
+        self.bus = bus
         self.topic = topic
+        self.lifetime = lifetime
         self.instance = instance
     }
 
     /// Serves `Request` with `handle`, which returns the response, or nil to leave the request
-    /// unanswered; it is also told who sent the request.
+    /// unanswered. It runs in ``Completion``: requests are answered concurrently.
     public mutating func on<Request: ManagementRequest>(
-        _: Request.Type, _ handle: @escaping @Sendable (Request, _ requester: String) async -> Request.Response?
+        _ type: Request.Type, _ handle: @escaping @Sendable (Request, Context) async -> Request.Response?
     ) {
-        let (endpoint, topic, instance) = (endpoint, topic, instance)
-        handlers[Request.eventName] = { message in
-            let requester = message.head.sender
+        on(type, inOrder: { request, context in { await handle(request, context) } })
+    }
+
+    /// Serves `Request` in two steps: `takeInOrder` runs in arrival order, before the next
+    /// request is taken (for state that must change in the order requests were sent: a
+    /// supervisor's nodes), and returns what produces the response, which runs in
+    /// ``Completion`` (for what takes long: waiting for a process to stop).
+    public mutating func on<Request: ManagementRequest>(
+        _: Request.Type, inOrder takeInOrder: @escaping @Sendable (Request, Context) async -> @Sendable () async -> Request.Response?
+    ) {
+        let (bus, topic, instance) = (bus, topic, instance)
+        handlers[Request.eventName] = { message, context in
             let request: Request
             do throws(WireDecodingError) {
                 request = try message.decode(Request.self).event
             } catch {
                 guard let failure = Request.Response(rejecting: message, error, instance: instance) else {
-                    return .malformed(error, answered: false)
+                    return { .malformed(error, answered: false) }
                 }
-                endpoint.enqueue(failure, to: topic, target: requester)
-                return .malformed(error, answered: true)
+                bus.enqueue(failure, to: topic, target: context.requester)
+                return { .malformed(error, answered: true) }
             }
-            guard let response = await handle(request, requester) else { return .unanswered }
-            endpoint.enqueue(response, to: topic, target: requester)
-            return .answered(succeeded: response.succeeded)
+            let respond = await takeInOrder(request, context)
+            return {
+                guard let response = await respond() else { return .unanswered }
+                bus.enqueue(response, to: topic, target: context.requester)
+                return .answered(succeeded: response.succeeded)
+            }
         }
     }
 
-    /// Answers `message` with the handler of its event.
-    public func respond(to message: InboundMessage) async -> Outcome {
-        guard let handler = handlers[message.event] else { return .unknown }
-        return await handler(message)
+    /// Takes `message` in arrival order (unless its deadline passed) and returns what
+    /// completes its answer.
+    public func accept(_ message: InboundMessage, clock: any ManagementClock) async -> Completion {
+        guard let handler = handlers[message.event] else { return { .unknown } }
+        let deadline = message.deadline(lifetime: lifetime, clock: clock)
+        guard clock.now < deadline else { return { .expired } }
+        return await handler(message, Context(requester: message.head.sender, deadline: deadline))
+    }
+
+    /// Answers `message` with the handler of its event, unless its deadline passed.
+    public func respond(to message: InboundMessage, clock: any ManagementClock) async -> Outcome {
+        await accept(message, clock: clock)()
     }
 }

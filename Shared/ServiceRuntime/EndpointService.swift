@@ -11,40 +11,22 @@ import Logging
 import ManagementMessaging
 import ServiceLifecycle
 
-/// Runs one endpoint as a lifecycle service: connects (retrying while Kafka is unreachable),
-/// reports ready, hands every inbound message to `handler`, and on SIGTERM/SIGINT leaves
-/// Kafka cleanly (committing what was handled) before the process exits.
+/// Runs a ``BusService`` (the controller, an agent, a supervisor) on a Kafka endpoint as a
+/// lifecycle service: connects (retrying while Kafka is unreachable), reports ready, runs the
+/// service until it ends or the ServiceGroup shuts down gracefully, then leaves Kafka cleanly
+/// (committing what was handled) before the process exits.
 public struct EndpointService: Service {
-    public typealias Handler = @Sendable (ManagementEndpoint, InboundMessage) async -> Void
-
     let configuration: EndpointConfiguration
     let logger: Logger
     let role: String
-    let onReady: @Sendable (ManagementEndpoint) async -> Void
-    let onShutdown: @Sendable (ManagementEndpoint) async -> Void
-    let handler: Handler
+    let service: any BusService
 
-    /// - Parameters:
-    ///   - role: what the process is, for log lines (e.g. `controller-service`).
-    ///   - onReady: runs once connected, before messages are handled (e.g. to announce itself).
-    ///   - onShutdown: runs on SIGTERM/SIGINT after the last message was handled, while the
-    ///     endpoint can still publish (e.g. to stop what the service started and report it).
-    ///   - handler: called for each message addressed to this endpoint, one at a time in
-    ///     arrival order; the message is marked handled when it returns.
-    public init(
-        role: String,
-        configuration: EndpointConfiguration,
-        logger: Logger,
-        onReady: @escaping @Sendable (ManagementEndpoint) async -> Void = { _ in },
-        onShutdown: @escaping @Sendable (ManagementEndpoint) async -> Void = { _ in },
-        handler: @escaping Handler
-    ) {
+    /// - Parameter role: what the process is, for log lines (e.g. `controller-service`).
+    public init(role: String, configuration: EndpointConfiguration, logger: Logger, serving service: any BusService) {
         self.role = role
         self.configuration = configuration
         self.logger = logger
-        self.onReady = onReady
-        self.onShutdown = onShutdown
-        self.handler = handler
+        self.service = service
     }
 
     public func run() async throws {
@@ -54,15 +36,14 @@ public struct EndpointService: Service {
             "brokers": "\(configuration.kafka.bootstrapServers.joined(separator: ","))",
             "consumes": "\(configuration.consumes.map { configuration.namespace.kafkaName($0) }.joined(separator: ","))",
         ])
-        await onReady(endpoint)
-        await cancelWhenGracefulShutdown {
-            for await message in endpoint.inbound {
-                await handler(endpoint, message)
-                endpoint.handled(message)
-            }
+        do {
+            try await service.run(on: endpoint)
+        } catch {
+            logger.error("\(role) failed: \(error)")
+            await endpoint.shutdown()
+            throw error
         }
         logger.info("\(role) shutting down")
-        await onShutdown(endpoint)
         await endpoint.shutdown()
         logger.info("\(role) stopped")
     }
@@ -101,7 +82,8 @@ public struct EndpointService: Service {
 public func runUntilTerminated(_ services: [any Service], logger: Logger) async throws {
     try LibrdkafkaVersion.requireSupported()
     let group = ServiceGroup(configuration: .init(
-        services: services.map { .init(service: $0) },
+        // A service that ends by itself (a supervisor told to stop) ends the process.
+        services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     ))

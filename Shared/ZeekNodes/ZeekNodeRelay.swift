@@ -28,7 +28,7 @@ public actor ZeekNodeRelay {
     }
 
     private let instance: String
-    private let endpoint: ManagementEndpoint
+    private let endpoint: any MessageBus
     private let logger: Logger
     private var connections: [String: Connection] = [:]
 
@@ -39,7 +39,7 @@ public actor ZeekNodeRelay {
     /// How often the relay looks whether a node's port accepts connections yet.
     static let listenProbeInterval: Duration = .milliseconds(10)
 
-    public init(instance: String, endpoint: ManagementEndpoint, logger: Logger) {
+    public init(instance: String, endpoint: any MessageBus, logger: Logger) {
         self.instance = instance
         self.endpoint = endpoint
         self.logger = logger

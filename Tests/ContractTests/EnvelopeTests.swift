@@ -1,6 +1,7 @@
 import Foundation
 import KafkaTransport
 import ManagementMessaging
+import ManagementTesting
 import ManagementTypes
 import Testing
 
@@ -37,8 +38,9 @@ struct EnvelopeTests {
                                      kafkaMessage: KafkaMessage(topic: "Management.Controller.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil))
         let envelope = try message.decode(GetNodesResponse.self)
         #expect(envelope.event.reqid == "r" && envelope.sender == "controller" && envelope.target == nil && envelope.apiVersion == 1)
-        #expect(message.isExpired(timeout: .seconds(10), now: Date(timeIntervalSince1970: 11)) == false)
-        #expect(message.isExpired(timeout: .seconds(10), now: Date(timeIntervalSince1970: 12.5)) == true)
+        // Published at ts 2: served with a 10 s lifetime, its deadline is 1 s after wall time 11.
+        let clock = TestClock(wallTime: 11)
+        #expect(message.deadline(lifetime: .seconds(10), clock: clock) == clock.now + .seconds(1))
     }
 
     @Test func defaultedSetArguments() throws {

@@ -11,7 +11,7 @@ import Synchronization
 final class TestAgent: Sendable {
     let instance: String
     let endpoint: ManagementEndpoint
-    private let pending = PendingResponses<InboundMessage>()
+    private let requester: Requester
     private let seen = MessageLog()
     private let reader: Task<Void, Never>
 
@@ -31,34 +31,32 @@ final class TestAgent: Sendable {
             membership: .fromEnd,
             addressing: .everything
         ), logger: logger)
-        let endpoint = self.endpoint, pending = self.pending, seen = self.seen
+        let requester = Requester(bus: endpoint)
+        self.requester = requester
+        let endpoint = self.endpoint, seen = self.seen
         reader = Task {
             for await message in endpoint.inbound {
-                if message.event.hasSuffix("_response"), let reqid = message.reqid {
-                    await pending.deliver(message, for: reqid)
-                }
+                requester.deliver(message)
                 seen.append(message)
             }
         }
     }
 
     /// Sends `request` on `topic` to `target` (default: the instance) and returns the response.
-    func request<Response: ManagementEvent>(
-        _ request: some ManagementRequest, on topic: Topic = .supervisorAPI, target: String? = nil,
-        expecting: Response.Type, timeout: Duration = .seconds(30)
-    ) async throws -> Response {
-        await pending.register(request.reqid)
-        try await endpoint.publish(request, to: topic, target: target ?? instance)
-        return try await pending.response(for: request.reqid, timeout: timeout).decode(Response.self).event
+    func request<Request: ManagementRequest>(
+        _ request: Request, on topic: Topic = .supervisorAPI, target: String? = nil,
+        expecting: Request.Response.Type, timeout: Duration = .seconds(30)
+    ) async throws -> Request.Response {
+        try await requester.request(request, on: topic, target: target ?? instance, until: .now + timeout)
     }
 
     /// Announces a response to a request sent some other way (e.g. as raw bytes).
     func expect(_ reqid: String) async {
-        await pending.register(reqid)
+        requester.expect(reqid)
     }
 
     func response(_ reqid: String, timeout: Duration = .seconds(30)) async throws -> InboundMessage {
-        try await pending.response(for: reqid, timeout: timeout)
+        try await requester.response(to: reqid, until: .now + timeout)
     }
 
     /// Publishes raw JSON as an envelope would be, bypassing the codecs (for malformed input).

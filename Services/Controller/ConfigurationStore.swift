@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import KafkaTransport
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -21,19 +20,16 @@ struct ConfigurationStore: Sendable {
         var deployed: Management.Configuration?
     }
 
-    let endpoint: ManagementEndpoint
-    let kafka: KafkaConfiguration
+    let bus: any MessageBus
     let logger: Logger
 
     func save(_ config: Management.Configuration, as key: Key) async throws {
-        try await endpoint.store(config, key: key.rawValue, in: .controllerState)
+        try await bus.store(config, key: key.rawValue, in: .controllerState)
     }
 
     /// The latest stored configurations; a value that does not decode is logged and skipped.
     func load() async throws -> Snapshot {
-        let values = try await KafkaTopicSnapshot.latestValues(
-            of: endpoint.namespace.kafkaName(.controllerState), configuration: kafka, logger: logger
-        )
+        let values = try await bus.storedValues(in: .controllerState)
         func decode(_ key: Key) -> Management.Configuration? {
             guard let data = values[key.rawValue], !data.isEmpty else { return nil }
             do {

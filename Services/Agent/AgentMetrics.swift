@@ -7,8 +7,12 @@ import ManagementTypes
 import Prometheus
 
 /// The agent's metrics, rendered for the Pushgateway (with HELP lines, so dashboards explain them).
-struct AgentMetrics: Sendable {
-    let registry: PrometheusCollectorRegistry
+public struct AgentMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
 
     private enum Name {
         static var nodes: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_nodes", unitName: "", helpText: "Nodes of this agent, by state.") }
@@ -35,7 +39,7 @@ struct AgentMetrics: Sendable {
     }
 
     /// An error librdkafka reported (broker unreachable, authentication, ...).
-    func kafkaError() {
+    public func kafkaError() {
         registry.makeCounter(descriptor: Name.kafkaErrors).increment(by: Int64(1))
     }
 

@@ -15,11 +15,23 @@ import ManagementTypes
 ///
 /// Every request is answered by a task of its own (a deploy waits seconds for nodes to check
 /// in, and must not hold up the hellos it is waiting for); state changes happen on this actor.
-actor Agent {
-    struct Settings: Sendable {
-        var instance: String
-        /// How long the agent waits for its supervisor and its nodes (Zeek's agent: 5 s).
-        var requestTimeout: Duration = .seconds(5)
+public actor Agent {
+    public struct Settings: Sendable {
+        public var instance: String
+        /// How long the agent waits for its supervisor and its nodes (Zeek's agent: 5 s); also
+        /// the lifetime of the controller's requests (see ``RequestResponder``).
+        public var requestTimeout: Duration
+        /// Between check-ins (`notify_agent_hello`), by which the controller tells the agent is alive.
+        public var heartbeat: Duration
+        /// The address peers see this host at, reported in every check-in.
+        public var host: IPAddress
+
+        public init(instance: String, requestTimeout: Duration = .seconds(5), heartbeat: Duration = .seconds(5), host: IPAddress = .loopback) {
+            self.instance = instance
+            self.requestTimeout = requestTimeout
+            self.heartbeat = heartbeat
+            self.host = host
+        }
     }
 
     /// One node of this instance, as the agent tracks it.
@@ -35,22 +47,26 @@ actor Agent {
     }
 
     let settings: Settings
-    let endpoint: ManagementEndpoint
+    let bus: any MessageBus
+    let requester: Requester
+    let clock: any ManagementClock
     let metrics: AgentMetrics
     let logger: Logger
-    private let supervisorResponses = PendingResponses<InboundMessage>()
     private var configID = Management.Configuration.uniqueID()
     private var layout: [String: Supervisor.ClusterEndpoint] = [:]
     private(set) var nodes: [String: OwnNode] = [:]
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
     private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
-    private let changes = ChangeSignal()
+    private let changes: ChangeSignal
 
     var instance: String { settings.instance }
 
-    init(settings: Settings, endpoint: ManagementEndpoint, metrics: AgentMetrics, logger: Logger) {
+    init(settings: Settings, bus: any MessageBus, clock: any ManagementClock, metrics: AgentMetrics, logger: Logger) {
         self.settings = settings
-        self.endpoint = endpoint
+        self.bus = bus
+        self.clock = clock
+        requester = Requester(bus: bus, clock: clock)
+        changes = ChangeSignal(clock: clock)
         self.metrics = metrics
         self.logger = logger
         metrics.record(nodes: [:])
@@ -112,7 +128,7 @@ actor Agent {
 
         // Stop what runs now, then start what is wanted.
         do {
-            let destroyed = try await supervisor(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: ""), expecting: SupervisorControl.DestroyResponse.self)
+            let destroyed = try await supervisor(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: ""))
             if !destroyed.result { notifyError("supervisor could not stop the previous nodes") }
         } catch {
             notifyError("failed to destroy nodes before deploying \(config.id): \(error)")
@@ -175,7 +191,7 @@ actor Agent {
                 let request = makeRequest(node)
                 tasks.addTask {
                     do {
-                        let verdict = try await self.supervisor(request, expecting: Request.Response.self).result
+                        let verdict = try await self.supervisor(request).result
                         return (node.name, verdict.isEmpty ? nil : verdict)
                     } catch {
                         return (node.name, "the supervisor did not answer: \(error)")
@@ -238,7 +254,7 @@ actor Agent {
     }
 
     /// Relays `action` to the named nodes and collects one Result per node.
-    func dispatch(_ action: [String], to requested: Set<String>, reqid: String) async -> [Management.Result] {
+    func dispatch(_ action: [String], to requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
         let targets = targets(requested)
         var results: [String: Management.Result] = [:]
         for name in targets where nodes[name]?.state != .running {
@@ -248,9 +264,9 @@ actor Agent {
         if !expected.isEmpty {
             let child = UUID().uuidString
             dispatches[child] = (expected, [:])
-            endpoint.enqueue(NodeAPI.DispatchRequest(reqid: child, action: action, nodes: requested), to: .nodeAPI, target: instance)
-            _ = await waitUntil(timeout: settings.requestTimeout) { agent in
-                agent.dispatches[child].map { $0.results.count >= $0.expected.count } ?? true
+            bus.enqueue(NodeAPI.DispatchRequest(reqid: child, action: action, nodes: requested), to: .nodeAPI, target: instance)
+            _ = await changes.wait(until: deadline) {
+                self.dispatches[child].map { $0.results.count >= $0.expected.count } ?? true
             }
             let answered = dispatches.removeValue(forKey: child)?.results ?? [:]
             for name in expected {
@@ -264,7 +280,7 @@ actor Agent {
     }
 
     /// Restarts the named running nodes and waits until they have checked in again.
-    func restart(_ requested: Set<String>, reqid: String) async -> [Management.Result] {
+    func restart(_ requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
         let targets = targets(requested)
         guard !targets.isEmpty else { return [] }
         for name in targets {
@@ -275,8 +291,7 @@ actor Agent {
         await withTaskGroup(of: (String, Bool).self) { group in
             for name in targets {
                 group.addTask {
-                    let ok = (try? await self.supervisor(SupervisorControl.RestartRequest(reqid: UUID().uuidString, node: name),
-                                                         expecting: SupervisorControl.RestartResponse.self).result) ?? false
+                    let ok = (try? await self.supervisor(SupervisorControl.RestartRequest(reqid: UUID().uuidString, node: name)).result) ?? false
                     return (name, ok)
                 }
             }
@@ -284,8 +299,8 @@ actor Agent {
                 if ok { restarted.insert(name) } else { notifyError("failed to restart node \(name)", node: name) }
             }
         }
-        let completed = await waitUntil(timeout: settings.requestTimeout) { agent in
-            restarted.allSatisfy { agent.nodes[$0]?.state == .running }
+        let completed = await changes.wait(until: deadline) {
+            restarted.allSatisfy { self.nodes[$0]?.state == .running }
         }
         var results = targets.map { name in
             restarted.contains(name) && nodes[name]?.state == .running
@@ -332,16 +347,12 @@ actor Agent {
         signalChange()
     }
 
-    func supervisorAnswered(_ message: InboundMessage, reqid: String) async {
-        await supervisorResponses.deliver(message, for: reqid)
-    }
-
     // MARK: Helpers
 
     private func change(_ name: String, to state: Management.State) {
         guard let node = nodes[name], node.state != state else { return }
         nodes[name]?.state = state
-        endpoint.enqueue(AgentAPI.NotifyChange(instance: instance, n: node.config, old: node.state, new: state), to: .agentAPI.notify)
+        bus.enqueue(AgentAPI.NotifyChange(instance: instance, n: node.config, old: node.state, new: state), to: .agentAPI.notify)
         logger.info("node \(name): \(node.state.rawValue) -> \(state.rawValue)")
         metrics.record(nodes: nodes)
         signalChange()
@@ -349,24 +360,23 @@ actor Agent {
 
     func notifyError(_ message: String, node: String = "") {
         logger.warning("\(message)")
-        endpoint.enqueue(AgentAPI.NotifyError(instance: instance, msg: message, node: node), to: .agentAPI.notify)
+        bus.enqueue(AgentAPI.NotifyError(instance: instance, msg: message, node: node), to: .agentAPI.notify)
     }
 
     /// A notable event, for those watching the notify topic (and the log).
     func notifyLog(_ message: String, node: String = "") {
         logger.info("\(message)")
-        endpoint.enqueue(AgentAPI.NotifyLog(instance: instance, msg: message, node: node), to: .agentAPI.notify)
+        bus.enqueue(AgentAPI.NotifyLog(instance: instance, msg: message, node: node), to: .agentAPI.notify)
     }
 
-    private func supervisor<Request: ManagementRequest, Response: ManagementEvent>(_ request: Request, expecting: Response.Type) async throws -> Response {
-        await supervisorResponses.register(request.reqid)
-        endpoint.enqueue(request, to: .supervisorAPI, target: instance)
-        return try await supervisorResponses.response(for: request.reqid, timeout: settings.requestTimeout).decode(Response.self).event
+    /// Asks this host's supervisor; it has the agent's request timeout to answer.
+    private func supervisor<Request: ManagementRequest>(_ request: Request) async throws(RequestFailure) -> Request.Response {
+        try await requester.request(request, on: .supervisorAPI, target: instance, until: clock.now + settings.requestTimeout)
     }
 
     /// Waits until `condition` holds (re-checked after every state change) or `timeout` passes.
     private func waitUntil(timeout: Duration, _ condition: (isolated Agent) -> Bool) async -> Bool {
-        await changes.wait(until: .now + timeout) { condition(self) }
+        await changes.wait(until: clock.now + timeout) { condition(self) }
     }
 
     private func signalChange() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClusterConfiguration
 import Logging
+import ManagementController
 import ManagementMessaging
 import ManagementTypes
 import ServiceLifecycle
@@ -13,7 +14,7 @@ import Foundation
 
 /// The cluster's controller: owns staged and deployed configurations and answers clients.
 @main
-struct ControllerService: AsyncParsableCommand {
+struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "controller-service",
         abstract: "Zeek cluster controller over Kafka: serves Management.Controller.API (and the legacy ClusterController.API).",
@@ -74,17 +75,15 @@ struct ControllerService: AsyncParsableCommand {
                 autoAssignMetricsPorts: autoAssignMetricsPorts, metricsPortStart: UInt16(metricsPortStart)
             )
         )
-        let kafka = settings.kafkaConfiguration(clientID: "controller-service.\(name)")
         let endpoint = EndpointConfiguration(
             name: name,
-            kafka: kafka,
+            kafka: settings.kafkaConfiguration(clientID: "controller-service.\(name)"),
             namespace: settings.namespace,
             consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.notify],
             creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
             membership: .group(id: "controller", mayStandBy: true),
             addressing: .targets([name], orUntargeted: true)
         )
-        let holder = ControllerHolder()
         var services: [any Service] = []
         if let websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
@@ -97,84 +96,10 @@ struct ControllerService: AsyncParsableCommand {
                 logger: logger
             ))
         }
-        try await runUntilTerminated(services + [
-            EndpointService(
-                role: "controller-service", configuration: endpoint, logger: logger,
-                onReady: { endpoint in
-                    let store = ConfigurationStore(endpoint: endpoint, kafka: kafka, logger: logger)
-                    let controller = Controller(settings: controllerSettings, endpoint: endpoint, store: store, logger: logger)
-                    await holder.start(ControllerMessageRouter(controller: controller, logger: logger))
-                },
-                onShutdown: { _ in await holder.stop() },
-                handler: { _, message in
-                    await holder.router?.route(message)
-                }
-            ),
-        ], logger: logger)
-    }
-}
-
-/// The controller exists once the endpoint does; this hands it, with its message router, from
-/// start-up to the handler and owns its background duties: following the group's assignment
-/// (active or standby) and sweeping lost agents.
-actor ControllerHolder {
-    private(set) var router: ControllerMessageRouter?
-    private var role = Role.joining
-    private var duties: [Task<Void, Never>] = []
-
-    private enum Role {
-        case joining, standby, active
-        /// Revoked while active: a rebalance is under way (a controller joining or leaving);
-        /// its outcome decides between staying active and standing by.
-        case rebalancing
-    }
-
-    func start(_ router: ControllerMessageRouter) {
-        self.router = router
-        let controller = router.controller
-        let endpoint = controller.endpoint
-        duties.append(Task {
-            for await assignment in endpoint.assignmentChanges {
-                await self.follow(assigned: !assignment.isEmpty, controller: controller)
-            }
-        })
-        duties.append(Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                // While a rebalance is under way no heartbeats are read: nobody is lost for it.
-                if role == .active { await controller.sweepLostAgents() }
-            }
-        })
-    }
-
-    /// Goes active when assigned the controller topics and stands by when they went to another
-    /// controller; a revocation alone (every rebalance starts with one) changes nothing yet,
-    /// so requests in flight survive a standby joining.
-    private func follow(assigned: Bool, controller: Controller) async {
-        let logger = controller.logger
-        switch (role, assigned) {
-        case (.joining, false):
-            role = .standby
-            logger.info("joined the controller group; active once assigned its topics (at once unless another controller is active)")
-        case (.joining, true), (.standby, true):
-            role = .active
-            logger.info("assigned the controller topics: this controller is active")
-            await controller.prepare()
-        case (.active, false):
-            role = .rebalancing
-            logger.debug("controller topics revoked: the group is rebalancing")
-        case (.rebalancing, true):
-            role = .active
-            logger.info("kept the controller topics through a rebalance of the group")
-        case (.rebalancing, false):
-            role = .standby
-            await controller.standBy()
-        case (.standby, false), (.active, true):
-            break
-        }
-    }
-
-    func stop() {
-        duties.forEach { $0.cancel() }
+        services.append(EndpointService(
+            role: "controller-service", configuration: endpoint, logger: logger,
+            serving: ControllerService(settings: controllerSettings, logger: logger)
+        ))
+        try await runUntilTerminated(services, logger: logger)
     }
 }

@@ -7,30 +7,30 @@ private typealias LegacyResult = ClusterController.Types.Result
 /// served with the same controller state and answered in that namespace's shapes.
 extension RequestResponder {
     static func legacyControllerAPI(_ controller: Controller) -> RequestResponder {
-        var responder = RequestResponder(answeringOn: .legacyControllerAPI, through: controller.endpoint)
+        var responder = RequestResponder(answeringOn: .legacyControllerAPI, through: controller.bus, lifetime: controller.settings.requestTimeout)
         responder.on(ClusterControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: LegacyResult(await controller.instances(reqid: request.reqid)))
         }
-        responder.on(ClusterControllerAPI.SetConfigurationRequest.self) { request, _ in
-            .init(reqid: request.reqid, result: await setConfiguration(request, on: controller))
+        responder.on(ClusterControllerAPI.SetConfigurationRequest.self) { request, context in
+            .init(reqid: request.reqid, result: await setConfiguration(request, on: controller, deadline: context.deadline))
         }
-        responder.on(ClusterControllerAPI.GetNodesRequest.self) { request, _ in
-            .init(reqid: request.reqid, result: await controller.nodes(reqid: request.reqid).map(LegacyResult.init(nodes:)))
+        responder.on(ClusterControllerAPI.GetNodesRequest.self) { request, context in
+            .init(reqid: request.reqid, result: await controller.nodes(reqid: request.reqid, deadline: context.deadline).map(LegacyResult.init(nodes:)))
         }
-        responder.on(ClusterControllerAPI.TestTimeoutRequest.self) { request, _ in
-            guard request.with_state else { return nil }
-            try? await Task.sleep(for: controller.settings.requestTimeout)
-            return .init(reqid: request.reqid, result: LegacyResult(reqid: request.reqid, success: false, error: "request timed out"))
+        responder.on(ClusterControllerAPI.TestTimeoutRequest.self) { request, context in
+            guard request.with_state, (try? await controller.clock.sleep(until: context.deadline)) != nil else { return nil }
+            return .init(reqid: request.reqid, result: LegacyResult(reqid: request.reqid, success: false, error: RequestFailure.timedOut.description))
         }
         return responder
     }
 
     /// Stage (without validation, as the legacy controller did) and deploy; one Result per agent.
-    private static func setConfiguration(_ request: ClusterControllerAPI.SetConfigurationRequest, on controller: Controller) async -> [LegacyResult] {
+    private static func setConfiguration(_ request: ClusterControllerAPI.SetConfigurationRequest, on controller: Controller,
+                                         deadline: ContinuousClock.Instant) async -> [LegacyResult] {
         let reqid = request.reqid
         let staging = await controller.stage(Management.Configuration(legacy: request.config), reqid: reqid, validate: false)
         if let failure = staging.first(where: { !$0.success }) { return [LegacyResult(failure)] }
-        let results = await controller.deploy(reqid: reqid)
+        let results = await controller.deploy(reqid: reqid, deadline: deadline)
         if let pending = results.first(where: { !$0.success && $0.instance == nil && ($0.error ?? "").hasPrefix("earlier deployment") }) {
             return [LegacyResult(reqid: reqid, success: false, error: (pending.error ?? "").replacing("earlier deployment", with: "request"))]
         }

@@ -13,7 +13,6 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
-import ServiceRuntime
 import Synchronization
 
 /// Serves Broker's WebSocket JSON protocol at `/v1/messages/json`, so the unmodified zeek-client
@@ -23,7 +22,7 @@ import Synchronization
 ///
 /// Every controller process runs one, active or standing by, since it only relays over Kafka:
 /// clients keep working across a failover.
-struct ZeekClientGateway: Service {
+public struct ZeekClientGateway: Service {
     static let topic = "zeek/management/controller"
     static let path = "/v1/messages/json"
 
@@ -36,7 +35,7 @@ struct ZeekClientGateway: Service {
     let logger: Logger
     private let connections = Connections()
 
-    init(host: String, port: Int, tls: NIOSSLContext?, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
+    public init(host: String, port: Int, tls: NIOSSLContext?, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
         self.host = host
         self.port = port
         self.tls = tls
@@ -45,7 +44,7 @@ struct ZeekClientGateway: Service {
         self.logger = logger
     }
 
-    func run() async throws {
+    public func run() async throws {
         let endpoint = try await ManagementEndpoint.connect(endpointConfiguration, logger: logger)
         let server: NIOAsyncChannel<EventLoopFuture<Upgrade>, Never>
         do {

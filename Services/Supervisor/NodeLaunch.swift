@@ -4,18 +4,52 @@ import ManagementTypes
 import ZeekNodes
 
 /// What the supervisor runs for each node.
-enum NodeProgram: Sendable {
+public enum NodeProgram: Sendable {
     /// The stand-in `cluster-node`, which speaks Kafka itself.
     case standIn(path: String)
     /// Real Zeek, loading the project's node script (at `nodeScript`) and reached through
     /// the host's relay.
     case zeek(ZeekInstallation, nodeScript: String)
+
+    /// Real Zeek when `zeek` names it (an executable, an install prefix, or `auto`), with the
+    /// node script written under `base`; else the stand-in at `nodeCommand` (a path, or a name
+    /// looked up in PATH), by default `cluster-node` beside `executable`.
+    public static func resolve(zeek: String?, nodeCommand: String?, base: URL, executable: String,
+                               environment: [String: String]) throws(NodeProgramError) -> NodeProgram {
+        if let zeek {
+            do {
+                let installation = try ZeekInstallation.locate(zeek, environment: environment)
+                return .zeek(installation, nodeScript: try ZeekNodeScript.install(in: base.appendingPathComponent(".zeek-mgmt")))
+            } catch let error as ZeekInstallation.NotFound {
+                throw NodeProgramError(description: error.description)
+            } catch {
+                throw NodeProgramError(description: "cannot install the node script in \(base.path): \(error)")
+            }
+        }
+        let candidate = nodeCommand ?? URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("cluster-node").path
+        var path = candidate
+        if !candidate.contains("/") {
+            let directories = (environment["PATH"] ?? "").split(separator: ":")
+            path = directories.map { "\($0)/\(candidate)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidate
+        }
+        path = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw NodeProgramError(description: "node command \(candidate) is not an executable file; pass --node-command PATH")
+        }
+        return .standIn(path: path)
+    }
+}
+
+/// The node program cannot be used; says what to pass instead.
+public struct NodeProgramError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// Turns a `Supervisor::NodeConfig` into a process launch, checking everything that can be
 /// checked before anything is created. Error texts follow Zeek's `Supervisor::create` where
 /// Zeek has one.
-struct NodeLaunch: Sendable {
+public struct NodeLaunch: Sendable {
     let config: Supervisor.NodeConfig
     /// Absolute working directory, inside the base directory.
     let directory: URL
@@ -31,11 +65,17 @@ struct NodeLaunch: Sendable {
     /// supervisor hands it to its children.
     static let configurationVariable = "ZEEK_SUPERVISED_NODE"
 
-    struct Context: Sendable {
-        var baseDirectory: URL
-        var program: NodeProgram
+    public struct Context: Sendable {
+        public var baseDirectory: URL
+        public var program: NodeProgram
         /// Inherited environment plus what every node needs to reach Kafka and its agent.
-        var environment: [String: String]
+        public var environment: [String: String]
+
+        public init(baseDirectory: URL, program: NodeProgram, environment: [String: String]) {
+            self.baseDirectory = baseDirectory
+            self.program = program
+            self.environment = environment
+        }
     }
 
     /// A process ready to start: how to launch it, and for Zeek the port of its relay endpoint.

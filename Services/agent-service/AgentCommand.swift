@@ -8,6 +8,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import ManagementAgent
 import ManagementMessaging
 import ManagementTypes
 import MetricsPush
@@ -17,7 +18,7 @@ import ServiceRuntime
 
 /// One per host: turns its part of a deployed configuration into supervised nodes.
 @main
-struct AgentService: AsyncParsableCommand {
+struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent-service",
         abstract: "Zeek cluster agent over Kafka: serves Management.Agent.API for one host."
@@ -54,8 +55,10 @@ struct AgentService: AsyncParsableCommand {
         let settings = try common.resolve()
         let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "agent-service")
-        let agentSettings = Agent.Settings(instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)))
-        let host = advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback
+        let agentSettings = Agent.Settings(
+            instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)), heartbeat: .milliseconds(Int(heartbeat * 1000)),
+            host: advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback
+        )
         let registry = PrometheusCollectorRegistry()
         let metrics = AgentMetrics(registry: registry)
         var kafka = settings.kafkaConfiguration(clientID: "agent-service.\(instance)")
@@ -69,50 +72,15 @@ struct AgentService: AsyncParsableCommand {
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)
         )
-        let holder = AgentHolder()
-        let heartbeatInterval = Duration.milliseconds(Int(heartbeat * 1000))
-        let checkInID = UUID().uuidString
-
         var services: [any Service] = [
-            EndpointService(
-                role: "agent-service", configuration: endpoint, logger: logger,
-                onReady: { endpoint in
-                    let agent = Agent(settings: agentSettings, endpoint: endpoint, metrics: metrics, logger: logger)
-                    await holder.start(AgentMessageRouter(agent: agent, metrics: metrics, logger: logger)) {
-                        while !Task.isCancelled {
-                            endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: instance, id: checkInID, host: host), to: .agentAPI.notify)
-                            endpoint.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: instance, host: host), to: .legacyAgentAPI.notify)
-                            try? await Task.sleep(for: heartbeatInterval)
-                        }
-                    }
-                },
-                onShutdown: { _ in await holder.stop() },
-                handler: { _, message in
-                    await holder.router?.route(message)
-                }
-            ),
+            EndpointService(role: "agent-service", configuration: endpoint, logger: logger,
+                            serving: AgentService(settings: agentSettings, metrics: metrics, logger: logger)),
         ]
         if let pushgateway {
             let client = PushgatewayClient(group: PushgatewayGroup(baseURL: pushgateway, job: "zeek-agent", instance: instance))
             services.append(MetricsPushService(client: client, registry: registry, interval: .milliseconds(Int(pushInterval * 1000)), logger: logger))
         }
         try await runUntilTerminated(services, logger: logger)
-    }
-}
-
-/// The agent exists once the endpoint does; this hands it, with its message router, from
-/// start-up to the handler and owns the heartbeat.
-actor AgentHolder {
-    private(set) var router: AgentMessageRouter?
-    private var heartbeat: Task<Void, Never>?
-
-    func start(_ router: AgentMessageRouter, heartbeat: @escaping @Sendable () async -> Void) {
-        self.router = router
-        self.heartbeat = Task { await heartbeat() }
-    }
-
-    func stop() {
-        heartbeat?.cancel()
     }
 }
 

@@ -9,21 +9,28 @@ import ZeekNodes
 /// Requests change state in arrival order (each entry point does its bookkeeping before its
 /// first suspension); slow parts — stopping a process that takes seconds to exit — run in the
 /// background, so one slow node never holds up requests for the others.
-actor NodeSupervisor {
-    struct Settings: Sendable {
-        var launch: NodeLaunch.Context
+public actor NodeSupervisor {
+    public struct Settings: Sendable {
+        public var launch: NodeLaunch.Context
         /// Between repeated SIGTERMs while stopping a node.
-        var stopInterval: Duration = .seconds(2)
+        public var stopInterval: Duration = .seconds(2)
         /// When a node still running gets SIGKILL.
-        var killAfter: Duration = .seconds(26)
+        public var killAfter: Duration = .seconds(26)
         /// A node up this long that dies is respawned at once, with its back-off reset.
-        var stableUptime: Duration = .seconds(30)
+        public var stableUptime: Duration = .seconds(30)
         /// Upper bound of the crash-loop back-off.
-        var maximumBackoff: Duration = .seconds(60)
+        public var maximumBackoff: Duration = .seconds(60)
         /// Output lines kept per stream for `notify_node_exit`.
-        var outputLines = 100
+        public var outputLines = 100
         /// How long Zeek may take to parse a node's scripts in a check.
-        var checkTimeout: Duration = .seconds(60)
+        public var checkTimeout: Duration = .seconds(60)
+
+        public init(launch: NodeLaunch.Context, stopInterval: Duration = .seconds(2), killAfter: Duration = .seconds(26), stableUptime: Duration = .seconds(30)) {
+            self.launch = launch
+            self.stopInterval = stopInterval
+            self.killAfter = killAfter
+            self.stableUptime = stableUptime
+        }
     }
 
     private struct SupervisedNode {
@@ -44,7 +51,7 @@ actor NodeSupervisor {
     }
 
     private let settings: Settings
-    private let endpoint: ManagementEndpoint
+    private let bus: any MessageBus
     private let logger: Logger
     /// Speaks for Zeek nodes on Kafka; nil with the stand-in, which speaks for itself.
     let relay: ZeekNodeRelay?
@@ -53,9 +60,9 @@ actor NodeSupervisor {
     /// Checks running now, by what decides their outcome, so nodes alike are checked once.
     private var checks: [String: Task<String, Never>] = [:]
 
-    init(settings: Settings, endpoint: ManagementEndpoint, relay: ZeekNodeRelay?, logger: Logger) {
+    init(settings: Settings, bus: any MessageBus, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
-        self.endpoint = endpoint
+        self.bus = bus
         self.relay = relay
         self.logger = logger
     }
@@ -212,11 +219,11 @@ actor NodeSupervisor {
         nodes[name]?.process = process
         nodes[name]?.pid = Int(process.pid)
         nodes[name]?.lastSpawn = .now
-        endpoint.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
+        bus.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
         logger.info("node \(name) running (pid \(process.pid))")
         if let relay, let port = prepared.websocketPort { await relay.attach(node: name, pid: Int(process.pid), port: port) }
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
-        let endpoint = self.endpoint, limit = settings.outputLines, relay = self.relay
+        let bus = self.bus, limit = settings.outputLines, relay = self.relay
         Task {
             var stdout = RecentLines(limit: limit), stderr = RecentLines(limit: limit)
             for await event in process.events {
@@ -224,15 +231,15 @@ actor NodeSupervisor {
                 case .stdout(let line):
                     stdout.append(line)
                     files.stdout?.write(line)
-                    endpoint.enqueue(SupervisorNotification.StdoutLine(node: name, msg: line), to: .supervisorAPI.notify)
+                    bus.enqueue(SupervisorNotification.StdoutLine(node: name, msg: line), to: .supervisorAPI.notify)
                 case .stderr(let line):
                     stderr.append(line)
                     files.stderr?.write(line)
-                    endpoint.enqueue(SupervisorNotification.StderrLine(node: name, msg: line), to: .supervisorAPI.notify)
+                    bus.enqueue(SupervisorNotification.StderrLine(node: name, msg: line), to: .supervisorAPI.notify)
                 case .exited(let status):
                     files.close()
                     await relay?.detach(node: name, pid: Int(process.pid))
-                    endpoint.enqueue(SupervisorNotification.NodeExit(
+                    bus.enqueue(SupervisorNotification.NodeExit(
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
                         exit: status.description, pid: Int(process.pid)
                     ), to: .supervisorAPI.notify)

@@ -1,0 +1,144 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ClusterConfiguration
+import ManagementMessaging
+import ManagementTypes
+
+/// The controller's side of the agents' lifecycle: check-ins, loss, welcome and standby,
+/// as Zeek's controller handles Broker peerings.
+extension Controller {
+    var knownHosts: [String: IPAddress] {
+        agents.compactMapValues { record in
+            guard let host = record.checkIn?.instance.host, host != .unspecified else { return nil }
+            return host
+        }
+    }
+
+    func agentCheckedIn(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
+        let name = hello.instance
+        guard hello.api_version == AgentAPI.NotifyAgentHello.apiVersion else {
+            logger.warning("agent \(name) speaks API version \(hello.api_version), not \(AgentAPI.NotifyAgentHello.apiVersion); ignoring it")
+            if agents[name]?.configured != nil { sendStandby(to: name) }
+            agents[name] = nil
+            return
+        }
+        guard clock.wallTime - timestamp < settings.agentTimeout.timeInterval else { return }
+        var record = agents[name] ?? AgentRecord()
+        let previous = record.checkIn
+        record.checkIn = AgentRecord.CheckIn(
+            instance: Management.Instance(name: name, host: hello.host ?? .unspecified,
+                                          listenPort: hello.connecting ? nil : previous?.instance.listenPort),
+            id: hello.id, lastSeen: max(timestamp, previous?.lastSeen ?? 0)
+        )
+        if previous == nil {
+            logger.info("agent \(name) checked in", metadata: ["host": "\(hello.host?.description ?? "-")"])
+        } else if previous?.id != hello.id {
+            logger.notice("agent \(name) restarted; welcoming it again")
+            record.forgetConversation()
+        }
+        agents[name] = record
+        if record.configured != nil {
+            if !record.isReady { welcome(name) }
+        } else if deployed != nil || pendingDeploy != nil, record.state != .standby {
+            sendStandby(to: name)
+        }
+        changes.signal()
+    }
+
+    /// Marks agents silent for longer than the agent timeout as lost, and reports them.
+    func sweepLostAgents() {
+        let cutoff = clock.wallTime - settings.agentTimeout.timeInterval
+        for (name, record) in agents {
+            guard let checkIn = record.checkIn, checkIn.lastSeen < cutoff else { continue }
+            if record.configured == nil {
+                agents[name] = nil
+            } else {
+                agents[name]?.checkIn = nil
+                agents[name]?.forgetConversation()
+                announcedReady = false
+            }
+            let message = "agent \(name) lost: no check-in for \(settings.agentTimeout)"
+            logger.warning("\(message)")
+            bus.enqueue(AgentAPI.NotifyError(instance: name, msg: message), to: .controllerAPI.notify)
+            changes.signal()
+        }
+    }
+
+    private func welcome(_ name: String) {
+        if case .welcoming(let since) = agents[name]?.state, clock.now - since < .seconds(2) { return }
+        agents[name]?.state = .welcoming(since: clock.now)
+        let request = AgentAPI.AgentWelcomeRequest(reqid: UUID().uuidString)
+        let deadline = clock.now + settings.requestTimeout
+        work.submit {
+            guard let response = try? await self.requester.request(request, on: .agentAPI, target: name, until: deadline) else { return }
+            await self.welcomeAnswered(name, result: response.result)
+        }
+    }
+
+    private func welcomeAnswered(_ name: String, result: Management.Result) {
+        guard result.success, agents[name]?.configured != nil, agents[name]?.isCheckedIn == true else {
+            sendStandby(to: name)
+            return
+        }
+        agents[name]?.state = .ready
+        logger.info("agent \(name) ready")
+        changes.signal()
+        if pendingDeploy == nil, let deployed {
+            // Re-sync: an agent that restarted runs nothing; one that kept running ignores the same id.
+            let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed)
+            let deadline = clock.now + settings.requestTimeout
+            work.submit {
+                do throws(RequestFailure) {
+                    let failures = try await self.requester.request(request, on: .agentAPI, target: name, until: deadline).results.filter { !$0.success }
+                    if !failures.isEmpty {
+                        self.logger.warning("re-deploying \(deployed.id) to agent \(name) failed: \(failures.map(\.description).joined(separator: "; "))")
+                    }
+                } catch {
+                    self.logger.warning("re-deploying \(deployed.id) to agent \(name) failed: \(error)")
+                }
+            }
+        }
+        announceReadinessIfComplete()
+    }
+
+    func announceReadinessIfComplete() {
+        let names = agents.names { $0.configured != nil }
+        guard !names.isEmpty, names.isSubset(of: agents.names(where: \.isReady)), !announcedReady else { return }
+        announcedReady = true
+        logger.info("agents ready: \(names.sorted().joined(separator: ", "))")
+        bus.enqueue(ControllerAPI.NotifyAgentsReady(instances: names), to: .controllerAPI.notify)
+    }
+
+    func sendStandby(to name: String) {
+        agents[name]?.state = .standby
+        logger.info("sending agent \(name) to standby")
+        bus.enqueue(AgentAPI.AgentStandbyRequest(reqid: ""), to: .agentAPI, target: name)
+    }
+
+    /// Makes `config`'s instances the configured ones: agents no longer wanted go to standby,
+    /// new ones (and those whose address changed) are welcomed.
+    func adoptInstances(of config: Management.Configuration) {
+        let wanted = Dictionary(config.instances.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for (name, record) in agents where record.configured != nil && wanted[name] == nil {
+            agents[name]?.configured = nil
+            sendStandby(to: name)
+            if !record.isCheckedIn { agents[name] = nil }
+        }
+        for (name, instance) in wanted {
+            var record = agents[name] ?? AgentRecord()
+            if let current = record.configured, current.listenPort != instance.listenPort
+                || (instance.host != .unspecified && instance.host != current.host) {
+                record.state = .idle
+            }
+            if record.state == .standby { record.state = .idle }
+            record.configured = instance
+            agents[name] = record
+            if record.isCheckedIn, !record.isReady { welcome(name) }
+        }
+        announcedReady = false
+        announceReadinessIfComplete()
+    }
+}

@@ -1,0 +1,359 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ClusterConfiguration
+import Logging
+import ManagementMessaging
+import ManagementTypes
+
+/// The cluster's controller: tracks the agents, owns the staged and deployed configurations,
+/// and answers clients by fanning requests out to the agents.
+///
+/// Every client request is answered by a task of its own (a deploy waits seconds for agents),
+/// so requests from several clients proceed independently; state changes happen on this actor.
+public actor Controller {
+    public struct Settings: Sendable {
+        public var name: String
+        /// How long a request may take before it is answered with "request timed out" (Zeek:
+        /// 10 s); also every client request's lifetime (see ``RequestResponder``).
+        public var requestTimeout: Duration
+        /// An agent silent for this long is lost (3 heartbeats of 5 s).
+        public var agentTimeout: Duration
+        public var staging: StagingPolicy
+
+        public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
+                    staging: StagingPolicy = StagingPolicy()) {
+            self.name = name
+            self.requestTimeout = requestTimeout
+            self.agentTimeout = agentTimeout
+            self.staging = staging
+        }
+    }
+
+    let settings: Settings
+    let bus: any MessageBus
+    let requester: Requester
+    let clock: any ManagementClock
+    let store: ConfigurationStore
+    let work: BackgroundWork
+    let logger: Logger
+    let changes: ChangeSignal
+
+    /// Every agent checked in or configured.
+    var agents: [String: AgentRecord] = [:]
+    /// Whether `notify_agents_ready` was published for the configured agents as they are.
+    var announcedReady = false
+    var pendingDeploy: String?
+    var staged: Management.Configuration?
+    var readyToDeploy: Management.Configuration?
+    var deployed: Management.Configuration?
+    /// The last known state of each node of the deployed configuration: from the deploy's
+    /// results, then from the agents' `notify_change`s.
+    var nodeStates: [String: Management.State] = [:]
+    /// Whether `notify_cluster_running` was published since the cluster last ran in full.
+    var announcedRunning = false
+    /// Restoring the persisted configurations, once per activation; every message waits for it.
+    private var restoration: Task<Void, Never>?
+    /// Whether the group made this controller the one that reads the topics.
+    private var isActive = false
+
+    init(settings: Settings, bus: any MessageBus, clock: any ManagementClock, work: BackgroundWork, logger: Logger) {
+        self.settings = settings
+        self.bus = bus
+        self.clock = clock
+        self.work = work
+        self.logger = logger
+        requester = Requester(bus: bus, clock: clock)
+        store = ConfigurationStore(bus: bus, logger: logger)
+        changes = ChangeSignal(clock: clock)
+    }
+
+    var name: String { settings.name }
+
+    // MARK: Becoming active
+
+    /// Restores the persisted configurations once per activation; every message waits for it.
+    func prepare() async {
+        if restoration == nil {
+            restoration = Task { await self.restore() }
+        }
+        await restoration?.value
+    }
+
+    private func restore() async {
+        var attempt = 0
+        while !Task.isCancelled {
+            attempt += 1
+            do {
+                let restored = try await store.load()
+                staged = restored.staged
+                readyToDeploy = restored.staged.map { settings.staging.prepared($0, knownHosts: knownHosts) }
+                deployed = restored.deployed
+                for instance in restored.deployed?.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
+                logger.notice("controller active", metadata: [
+                    "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
+                ])
+                // Not awaited: it asks the agents, whose answers wait for this restoration.
+                work.submit { await self.learnNodeStates() }
+                return
+            } catch {
+                logger.warning("cannot read persisted configurations (attempt \(attempt)): \(error); retrying")
+                try? await clock.sleep(for: .seconds(min(attempt, 5)))
+            }
+        }
+    }
+
+    /// Another controller took over: forget what it now owns, so nothing stale is acted on.
+    func standBy() {
+        restoration?.cancel()
+        restoration = nil
+        agents = [:]
+        announcedReady = false
+        logger.notice("standing by: another controller of the group is active")
+    }
+
+    func setActive(_ active: Bool) {
+        isActive = active
+    }
+
+    /// Lost agents are swept only while active: a standby, or a controller in a rebalance,
+    /// reads no heartbeats, and nobody is lost for that.
+    func sweepLostAgentsIfActive() {
+        if isActive { sweepLostAgents() }
+    }
+
+    // MARK: Requests
+
+    func instances(reqid: String) -> Management.Result {
+        let instances = agents.values.compactMap(\.checkIn?.instance).sorted()
+        return Management.Result(reqid: reqid, data: try? JSONValue(encoding: instances))
+    }
+
+    func stage(_ config: Management.Configuration, reqid: String, validate: Bool = true) async -> [Management.Result] {
+        if validate {
+            let problems = settings.staging.problems(in: config)
+            guard problems.isEmpty else {
+                return problems.map { Management.Result(reqid: reqid, success: false, error: $0) }
+            }
+        }
+        do {
+            try await store.save(config, as: .staged)
+        } catch {
+            return [Management.Result(reqid: reqid, success: false, error: "could not persist the configuration: \(error)")]
+        }
+        staged = config
+        readyToDeploy = settings.staging.prepared(config, knownHosts: knownHosts)
+        logger.info("staged configuration \(config.id)", metadata: ["instances": "\(config.instances.count)", "nodes": "\(config.nodes.count)"])
+        return [Management.Result(reqid: reqid, data: .string(config.id))]
+    }
+
+    func configuration(deployed wantsDeployed: Bool, reqid: String) -> Management.Result {
+        guard let config = wantsDeployed ? deployed : staged else {
+            return Management.Result(reqid: reqid, success: false, error: "no \(wantsDeployed ? "deployed" : "staged") configuration available")
+        }
+        return Management.Result(reqid: reqid, data: try? JSONValue(encoding: config))
+    }
+
+    func deploy(reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
+        guard var prepared = readyToDeploy else {
+            return [Management.Result(reqid: reqid, success: false, error: "no configuration available to deploy")]
+        }
+        if let pendingDeploy {
+            return [Management.Result(reqid: reqid, success: false, error: "earlier deployment \(pendingDeploy) still pending")]
+        }
+        pendingDeploy = reqid
+        defer { pendingDeploy = nil }
+        // Addresses of agents that checked in since staging.
+        prepared.instances = Set(prepared.instances.map { instance in
+            var instance = instance
+            if instance.host == .unspecified, let host = knownHosts[instance.name] { instance.host = host }
+            return instance
+        })
+        let config = prepared
+        if let refused = await check(config, reqid: reqid, deadline: deadline) { return refused }
+        adoptInstances(of: config)
+        let names = agents.names { $0.configured != nil }
+        logger.info("deploying configuration \(config.id) to \(names.count) instances")
+
+        var results: [Management.Result] = []
+        if !names.isEmpty {
+            if let missing = await agentsMissing(names, where: \.isReady, for: config, reqid: reqid, deadline: deadline) { return missing }
+            let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
+            results = answers.flatMap { $0.results(reqid: reqid, \.results) }
+            let silent = answers.filter { $0.failure != nil }.map(\.agent)
+            guard silent.isEmpty else {
+                logger.warning("deployment \(config.id) got no answer from \(silent.joined(separator: ", "))")
+                return results
+            }
+        }
+        do {
+            try await store.save(config, as: .deployed)
+        } catch {
+            return results + [Management.Result(reqid: reqid, success: false, error: "deployed, but could not persist the configuration: \(error)")]
+        }
+        deployed = config
+        logger.info("deployed configuration \(config.id)")
+        let running = Set(results.filter { $0.success }.compactMap(\.node))
+        nodeStates = Dictionary(config.nodes.map { ($0.name, running.contains($0.name) ? .running : .pending) }, uniquingKeysWith: { first, _ in first })
+        announcedRunning = false
+        announceRunningIfComplete()
+        return results + [Management.Result(reqid: reqid, data: .string(config.id))]
+    }
+
+    /// Asks every agent of `config` whether its nodes would start (Zeek parses their scripts)
+    /// before any agent stops anything; nil when all would, else the deploy's failed results.
+    /// A configuration that fails anywhere changes nothing anywhere.
+    private func check(_ config: Management.Configuration, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
+        let names = Set(config.instances.map(\.name))
+        guard !names.isEmpty else { return nil }
+        if let missing = await agentsMissing(names, where: \.isCheckedIn, for: config, reqid: reqid, deadline: deadline) { return missing }
+        let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.CheckRequest(reqid: $0, config: config) }
+        let refused = answers.flatMap { $0.results(reqid: reqid, \.results) }.filter { !$0.success }
+        guard !refused.isEmpty else { return nil }
+        logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")
+        return refused + [Management.Result(reqid: reqid, success: false,
+                                            error: "configuration \(config.id) not deployed: it fails the check on \(Set(refused.compactMap(\.instance)).sorted().joined(separator: ", ")); the running cluster was left as it was")]
+    }
+
+    /// Waits until every agent of `names` is in the state `condition` describes (checked in,
+    /// or ready); nil once they are, else at `deadline` a timed-out Result for each one missing.
+    private func agentsMissing(_ names: Set<String>, where condition: @escaping @Sendable (AgentRecord) -> Bool, for config: Management.Configuration,
+                               reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
+        guard await !changes.wait(until: deadline, for: { names.isSubset(of: agents.names(where: condition)) }) else { return nil }
+        let missing = names.subtracting(agents.names(where: condition)).sorted()
+        logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
+        return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: RequestFailure.timedOut.description) }
+    }
+
+    func nodes(reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
+        let checkedIn = agents.names(where: \.isCheckedIn)
+        guard !checkedIn.isEmpty else {
+            return [Management.Result(reqid: reqid, success: false, error: "no instances connected")]
+        }
+        let answers = await fanOut(to: checkedIn.sorted(), deadline: deadline) { AgentAPI.GetNodesRequest(reqid: $0) }
+        return answers.flatMap { $0.results(reqid: reqid) { [$0.result] } }
+    }
+
+    func idValue(_ id: String, nodes requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
+        guard agents.values.contains(where: { $0.configured != nil }) else {
+            return [Management.Result(reqid: reqid, success: false, error: "no cluster deployed")]
+        }
+        let (valid, unknown) = partition(requested, reqid: reqid)
+        if !requested.isEmpty && valid.isEmpty { return unknown }
+        let answers = await fanOut(to: readyConfiguredAgents, deadline: deadline) {
+            AgentAPI.NodeDispatchRequest(reqid: $0, action: ["get_id_value", id], nodes: valid)
+        }
+        return unknown + answers.flatMap { $0.results(reqid: reqid, \.results) }
+    }
+
+    func restart(_ requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
+        guard agents.values.contains(where: \.isCheckedIn) else {
+            return [Management.Result(reqid: reqid, success: false, error: "no instances connected")]
+        }
+        guard deployed != nil else {
+            return [Management.Result(reqid: reqid, success: false, error: "no active cluster deployment")]
+        }
+        let (valid, unknown) = partition(requested, reqid: reqid)
+        if !requested.isEmpty && valid.isEmpty { return unknown }
+        let answers = await fanOut(to: readyConfiguredAgents, deadline: deadline) { AgentAPI.RestartRequest(reqid: $0, nodes: requested) }
+        return unknown + answers.flatMap { $0.results(reqid: reqid, \.results) }
+    }
+
+    /// Requested node names split into those of the deployed configuration and a failed
+    /// Result for each of the others.
+    private func partition(_ requested: Set<String>, reqid: String) -> (valid: Set<String>, unknown: [Management.Result]) {
+        let names = Set(deployed?.nodes.map(\.name) ?? [])
+        let valid = requested.intersection(names)
+        let unknown = requested.subtracting(names).sorted().map {
+            Management.Result(reqid: reqid, success: false, error: "unknown cluster node", node: $0)
+        }
+        return (valid, unknown)
+    }
+
+    private var readyConfiguredAgents: [String] {
+        agents.names { $0.isReady && $0.configured != nil }.sorted()
+    }
+
+    // MARK: The cluster's state
+
+    /// After taking over (or restarting), learns from the agents how the deployed nodes are,
+    /// so `notify_cluster_running` keeps telling the truth across a failover: the cluster
+    /// running in full is announced once, and again after every return to it.
+    private func learnNodeStates() async {
+        guard let deployed, !deployed.nodes.isEmpty else { return }
+        nodeStates = Dictionary(deployed.nodes.map { ($0.name, .pending) }, uniquingKeysWith: { first, _ in first })
+        announcedRunning = false
+        let names = agents.names { $0.configured != nil }
+        // A controller that just took over hears the agents' heartbeats within one interval.
+        _ = await changes.wait(until: clock.now + settings.agentTimeout) { names.isSubset(of: self.agents.names(where: \.isCheckedIn)) }
+        let results = await nodes(reqid: UUID().uuidString, deadline: clock.now + settings.requestTimeout)
+        let statuses = results.compactMap { try? $0.data?.decode(as: [Management.NodeStatus].self) }.joined()
+        guard self.deployed?.id == deployed.id else { return } // a deploy meanwhile knows better
+        for status in statuses where nodeStates[status.node] == .pending { nodeStates[status.node] = status.state }
+        announceRunningIfComplete()
+    }
+
+    /// A node's state changed on its agent.
+    func nodeChanged(_ node: String, to state: Management.State) {
+        guard nodeStates[node] != nil else { return }
+        nodeStates[node] = state
+        announceRunningIfComplete()
+    }
+
+    private func announceRunningIfComplete() {
+        guard let deployed, !deployed.nodes.isEmpty else { return }
+        let allRunning = deployed.nodes.allSatisfy { nodeStates[$0.name] == .running }
+        if !allRunning {
+            announcedRunning = false
+        } else if !announcedRunning {
+            announcedRunning = true
+            logger.notice("every node of configuration \(deployed.id) runs (\(deployed.nodes.count) nodes)")
+            bus.enqueue(ControllerAPI.NotifyClusterRunning(configID: deployed.id, nodes: deployed.nodes.count), to: .controllerAPI.notify)
+        }
+    }
+
+    // MARK: Talking to agents
+
+    /// One agent's answer to a fanned-out request, or why there is none.
+    struct Answer<Response: Sendable>: Sendable {
+        var agent: String
+        var response: Response?
+        var failure: RequestFailure?
+
+        /// The answer's Results, or one failed Result naming the agent and what went wrong.
+        func results(reqid: String, _ results: (Response) -> [Management.Result]) -> [Management.Result] {
+            guard let response else {
+                return [Management.Result(reqid: reqid, success: false, instance: agent, error: (failure ?? .timedOut).description)]
+            }
+            return results(response)
+        }
+    }
+
+    /// Sends one request per agent and collects the answers in arrival order; agents that do
+    /// not answer by `deadline` come last.
+    func fanOut<Request: ManagementRequest>(
+        to agents: [String], deadline: ContinuousClock.Instant, _ makeRequest: @escaping @Sendable (String) -> Request
+    ) async -> [Answer<Request.Response>] {
+        let requester = self.requester
+        return await withTaskGroup(of: Answer<Request.Response>.self) { group in
+            for agent in agents {
+                group.addTask {
+                    do throws(RequestFailure) {
+                        let response = try await requester.request(makeRequest(UUID().uuidString), on: .agentAPI, target: agent, until: deadline)
+                        return Answer(agent: agent, response: response)
+                    } catch {
+                        return Answer(agent: agent, failure: error)
+                    }
+                }
+            }
+            var answered: [Answer<Request.Response>] = []
+            var silent: [Answer<Request.Response>] = []
+            for await answer in group {
+                if answer.response == nil { silent.append(answer) } else { answered.append(answer) }
+            }
+            return answered + silent.sorted { $0.agent < $1.agent }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Logging
+import ManagementMessaging
+import ManagementTypes
+import ServiceLifecycle
+
+/// The controller as a long-running service on a bus: follows its group's assignment
+/// (active or standing by), sweeps lost agents, and sends each message where it belongs —
+/// client requests to tasks of their own (answered when done), agent responses to the
+/// requests waiting for them, check-ins and node changes to the controller's view.
+///
+/// Runs until cancelled or, inside a ServiceGroup, until graceful shutdown.
+public struct ControllerService: BusService {
+    public let settings: Controller.Settings
+    public let clock: any ManagementClock
+    public let logger: Logger
+
+    public init(settings: Controller.Settings, clock: any ManagementClock = SystemClock(), logger: Logger) {
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run(on bus: any MessageBus) async throws {
+        let work = BackgroundWork()
+        let controller = Controller(settings: settings, bus: bus, clock: clock, work: work, logger: logger)
+        let requests = RequestResponder.controllerAPI(controller, logger: logger)
+        let legacyRequests = RequestResponder.legacyControllerAPI(controller)
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await work.run() }
+                group.addTask { await followAssignment(of: bus, controller: controller) }
+                group.addTask { await sweepLostAgents(of: controller) }
+                for await message in bus.inbound {
+                    await controller.prepare()
+                    switch message.topic {
+                    case .controllerAPI, .legacyControllerAPI:
+                        let responder = message.topic == .controllerAPI ? requests : legacyRequests
+                        // In a task of its own: a deploy takes seconds, and other clients should not wait for it.
+                        if message.event.hasSuffix("_request") {
+                            work.submit { await answer(message, with: responder) }
+                        }
+                    case .agentAPI:
+                        controller.requester.deliver(message)
+                    case .agentAPI.notify:
+                        await note(message, controller: controller)
+                    default:
+                        break
+                    }
+                    bus.handled(message)
+                }
+                group.cancelAll()
+            }
+        }
+        await controller.standBy()
+    }
+
+    /// Goes active when assigned the controller topics and stands by when they went to another
+    /// controller; a revocation alone (every rebalance starts with one) changes nothing yet,
+    /// so requests in flight survive a standby joining.
+    private func followAssignment(of bus: any MessageBus, controller: Controller) async {
+        enum Role {
+            case joining, standby, active
+            /// Revoked while active: a rebalance is under way (a controller joining or leaving);
+            /// its outcome decides between staying active and standing by.
+            case rebalancing
+        }
+        var role = Role.joining
+        for await assigned in bus.assignmentChanges {
+            switch (role, assigned) {
+            case (.joining, false):
+                role = .standby
+                logger.info("joined the controller group; active once assigned its topics (at once unless another controller is active)")
+            case (.joining, true), (.standby, true):
+                role = .active
+                logger.info("assigned the controller topics: this controller is active")
+                await controller.prepare()
+            case (.active, false):
+                role = .rebalancing
+                logger.debug("controller topics revoked: the group is rebalancing")
+            case (.rebalancing, true):
+                role = .active
+                logger.info("kept the controller topics through a rebalance of the group")
+            case (.rebalancing, false):
+                role = .standby
+                await controller.standBy()
+            case (.standby, false), (.active, true):
+                break
+            }
+            await controller.setActive(role == .active)
+        }
+    }
+
+    /// Every second, marks agents silent for the agent timeout as lost. While the controller
+    /// is not active (standing by, or in a rebalance) no heartbeats are read: nobody is lost for it.
+    private func sweepLostAgents(of controller: Controller) async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: .seconds(1)) } catch { return }
+            await controller.sweepLostAgentsIfActive()
+        }
+    }
+
+    /// Answers one request and logs what went wrong with it.
+    private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
+        let outcome = await responder.respond(to: message, clock: clock)
+        if let problem = outcome.problem(with: message) {
+            if case .malformed = outcome { logger.warning("\(problem)") } else { logger.info("\(problem)") }
+        }
+    }
+
+    private func note(_ message: InboundMessage, controller: Controller) async {
+        switch message.event {
+        case AgentAPI.NotifyAgentHello.eventName:
+            do {
+                let hello = try message.decode(AgentAPI.NotifyAgentHello.self)
+                await controller.agentCheckedIn(hello.event, publishedAt: hello.timestamp)
+            } catch {
+                logger.warning("ignoring malformed check-in from \(message.head.sender): \(error)")
+            }
+        case AgentAPI.NotifyChange.eventName:
+            if let change = try? message.decode(AgentAPI.NotifyChange.self).event {
+                await controller.nodeChanged(change.n.name, to: change.new)
+            }
+        case AgentAPI.NotifyError.eventName:
+            if let notice = try? message.decode(AgentAPI.NotifyError.self).event {
+                logger.warning("agent \(notice.instance) reports: \(notice.msg)", metadata: notice.node.isEmpty ? [:] : ["node": "\(notice.node)"])
+            }
+        default:
+            logger.trace("\(message.event) from \(message.head.sender)")
+        }
+    }
+}
+
+extension RequestResponder {
+    /// The controller's `Management::Controller::API`, answering clients.
+    static func controllerAPI(_ controller: Controller, logger: Logger) -> RequestResponder {
+        var responder = RequestResponder(answeringOn: .controllerAPI, through: controller.bus, lifetime: controller.settings.requestTimeout)
+        responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.StageConfigurationRequest.self) { request, _ in
+            .init(reqid: request.reqid, results: await controller.stage(request.config, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.GetConfigurationRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await controller.configuration(deployed: request.deployed, reqid: request.reqid))
+        }
+        responder.on(ControllerAPI.DeployRequest.self) { request, context in
+            .init(reqid: request.reqid, results: await controller.deploy(reqid: request.reqid, deadline: context.deadline))
+        }
+        responder.on(ControllerAPI.GetNodesRequest.self) { request, context in
+            .init(reqid: request.reqid, results: await controller.nodes(reqid: request.reqid, deadline: context.deadline))
+        }
+        responder.on(ControllerAPI.GetIDValueRequest.self) { request, context in
+            .init(reqid: request.reqid, results: await controller.idValue(request.id, nodes: request.nodes, reqid: request.reqid, deadline: context.deadline))
+        }
+        responder.on(ControllerAPI.RestartRequest.self) { request, context in
+            .init(reqid: request.reqid, results: await controller.restart(request.nodes, reqid: request.reqid, deadline: context.deadline))
+        }
+        responder.on(ControllerAPI.TestTimeoutRequest.self) { request, context in
+            guard request.with_state else {
+                logger.info("test_timeout \(request.reqid) from \(context.requester) without state: not answering, as Zeek's controller does")
+                return nil
+            }
+            guard (try? await controller.clock.sleep(until: context.deadline)) != nil else { return nil }
+            return .init(reqid: request.reqid, result: Management.Result(reqid: request.reqid, success: false, error: RequestFailure.timedOut.description))
+        }
+        return responder
+    }
+}

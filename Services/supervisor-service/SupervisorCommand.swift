@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ManagementMessaging
+import NodeSupervision
+import ManagementTypes
+import ServiceRuntime
+import ZeekNodes
+
+/// One per host, beside its agent: spawns, watches and stops node processes.
+@main
+struct SupervisorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervisor-service",
+        abstract: "Zeek Supervisor over Kafka: runs this host's cluster nodes on Supervisor.API requests."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var instanceOption: InstanceOption
+
+    @Option(help: "Program launched for each node (default: cluster-node beside this executable). Ignored with --zeek.")
+    var nodeCommand: String?
+
+    @Option(help: ArgumentHelp(
+        "Run real Zeek for each node: the zeek executable, Zeek's install prefix, or 'auto' ($ZEEK_HOME/bin, PATH, /usr/local/zeek, /opt/zeek). Env: ZEEK_MGMT_ZEEK.",
+        valueName: "path|auto"))
+    var zeek: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ZEEK"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Option(help: "Directory under which node working directories are created.")
+    var baseDir: String = "nodes"
+
+    @Option(help: "Seconds between SIGTERMs while stopping a node.")
+    var stopInterval: Double = 2
+
+    @Option(help: "Seconds after which a node that ignores SIGTERM gets SIGKILL (Zeek: 26).")
+    var killAfter: Double = 26
+
+    @Option(help: "Seconds a node must have run for a crash to be answered by an immediate restart instead of back-off (Zeek: 30).")
+    var stableAfter: Double = 30
+
+    func validate() throws {
+        guard stopInterval > 0, killAfter > 0, stableAfter >= 0 else {
+            throw ValidationError("--stop-interval and --kill-after must be positive, --stable-after not negative")
+        }
+    }
+
+    func run() async throws {
+        let settings = try common.resolve()
+        let instance = instanceOption.name
+        let logger = settings.bootstrapLogging(label: "supervisor-service")
+        let base = URL(fileURLWithPath: baseDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let program: NodeProgram
+        do {
+            program = try NodeProgram.resolve(zeek: zeek, nodeCommand: nodeCommand, base: base, executable: CommandLine.arguments[0],
+                                              environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+
+        var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
+        environment["ZEEK_MGMT_INSTANCE"] = instance
+        let supervisorSettings = NodeSupervisor.Settings(
+            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment),
+            stopInterval: .milliseconds(Int(stopInterval * 1000)),
+            killAfter: .milliseconds(Int(killAfter * 1000)),
+            stableUptime: .milliseconds(Int(stableAfter * 1000))
+        )
+        let endpoint = EndpointConfiguration(
+            name: instance,
+            kafka: settings.kafkaConfiguration(clientID: "supervisor-service.\(instance)"),
+            namespace: settings.namespace,
+            consumes: SupervisorService.consumedTopics(for: program),
+            creates: [.supervisorAPI.notify],
+            membership: .group(id: "supervisor.\(instance)"),
+            // A supervisor acts only for its own host: untargeted messages are not for it.
+            addressing: .targets([instance], orUntargeted: false)
+        )
+        switch program {
+        case .standIn(let path): logger.info("nodes run \(path) in \(base.path)")
+        case .zeek(let installation, _):
+            logger.info("nodes run Zeek \(installation.version) (\(installation.executable)) in \(base.path)")
+            if let problem = installation.unsupportedReason { logger.warning("\(problem)") }
+        }
+        try await runUntilTerminated([
+            EndpointService(role: "supervisor-service", configuration: endpoint, logger: logger,
+                            serving: SupervisorService(instance: instance, settings: supervisorSettings, logger: logger)),
+        ], logger: logger)
+    }
+}

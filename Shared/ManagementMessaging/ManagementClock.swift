@@ -1,0 +1,44 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The time every deadline, timeout and check-in age of the control plane is measured by.
+///
+/// Services take it as a parameter instead of reading the system clock, so that tests can
+/// run a ten-second request timeout in microseconds by advancing a test clock, and see the
+/// same code paths a real timeout takes. Deadlines stay `ContinuousClock.Instant`s; wall time
+/// is kept beside them because envelopes carry their publish time as epoch seconds.
+public protocol ManagementClock: Sendable {
+    /// The current instant, for deadlines.
+    var now: ContinuousClock.Instant { get }
+    /// The current time as epoch seconds, as envelope timestamps (`ts`) count it.
+    var wallTime: Double { get }
+    /// Suspends until `deadline`; throws `CancellationError` if the task is cancelled first.
+    func sleep(until deadline: ContinuousClock.Instant) async throws
+}
+
+extension ManagementClock {
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now + duration)
+    }
+
+    /// The local instant of a wall-clock time (epoch seconds), e.g. a request's deadline
+    /// computed from the `ts` of its envelope.
+    public func instant(atWallTime time: Double) -> ContinuousClock.Instant {
+        now + .milliseconds(Int64(((time - wallTime) * 1000).rounded()))
+    }
+}
+
+/// The system's clocks: `ContinuousClock` for deadlines, `Date` for wall time.
+public struct SystemClock: ManagementClock {
+    public init() {}
+
+    public var now: ContinuousClock.Instant { ContinuousClock.now }
+    public var wallTime: Double { Date().timeIntervalSince1970 }
+
+    public func sleep(until deadline: ContinuousClock.Instant) async throws {
+        try await Task.sleep(until: deadline, clock: .continuous)
+    }
+}

@@ -1,0 +1,113 @@
+import ManagementTypes
+
+/// The one way every part of the system asks and waits: the controller asking agents, an
+/// agent asking its supervisor, an operator's client asking the controller.
+///
+/// It registers the request id before publishing (so a fast response cannot be missed),
+/// publishes, and waits until the request's deadline. Whoever reads the bus hands responses
+/// to ``deliver(_:)``. A request ends in its response or in a ``RequestFailure`` that names
+/// what went wrong: no answer by the deadline, a publish the bus refused, a response that does
+/// not decode.
+public final class Requester: Sendable {
+    public let bus: any MessageBus
+    public let clock: any ManagementClock
+    private let pending: PendingResponses<InboundMessage>
+
+    public init(bus: any MessageBus, clock: any ManagementClock = SystemClock()) {
+        self.bus = bus
+        self.clock = clock
+        pending = PendingResponses(clock: clock)
+    }
+
+    /// Publishes `request` on `topic` to `target` and returns its response, or throws why
+    /// there is none by `deadline`.
+    public func request<Request: ManagementRequest>(
+        _ request: Request, on topic: Topic, target: String?, until deadline: ContinuousClock.Instant
+    ) async throws(RequestFailure) -> Request.Response {
+        let message = try await response(to: request, on: topic, target: target, until: deadline)
+        do throws(WireDecodingError) {
+            return try message.decode(Request.Response.self).event
+        } catch {
+            throw .undecodableResponse(error)
+        }
+    }
+
+    /// Publishes `request` and returns the message that answers it, undecoded.
+    public func response<Request: ManagementRequest>(
+        to request: Request, on topic: Topic, target: String?, until deadline: ContinuousClock.Instant
+    ) async throws(RequestFailure) -> InboundMessage {
+        let (bus, pending, reqid) = (bus, pending, request.reqid)
+        pending.register(reqid)
+        do {
+            return try await withThrowingTaskGroup(of: InboundMessage?.self) { group in
+                group.addTask {
+                    do {
+                        try await bus.publish(request, to: topic, target: target)
+                    } catch {
+                        throw RequestFailure.notPublished("\(error)")
+                    }
+                    return nil
+                }
+                group.addTask { try await pending.response(for: reqid, until: deadline) }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let message = next { return message }
+                }
+                throw CancellationError()
+            }
+        } catch let failure as RequestFailure {
+            throw failure
+        } catch is RequestTimeout {
+            throw .timedOut
+        } catch {
+            throw .cancelled
+        }
+    }
+
+    /// Announces a response to a request published some other way (raw bytes, a relay), to be
+    /// awaited with ``response(to:until:)``.
+    public func expect(_ reqid: String) {
+        pending.register(reqid)
+    }
+
+    /// The response to a request announced with ``expect(_:)``, undecoded.
+    public func response(to reqid: String, until deadline: ContinuousClock.Instant) async throws(RequestFailure) -> InboundMessage {
+        do {
+            return try await pending.response(for: reqid, until: deadline)
+        } catch is RequestTimeout {
+            throw .timedOut
+        } catch {
+            throw .cancelled
+        }
+    }
+
+    /// Hands `message` to the request waiting for it; false if it answers none of this
+    /// requester's requests (another requester's, or one given up on).
+    @discardableResult
+    public func deliver(_ message: InboundMessage) -> Bool {
+        guard message.event.hasSuffix("_response"), let reqid = message.reqid else { return false }
+        return pending.deliver(message, for: reqid)
+    }
+}
+
+/// Why a request has no response.
+public enum RequestFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Nothing answered by the request's deadline.
+    case timedOut
+    /// The bus did not take the request (the broker is down, the message too large, ...).
+    case notPublished(String)
+    /// An answer came but does not decode as the request's response.
+    case undecodableResponse(WireDecodingError)
+    /// The requester stopped waiting (it is shutting down).
+    case cancelled
+
+    /// Worded as a `Management::Result`'s error; a timeout as Zeek words it.
+    public var description: String {
+        switch self {
+        case .timedOut: "request timed out"
+        case .notPublished(let reason): "request not sent: \(reason)"
+        case .undecodableResponse(let error): "invalid response: \(error)"
+        case .cancelled: "request cancelled"
+        }
+    }
+}

@@ -1,0 +1,233 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import KafkaTransport
+import ManagementMessaging
+import ManagementTypes
+import Synchronization
+
+/// A bus in one process that keeps the delivery rules of the Kafka one, so the controller,
+/// agent and supervisor run unchanged in a test and answer in microseconds.
+///
+/// What it keeps of Kafka: every topic is one ordered log; envelopes are encoded and decoded
+/// as on the wire; each endpoint reads what is addressed to it (``AddressFilter``); members of
+/// a consumer group share one committed position, and only the oldest member reads (the
+/// others stand by and take over, from the committed position, when it leaves); endpoints
+/// without a group read from the end; state topics keep the latest value per key.
+public final class InMemoryBus: Sendable {
+    public let clock: any ManagementClock
+
+    private struct Reader {
+        let id: UUID
+        let topics: Set<Topic>
+        var group: String?
+        let addressing: AddressFilter
+        let messages: AsyncStream<InboundMessage>.Continuation
+        let assignment: AsyncStream<Bool>.Continuation
+        var active: Bool
+        var cursor: [Topic: Int]
+    }
+
+    private struct State {
+        var logs: [Topic: [InboundMessage]] = [:]
+        var stored: [Topic: [String: Data]] = [:]
+        var committed: [String: [Topic: Int]] = [:]
+        /// Readers in the order they joined: the first of a group is its active member.
+        var readers: [Reader] = []
+        var refusesPublishing: String?
+
+        /// Makes the oldest member of `group` its reader, if none is, from the group's
+        /// committed position.
+        mutating func activateGroup(_ group: String) {
+            guard !readers.contains(where: { $0.group == group && $0.active }),
+                  let index = readers.firstIndex(where: { $0.group == group }) else { return }
+            readers[index].active = true
+            for topic in readers[index].topics {
+                readers[index].cursor[topic] = committed[group]?[topic] ?? 0
+                deliverPending(to: index, on: topic)
+            }
+            readers[index].assignment.yield(true)
+        }
+
+        /// Hands reader `index` what it has not read of `topic` and is addressed to it.
+        mutating func deliverPending(to index: Int, on topic: Topic) {
+            let log = logs[topic] ?? []
+            var cursor = readers[index].cursor[topic] ?? log.count
+            while cursor < log.count {
+                let message = log[cursor]
+                if readers[index].addressing.accepts(target: message.head.target) { readers[index].messages.yield(message) }
+                cursor += 1
+            }
+            readers[index].cursor[topic] = cursor
+        }
+    }
+
+    private let state = Mutex(State())
+
+    public init(clock: any ManagementClock = SystemClock()) {
+        self.clock = clock
+    }
+
+    /// How an endpoint joins (the in-memory counterpart of ``EndpointConfiguration``).
+    public enum Membership: Sendable {
+        /// A consumer group: one position for all members, the oldest member reads.
+        case group(String)
+        /// No group: reads from the current end.
+        case fromEnd
+    }
+
+    /// Connects an endpoint named `name` that reads `topics`.
+    public func connect(_ name: String, consumes topics: [Topic], membership: Membership, addressing: AddressFilter) -> Endpoint {
+        let (messages, messagesContinuation) = AsyncStream<InboundMessage>.makeStream()
+        let (assignment, assignmentContinuation) = AsyncStream<Bool>.makeStream()
+        let id = UUID()
+        state.withLock { state in
+            var reader = Reader(id: id, topics: Set(topics), group: nil, addressing: addressing,
+                                messages: messagesContinuation, assignment: assignmentContinuation, active: false, cursor: [:])
+            switch membership {
+            case .fromEnd:
+                reader.active = true
+                for topic in topics { reader.cursor[topic] = state.logs[topic, default: []].count }
+                state.readers.append(reader)
+                assignmentContinuation.yield(!topics.isEmpty)
+            case .group(let group):
+                reader.group = group
+                state.readers.append(reader)
+                assignmentContinuation.yield(false)
+                state.activateGroup(group)
+            }
+        }
+        return Endpoint(name: name, id: id, bus: self, messages: messages, assignment: assignment)
+    }
+
+    /// Every message published on `topic` so far, in order, whoever it was for.
+    public func messages(on topic: Topic) -> [InboundMessage] {
+        state.withLock { $0.logs[topic] ?? [] }
+    }
+
+    /// Publishes raw bytes as a value on `topic`, bypassing the codecs (malformed input).
+    /// Returns false if they do not parse as an envelope head, as Kafka endpoints would skip them.
+    @discardableResult
+    public func publishRaw(_ json: String, on topic: Topic) -> Bool {
+        guard let head = try? EnvelopeHead.parse(Data(json.utf8)) else { return false }
+        append(Data(json.utf8), head: head, on: topic)
+        return true
+    }
+
+    /// From now on, publishing fails with `reason` (nil: works again), as with a broker down.
+    public func refusePublishing(_ reason: String?) {
+        state.withLock { $0.refusesPublishing = reason }
+    }
+
+    fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String) throws {
+        if let reason = state.withLock({ $0.refusesPublishing }) { throw InMemoryBusError(description: reason) }
+        let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime)
+        let value = try envelope.encoded()
+        append(value, head: try EnvelopeHead.parse(value), on: topic)
+    }
+
+    private func append(_ value: Data, head: EnvelopeHead, on topic: Topic) {
+        state.withLock { state in
+            let offset = state.logs[topic, default: []].count
+            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: Data((head.target ?? head.sender).utf8),
+                                      value: value, headers: [], timestamp: nil)
+            state.logs[topic, default: []].append(InboundMessage(head: head, topic: topic, kafkaMessage: record))
+            for index in state.readers.indices where state.readers[index].active && state.readers[index].topics.contains(topic) {
+                state.deliverPending(to: index, on: topic)
+            }
+        }
+    }
+
+    fileprivate func store(_ data: Data, key: String, in topic: Topic) throws {
+        try state.withLock { state in
+            if let reason = state.refusesPublishing { throw InMemoryBusError(description: reason) }
+            state.stored[topic, default: [:]][key] = data
+        }
+    }
+
+    fileprivate func storedValues(in topic: Topic) -> [String: Data] {
+        state.withLock { $0.stored[topic] ?? [:] }
+    }
+
+    fileprivate func commit(_ message: InboundMessage, reader id: UUID) {
+        state.withLock { state in
+            guard let group = state.readers.first(where: { $0.id == id })?.group else { return }
+            let next = Int(message.kafkaMessage.offset) + 1
+            state.committed[group, default: [:]][message.topic] = max(state.committed[group]?[message.topic] ?? 0, next)
+        }
+    }
+
+    fileprivate func disconnect(_ id: UUID) {
+        state.withLock { state in
+            guard let index = state.readers.firstIndex(where: { $0.id == id }) else { return }
+            let reader = state.readers.remove(at: index)
+            reader.messages.finish()
+            reader.assignment.yield(false)
+            reader.assignment.finish()
+            if let group = reader.group, reader.active { state.activateGroup(group) }
+        }
+    }
+
+    /// One endpoint on the bus.
+    public final class Endpoint: MessageBus {
+        public let name: String
+        let id: UUID
+        let bus: InMemoryBus
+        private let messages: AsyncStream<InboundMessage>
+        private let assignment: AsyncStream<Bool>
+
+        fileprivate init(name: String, id: UUID, bus: InMemoryBus, messages: AsyncStream<InboundMessage>, assignment: AsyncStream<Bool>) {
+            self.name = name
+            self.id = id
+            self.bus = bus
+            self.messages = messages
+            self.assignment = assignment
+        }
+
+        public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
+            try bus.publish(event, to: topic, target: target, sender: name)
+        }
+
+        public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {
+            try? bus.publish(event, to: topic, target: target, sender: sender ?? name)
+        }
+
+        public func store<Value: Encodable & Sendable>(_ value: Value, key: String, in topic: Topic) async throws {
+            try bus.store(try ZeekJSON.encode(value), key: key, in: topic)
+        }
+
+        public func storedValues(in topic: Topic) async throws -> [String: Data] {
+            bus.storedValues(in: topic)
+        }
+
+        public var inbound: InboundMessages {
+            InboundMessages { [messages] in
+                var iterator = messages.makeAsyncIterator()
+                return { await iterator.next() }
+            }
+        }
+
+        public var assignmentChanges: BusSequence<Bool> {
+            BusSequence { [assignment] in
+                var iterator = assignment.makeAsyncIterator()
+                return { await iterator.next() }
+            }
+        }
+
+        public func handled(_ message: InboundMessage) {
+            bus.commit(message, reader: id)
+        }
+
+        /// Leaves the bus: reading ends, and a standby of the same group takes over.
+        public func shutdown() {
+            bus.disconnect(id)
+        }
+    }
+}
+
+/// Publishing failed on purpose (``InMemoryBus/refusePublishing(_:)``).
+public struct InMemoryBusError: Error, CustomStringConvertible {
+    public var description: String
+}
