@@ -273,6 +273,18 @@ let package = Package(
             ],
             path: "Tests/MetricsPushTests"
         ),
+        /// The in-process tier: the controller, agent and supervisor libraries on the in-memory
+        /// bus, with a test clock, in milliseconds.
+        .testTarget(
+            name: "InProcessTests",
+            dependencies: [
+                "ManagementTesting", "ManagementController", "ManagementAgent", "NodeSupervision",
+                "ManagementMessaging", "ManagementTypes", "ClusterConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Tests/InProcessTests"
+        ),
         .testTarget(
             name: "ServiceTests",
             dependencies: ["LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport"],
