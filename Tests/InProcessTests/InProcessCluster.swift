@@ -23,7 +23,7 @@ final class InProcessCluster: Sendable {
     init() {
         bus = InMemoryBus(clock: clock)
         client = BusProbe(bus, name: "client", topics: [
-            .controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .agentAPI, .agentAPI.notify, .supervisorAPI,
+            .controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .agentAPI, .agentAPI.notify, .legacyAgentAPI, .supervisorAPI,
         ])
     }
 
