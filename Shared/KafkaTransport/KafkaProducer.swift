@@ -125,13 +125,14 @@ public final class KafkaProducer: Sendable {
 /// The outcome of one enqueued record, completed by librdkafka's delivery report callback
 /// (which receives it as the record's opaque pointer).
 public final class KafkaDelivery: Sendable {
-    private enum State {
-        case pending([CheckedContinuation<KafkaDeliveryReport, any Error>])
-        case done(Result<KafkaDeliveryReport, KafkaError>)
+    private struct State {
+        var result: Result<KafkaDeliveryReport, KafkaError>?
+        var waiters: [CheckedContinuation<KafkaDeliveryReport, any Error>] = []
+        var failureHandlers: [@Sendable (KafkaError) -> Void] = []
     }
 
     public let topic: String
-    private let state = Mutex(State.pending([]))
+    private let state = Mutex(State())
 
     init(topic: String) {
         self.topic = topic
@@ -141,28 +142,39 @@ public final class KafkaDelivery: Sendable {
     public func report() async throws -> KafkaDeliveryReport {
         try await withCheckedThrowingContinuation { continuation in
             let done: Result<KafkaDeliveryReport, KafkaError>? = state.withLock { state in
-                switch state {
-                case .done(let result):
-                    return result
-                case .pending(var waiters):
-                    waiters.append(continuation)
-                    state = .pending(waiters)
-                    return nil
-                }
+                if state.result == nil { state.waiters.append(continuation) }
+                return state.result
             }
             if let done { continuation.resume(with: done) }
         }
+    }
+
+    /// Runs `handler` if the record is not delivered (on the client's poll thread, or at once
+    /// if that is already known). For fire-and-forget publishing that still reports failures,
+    /// without a task waiting on every record.
+    public func whenFailed(_ handler: @escaping @Sendable (KafkaError) -> Void) {
+        let failure: KafkaError? = state.withLock { state in
+            guard let result = state.result else {
+                state.failureHandlers.append(handler)
+                return nil
+            }
+            if case .failure(let error) = result { return error }
+            return nil
+        }
+        if let failure { handler(failure) }
     }
 
     fileprivate func complete(_ message: rd_kafka_message_t) {
         let result: Result<KafkaDeliveryReport, KafkaError> = message.err == RD_KAFKA_RESP_ERR_NO_ERROR
             ? .success(KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
             : .failure(KafkaError(.delivery, "record for \(topic) not delivered", error: message.err))
-        let waiters = state.withLock { state in
-            guard case .pending(let waiters) = state else { return [CheckedContinuation<KafkaDeliveryReport, any Error>]() }
-            state = .done(result)
-            return waiters
+        let (waiters, handlers) = state.withLock { state in
+            guard state.result == nil else { return ([CheckedContinuation<KafkaDeliveryReport, any Error>](), [@Sendable (KafkaError) -> Void]()) }
+            state.result = result
+            defer { state.waiters = []; state.failureHandlers = [] }
+            return (state.waiters, state.failureHandlers)
         }
         waiters.forEach { $0.resume(with: result) }
+        if case .failure(let error) = result { handlers.forEach { $0(error) } }
     }
 }

@@ -169,9 +169,7 @@ public final class ManagementEndpoint: MessageBus {
         let logger = self.logger
         do {
             let delivery = try producer.enqueue(Envelope(event: event, sender: sender ?? name, target: target).record(topic: namespace.kafkaName(topic)))
-            Task {
-                do { _ = try await delivery.report() } catch { logger.warning("\(Event.eventName) not delivered: \(error)") }
-            }
+            delivery.whenFailed { error in logger.warning("\(Event.eventName) not delivered: \(error)") }
         } catch {
             logger.warning("\(Event.eventName) not published: \(error)")
         }
