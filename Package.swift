@@ -222,6 +222,7 @@ let package = Package(
                 "ManagementMessaging",
                 "LocalServers",
                 "ZeekNodes",
+                "ManagementTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -234,7 +235,11 @@ let package = Package(
         /// delivery rules, and a clock that moves when the test says.
         .target(
             name: "ManagementTesting",
-            dependencies: ["ManagementMessaging", "ManagementTypes", "KafkaTransport"],
+            dependencies: [
+                "ManagementMessaging", "ManagementTypes", "KafkaTransport", "ManagementController", "ManagementAgent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             path: "Tests/ManagementTesting"
         ),
 

@@ -195,3 +195,18 @@ extension Envelope {
     /// Whether the controller published it (lost agents are reported by the controller).
     fileprivate var topicIsController: Bool { sender == "controller" }
 }
+
+/// The example cluster: manager, logger and proxy on `agent-a`, two workers on `agent-b`.
+func exampleConfiguration(id: String = "config-1") -> Management.Configuration {
+    Management.Configuration(
+        id: id,
+        instances: [Management.Instance(name: "agent-a"), Management.Instance(name: "agent-b")],
+        nodes: [
+            Management.Node(name: "manager", instance: "agent-a", role: .manager),
+            Management.Node(name: "logger", instance: "agent-a", role: .logger),
+            Management.Node(name: "proxy", instance: "agent-a", role: .proxy),
+            Management.Node(name: "worker-1", instance: "agent-b", role: .worker, interface: "eth0"),
+            Management.Node(name: "worker-2", instance: "agent-b", role: .worker, interface: "eth1"),
+        ]
+    )
+}

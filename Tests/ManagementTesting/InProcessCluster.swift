@@ -10,17 +10,19 @@ import Synchronization
 
 /// Controllers and agents as the executables run them, on one in-memory bus with a test
 /// clock; hosts played by ``SimulatedHost``; a client (``BusProbe``) reading every API and
-/// notify topic.
-final class InProcessCluster: Sendable {
-    let clock = TestClock()
-    let bus: InMemoryBus
-    let client: BusProbe
+/// notify topic. The in-process test tier and the in-process benchmark run on it.
+public final class InProcessCluster: Sendable {
+    public let clock = TestClock()
+    public let bus: InMemoryBus
+    public let client: BusProbe
     private let services = RunningServices()
 
-    static let requestTimeout: Duration = .seconds(10)
-    static let agentTimeout: Duration = .seconds(15)
+    /// The controllers' request timeout (Zeek's 10 s).
+    public static let requestTimeout: Duration = .seconds(10)
+    /// The controllers' agent timeout (three 5 s heartbeats).
+    public static let agentTimeout: Duration = .seconds(15)
 
-    init() {
+    public init() {
         bus = InMemoryBus(clock: clock)
         client = BusProbe(bus, name: "client", topics: [
             .controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .agentAPI, .agentAPI.notify, .legacyAgentAPI, .supervisorAPI,
@@ -36,7 +38,7 @@ final class InProcessCluster: Sendable {
     /// Starts a controller process, known to the test as `process`, in the `controller` group
     /// (the first one is active). Every controller is named `controller`, as with `--name`.
     @discardableResult
-    func startController(_ process: String = "controller") -> InMemoryBus.Endpoint {
+    public func startController(_ process: String = "controller") -> InMemoryBus.Endpoint {
         let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.notify],
                                    membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true))
         let service = ControllerService(
@@ -52,7 +54,7 @@ final class InProcessCluster: Sendable {
 
     /// Starts the agent of `instance` with a simulated host (its supervisor and nodes).
     @discardableResult
-    func startAgent(_ instance: String, host: SimulatedHost? = nil) -> SimulatedHost {
+    public func startAgent(_ instance: String, host: SimulatedHost? = nil) -> SimulatedHost {
         let host = host ?? SimulatedHost(instance: instance)
         let hostEndpoint = host.connect(to: bus)
         services.start("\(instance)-host") {
@@ -64,7 +66,7 @@ final class InProcessCluster: Sendable {
     }
 
     /// Starts only the agent service of `instance` (its host keeps running).
-    func startAgentService(_ instance: String) {
+    public func startAgentService(_ instance: String) {
         let endpoint = bus.connect(instance, consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
                                    membership: .group("agent.\(instance)"), addressing: .targets([instance], orUntargeted: true))
         let service = AgentService(
@@ -78,54 +80,39 @@ final class InProcessCluster: Sendable {
     }
 
     /// Stops the service started under `name` as a crash would: it leaves the bus at once.
-    func stop(_ name: String) async {
+    public func stop(_ name: String) async {
         await services.stop(name)
     }
 
     /// Stops everything.
-    func shutdown() async {
+    public func shutdown() async {
         await services.stopAll()
     }
 
     /// Waits until the controller heard every agent of `instances` check in.
-    func waitForCheckIns(_ instances: Set<String>) async -> Bool {
+    public func waitForCheckIns(_ instances: Set<String>) async -> Bool {
         await client.wait { messages in
             instances.isSubset(of: Set(messages.compactMap { try? $0.decode(AgentAPI.NotifyAgentHello.self).event.instance }))
         }
     }
 
-    func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
+    public func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
         try await client.request(request, on: .controllerAPI, target: "controller")
     }
 
     /// Stages and deploys `config`; returns the deploy's results.
-    func deploy(_ config: Management.Configuration) async throws -> [Management.Result] {
+    public func deploy(_ config: Management.Configuration) async throws -> [Management.Result] {
         let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: "stage-\(config.id)", config: config))
         precondition(staged.results.allSatisfy(\.success), "staging failed: \(staged.results)")
         return try await ask(ControllerAPI.DeployRequest(reqid: "deploy-\(config.id)")).results
     }
 
     /// The node statuses get-nodes reports, by node name.
-    func nodeStatuses() async throws -> [String: Management.NodeStatus] {
+    public func nodeStatuses() async throws -> [String: Management.NodeStatus] {
         let results = try await ask(ControllerAPI.GetNodesRequest(reqid: "nodes-\(clock.wallTime)")).results
         let statuses = results.compactMap { try? $0.data?.decode(as: [Management.NodeStatus].self) }.joined()
         return Dictionary(statuses.filter { $0.mgmtRole != .agent }.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
     }
-}
-
-/// The example cluster: manager, logger and proxy on `agent-a`, two workers on `agent-b`.
-func exampleConfiguration(id: String = "config-1") -> Management.Configuration {
-    Management.Configuration(
-        id: id,
-        instances: [Management.Instance(name: "agent-a"), Management.Instance(name: "agent-b")],
-        nodes: [
-            Management.Node(name: "manager", instance: "agent-a", role: .manager),
-            Management.Node(name: "logger", instance: "agent-a", role: .logger),
-            Management.Node(name: "proxy", instance: "agent-a", role: .proxy),
-            Management.Node(name: "worker-1", instance: "agent-b", role: .worker, interface: "eth0"),
-            Management.Node(name: "worker-2", instance: "agent-b", role: .worker, interface: "eth1"),
-        ]
-    )
 }
 
 /// The tasks of the services a test started, by name, cancelled at its end.
