@@ -45,13 +45,15 @@ public actor NodeSupervisor {
         var lastSpawn: ContinuousClock.Instant?
         /// Premature exits in a row since the node was last stable.
         var failures = 0
-        var pendingRespawn: Task<Void, Never>?
         /// Set while a restart is stopping the old process.
         var restarting = false
     }
 
     private let settings: Settings
     private let bus: any MessageBus
+    /// Where the process watchers, respawn timers and check bookkeeping run: in the
+    /// supervisor service's task group, ending with it.
+    private let work: BackgroundWork
     private let logger: Logger
     /// Speaks for Zeek nodes on Kafka; nil with the stand-in, which speaks for itself.
     let relay: ZeekNodeRelay?
@@ -60,9 +62,10 @@ public actor NodeSupervisor {
     /// Checks running now, by what decides their outcome, so nodes alike are checked once.
     private var checks: [String: Task<String, Never>] = [:]
 
-    init(settings: Settings, bus: any MessageBus, relay: ZeekNodeRelay?, logger: Logger) {
+    init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
         self.bus = bus
+        self.work = work
         self.relay = relay
         self.logger = logger
     }
@@ -123,9 +126,9 @@ public actor NodeSupervisor {
             }
         }
         checks[key] = task
-        Task {
+        work.submit {
             _ = await task.value
-            self.checkFinished(key)
+            await self.checkFinished(key)
         }
         return task
     }
@@ -148,7 +151,6 @@ public actor NodeSupervisor {
         var processes: [ChildProcess] = []
         for name in names {
             guard let node = nodes.removeValue(forKey: name) else { continue }
-            node.pendingRespawn?.cancel()
             if let process = node.process { processes.append(process) }
             logger.info("destroying node \(name)")
         }
@@ -162,7 +164,6 @@ public actor NodeSupervisor {
         guard !names.isEmpty || name.isEmpty else { return nil }
         var stopping: [(String, ChildProcess?)] = []
         for name in names {
-            nodes[name]?.pendingRespawn?.cancel()
             nodes[name]?.restarting = true
             stopping.append((name, nodes[name]?.process))
         }
@@ -224,7 +225,7 @@ public actor NodeSupervisor {
         if let relay, let port = prepared.websocketPort { await relay.attach(node: name, pid: Int(process.pid), port: port) }
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
         let bus = self.bus, limit = settings.outputLines, relay = self.relay
-        Task {
+        work.submit {
             var stdout = RecentLines(limit: limit), stderr = RecentLines(limit: limit)
             for await event in process.events {
                 switch event {
@@ -243,7 +244,7 @@ public actor NodeSupervisor {
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
                         exit: status.description, pid: Int(process.pid)
                     ), to: .supervisorAPI.notify)
-                    self.processEnded(name, generation: generation, how: status.description)
+                    await self.processEnded(name, generation: generation, how: status.description)
                 }
             }
         }
@@ -265,16 +266,18 @@ public actor NodeSupervisor {
             : min(settings.maximumBackoff, .seconds(1 << min((node.failures - 1) / 3, 30)))
         let wait = max(.zero, (node.lastSpawn ?? now) + delay - now)
         logger.warning("node \(name) (pid \(node.pid.map(String.init) ?? "-")) \(how) after \(uptime); starting it again in \(wait)")
-        node.pendingRespawn = Task {
-            try? await Task.sleep(for: wait)
-            guard !Task.isCancelled else { return }
-            await self.respawn(name, after: generation)
+        let id = node.id
+        work.submit {
+            guard (try? await Task.sleep(for: wait)) != nil else { return }
+            await self.respawn(name, id: id, after: generation)
         }
         nodes[name] = node
     }
 
-    private func respawn(_ name: String, after generation: Int) async {
-        guard nodes[name]?.generation == generation, nodes[name]?.restarting == false else { return }
+    /// Starts `name` again unless, since its process ended, it was destroyed (and perhaps
+    /// created anew), restarted, or started by someone else.
+    private func respawn(_ name: String, id: UInt64, after generation: Int) async {
+        guard let node = nodes[name], node.id == id, node.generation == generation, !node.restarting else { return }
         if let failure = await spawn(name) { logger.error("node \(name) could not be started again: \(failure)") }
     }
 

@@ -39,12 +39,12 @@ public struct SupervisorService: BusService {
 
     public func run(on bus: any MessageBus) async throws {
         let relay: ZeekNodeRelay? = if case .zeek = settings.launch.program { ZeekNodeRelay(instance: instance, endpoint: bus, logger: logger) } else { nil }
-        let supervisor = NodeSupervisor(settings: settings, bus: bus, relay: relay, logger: logger)
-        let requests = RequestResponder.supervisorAPI(supervisor, bus: bus, lifetime: requestTimeout, logger: logger)
         let work = BackgroundWork()
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await work.run() }
+        let supervisor = NodeSupervisor(settings: settings, bus: bus, work: work, relay: relay, logger: logger)
+        let requests = RequestResponder.supervisorAPI(supervisor, bus: bus, lifetime: requestTimeout, logger: logger)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await work.run() }
+            await cancelWhenGracefulShutdown {
                 for await message in bus.inbound {
                     defer { bus.handled(message) }
                     if message.event == SupervisorControl.StopRequest.eventName {
@@ -62,12 +62,13 @@ public struct SupervisorService: BusService {
                         if let problem = outcome.problem(with: message) { logger.info("\(problem)") }
                     }
                 }
-                group.cancelAll()
             }
+            // The nodes' watchers still run: each node's exit is reported and its files closed.
+            logger.info("stopping all nodes")
+            await supervisor.stopAll()
+            await relay?.stop()
+            group.cancelAll()
         }
-        logger.info("stopping all nodes")
-        await supervisor.stopAll()
-        await relay?.stop()
     }
 
     /// Hands a dispatch for this host's Zeek nodes to the relay; one past its deadline is
