@@ -29,6 +29,11 @@ public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
 /// - ``Subscription/fromEnd(topics:)``: no group; every partition is read from the end it had
 ///   when the consumer was created. For endpoints that need neither failover nor a committed
 ///   position (nodes, clients), and that cannot afford the seconds a group join takes.
+///
+/// Records reach ``messages`` through a bounded buffer (``BufferLimits``): a reader that falls
+/// behind pauses fetching rather than letting records pile up. A filter given at creation sees
+/// each record's headers on the poll thread, before its payload is copied; records it rejects
+/// are never delivered and, for a group member, count as skipped (see ``skip(_:)``).
 public final class KafkaConsumer: Sendable {
     public enum StartPosition: String, Sendable {
         /// The oldest retained record. Nothing published before the group first joined is missed.
@@ -44,18 +49,36 @@ public final class KafkaConsumer: Sendable {
         case fromEnd(topics: [String])
     }
 
-    /// The records a consumer delivers, in the order librdkafka fetched them.
-    public typealias Messages = AsyncStream<KafkaMessage>
-
-    /// Records in the order librdkafka fetched them. Ends when the consumer shuts down.
+    /// Records in the order librdkafka fetched them (those the filter accepted). Ends when the
+    /// consumer shuts down.
     public let messages: Messages
 
     private let client: RdKafkaClient
     private let rebalance: RebalanceState
+    private let buffer: MessageBuffer
     private let pollThread: PollThread
     private let isGroupMember: Bool
 
-    public init(configuration: KafkaConfiguration, subscription: Subscription, logger: Logger) async throws {
+    /// Creates the client and subscribes (or assigns); records flow once this returns.
+    ///
+    /// - Parameters:
+    ///   - bufferLimits: how many fetched records may wait for the reader. While the buffer is
+    ///     at its high watermark the consumer does not poll librdkafka at all, so it also
+    ///     serves no rebalance; a group member whose reader stalls for longer than
+    ///     `max.poll.interval.ms` (5 minutes by default) is taken out of the group and its
+    ///     partitions go to another member, and it rejoins once its reader catches up.
+    ///   - filter: decides on the poll thread, from a record's topic, position and headers,
+    ///     whether it is delivered. A rejected record is not copied and never reaches
+    ///     ``messages``; a group member stores its offset as handled, once the reader has got
+    ///     past the records delivered before it, so the group's position moves past it. The
+    ///     filter runs for every record, between polls: keep it quick and non-blocking.
+    public init(
+        configuration: KafkaConfiguration,
+        subscription: Subscription,
+        bufferLimits: BufferLimits = BufferLimits(),
+        accepting filter: (@Sendable (borrowing KafkaMessageHead) -> Bool)? = nil,
+        logger: Logger
+    ) async throws {
         let rebalance = RebalanceState()
         var role = KafkaConfiguration.Tuning.consumer
         let topics: [String]
@@ -102,20 +125,40 @@ public final class KafkaConsumer: Sendable {
             throw error
         }
 
-        let (stream, continuation) = AsyncStream<KafkaMessage>.makeStream(bufferingPolicy: .unbounded)
-        self.messages = stream
+        let isGroupMember = self.isGroupMember
+        let fetching = ThreadParking()
+        let buffer = MessageBuffer(limits: bufferLimits, fetching: fetching) { partition, nextOffset in
+            if let list = Self.storeOffset(client, partition: partition, nextOffset: nextOffset) {
+                rd_kafka_topic_partition_list_destroy(list)
+            }
+        }
+        self.buffer = buffer
+        self.messages = Messages(buffer: buffer)
         self.pollThread = PollThread(
+            parking: fetching,
+            pausedWhile: { buffer.isFetchPaused },
             iteration: {
                 guard let message = rd_kafka_consumer_poll(client.handle, 100) else { return }
                 defer { rd_kafka_message_destroy(message) }
-                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    continuation.yield(KafkaMessage(copying: message))
-                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    logger.warning("consume error: \(KafkaMessage.errorText(message.pointee))")
+                guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        logger.warning("consume error: \(KafkaMessage.errorText(message.pointee))")
+                    }
+                    return
                 }
+                if let filter {
+                    let head = KafkaMessageHead(message)
+                    guard filter(head) else {
+                        if isGroupMember {
+                            buffer.skip(TopicPartition(topic: head.topic, partition: head.partition), offset: head.offset)
+                        }
+                        return
+                    }
+                }
+                buffer.deliver(KafkaMessage(copying: message))
             },
             finish: {
-                continuation.finish()
+                buffer.finish()
                 // Commits the stored offsets of a group member and leaves the group at once,
                 // so a standby takes over without waiting for the session to time out.
                 _ = rd_kafka_consumer_close(client.handle)
@@ -124,6 +167,10 @@ public final class KafkaConsumer: Sendable {
             }
         )
     }
+
+    /// Records fetched and waiting for the reader: at most the high watermark of the
+    /// consumer's ``BufferLimits``. For observing a reader that falls behind.
+    public var bufferedCount: Int { buffer.count }
 
     /// The partitions this consumer reads now.
     public var assignment: Set<TopicPartition> { rebalance.assignment }
@@ -159,12 +206,20 @@ public final class KafkaConsumer: Sendable {
     /// Stores the offset after `message` for the next commit; returns the one-entry list, or
     /// nil for consumers without a group (or if librdkafka refuses).
     private func storeOffset(after message: KafkaMessage) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
-        guard isGroupMember, let list = rd_kafka_topic_partition_list_new(1) else { return nil }
-        let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition)
-        entry?.pointee.offset = message.offset + 1
+        guard isGroupMember else { return nil }
+        return Self.storeOffset(client, partition: TopicPartition(topic: message.topic, partition: message.partition), nextOffset: message.offset + 1)
+    }
+
+    /// Stores `nextOffset` as the position of `partition` for the next commit; returns the
+    /// one-entry list (the caller destroys it), or nil if librdkafka refuses (e.g. the
+    /// partition is no longer assigned to this member).
+    private static func storeOffset(_ client: RdKafkaClient, partition: TopicPartition, nextOffset: Int64) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
+        guard let list = rd_kafka_topic_partition_list_new(1) else { return nil }
+        let entry = rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+        entry?.pointee.offset = nextOffset
         let stored = rd_kafka_offsets_store(client.handle, list)
         if stored != RD_KAFKA_RESP_ERR_NO_ERROR {
-            client.context.logger.debug("offset for \(message.topic)[\(message.partition)] not stored: \(String(cString: rd_kafka_err2str(stored)))")
+            client.context.logger.debug("offset for \(partition) not stored: \(String(cString: rd_kafka_err2str(stored)))")
             rd_kafka_topic_partition_list_destroy(list)
             return nil
         }
@@ -172,6 +227,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Leaves the group (committing handled offsets), ends ``messages`` and releases the client.
+    ///
+    /// Records still buffered are dropped: they were not handled, so the group delivers them
+    /// again. Returns promptly even while fetching is paused and nobody reads.
     public func shutdown() async {
         await pollThread.stop()
     }
@@ -342,20 +400,7 @@ extension KafkaMessage {
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let value = message.payload.map { Data(bytes: $0, count: message.len) } ?? Data()
         let key = message.key.map { Data(bytes: $0, count: message.key_len) }
-        var headers: [KafkaHeader] = []
-        var headerList: OpaquePointer?
-        if rd_kafka_message_headers(pointer, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
-            var index = 0
-            var name: UnsafePointer<CChar>?
-            var valuePointer: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                if let name {
-                    headers.append(KafkaHeader(name: String(cString: name), value: valuePointer.map { Data(bytes: $0, count: size) }))
-                }
-                index += 1
-            }
-        }
+        let headers = KafkaHeader.all(of: pointer)
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let milliseconds = rd_kafka_message_timestamp(pointer, &timestampType)
         self.init(

@@ -11,6 +11,10 @@ import Synchronization
 /// poll calls. Running those on Swift's small cooperative pool would starve other tasks, so each
 /// client owns one real thread that blocks in poll (waking immediately when librdkafka has
 /// something) and hands results to async code through continuations and streams.
+///
+/// A thread may also be held between iterations (a consumer whose reader has fallen behind
+/// stops fetching): it then sleeps on its ``ThreadParking`` rather than polling, and
+/// ``stop()`` wakes it, so a held thread still shuts down at once.
 final class PollThread: Sendable {
     private struct State {
         var stopRequested = false
@@ -19,11 +23,26 @@ final class PollThread: Sendable {
     }
 
     private let state = Mutex(State())
+    private let parking: ThreadParking
 
     /// Starts `iteration` in a loop until ``stop()``, then runs `finish` on the same thread.
-    init(iteration: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
+    ///
+    /// - Parameters:
+    ///   - parking: where the thread sleeps while `pausedWhile` holds; whoever makes
+    ///     `pausedWhile` false calls its ``ThreadParking/wake()``.
+    ///   - pausedWhile: checked before every iteration (under `parking`'s lock, so it must not
+    ///     call ``ThreadParking/wake()``); while it returns true the thread sleeps.
+    init(
+        parking: ThreadParking = ThreadParking(),
+        pausedWhile isPaused: @escaping @Sendable () -> Bool = { false },
+        iteration: @escaping @Sendable () -> Void,
+        finish: @escaping @Sendable () -> Void
+    ) {
+        self.parking = parking
         OSThread.detach { [self] in
-            while !isStopping {
+            while true {
+                parking.wait { !isStopping && isPaused() }
+                if isStopping { break }
                 iteration()
             }
             finish()
@@ -37,7 +56,8 @@ final class PollThread: Sendable {
 
     var isStopping: Bool { state.withLock { $0.stopRequested } }
 
-    /// Asks the loop to stop after its current iteration and waits until `finish` has run.
+    /// Asks the loop to stop after its current iteration (or at once, if it is paused) and
+    /// waits until `finish` has run.
     func stop() async {
         await withCheckedContinuation { continuation in
             let alreadyFinished = state.withLock { state in
@@ -47,6 +67,8 @@ final class PollThread: Sendable {
                 return false
             }
             if alreadyFinished { continuation.resume() }
+            // After the flag is set, so that a paused loop re-checks and sees it.
+            parking.wake()
         }
     }
 }

@@ -61,7 +61,7 @@ extension KafkaConfiguration {
 
 /// A named participant on the bus: publishes envelopes and receives those addressed to it.
 ///
-/// Messages for other targets are skipped (and committed) without decoding their arguments;
+/// Messages for other targets are skipped (and committed) without copying their payload;
 /// a message that does not parse is logged with the path of the problem and skipped: bad input
 /// never stops an endpoint.
 public final class ManagementEndpoint: MessageBus {
@@ -107,7 +107,12 @@ public final class ManagementEndpoint: MessageBus {
         }
         let consumer: KafkaConsumer
         do {
-            consumer = try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, logger: logger)
+            // Messages for other targets are dropped on the poll thread, by their `target`
+            // header, before their payload is copied.
+            let addressing = configuration.addressing
+            consumer = try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, accepting: { head in
+                head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
+            }, logger: logger)
         } catch {
             await producer.shutdown()
             throw error
@@ -208,12 +213,10 @@ public final class ManagementEndpoint: MessageBus {
         await producer.shutdown()
     }
 
-    /// Turns a raw record into an inbound message for this endpoint, or nil to skip it.
+    /// Turns a raw record into an inbound message for this endpoint, or nil to skip it. The
+    /// consumer already dropped those whose `target` header names another endpoint; the
+    /// envelope's own `target` decides for records without the header.
     private func accept(_ message: KafkaMessage) -> InboundMessage? {
-        if let target = message.header(EnvelopeHeader.target)?.stringValue, !addressing.accepts(target: target) {
-            consumer.skip(message)
-            return nil
-        }
         let head: EnvelopeHead
         do {
             head = try EnvelopeHead.parse(message.value)

@@ -9,8 +9,9 @@ import Synchronization
 /// A test's own endpoint on an ``InMemoryBus``: sends requests as a client, a controller or
 /// an agent would, and records everything it reads so a test can wait for an event.
 ///
-/// Its waits are bounded by real time (a safety net, so a failing test ends), whatever clock
-/// the services under test run on.
+/// Its waits are bounded by real time (a safety net, so a failing test ends rather than hangs;
+/// generous, so a busy machine does not fail a passing one), whatever clock the services under
+/// test run on.
 public final class BusProbe: Sendable {
     public let endpoint: InMemoryBus.Endpoint
     private let requester: Requester
@@ -41,7 +42,7 @@ public final class BusProbe: Sendable {
 
     /// Publishes `request` to `target` and returns its response.
     public func request<Request: ManagementRequest>(
-        _ request: Request, on topic: Topic, target: String?, timeout: Duration = .seconds(10)
+        _ request: Request, on topic: Topic, target: String?, timeout: Duration = .seconds(30)
     ) async throws(RequestFailure) -> Request.Response {
         try await requester.request(request, on: topic, target: target, until: .now + timeout)
     }
@@ -49,7 +50,7 @@ public final class BusProbe: Sendable {
     /// Publishes `request` and returns the task awaiting its response, for tests that must act
     /// (advance a clock, stop a service) while it waits.
     public func send<Request: ManagementRequest>(
-        _ request: Request, on topic: Topic, target: String?, timeout: Duration = .seconds(10)
+        _ request: Request, on topic: Topic, target: String?, timeout: Duration = .seconds(30)
     ) -> Task<Request.Response, any Error> {
         let requester = self.requester
         requester.expect(request.reqid)
@@ -70,7 +71,7 @@ public final class BusProbe: Sendable {
     /// Waits until an `Event` matching `condition` was read (also one read earlier) and
     /// returns it; nil after `timeout`.
     public func first<Event: ManagementEvent>(
-        _ type: Event.Type, timeout: Duration = .seconds(10), where condition: @escaping (Envelope<Event>) -> Bool = { _ in true }
+        _ type: Event.Type, timeout: Duration = .seconds(30), where condition: @escaping (Envelope<Event>) -> Bool = { _ in true }
     ) async -> Envelope<Event>? {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -82,7 +83,7 @@ public final class BusProbe: Sendable {
     }
 
     /// Waits until `condition` holds for what was read; false after `timeout`.
-    public func wait(timeout: Duration = .seconds(10), until condition: @escaping ([InboundMessage]) -> Bool) async -> Bool {
+    public func wait(timeout: Duration = .seconds(30), until condition: @escaping ([InboundMessage]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while true {
             let generation = changes.generation

@@ -1,0 +1,277 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Synchronization
+
+extension KafkaConsumer {
+    /// How many fetched records a consumer holds for its reader: the poll thread stops fetching
+    /// when ``highWatermark`` records wait, and starts again once the reader has brought them
+    /// down to ``lowWatermark``.
+    ///
+    /// Without a limit a reader that stalls (a slow handler, a wedged task) would let the poll
+    /// thread copy every record of a busy topic into memory. The gap between the marks keeps
+    /// the thread from waking for every single record the reader takes. The defaults suit
+    /// control-plane messages, which are small and few; librdkafka additionally prefetches up
+    /// to `queued.max.messages.kbytes` (1 MiB, see ``KafkaConfiguration/Tuning``).
+    public struct BufferLimits: Sendable, Hashable {
+        /// Fetching resumes once no more than this many records wait.
+        public var lowWatermark: Int
+        /// Fetching pauses once this many records wait; never more are buffered.
+        public var highWatermark: Int
+
+        /// - Precondition: `0 <= lowWatermark <= highWatermark` and `highWatermark >= 1`.
+        public init(lowWatermark: Int = 10, highWatermark: Int = 100) {
+            precondition(highWatermark >= 1, "highWatermark must be at least 1, not \(highWatermark)")
+            precondition((0...highWatermark).contains(lowWatermark),
+                         "lowWatermark must be between 0 and highWatermark (\(highWatermark)), not \(lowWatermark)")
+            self.lowWatermark = lowWatermark
+            self.highWatermark = highWatermark
+        }
+    }
+
+    /// The records a consumer delivers, in the order librdkafka fetched them; ends when the
+    /// consumer shuts down. Made for one reader at a time: two tasks waiting for a record at
+    /// once is a programming error and traps, as it does with an `AsyncStream`.
+    ///
+    /// Unlike an `AsyncStream`, the sequence has a bounded buffer (see ``BufferLimits``): a
+    /// reader that falls behind pauses fetching instead of letting records pile up in memory.
+    /// An iteration that ends because its task was cancelled loses nothing: records not yet
+    /// taken stay buffered for the next iterator.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = KafkaMessage
+        public typealias Failure = Never
+
+        let buffer: MessageBuffer
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            public typealias Element = KafkaMessage
+            public typealias Failure = Never
+
+            let buffer: MessageBuffer
+            private var ended = false
+
+            init(buffer: MessageBuffer) { self.buffer = buffer }
+
+            public mutating func next() async -> KafkaMessage? {
+                if ended { return nil }
+                let message = await buffer.next()
+                ended = message == nil
+                return message
+            }
+
+            public mutating func next(isolation actor: isolated (any Actor)?) async -> KafkaMessage? {
+                if ended { return nil }
+                let message = await buffer.next()
+                ended = message == nil
+                return message
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(buffer: buffer)
+        }
+    }
+}
+
+/// The records between a consumer's poll thread and its reader, with watermarks, and the
+/// offsets of records the consumer's filter rejected, to be stored once the reader has got
+/// past what came before them.
+///
+/// Why rejected offsets wait: a rejected record needs no handling, so its offset may be stored
+/// (moving the group's position past it), but not before the reader is done with the records
+/// delivered ahead of it. Storing at once would let the periodic auto-commit move the position
+/// past a record that is buffered or being handled, and a crash would then lose that record.
+/// So a rejected offset is stored exactly when the reader would have skipped the record itself
+/// if it had been delivered: when the reader asks for the record after it (its pending skips
+/// travel with that record), or at once if the reader is already waiting with nothing buffered.
+final class MessageBuffer: Sendable {
+    private struct Entry {
+        var message: KafkaMessage
+        /// Next offsets to store, per partition, for records rejected before this one.
+        var skippedBefore: [TopicPartition: Int64]
+    }
+
+    private struct State {
+        /// Buffered entries from `head` on; slots before `head` were taken and are nil.
+        var entries: [Entry?] = []
+        var head = 0
+        /// Rejected since the last buffered entry (or, with nothing buffered, since the reader
+        /// last asked): next offsets to store, per partition.
+        var pendingSkips: [TopicPartition: Int64] = [:]
+        var reader: (id: UInt64, continuation: CheckedContinuation<KafkaMessage?, Never>)?
+        var nextReaderID: UInt64 = 0
+        /// Set at the high watermark, cleared at the low one; the poll thread sleeps while set.
+        var fetchPaused = false
+        var finished = false
+
+        var count: Int { entries.count - head }
+
+        mutating func popFirst() -> Entry? {
+            guard head < entries.count else { return nil }
+            let entry = entries[head].take()
+            head += 1
+            if head == entries.count {
+                entries.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 32, head * 2 >= entries.count {
+                entries.removeFirst(head)
+                head = 0
+            }
+            return entry
+        }
+    }
+
+    private enum Take {
+        case message(KafkaMessage, resumeFetching: Bool)
+        case ended
+        case empty
+    }
+
+    private let state = Mutex(State())
+    private let limits: KafkaConsumer.BufferLimits
+    private let fetching: ThreadParking
+    private let storeOffset: @Sendable (TopicPartition, Int64) -> Void
+
+    /// - Parameters:
+    ///   - fetching: where the poll thread sleeps while ``isFetchPaused``; woken on resuming.
+    ///   - storeOffset: stores the next offset to commit for a partition (the same call as
+    ///     ``KafkaConsumer/skip(_:)``). Called under this buffer's lock, so that stores happen
+    ///     in the order they were decided; it must not call back into the buffer.
+    init(limits: KafkaConsumer.BufferLimits, fetching: ThreadParking, storeOffset: @escaping @Sendable (TopicPartition, Int64) -> Void) {
+        self.limits = limits
+        self.fetching = fetching
+        self.storeOffset = storeOffset
+    }
+
+    /// Records waiting for the reader.
+    var count: Int { state.withLock { $0.count } }
+
+    /// True while the poll thread should not fetch (the high watermark was reached and the
+    /// reader has not yet drained to the low one).
+    var isFetchPaused: Bool { state.withLock { $0.fetchPaused } }
+
+    // MARK: Poll thread
+
+    /// Hands `message` to a waiting reader, or buffers it.
+    func deliver(_ message: KafkaMessage) {
+        let reader: CheckedContinuation<KafkaMessage?, Never>? = state.withLock { state in
+            if state.finished { return nil }
+            if let reader = state.reader.take() {
+                // A reader waits only when nothing is buffered and no skip is pending.
+                return reader.continuation
+            }
+            state.entries.append(Entry(message: message, skippedBefore: state.pendingSkips))
+            state.pendingSkips = [:]
+            if state.count >= limits.highWatermark { state.fetchPaused = true }
+            return nil
+        }
+        reader?.resume(returning: message)
+    }
+
+    /// Records that the record at `offset` of `partition` was rejected: its offset is stored
+    /// now if the reader is waiting with nothing buffered, else once the reader gets past the
+    /// records delivered before it.
+    func skip(_ partition: TopicPartition, offset: Int64) {
+        state.withLock { state in
+            guard !state.finished else { return }
+            if state.reader != nil {
+                storeOffset(partition, offset + 1)
+            } else {
+                state.pendingSkips[partition] = max(state.pendingSkips[partition] ?? .min, offset + 1)
+            }
+        }
+    }
+
+    /// Ends the sequence: a waiting reader gets nil, as does every later request. Buffered
+    /// records and pending skips are dropped; for a group member they were not handled, so
+    /// the group delivers them again (to this member after a restart, or to another).
+    func finish() {
+        let reader = state.withLock { state in
+            state.finished = true
+            state.entries = []
+            state.head = 0
+            state.pendingSkips = [:]
+            state.fetchPaused = false
+            return state.reader.take()
+        }
+        reader?.continuation.resume(returning: nil)
+    }
+
+    // MARK: Reader
+
+    /// The next record, waiting for one if none is buffered; nil once finished, or if the
+    /// calling task is cancelled while it waits.
+    func next() async -> KafkaMessage? {
+        switch state.withLock({ take(&$0) }) {
+        case let .message(message, resumeFetching):
+            if resumeFetching { fetching.wake() }
+            return message
+        case .ended:
+            return nil
+        case .empty:
+            break
+        }
+        return await wait()
+    }
+
+    private func wait() async -> KafkaMessage? {
+        let id = state.withLock { state in
+            defer { state.nextReaderID &+= 1 }
+            return state.nextReaderID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<KafkaMessage?, Never>) in
+                let immediate: Take = state.withLock { state in
+                    // Something may have arrived since the first look.
+                    let taken = take(&state)
+                    guard case .empty = taken else { return taken }
+                    if Task.isCancelled { return .ended }
+                    precondition(state.reader == nil, "KafkaConsumer.messages is iterated by more than one task at a time")
+                    state.reader = (id, continuation)
+                    return .empty
+                }
+                switch immediate {
+                case let .message(message, resumeFetching):
+                    if resumeFetching { fetching.wake() }
+                    continuation.resume(returning: message)
+                case .ended:
+                    continuation.resume(returning: nil)
+                case .empty:
+                    break
+                }
+            }
+        } onCancel: {
+            let reader = state.withLock { state -> CheckedContinuation<KafkaMessage?, Never>? in
+                guard let reader = state.reader, reader.id == id else { return nil }
+                state.reader = nil
+                return reader.continuation
+            }
+            reader?.resume(returning: nil)
+        }
+    }
+
+    /// Takes the first buffered record (storing the skips that preceded it), or, with nothing
+    /// buffered, stores the pending skips: the reader asking for more means it is done with
+    /// everything delivered before them.
+    private func take(_ state: inout State) -> Take {
+        if state.finished { return .ended }
+        guard let entry = state.popFirst() else {
+            storeSkips(state.pendingSkips)
+            state.pendingSkips = [:]
+            return .empty
+        }
+        storeSkips(entry.skippedBefore)
+        var resume = false
+        if state.fetchPaused, state.count <= limits.lowWatermark {
+            state.fetchPaused = false
+            resume = true
+        }
+        return .message(entry.message, resumeFetching: resume)
+    }
+
+    private func storeSkips(_ skips: [TopicPartition: Int64]) {
+        for (partition, offset) in skips { storeOffset(partition, offset) }
+    }
+}
