@@ -80,6 +80,26 @@ struct AgentFlowTests {
         #expect(host.pids == before)
     }
 
+    @Test func checkAsksTheSupervisorAboutEveryNodeAndStartsNothing() async throws {
+        let (cluster, host) = await agent()
+        defer { Task { await cluster.shutdown() } }
+        let passed = try await ask(cluster, AgentAPI.CheckRequest(reqid: "c1", config: oneHost())).results
+        #expect(passed.count == 1 && passed[0].success && passed[0].instance == "agent-a")
+        host.failCheck(of: "manager", with: "manager.zeek, line 2: syntax error")
+        let refused = try await ask(cluster, AgentAPI.CheckRequest(reqid: "c2", config: oneHost(id: "other"))).results
+        #expect(refused.count == 1 && refused[0].node == "manager" && refused[0].error == "manager.zeek, line 2: syntax error")
+        let output = try #require(try refused[0].data?.decode(as: Management.NodeOutputs.self))
+        #expect(output.stderr == "manager.zeek, line 2: syntax error", "Zeek's text is the node's stderr, where zeek-client shows it")
+        #expect(host.creationOrder.isEmpty && host.pids.isEmpty)
+    }
+
+    @Test func welcomeIsAnsweredByTheInstance() async throws {
+        let (cluster, _) = await agent()
+        defer { Task { await cluster.shutdown() } }
+        let response = try await ask(cluster, AgentAPI.AgentWelcomeRequest(reqid: "w"))
+        #expect(response.result.success && response.result.instance == "agent-a" && response.result.reqid == "w")
+    }
+
     @Test func dispatchAsksTheRunningNodesOnly() async throws {
         let (cluster, host) = await agent()
         defer { Task { await cluster.shutdown() } }
