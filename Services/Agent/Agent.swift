@@ -25,12 +25,16 @@ public actor Agent {
         public var heartbeat: Duration
         /// The address peers see this host at, reported in every check-in.
         public var host: IPAddress
+        /// Between checks that what the supervisor runs matches what is deployed.
+        public var reconcileInterval: Duration
 
-        public init(instance: String, requestTimeout: Duration = .seconds(5), heartbeat: Duration = .seconds(5), host: IPAddress = .loopback) {
+        public init(instance: String, requestTimeout: Duration = .seconds(5), heartbeat: Duration = .seconds(5), host: IPAddress = .loopback,
+                    reconcileInterval: Duration = .seconds(10)) {
             self.instance = instance
             self.requestTimeout = requestTimeout
             self.heartbeat = heartbeat
             self.host = host
+            self.reconcileInterval = reconcileInterval
         }
     }
 
@@ -58,6 +62,12 @@ public actor Agent {
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
     private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
     private let changes: ChangeSignal
+    /// Deploys, restarts and reconciliations under way; a reconciliation waits for none.
+    private var operations = 0
+    /// While a reconciliation runs, its count in ``operations``; else 0.
+    private var reconciling = 0
+    /// Why to reconcile once more after the running reconciliation.
+    private var reconcileAgain: String?
 
     var instance: String { settings.instance }
 
@@ -125,39 +135,38 @@ public actor Agent {
         configID = config.id
         layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
+        operations += 1
+        defer { operations -= 1 }
 
-        // Stop what runs now, then start what is wanted.
-        do {
-            let destroyed = try await supervisor(SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: ""))
-            if !destroyed.result { notifyError("supervisor could not stop the previous nodes") }
-        } catch {
-            notifyError("failed to destroy nodes before deploying \(config.id): \(error)")
-        }
+        // Keep what already runs as wanted (an agent that restarted, the same nodes deployed
+        // again), unless forced; stop the rest; start what is missing.
+        let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout)) }, uniquingKeysWith: { first, _ in first })
+        let running = force ? nil : await supervisorStatus()
+        let adopted = (running ?? [:]).filter { $0.value.pid != nil && wanted[$0.key] == $0.value.node }
+        await stopOnSupervisor(running.map { Set($0.keys).subtracting(adopted.keys) }, before: config.id)
         for name in nodes.keys where !mine.contains(where: { $0.name == name }) {
             change(name, to: .stopped)
         }
+        let previous = nodes
         nodes = Dictionary(mine.map { ($0.name, OwnNode(config: $0)) }, uniquingKeysWith: { first, _ in first })
+        for (name, status) in adopted.sorted(by: { $0.key < $1.key }) {
+            if var known = previous[name], known.pid == status.pid {
+                // The same process as before: what the agent knows of it still holds.
+                known.config = nodes[name]?.config ?? known.config
+                nodes[name] = known
+            } else {
+                nodes[name]?.pid = status.pid
+                change(name, to: .running)
+            }
+        }
+        if !adopted.isEmpty { notifyLog("kept \(adopted.count) running node(s) of configuration \(config.id): \(adopted.keys.sorted().joined(separator: ", "))") }
         metrics.record(nodes: nodes)
         guard !mine.isEmpty else {
             notifyLog("deployed configuration \(config.id): no nodes on this instance")
             return [Management.Result(reqid: reqid, instance: instance)]
         }
 
-        var failed: Set<String> = []
-        var completed = true
-        for role in Self.startOrder {
-            let group = mine.filter { $0.role == role }
-            guard !group.isEmpty else { continue }
-            failed.formUnion(await create(group))
-            let started = await waitUntil(timeout: settings.requestTimeout) { agent in
-                group.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
-            }
-            if !started {
-                completed = false
-                let late = group.filter { !failed.contains($0.name) && nodes[$0.name]?.state != .running }.map(\.name)
-                notifyLog("\(role.rawValue.lowercased()) nodes \(late.joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
-            }
-        }
+        let completed = await start(mine.filter { adopted[$0.name] == nil })
         var results: [Management.Result] = []
         if !completed {
             results.append(Management.Result(reqid: reqid, success: false, instance: instance, error: "request timed out"))
@@ -167,9 +176,118 @@ public actor Agent {
             let outputs = running ? nil : nodes[node.name]?.outputs.flatMap { try? JSONValue(encoding: $0) }
             results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs, node: node.name))
         }
-        let running = results.filter { $0.success && $0.node != nil }.count
-        notifyLog("deployed configuration \(config.id): \(running) of \(mine.count) nodes running")
+        let runningCount = results.filter { $0.success && $0.node != nil }.count
+        notifyLog("deployed configuration \(config.id): \(runningCount) of \(mine.count) nodes running")
         return results
+    }
+
+    /// Creates `nodes` on the supervisor role by role (``startOrder``), each role once the
+    /// previous one checked in or `requestTimeout` passed. Returns whether every node that was
+    /// created checked in in time.
+    private func start(_ nodes: [Management.Node]) async -> Bool {
+        var failed: Set<String> = []
+        var completed = true
+        for role in Self.startOrder {
+            let group = nodes.filter { $0.role == role }
+            guard !group.isEmpty else { continue }
+            failed.formUnion(await create(group))
+            let started = await waitUntil(timeout: settings.requestTimeout) { agent in
+                group.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
+            }
+            if !started {
+                completed = false
+                let late = group.filter { !failed.contains($0.name) && self.nodes[$0.name]?.state != .running }.map(\.name)
+                notifyLog("\(role.rawValue.lowercased()) nodes \(late.joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
+            }
+        }
+        return completed
+    }
+
+    /// Stops `names` on the supervisor (everything it runs when nil: its state is unknown).
+    private func stopOnSupervisor(_ names: Set<String>?, before configID: String) async {
+        let requests = names.map { $0.sorted().map { SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: $0) } }
+            ?? [SupervisorControl.DestroyRequest(reqid: UUID().uuidString, node: "")]
+        await withTaskGroup(of: Void.self) { group in
+            for request in requests {
+                group.addTask {
+                    do throws(RequestFailure) {
+                        let destroyed = try await self.supervisor(request)
+                        if !destroyed.result { await self.notifyError("supervisor could not stop \(request.node.isEmpty ? "the previous nodes" : "node \(request.node)")") }
+                    } catch {
+                        await self.notifyError("failed to stop \(request.node.isEmpty ? "the previous nodes" : "node \(request.node)") before deploying \(configID): \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the supervisor runs now, by node name; nil if it did not answer.
+    private func supervisorStatus() async -> [String: Supervisor.NodeStatus]? {
+        try? await supervisor(SupervisorControl.StatusRequest(reqid: UUID().uuidString, node: "")).result.nodes
+    }
+
+    // MARK: Reconciliation
+
+    /// Makes what the supervisor runs match what is deployed on this instance: starts the
+    /// deployed nodes it does not run (or runs with another configuration), stops those it
+    /// runs that are not deployed. Each correction is reported (`notify_log`, `notify_change`,
+    /// a metric). Skipped while a deploy, a restart or another reconciliation is under way.
+    ///
+    /// Run when the supervisor announces a start (its nodes died with its predecessor), and
+    /// periodically, for nodes that vanished without a report and messages that were missed.
+    ///
+    /// One asked for while a reconciliation runs (the supervisor announcing its start while the
+    /// agent still waits for its predecessor) runs right after it.
+    func reconcile(because reason: String) async {
+        guard operations == 0 else {
+            if operations == reconciling { reconcileAgain = reason }
+            return
+        }
+        var reason = reason
+        while true {
+            operations += 1
+            reconciling = operations
+            await reconcileOnce(because: reason)
+            reconciling = 0
+            operations -= 1
+            guard let again = reconcileAgain else { return }
+            reconcileAgain = nil
+            reason = again
+        }
+    }
+
+    private func reconcileOnce(because reason: String) async {
+        guard let running = await supervisorStatus() else {
+            logger.warning("cannot reconcile (\(reason)): the supervisor of \(instance) did not answer")
+            return
+        }
+        let own = nodes.values.map(\.config).sorted()
+        var missing: [Management.Node] = []
+        var stale: Set<String> = Set(running.keys).subtracting(nodes.keys)
+        for node in own {
+            let wanted = nodeConfig(for: node, layout: layout)
+            guard let status = running[node.name], status.node == wanted else {
+                if running[node.name] != nil { stale.insert(node.name) }
+                missing.append(node)
+                continue
+            }
+            if let pid = status.pid, nodes[node.name]?.pid != pid { nodes[node.name]?.pid = pid }
+        }
+        guard !missing.isEmpty || !stale.isEmpty else { return }
+        if !stale.isEmpty {
+            notifyLog("\(reason): stopping node(s) that are not deployed here as they run: \(stale.sorted().joined(separator: ", "))")
+            metrics.corrected(action: "stopped", count: stale.count)
+            await stopOnSupervisor(stale, before: configID)
+        }
+        if !missing.isEmpty {
+            notifyLog("\(reason): starting node(s) the supervisor does not run: \(missing.map(\.name).joined(separator: ", "))")
+            metrics.corrected(action: "started", count: missing.count)
+            for node in missing {
+                nodes[node.name]?.pid = nil
+                change(node.name, to: .pending)
+            }
+            _ = await start(missing)
+        }
     }
 
     /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
@@ -283,6 +401,8 @@ public actor Agent {
     func restart(_ requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
         let targets = targets(requested)
         guard !targets.isEmpty else { return [] }
+        operations += 1
+        defer { operations -= 1 }
         for name in targets {
             nodes[name]?.pid = nil // its process is going away on purpose
             change(name, to: .pending)

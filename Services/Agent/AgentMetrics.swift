@@ -20,6 +20,7 @@ public struct AgentMetrics: Sendable {
         static var kafkaErrors: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_kafka_errors", unitName: "total", helpText: "Errors librdkafka reported (broker unreachable, authentication, ...).") }
         static var deployDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_deploy_duration", unitName: "seconds", helpText: "Time from deploy request to response.") }
         static var requests: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_requests", unitName: "total", helpText: "Controller requests handled, by event and outcome.") }
+        static var corrections: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_corrections", unitName: "total", helpText: "Nodes the agent started or stopped to make what runs match what is deployed, by action.") }
         static var requestDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_request_duration", unitName: "seconds", helpText: "Time to answer controller requests, by event and outcome.") }
     }
 
@@ -36,6 +37,11 @@ public struct AgentMetrics: Sendable {
     /// A node's process ended (it is restarted by the supervisor).
     func nodeExited() {
         registry.makeCounter(descriptor: Name.restarts).increment(by: Int64(1))
+    }
+
+    /// Nodes started or stopped by a reconciliation.
+    func corrected(action: String, count: Int) {
+        registry.makeCounter(descriptor: Name.corrections, labels: [("action", action)]).increment(by: Int64(count))
     }
 
     /// An error librdkafka reported (broker unreachable, authentication, ...).

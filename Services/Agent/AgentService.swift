@@ -36,6 +36,7 @@ public struct AgentService: BusService {
             await withDiscardingTaskGroup { group in
                 group.addTask { await work.run() }
                 group.addTask { await checkIn(on: bus) }
+                group.addTask { await reconcilePeriodically(agent) }
                 for await message in bus.inbound {
                     switch message.topic {
                     case .agentAPI where message.event.hasSuffix("_request"), .legacyAgentAPI where message.event.hasSuffix("_request"):
@@ -50,6 +51,8 @@ public struct AgentService: BusService {
                         } else if let exit = try? message.decode(SupervisorNotification.NodeExit.self) {
                             await agent.nodeExited(exit.event.node, pid: exit.event.pid, outputs: exit.event.outputs)
                             metrics.nodeExited()
+                        } else if message.event == SupervisorNotification.SupervisorHello.eventName {
+                            work.submit { await agent.reconcile(because: "the supervisor started") }
                         }
                     case .nodeAPI:
                         if let response = try? message.decode(NodeAPI.DispatchResponse.self) {
@@ -77,6 +80,15 @@ public struct AgentService: BusService {
             bus.enqueue(AgentAPI.NotifyAgentHello(instance: settings.instance, id: id, host: settings.host), to: .agentAPI.notify)
             bus.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: settings.instance, host: settings.host), to: .legacyAgentAPI.notify)
             do { try await clock.sleep(for: settings.heartbeat) } catch { return }
+        }
+    }
+
+    /// Every reconcile interval, makes what runs match what is deployed (nodes that vanished
+    /// without a report, messages that were missed).
+    private func reconcilePeriodically(_ agent: Agent) async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: settings.reconcileInterval) } catch { return }
+            await agent.reconcile(because: "periodic check")
         }
     }
 

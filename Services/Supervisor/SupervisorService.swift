@@ -42,6 +42,9 @@ public struct SupervisorService: BusService {
         let work = BackgroundWork()
         let supervisor = NodeSupervisor(settings: settings, bus: bus, work: work, relay: relay, logger: logger)
         let requests = RequestResponder.supervisorAPI(supervisor, bus: bus, lifetime: requestTimeout, logger: logger)
+        // Whatever this host ran before died with the previous supervisor: the agent restores it.
+        bus.enqueue(SupervisorNotification.SupervisorHello(instance: instance, id: UUID().uuidString), to: .supervisorAPI.notify)
+        logger.info("announced supervisor start to the agent of \(instance)")
         await withDiscardingTaskGroup { group in
             group.addTask { await work.run() }
             await cancelWhenGracefulShutdown {

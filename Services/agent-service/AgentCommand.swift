@@ -39,12 +39,15 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds the agent waits for its supervisor and nodes before answering with a timeout (Zeek: 5).")
     var requestTimeout: Double = 5
 
+    @Option(help: "Seconds between checks that what the supervisor runs matches what is deployed (nodes that vanished, messages missed).")
+    var reconcileInterval: Double = 10
+
     @Option(help: "The address peers see this host at, reported in notify_agent_hello (default: the first non-loopback IPv4 address).")
     var advertisedHost: String?
 
     func validate() throws {
-        guard pushInterval > 0, heartbeat > 0, requestTimeout > 0 else {
-            throw ValidationError("--push-interval, --heartbeat and --request-timeout must be positive")
+        guard pushInterval > 0, heartbeat > 0, requestTimeout > 0, reconcileInterval > 0 else {
+            throw ValidationError("--push-interval, --heartbeat, --request-timeout and --reconcile-interval must be positive")
         }
         if let advertisedHost, IPAddress(advertisedHost) == nil {
             throw ValidationError("--advertised-host \(advertisedHost) is not an IP address")
@@ -57,7 +60,8 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = settings.bootstrapLogging(label: "agent-service")
         let agentSettings = Agent.Settings(
             instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)), heartbeat: .milliseconds(Int(heartbeat * 1000)),
-            host: advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback
+            host: advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback,
+            reconcileInterval: .milliseconds(Int(reconcileInterval * 1000))
         )
         let registry = PrometheusCollectorRegistry()
         let metrics = AgentMetrics(registry: registry)

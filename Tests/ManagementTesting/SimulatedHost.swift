@@ -18,6 +18,8 @@ import Synchronization
 public final class SimulatedHost: BusService {
     private struct State {
         var nodes: [String: Int] = [:]
+        var configs: [String: Supervisor.NodeConfig] = [:]
+        var id = UUID().uuidString
         var nextPID = 1000
         var failingChecks: [String: String] = [:]
         var silent = false
@@ -56,9 +58,32 @@ public final class SimulatedHost: BusService {
     /// The nodes created so far, in the order the agent asked for them.
     public var creationOrder: [String] { state.withLock { $0.created } }
 
+    /// Starts the supervisor anew, as after `kill -9`: its nodes died with it, unreported, and it
+    /// announces itself.
+    public func restartSupervisor(on bus: any MessageBus) {
+        let id = state.withLock { state in
+            state.nodes = [:]
+            state.configs = [:]
+            state.id = UUID().uuidString
+            return state.id
+        }
+        bus.enqueue(SupervisorNotification.SupervisorHello(instance: instance, id: id), to: .supervisorAPI.notify, target: nil, sender: instance)
+    }
+
+    /// Ends `node`'s process without a report, as when a report is lost.
+    public func vanish(_ node: String) {
+        state.withLock { state in
+            state.nodes[node] = nil
+            state.configs[node] = nil
+        }
+    }
+
     /// Ends `node`'s process as a crash would, reported by the supervisor.
     public func crash(_ node: String, on bus: any MessageBus) {
-        guard let pid = state.withLock({ $0.nodes.removeValue(forKey: node) }) else { return }
+        guard let pid = state.withLock({ state in
+            state.configs[node] = nil
+            return state.nodes.removeValue(forKey: node)
+        }) else { return }
         bus.enqueue(SupervisorNotification.NodeExit(node: node, outputs: Management.NodeOutputs(stdout: "", stderr: "segfault"), exit: "killed by signal 11", pid: pid),
                     to: .supervisorAPI.notify, target: nil, sender: instance)
     }
@@ -75,6 +100,7 @@ public final class SimulatedHost: BusService {
                     guard state.nodes[name] == nil else { return nil }
                     state.nextPID += 1
                     state.nodes[name] = state.nextPID
+                    state.configs[name] = request.node
                     return state.nextPID
                 }
                 guard let pid else {
@@ -90,10 +116,20 @@ public final class SimulatedHost: BusService {
             case SupervisorControl.DestroyRequest.eventName:
                 guard let request = try? message.decode(SupervisorControl.DestroyRequest.self).event else { continue }
                 let known = state.withLock { state in
-                    if request.node.isEmpty { state.nodes = [:]; return true }
+                    if request.node.isEmpty { state.nodes = [:]; state.configs = [:]; return true }
+                    state.configs[request.node] = nil
                     return state.nodes.removeValue(forKey: request.node) != nil
                 }
                 answer(SupervisorControl.DestroyResponse(reqid: request.reqid, result: known), to: message, on: bus)
+            case SupervisorControl.StatusRequest.eventName:
+                guard let request = try? message.decode(SupervisorControl.StatusRequest.self).event else { continue }
+                let status = state.withLock { state in
+                    Supervisor.Status(nodes: Dictionary(uniqueKeysWithValues: state.nodes.compactMap { name, pid in
+                        guard request.node.isEmpty || request.node == name, let config = state.configs[name] else { return nil }
+                        return (name, Supervisor.NodeStatus(node: config, pid: pid))
+                    }))
+                }
+                answer(SupervisorControl.StatusResponse(reqid: request.reqid, result: status), to: message, on: bus)
             case SupervisorControl.RestartRequest.eventName:
                 guard let request = try? message.decode(SupervisorControl.RestartRequest.self).event else { continue }
                 let pid: Int? = state.withLock { state in

@@ -72,15 +72,25 @@ final class Cluster: Sendable {
     var controllers: [ServiceProcess] { processes.all(role: "controller") }
 
     func startHost(_ instance: String) async throws {
+        try await startSupervisor(instance)
+        try await startAgent(instance)
+    }
+
+    /// Starts (or starts again) the supervisor of `instance`, on the same base directory.
+    func startSupervisor(_ instance: String) async throws {
         let supervisor = try ServiceProcess("supervisor-service", arguments: [
             "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
             "--kill-after", "3", "--stop-interval", "1",
         ] + prefixArguments + hostArguments.supervisor)
+        processes.add(supervisor, role: "supervisor.\(instance)")
+        try await supervisor.waitForOutput("supervisor-service ready")
+    }
+
+    /// Starts (or starts again) the agent of `instance`.
+    func startAgent(_ instance: String) async throws {
         let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"]
                                        + prefixArguments + hostArguments.agent)
-        processes.add(supervisor, role: "supervisor.\(instance)")
         processes.add(agent, role: "agent.\(instance)")
-        try await supervisor.waitForOutput("supervisor-service ready")
         try await agent.waitForOutput("agent-service ready")
     }
 

@@ -111,6 +111,16 @@ public enum SupervisorManagement {
 
 /// What a supervisor announces on `Supervisor.API.notify`.
 public enum SupervisorNotification {
+    /// A supervisor started (`Management::Supervisor::API::notify_supervisor_hello`, beyond
+    /// Zeek, whose supervisor is the parent of its agent): its nodes of before are gone, so its
+    /// agent makes what runs match what is deployed again. `id` is new for every process.
+    public struct SupervisorHello: ManagementEvent {
+        public static let eventName = "Management::Supervisor::API::notify_supervisor_hello"
+        public var instance: String
+        public var id: String
+        public init(instance: String, id: String) { self.instance = instance; self.id = id }
+    }
+
     /// A node was (re)started with a new process (`Supervisor::node_status`).
     public struct NodeStatus: ManagementEvent {
         public static let eventName = "Supervisor::node_status"

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ManagementTypes
+import Testing
+
+/// Processes die; the cluster comes back by itself, without a client's request.
+@Suite("Self-healing", .serialized)
+struct SelfHealingTests {
+    /// The pid and state get-nodes reports for each node of `instance`.
+    private func nodes(of instance: String, in cluster: Cluster) async throws -> [String: (pid: Int, state: String)] {
+        guard case .object(let nodes)? = try await cluster.cli("get-nodes")["results", instance] else { return [:] }
+        var found: [String: (pid: Int, state: String)] = [:]
+        for (name, node) in nodes {
+            guard case .object(let fields) = node, case .int(let pid)? = fields["pid"], case .string(let state)? = fields["state"],
+                  fields["mgmt_role"] == nil || fields["mgmt_role"] == .null else { continue }
+            found[name] = (Int(pid), state)
+        }
+        return found
+    }
+
+    /// Waits until every node of `instance` is RUNNING with a live process that `accept` likes.
+    private func waitForRunning(_ instance: String, in cluster: Cluster, expected: Set<String>, timeout: Duration = .seconds(30),
+                                accept: (String, Int) -> Bool = { _, _ in true }) async throws -> [String: Int] {
+        let deadline = ContinuousClock.now + timeout
+        var last: [String: (pid: Int, state: String)] = [:]
+        while ContinuousClock.now < deadline {
+            last = try await nodes(of: instance, in: cluster)
+            if Set(last.keys) == expected, last.allSatisfy({ $0.value.state == "RUNNING" && kill(pid_t($0.value.pid), 0) == 0 && accept($0.key, $0.value.pid) }) {
+                return last.mapValues(\.pid)
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        Issue.record("\(instance) did not come back within \(timeout): \(last)")
+        return last.mapValues(\.pid)
+    }
+
+    @Test func aSupervisorKilledAndStartedAgainGetsItsNodesBack() async throws {
+        try await Cluster.run { cluster in
+            #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
+            let before = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"])
+            _ = try await cluster.supervisor("agent-b")?.stop(signal: SIGKILL)
+            // Its nodes die with it (parent-death signal).
+            for pid in before.values {
+                for _ in 0..<100 where kill(pid_t(pid), 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(kill(pid_t(pid), 0) != 0, "node \(pid) outlived its supervisor")
+            }
+            let started = ContinuousClock.now
+            try await cluster.startSupervisor("agent-b")
+            let ready = ContinuousClock.now
+            let after = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"]) { name, pid in before[name] != pid }
+            #expect(Set(after.keys) == ["worker-1", "worker-2"])
+            print("cluster back \(ContinuousClock.now - started) after the supervisor started again (\(ready - started) of it until the supervisor was ready)")
+        }
+    }
+
+    @Test func anAgentKilledAndStartedAgainKeepsItsNodes() async throws {
+        try await Cluster.run { cluster in
+            #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
+            let before = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"])
+            _ = try await cluster.agent("agent-b")?.stop(signal: SIGKILL)
+            try await cluster.startAgent("agent-b")
+            // Welcomed again, it is sent the deployed configuration and adopts what runs.
+            let after = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"])
+            #expect(after == before, "the nodes kept their processes")
+            #expect(before.values.allSatisfy { kill(pid_t($0), 0) == 0 })
+        }
+    }
+}
