@@ -54,8 +54,12 @@ public actor Controller {
     var nodeStates: [String: Management.State] = [:]
     /// Whether `notify_cluster_running` was published since the cluster last ran in full.
     var announcedRunning = false
-    /// Restoring the persisted configurations, once per activation; every message waits for it.
+    /// Restoring the persisted configurations, once per activation.
     private var restoration: Task<Void, Never>?
+    /// Whether the configurations of this activation are restored.
+    private var restored = false
+    /// Why the last attempt to restore them failed.
+    private var restorationProblem: String?
     /// Whether the group made this controller the one that reads the topics.
     private var isActive = false
 
@@ -74,12 +78,24 @@ public actor Controller {
 
     // MARK: Becoming active
 
-    /// Restores the persisted configurations once per activation; every message waits for it.
+    /// Starts restoring the persisted configurations (once per activation) and returns when the
+    /// first attempt ended: messages are handled with the configurations in place, or, if the
+    /// state topic cannot be read, requests wait for it until their deadline
+    /// (``restorationFailure(until:)``) while restoring is retried.
     func prepare() async {
         if restoration == nil {
+            restored = false
+            restorationProblem = nil
             restoration = Task { await self.restore() }
         }
-        await restoration?.value
+        _ = await changes.wait(until: clock.now + .seconds(86_400)) { self.restored || self.restorationProblem != nil }
+    }
+
+    /// Nil once the configurations are restored; else, at `deadline`, why they are not, worded
+    /// for a request's failed Result.
+    func restorationFailure(until deadline: ContinuousClock.Instant) async -> String? {
+        guard await !changes.wait(until: deadline, for: { self.restored }) else { return nil }
+        return "cannot read the persisted configurations from \(Topic.controllerState): \(restorationProblem ?? "no answer yet"); still trying, check the broker"
     }
 
     private func restore() async {
@@ -95,11 +111,16 @@ public actor Controller {
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
                 ])
+                self.restored = true
+                restorationProblem = nil
+                changes.signal()
                 // Not awaited: it asks the agents, whose answers wait for this restoration.
                 work.submit { await self.learnNodeStates() }
                 return
             } catch {
                 logger.warning("cannot read persisted configurations (attempt \(attempt)): \(error); retrying")
+                restorationProblem = "\(error)"
+                changes.signal()
                 try? await clock.sleep(for: .seconds(min(attempt, 5)))
             }
         }

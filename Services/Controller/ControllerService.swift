@@ -137,22 +137,22 @@ extension RequestResponder {
         responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
         }
-        responder.on(ControllerAPI.StageConfigurationRequest.self) { request, _ in
+        responder.onceRestored(ControllerAPI.StageConfigurationRequest.self, by: controller) { request, _ in
             .init(reqid: request.reqid, results: await controller.stage(request.config, reqid: request.reqid))
         }
-        responder.on(ControllerAPI.GetConfigurationRequest.self) { request, _ in
+        responder.onceRestored(ControllerAPI.GetConfigurationRequest.self, by: controller) { request, _ in
             .init(reqid: request.reqid, result: await controller.configuration(deployed: request.deployed, reqid: request.reqid))
         }
-        responder.on(ControllerAPI.DeployRequest.self) { request, context in
+        responder.onceRestored(ControllerAPI.DeployRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, results: await controller.deploy(reqid: request.reqid, deadline: context.deadline))
         }
-        responder.on(ControllerAPI.GetNodesRequest.self) { request, context in
+        responder.onceRestored(ControllerAPI.GetNodesRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, results: await controller.nodes(reqid: request.reqid, deadline: context.deadline))
         }
-        responder.on(ControllerAPI.GetIDValueRequest.self) { request, context in
+        responder.onceRestored(ControllerAPI.GetIDValueRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, results: await controller.idValue(request.id, nodes: request.nodes, reqid: request.reqid, deadline: context.deadline))
         }
-        responder.on(ControllerAPI.RestartRequest.self) { request, context in
+        responder.onceRestored(ControllerAPI.RestartRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, results: await controller.restart(request.nodes, reqid: request.reqid, deadline: context.deadline))
         }
         responder.on(ControllerAPI.TestTimeoutRequest.self) { request, context in
@@ -164,5 +164,20 @@ extension RequestResponder {
             return .init(reqid: request.reqid, result: Management.Result(reqid: request.reqid, success: false, error: RequestFailure.timedOut.description))
         }
         return responder
+    }
+}
+
+extension RequestResponder {
+    /// Serves `Request` once the controller's persisted configurations are restored; until the
+    /// request's deadline, if they cannot be read, it is answered with why.
+    mutating func onceRestored<Request: ManagementRequest>(
+        _ type: Request.Type, by controller: Controller, _ handle: @escaping @Sendable (Request, Context) async -> Request.Response?
+    ) {
+        on(type) { request, context in
+            if let problem = await controller.restorationFailure(until: context.deadline) {
+                return Request.Response(reqid: request.reqid, failure: problem, instance: nil)
+            }
+            return await handle(request, context)
+        }
     }
 }

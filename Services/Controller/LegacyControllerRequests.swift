@@ -11,10 +11,10 @@ extension RequestResponder {
         responder.on(ClusterControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: LegacyResult(await controller.instances(reqid: request.reqid)))
         }
-        responder.on(ClusterControllerAPI.SetConfigurationRequest.self) { request, context in
+        responder.onceRestored(ClusterControllerAPI.SetConfigurationRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, result: await setConfiguration(request, on: controller, deadline: context.deadline))
         }
-        responder.on(ClusterControllerAPI.GetNodesRequest.self) { request, context in
+        responder.onceRestored(ClusterControllerAPI.GetNodesRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, result: await controller.nodes(reqid: request.reqid, deadline: context.deadline).map(LegacyResult.init(nodes:)))
         }
         responder.on(ClusterControllerAPI.TestTimeoutRequest.self) { request, context in

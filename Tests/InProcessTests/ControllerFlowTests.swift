@@ -115,6 +115,7 @@ struct ControllerFlowTests {
         let cluster = InProcessCluster()
         cluster.startController()
         defer { Task { await cluster.shutdown() } }
+        _ = try await cluster.ask(ControllerAPI.GetConfigurationRequest(reqid: "restored", deployed: false))
         let pending = cluster.client.send(ControllerAPI.TestTimeoutRequest(reqid: "t", withState: true), on: .controllerAPI, target: "controller")
         await cluster.clock.waitForSleepers(2) // the controller's sweep, and the request
         #expect(cluster.client.events(ControllerAPI.TestTimeoutResponse.self).isEmpty)
@@ -154,6 +155,25 @@ struct ControllerFlowTests {
         cluster.clock.advance(by: .seconds(5))
         #expect(await cluster.client.wait { $0.filter { $0.event == ControllerAPI.NotifyClusterRunning.eventName }.count == 2 })
         #expect(try await cluster.nodeStatuses().count == 5)
+    }
+
+    @Test func anUnreadableStateTopicFailsRequestsWithTheReasonAtTheirDeadline() async throws {
+        let cluster = InProcessCluster()
+        cluster.bus.refuseStateReads("broker down")
+        cluster.startController()
+        defer { Task { await cluster.shutdown() } }
+        let pending = cluster.client.send(ControllerAPI.GetConfigurationRequest(reqid: "g", deployed: true), on: .controllerAPI, target: "controller")
+        let instances = try await cluster.ask(ControllerAPI.GetInstancesRequest(reqid: "i"))
+        #expect(instances.result.success, "requests that need no configuration are answered meanwhile")
+        cluster.clock.advance(by: InProcessCluster.requestTimeout)
+        let failed = try await pending.value.result
+        #expect(failed.success == false)
+        #expect(failed.error == "cannot read the persisted configurations from Management.Controller.state: broker down; still trying, check the broker")
+
+        cluster.bus.refuseStateReads(nil)
+        cluster.clock.advance(by: .seconds(5)) // the next attempt
+        let staged = try await cluster.ask(ControllerAPI.GetConfigurationRequest(reqid: "h", deployed: false))
+        #expect(staged.result.error == "no staged configuration available", "answered from the restored state")
     }
 
     @Test func malformedRequestsAreAnsweredWithTheProblem() async throws {

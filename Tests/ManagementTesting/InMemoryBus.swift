@@ -37,6 +37,7 @@ public final class InMemoryBus: Sendable {
         /// Readers in the order they joined: the first of a group is its active member.
         var readers: [Reader] = []
         var refusesPublishing: String?
+        var refusesStateReads: String?
 
         /// Makes the oldest member of `group` its reader, if none is, from the group's
         /// committed position.
@@ -147,8 +148,16 @@ public final class InMemoryBus: Sendable {
         }
     }
 
-    fileprivate func storedValues(in topic: Topic) -> [String: Data] {
-        state.withLock { $0.stored[topic] ?? [:] }
+    /// From now on, reading a state topic fails with `reason` (nil: works again).
+    public func refuseStateReads(_ reason: String?) {
+        state.withLock { $0.refusesStateReads = reason }
+    }
+
+    fileprivate func storedValues(in topic: Topic) throws -> [String: Data] {
+        try state.withLock { state in
+            if let reason = state.refusesStateReads { throw InMemoryBusError(description: reason) }
+            return state.stored[topic] ?? [:]
+        }
     }
 
     fileprivate func commit(_ message: InboundMessage, reader id: UUID) {
@@ -199,7 +208,7 @@ public final class InMemoryBus: Sendable {
         }
 
         public func storedValues(in topic: Topic) async throws -> [String: Data] {
-            bus.storedValues(in: topic)
+            try bus.storedValues(in: topic)
         }
 
         public var inbound: InboundMessages {
