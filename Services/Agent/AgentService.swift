@@ -42,7 +42,11 @@ public struct AgentService: BusService {
                     case .agentAPI where message.event.hasSuffix("_request"), .legacyAgentAPI where message.event.hasSuffix("_request"):
                         let responder = message.topic == .agentAPI ? requests : legacyRequests
                         // In a task of its own: a deploy takes seconds, and nothing else should wait for it.
-                        work.submit { await answer(message, with: responder, agent: agent) }
+                        // Handled once answered: an agent that dies first reads it again when it restarts.
+                        work.submit {
+                            if await answer(message, with: responder, agent: agent).isSettled { bus.handled(message) }
+                        }
+                        continue
                     case .supervisorAPI:
                         agent.requester.deliver(message)
                     case .supervisorAPI.notify where message.head.sender == settings.instance:
@@ -92,14 +96,18 @@ public struct AgentService: BusService {
         }
     }
 
-    /// Answers one request and reports what became of it.
-    private func answer(_ message: InboundMessage, with responder: RequestResponder, agent: Agent) async {
+    /// Answers one request, reports what became of it, and returns that.
+    private func answer(_ message: InboundMessage, with responder: RequestResponder, agent: Agent) async -> RequestResponder.Outcome {
         let started = clock.now
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
-            if case .malformed = outcome { await agent.notifyError(problem) } else { logger.info("\(problem)") }
+            switch outcome {
+            case .malformed, .unpublished: await agent.notifyError(problem)
+            default: logger.info("\(problem)")
+            }
         }
         metrics.requestHandled(event: message.event, outcome: outcome.label, duration: clock.now - started)
+        return outcome
     }
 }
 

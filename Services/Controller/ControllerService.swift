@@ -33,12 +33,14 @@ public struct ControllerService: BusService {
                 for await message in bus.inbound {
                     await controller.prepare()
                     switch message.topic {
-                    case .controllerAPI, .legacyControllerAPI:
+                    case .controllerAPI where message.event.hasSuffix("_request"), .legacyControllerAPI where message.event.hasSuffix("_request"):
                         let responder = message.topic == .controllerAPI ? requests : legacyRequests
-                        // In a task of its own: a deploy takes seconds, and other clients should not wait for it.
-                        if message.event.hasSuffix("_request") {
-                            work.submit { await answer(message, with: responder) }
+                        // In a task of its own: a deploy takes seconds, and other clients should not wait
+                        // for it. Handled once answered: a controller that dies first leaves it to the next.
+                        work.submit {
+                            if await answer(message, with: responder).isSettled { bus.handled(message) }
                         }
+                        continue
                     case .agentAPI:
                         controller.requester.deliver(message)
                     case .agentAPI.notify:
@@ -99,12 +101,16 @@ public struct ControllerService: BusService {
         }
     }
 
-    /// Answers one request and logs what went wrong with it.
-    private func answer(_ message: InboundMessage, with responder: RequestResponder) async {
+    /// Answers one request, logs what went wrong with it, and says what became of it.
+    private func answer(_ message: InboundMessage, with responder: RequestResponder) async -> RequestResponder.Outcome {
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
-            if case .malformed = outcome { logger.warning("\(problem)") } else { logger.info("\(problem)") }
+            switch outcome {
+            case .malformed, .unpublished: logger.warning("\(problem)")
+            default: logger.info("\(problem)")
+            }
         }
+        return outcome
     }
 
     private func note(_ message: InboundMessage, controller: Controller) async {

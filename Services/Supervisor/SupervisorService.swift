@@ -49,20 +49,23 @@ public struct SupervisorService: BusService {
             group.addTask { await work.run() }
             await cancelWhenGracefulShutdown {
                 for await message in bus.inbound {
-                    defer { bus.handled(message) }
                     if message.event == SupervisorControl.StopRequest.eventName {
                         logger.notice("stop requested by \(message.head.sender): stopping all nodes and exiting")
+                        bus.handled(message)
                         break
                     }
-                    guard message.event.hasSuffix("_request") else { continue } // our own responses, status events
-                    if message.topic == .nodeAPI {
-                        await self.relay(message, to: relay)
+                    guard message.event.hasSuffix("_request"), message.topic != .nodeAPI else {
+                        // Dispatches for this host's Zeek nodes go to the relay; our own responses are skipped.
+                        if message.topic == .nodeAPI, message.event.hasSuffix("_request") { await self.relay(message, to: relay) }
+                        bus.handled(message)
                         continue
                     }
                     let answer = await requests.accept(message, clock: clock)
+                    // Handled once answered: a supervisor that dies first reads it again when it restarts.
                     work.submit {
                         let outcome = await answer()
                         if let problem = outcome.problem(with: message) { logger.info("\(problem)") }
+                        if outcome.isSettled { bus.handled(message) }
                     }
                 }
             }

@@ -56,6 +56,8 @@ public final class KafkaConsumer: Sendable {
     private let client: RdKafkaClient
     private let rebalance: RebalanceState
     private let buffer: MessageBuffer
+    /// Where the group's position may move, as records are handled in any order.
+    private let handledOffsets: HandledOffsets
     private let pollThread: PollThread
     private let isGroupMember: Bool
 
@@ -127,11 +129,9 @@ public final class KafkaConsumer: Sendable {
 
         let isGroupMember = self.isGroupMember
         let fetching = ThreadParking()
-        let buffer = MessageBuffer(limits: bufferLimits, fetching: fetching) { partition, nextOffset in
-            if let list = Self.storeOffset(client, partition: partition, nextOffset: nextOffset) {
-                rd_kafka_topic_partition_list_destroy(list)
-            }
-        }
+        let buffer = MessageBuffer(limits: bufferLimits, fetching: fetching)
+        let handledOffsets = HandledOffsets()
+        self.handledOffsets = handledOffsets
         self.buffer = buffer
         self.messages = Messages(buffer: buffer)
         self.pollThread = PollThread(
@@ -149,13 +149,16 @@ public final class KafkaConsumer: Sendable {
                 if let filter {
                     let head = KafkaMessageHead(message)
                     guard filter(head) else {
-                        if isGroupMember {
-                            buffer.skip(TopicPartition(topic: head.topic, partition: head.partition), offset: head.offset)
+                        let partition = TopicPartition(topic: head.topic, partition: head.partition)
+                        if isGroupMember, let position = handledOffsets.rejected(partition, offset: head.offset) {
+                            Self.storeOffset(client, partition: partition, nextOffset: position).map(rd_kafka_topic_partition_list_destroy)
                         }
                         return
                     }
                 }
-                buffer.deliver(KafkaMessage(copying: message))
+                let record = KafkaMessage(copying: message)
+                if isGroupMember { handledOffsets.delivered(TopicPartition(topic: record.topic, partition: record.partition), offset: record.offset) }
+                buffer.deliver(record)
             },
             finish: {
                 buffer.finish()
@@ -185,29 +188,33 @@ public final class KafkaConsumer: Sendable {
         try await rebalance.waitForAssignment(timeout: timeout)
     }
 
-    /// Records that `message` has been handled, so the group resumes after it.
+    /// Records that `message` has been handled, so the group resumes after it once every
+    /// record delivered before it is handled too (``HandledOffsets``): handling may finish out
+    /// of order, a position never moves past a record still being handled.
     ///
-    /// The offset is committed immediately (asynchronously) and also stored for the commit made
+    /// The position is committed at once (asynchronously) and also stored for the commit made
     /// when the consumer closes. Does nothing for consumers without a group.
     public func commit(_ message: KafkaMessage) {
-        guard let list = storeOffset(after: message) else { return }
+        guard let list = storePosition(afterHandling: message) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
         _ = rd_kafka_commit(client.handle, list, 1)
     }
 
-    /// Records that `message` needs no handling (it is for someone else). The offset is
+    /// Records that `message` needs no handling (it is for someone else). The position is
     /// committed with the next handled message, by the periodic auto-commit, or on close:
     /// every skipped record committing at once would cost the broker a request each.
     public func skip(_ message: KafkaMessage) {
-        guard let list = storeOffset(after: message) else { return }
-        rd_kafka_topic_partition_list_destroy(list)
+        storePosition(afterHandling: message).map(rd_kafka_topic_partition_list_destroy)
     }
 
-    /// Stores the offset after `message` for the next commit; returns the one-entry list, or
-    /// nil for consumers without a group (or if librdkafka refuses).
-    private func storeOffset(after message: KafkaMessage) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
+    /// Marks `message` handled and stores the group's new position if it moved; returns the
+    /// one-entry list, or nil for consumers without a group, if the position did not move, or
+    /// if librdkafka refuses.
+    private func storePosition(afterHandling message: KafkaMessage) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
         guard isGroupMember else { return nil }
-        return Self.storeOffset(client, partition: TopicPartition(topic: message.topic, partition: message.partition), nextOffset: message.offset + 1)
+        let partition = TopicPartition(topic: message.topic, partition: message.partition)
+        guard let position = handledOffsets.handled(partition, offset: message.offset) else { return nil }
+        return Self.storeOffset(client, partition: partition, nextOffset: position)
     }
 
     /// Stores `nextOffset` as the position of `partition` for the next commit; returns the

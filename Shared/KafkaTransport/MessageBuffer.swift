@@ -75,31 +75,14 @@ extension KafkaConsumer {
     }
 }
 
-/// The records between a consumer's poll thread and its reader, with watermarks, and the
-/// offsets of records the consumer's filter rejected, to be stored once the reader has got
-/// past what came before them.
+/// The records between a consumer's poll thread and its reader, with watermarks. Where the
+/// group's position may move is ``HandledOffsets``' business.
 ///
-/// Why rejected offsets wait: a rejected record needs no handling, so its offset may be stored
-/// (moving the group's position past it), but not before the reader is done with the records
-/// delivered ahead of it. Storing at once would let the periodic auto-commit move the position
-/// past a record that is buffered or being handled, and a crash would then lose that record.
-/// So a rejected offset is stored exactly when the reader would have skipped the record itself
-/// if it had been delivered: when the reader asks for the record after it (its pending skips
-/// travel with that record), or at once if the reader is already waiting with nothing buffered.
 final class MessageBuffer: Sendable {
-    private struct Entry {
-        var message: KafkaMessage
-        /// Next offsets to store, per partition, for records rejected before this one.
-        var skippedBefore: [TopicPartition: Int64]
-    }
-
     private struct State {
         /// Buffered entries from `head` on; slots before `head` were taken and are nil.
-        var entries: [Entry?] = []
+        var entries: [KafkaMessage?] = []
         var head = 0
-        /// Rejected since the last buffered entry (or, with nothing buffered, since the reader
-        /// last asked): next offsets to store, per partition.
-        var pendingSkips: [TopicPartition: Int64] = [:]
         var reader: (id: UInt64, continuation: CheckedContinuation<KafkaMessage?, Never>)?
         var nextReaderID: UInt64 = 0
         /// Set at the high watermark, cleared at the low one; the poll thread sleeps while set.
@@ -108,7 +91,7 @@ final class MessageBuffer: Sendable {
 
         var count: Int { entries.count - head }
 
-        mutating func popFirst() -> Entry? {
+        mutating func popFirst() -> KafkaMessage? {
             guard head < entries.count else { return nil }
             let entry = entries[head].take()
             head += 1
@@ -132,17 +115,11 @@ final class MessageBuffer: Sendable {
     private let state = Mutex(State())
     private let limits: KafkaConsumer.BufferLimits
     private let fetching: ThreadParking
-    private let storeOffset: @Sendable (TopicPartition, Int64) -> Void
 
-    /// - Parameters:
-    ///   - fetching: where the poll thread sleeps while ``isFetchPaused``; woken on resuming.
-    ///   - storeOffset: stores the next offset to commit for a partition (the same call as
-    ///     ``KafkaConsumer/skip(_:)``). Called under this buffer's lock, so that stores happen
-    ///     in the order they were decided; it must not call back into the buffer.
-    init(limits: KafkaConsumer.BufferLimits, fetching: ThreadParking, storeOffset: @escaping @Sendable (TopicPartition, Int64) -> Void) {
+    /// - Parameter fetching: where the poll thread sleeps while ``isFetchPaused``; woken on resuming.
+    init(limits: KafkaConsumer.BufferLimits, fetching: ThreadParking) {
         self.limits = limits
         self.fetching = fetching
-        self.storeOffset = storeOffset
     }
 
     /// Records waiting for the reader.
@@ -159,40 +136,24 @@ final class MessageBuffer: Sendable {
         let reader: CheckedContinuation<KafkaMessage?, Never>? = state.withLock { state in
             if state.finished { return nil }
             if let reader = state.reader.take() {
-                // A reader waits only when nothing is buffered and no skip is pending.
+                // A reader waits only when nothing is buffered.
                 return reader.continuation
             }
-            state.entries.append(Entry(message: message, skippedBefore: state.pendingSkips))
-            state.pendingSkips = [:]
+            state.entries.append(message)
             if state.count >= limits.highWatermark { state.fetchPaused = true }
             return nil
         }
         reader?.resume(returning: message)
     }
 
-    /// Records that the record at `offset` of `partition` was rejected: its offset is stored
-    /// now if the reader is waiting with nothing buffered, else once the reader gets past the
-    /// records delivered before it.
-    func skip(_ partition: TopicPartition, offset: Int64) {
-        state.withLock { state in
-            guard !state.finished else { return }
-            if state.reader != nil {
-                storeOffset(partition, offset + 1)
-            } else {
-                state.pendingSkips[partition] = max(state.pendingSkips[partition] ?? .min, offset + 1)
-            }
-        }
-    }
-
     /// Ends the sequence: a waiting reader gets nil, as does every later request. Buffered
-    /// records and pending skips are dropped; for a group member they were not handled, so
-    /// the group delivers them again (to this member after a restart, or to another).
+    /// records are dropped; for a group member they were not handled, so the group delivers
+    /// them again (to this member after a restart, or to another).
     func finish() {
         let reader = state.withLock { state in
             state.finished = true
             state.entries = []
             state.head = 0
-            state.pendingSkips = [:]
             state.fetchPaused = false
             return state.reader.take()
         }
@@ -252,26 +213,15 @@ final class MessageBuffer: Sendable {
         }
     }
 
-    /// Takes the first buffered record (storing the skips that preceded it), or, with nothing
-    /// buffered, stores the pending skips: the reader asking for more means it is done with
-    /// everything delivered before them.
+    /// Takes the first buffered record, resuming fetching at the low watermark.
     private func take(_ state: inout State) -> Take {
         if state.finished { return .ended }
-        guard let entry = state.popFirst() else {
-            storeSkips(state.pendingSkips)
-            state.pendingSkips = [:]
-            return .empty
-        }
-        storeSkips(entry.skippedBefore)
+        guard let message = state.popFirst() else { return .empty }
         var resume = false
         if state.fetchPaused, state.count <= limits.lowWatermark {
             state.fetchPaused = false
             resume = true
         }
-        return .message(entry.message, resumeFetching: resume)
-    }
-
-    private func storeSkips(_ skips: [TopicPartition: Int64]) {
-        for (partition, offset) in skips { storeOffset(partition, offset) }
+        return .message(message, resumeFetching: resume)
     }
 }

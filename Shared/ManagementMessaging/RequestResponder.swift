@@ -5,7 +5,9 @@ import ManagementTypes
 ///
 /// Every request with a usable `reqid` gets exactly one response, as the framework promises:
 /// one whose arguments do not decode is answered with its response type's failure, so that its
-/// sender hears why instead of waiting for a timeout.
+/// sender hears why instead of waiting for a timeout. A ``Completion`` ends once the response
+/// is stored by the bus: only then may the request be marked handled (committed), so a request
+/// whose endpoint dies before answering is read again by whoever takes over.
 ///
 /// **Request lifetime, one rule for every service.** A request lives from its envelope's `ts`
 /// until `ts` + the serving endpoint's request timeout (its *deadline*). One that arrives after
@@ -33,6 +35,17 @@ public struct RequestResponder: Sendable {
         case malformed(WireDecodingError, answered: Bool)
         /// Arrived after its deadline: skipped.
         case expired
+        /// Answered, but the response could not be published (the broker is down, say).
+        case unpublished(String)
+        /// The endpoint stopped before it answered: not answered and not to be marked handled,
+        /// so whoever reads the request next (a standby, the restarted endpoint) answers it.
+        case abandoned
+
+        /// Whether the request may be marked handled (committed).
+        public var isSettled: Bool {
+            if case .abandoned = self { return false }
+            return true
+        }
 
         /// A one-word label: `success`, `failure`, `unanswered`, `unknown`, `malformed` or `expired`.
         public var label: String {
@@ -42,6 +55,8 @@ public struct RequestResponder: Sendable {
             case .unknown: "unknown"
             case .malformed: "malformed"
             case .expired: "expired"
+            case .unpublished: "unpublished"
+            case .abandoned: "abandoned"
             }
         }
 
@@ -55,6 +70,8 @@ public struct RequestResponder: Sendable {
             case .malformed(let error, answered: true): "invalid \(event) from \(sender): \(error)"
             case .malformed(let error, answered: false): "dropped \(event) from \(sender) without a usable reqid: \(error)"
             case .expired: "skipping expired \(event) from \(sender)"
+            case .unpublished(let reason): "could not publish the response to \(event) from \(sender): \(reason)"
+            case .abandoned: "left \(event) from \(sender) unanswered for whoever reads it next: stopping"
             }
         }
     }
@@ -107,13 +124,26 @@ public struct RequestResponder: Sendable {
                 guard let failure = Request.Response(rejecting: message, error, instance: instance) else {
                     return { .malformed(error, answered: false) }
                 }
-                bus.enqueue(failure, to: topic, target: context.requester)
-                return { .malformed(error, answered: true) }
+                return {
+                    do {
+                        try await bus.publish(failure, to: topic, target: context.requester)
+                        return .malformed(error, answered: true)
+                    } catch {
+                        return .unpublished("\(error)")
+                    }
+                }
             }
             let respond = await takeInOrder(request, context)
             return {
-                guard let response = await respond() else { return .unanswered }
-                bus.enqueue(response, to: topic, target: context.requester)
+                let response = await respond()
+                // What was waited for on the request's behalf ended because this endpoint stops.
+                guard !Task.isCancelled else { return .abandoned }
+                guard let response else { return .unanswered }
+                do {
+                    try await bus.publish(response, to: topic, target: context.requester)
+                } catch {
+                    return .unpublished("\(error)")
+                }
                 return .answered(succeeded: response.succeeded)
             }
         }

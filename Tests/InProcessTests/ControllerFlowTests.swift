@@ -176,6 +176,33 @@ struct ControllerFlowTests {
         #expect(staged.result.error == "no staged configuration available", "answered from the restored state")
     }
 
+    @Test func aDeployInFlightWhenTheControllerDiesIsAnsweredOnceByTheStandby() async throws {
+        let cluster = InProcessCluster()
+        cluster.startController()
+        cluster.startController("controller-2")
+        defer { Task { await cluster.shutdown() } }
+        let host = cluster.startAgent("agent-a")
+        #expect(await cluster.waitForCheckIns(["agent-a"]))
+        let config = Management.Configuration(id: "in-flight", instances: [Management.Instance(name: "agent-a")],
+                                              nodes: [Management.Node(name: "w", instance: "agent-a", role: .worker, interface: "eth0")])
+        _ = try await cluster.ask(ControllerAPI.StageConfigurationRequest(reqid: "s", config: config))
+        host.setSilent(true)
+        let pending = cluster.client.send(ControllerAPI.DeployRequest(reqid: "deploy"), on: .controllerAPI, target: "controller")
+        // The active controller is in the middle of it: it asked the agent to check.
+        #expect(await cluster.client.wait { $0.contains { $0.event == AgentAPI.CheckRequest.eventName } })
+        await cluster.stop("controller")
+        host.setSilent(false)
+        // The standby reads the request again (it was not committed) and hears the agent at its
+        // next heartbeat; all within the request's deadline.
+        cluster.clock.advance(by: .seconds(5))
+        let response = try await pending.value
+        #expect(response.results.contains { $0.node == "w" && $0.success }, "\(response.results)")
+        #expect(response.results.last?.data == .string("in-flight"))
+        _ = try await cluster.ask(ControllerAPI.GetInstancesRequest(reqid: "later"))
+        #expect(cluster.client.events(ControllerAPI.DeployResponse.self).filter { $0.event.reqid == "deploy" }.count == 1, "answered exactly once")
+        #expect(host.pids["w"] != nil)
+    }
+
     @Test func malformedRequestsAreAnsweredWithTheProblem() async throws {
         let cluster = InProcessCluster()
         cluster.startController()

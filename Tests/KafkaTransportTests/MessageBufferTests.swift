@@ -3,29 +3,17 @@ import Foundation
 import Synchronization
 import Testing
 
-/// The hand-over between a poll thread and a reader without a broker: a synthetic poll loop
-/// fast enough to hit every race of pausing, resuming and storing rejected offsets.
+/// The hand-over between a poll thread and a reader without a broker (a synthetic poll loop
+/// fast enough to hit every race of pausing and resuming), and where a position may move.
 @Suite("Message buffer", .timeLimit(.minutes(1)))
 struct MessageBufferTests {
     static let partition = TopicPartition(topic: "t", partition: 0)
 
-    @Test func everyRecordArrivesInOrderAndRejectedOffsetsAreStoredOnlyBehindTheReader() async throws {
-        let total: Int64 = 19_999 // the last record, total - 1, is rejected
+    @Test func everyRecordArrivesInOrderWithinTheWatermarks() async throws {
+        let total: Int64 = 20_000
         let limits = KafkaConsumer.BufferLimits(lowWatermark: 2, highWatermark: 8)
-        // The highest offset the reader has been given; a rejected offset may be stored only
-        // once every accepted record before it was given out.
-        let lastTaken = Atomic<Int64>(-1)
-        let violations = Recorder<String>()
-        let stored = Recorder<Int64>()
         let parking = ThreadParking()
-        let buffer = MessageBuffer(limits: limits, fetching: parking) { _, nextOffset in
-            let rejected = nextOffset - 1
-            // Every third record is rejected, so the accepted one before it is rejected - 1.
-            if rejected > 0, lastTaken.load(ordering: .sequentiallyConsistent) < rejected - 1 {
-                violations.append("offset \(rejected) stored before \(rejected - 1) was taken")
-            }
-            stored.append(nextOffset)
-        }
+        let buffer = MessageBuffer(limits: limits, fetching: parking)
         let produced = Atomic<Int64>(0)
         let thread = PollThread(
             parking: parking,
@@ -36,11 +24,7 @@ struct MessageBufferTests {
                     usleep(1_000) // like a poll that times out with nothing fetched
                     return
                 }
-                if offset % 3 == 0 {
-                    buffer.skip(Self.partition, offset: offset)
-                } else {
-                    buffer.deliver(Self.message(offset))
-                }
+                buffer.deliver(Self.message(offset))
             },
             finish: { buffer.finish() }
         )
@@ -48,32 +32,37 @@ struct MessageBufferTests {
         var iterator = KafkaConsumer.Messages(buffer: buffer).makeAsyncIterator()
         var received: [Int64] = []
         var largestBuffered = 0
-        while received.last != total - 2 {
+        while received.last != total - 1 {
             guard let message = await iterator.next() else { break }
-            lastTaken.store(message.offset, ordering: .sequentiallyConsistent)
             received.append(message.offset)
             largestBuffered = max(largestBuffered, buffer.count)
             if received.count % 1_000 == 0 { await Task.yield() }
         }
-        #expect(received == (0..<total).filter { $0 % 3 != 0 })
+        #expect(received == Array(0..<total))
         #expect(largestBuffered <= limits.highWatermark)
-
-        // Asking for more means the reader is done with everything: the last rejected record
-        // is stored, and the reader then waits until shutdown.
-        let waiting = Task {
-            var next = KafkaConsumer.Messages(buffer: buffer).makeAsyncIterator()
-            return await next.next()
-        }
-        try await eventually("the last rejected offset to be stored") { stored.items.last == total }
         await thread.stop()
-        #expect(await waiting.value == nil)
-        #expect(violations.items.isEmpty, "\(violations.items.prefix(3))")
-        #expect(stored.items == stored.items.sorted(), "stores never move a position back")
+    }
+
+    @Test func thePositionNeverPassesARecordStillBeingHandled() {
+        let offsets = HandledOffsets()
+        let p = Self.partition
+        for offset in Int64(0)...3 { offsets.delivered(p, offset: offset) }
+        #expect(offsets.rejected(p, offset: 4) == nil, "records 0-3 are outstanding")
+        #expect(offsets.handled(p, offset: 2) == nil)
+        #expect(offsets.handled(p, offset: 0) == 1)
+        #expect(offsets.handled(p, offset: 1) == 3, "2 was handled already")
+        #expect(offsets.handled(p, offset: 3) == 5, "and 4 needed no handling")
+        #expect(offsets.rejected(p, offset: 5) == 6)
+        #expect(offsets.handled(p, offset: 3) == nil, "handled twice: nothing moves")
+        // Fetched again from an earlier position (the partition was reassigned).
+        offsets.delivered(p, offset: 2)
+        #expect(offsets.handled(p, offset: 2) == nil, "a position never moves back")
+        #expect(offsets.rejected(p, offset: 6) == 7)
     }
 
     @Test func stopWakesAPausedThreadAndEndsTheSequence() async throws {
         let parking = ThreadParking()
-        let buffer = MessageBuffer(limits: .init(lowWatermark: 0, highWatermark: 3), fetching: parking) { _, _ in }
+        let buffer = MessageBuffer(limits: .init(lowWatermark: 0, highWatermark: 3), fetching: parking)
         let produced = Atomic<Int64>(0)
         let thread = PollThread(
             parking: parking,

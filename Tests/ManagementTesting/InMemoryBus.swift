@@ -28,6 +28,8 @@ public final class InMemoryBus: Sendable {
         let assignment: AsyncStream<Bool>.Continuation
         var active: Bool
         var cursor: [Topic: Int]
+        /// Delivered and not yet handled, per topic: the group's position stays before them.
+        var outstanding: [Topic: Set<Int>] = [:]
     }
 
     private struct State {
@@ -45,6 +47,7 @@ public final class InMemoryBus: Sendable {
             guard !readers.contains(where: { $0.group == group && $0.active }),
                   let index = readers.firstIndex(where: { $0.group == group }) else { return }
             readers[index].active = true
+            readers[index].outstanding = [:]
             for topic in readers[index].topics {
                 readers[index].cursor[topic] = committed[group]?[topic] ?? 0
                 deliverPending(to: index, on: topic)
@@ -58,7 +61,10 @@ public final class InMemoryBus: Sendable {
             var cursor = readers[index].cursor[topic] ?? log.count
             while cursor < log.count {
                 let message = log[cursor]
-                if readers[index].addressing.accepts(target: message.head.target) { readers[index].messages.yield(message) }
+                if readers[index].addressing.accepts(target: message.head.target) {
+                    readers[index].outstanding[topic, default: []].insert(cursor)
+                    readers[index].messages.yield(message)
+                }
                 cursor += 1
             }
             readers[index].cursor[topic] = cursor
@@ -160,11 +166,16 @@ public final class InMemoryBus: Sendable {
         }
     }
 
+    /// Marks `message` handled; the group's position moves to the first message still being
+    /// handled (handling may finish out of order), as a Kafka endpoint's does.
     fileprivate func commit(_ message: InboundMessage, reader id: UUID) {
         state.withLock { state in
-            guard let group = state.readers.first(where: { $0.id == id })?.group else { return }
-            let next = Int(message.kafkaMessage.offset) + 1
-            state.committed[group, default: [:]][message.topic] = max(state.committed[group]?[message.topic] ?? 0, next)
+            guard let index = state.readers.firstIndex(where: { $0.id == id }), state.readers[index].active,
+                  let group = state.readers[index].group else { return }
+            let topic = message.topic
+            state.readers[index].outstanding[topic]?.remove(Int(message.kafkaMessage.offset))
+            let position = state.readers[index].outstanding[topic]?.min() ?? state.readers[index].cursor[topic] ?? 0
+            state.committed[group, default: [:]][topic] = max(state.committed[group]?[topic] ?? 0, position)
         }
     }
 
