@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import ManagementMessaging
 import ManagementTypes
 import Testing
 
@@ -65,6 +66,29 @@ struct SelfHealingTests {
             let after = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"])
             #expect(after == before, "the nodes kept their processes")
             #expect(before.values.allSatisfy { kill(pid_t($0), 0) == 0 })
+        }
+    }
+
+    @Test func aDeployInFlightWhenTheActiveControllerIsKilledIsAnsweredOnceByTheStandby() async throws {
+        try await Cluster.run(requestTimeout: 25) { cluster in
+            let active = cluster.controllers[0]
+            try await cluster.startController(waitUntilActive: false)
+            let observer = try await TestAgent(broker: cluster.broker, instance: "controller", name: "observer", consumes: [.controllerAPI, .agentAPI])
+            defer { Task { await observer.shutdown() } }
+            #expect(try await cluster.cli("stage-config", try cluster.file(Cluster.example)).status == 0)
+            async let deploy = cluster.cli(arguments: ["deploy", "--set", "client.request_timeout_secs=40"], timeout: .seconds(60))
+            // Killed while it asks the agents to check the configuration: in the middle of the deploy.
+            try await observer.waitFor(AgentAPI.CheckRequest.self)
+            let killed = ContinuousClock.now
+            _ = try await active.stop(signal: SIGKILL)
+            let deployed = try await deploy
+            #expect(deployed.status == 0, "\(deployed.stdout)\(deployed.stderr)")
+            print("deploy answered \(ContinuousClock.now - killed) after the active controller was killed")
+            _ = try await waitForRunning("agent-b", in: cluster, expected: ["worker-1", "worker-2"])
+            _ = try await waitForRunning("agent-a", in: cluster, expected: ["manager", "logger"])
+            // Responses on one topic arrive in order: get-nodes answered means any second deploy
+            // response published before it was seen too.
+            #expect(observer.all(ControllerAPI.DeployResponse.self).count == 1, "the deploy was answered exactly once")
         }
     }
 }
