@@ -71,7 +71,7 @@ public struct KafkaAdmin: Sendable {
             defer {
                 // rd_kafka_destroy can take a second (its threads wake on a 1 s tick); nobody
                 // needs to wait for that.
-                if case .configuration = source { OSThread.detach { client.destroy() } }
+                if case .configuration = source { OSThread.detach { client.close() } }
             }
             let existing = try client.topicNames(timeoutMilliseconds: milliseconds)
             let missing = topics.filter { !existing.contains($0.name) }
@@ -99,17 +99,19 @@ public struct KafkaAdmin: Sendable {
             }
         }
 
-        guard let queue = rd_kafka_queue_new(client.handle) else {
+        guard let queue = try client.withHandle({ rd_kafka_queue_new($0) }) else {
             throw KafkaError(.admin, "could not allocate an admin result queue")
         }
         defer { rd_kafka_queue_destroy(queue) }
-        let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+        let options = try client.withHandle { rd_kafka_AdminOptions_new($0, RD_KAFKA_ADMIN_OP_CREATETOPICS) }
         defer { rd_kafka_AdminOptions_destroy(options) }
         _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
         _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
 
-        newTopics.withUnsafeMutableBufferPointer { buffer in
-            rd_kafka_CreateTopics(client.handle, buffer.baseAddress, buffer.count, options, queue)
+        try client.withHandle { handle in
+            newTopics.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_CreateTopics(handle, buffer.baseAddress, buffer.count, options, queue)
+            }
         }
         // The admin request times out on its own; the extra second only covers queue delivery.
         guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1_000) else {

@@ -122,8 +122,7 @@ public final class KafkaConsumer: Sendable {
                 try await runBlocking { try Self.assignAtEnd(client, topics: topics, rebalance: rebalance) }
             }
         } catch {
-            _ = rd_kafka_consumer_close(client.handle)
-            client.destroy()
+            client.close { handle in _ = rd_kafka_consumer_close(handle) }
             throw error
         }
 
@@ -164,9 +163,8 @@ public final class KafkaConsumer: Sendable {
                 buffer.finish()
                 // Commits the stored offsets of a group member and leaves the group at once,
                 // so a standby takes over without waiting for the session to time out.
-                _ = rd_kafka_consumer_close(client.handle)
+                client.close { handle in _ = rd_kafka_consumer_close(handle) }
                 rebalance.closed()
-                client.destroy()
             }
         )
     }
@@ -197,7 +195,7 @@ public final class KafkaConsumer: Sendable {
     public func commit(_ message: KafkaMessage) {
         guard let list = storePosition(afterHandling: message) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        _ = rd_kafka_commit(client.handle, list, 1)
+        _ = try? client.withHandle { rd_kafka_commit($0, list, 1) }
     }
 
     /// Records that `message` needs no handling (it is for someone else). The position is
@@ -224,7 +222,8 @@ public final class KafkaConsumer: Sendable {
         guard let list = rd_kafka_topic_partition_list_new(1) else { return nil }
         let entry = rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
         entry?.pointee.offset = nextOffset
-        let stored = rd_kafka_offsets_store(client.handle, list)
+        // After shutdown there is nothing to store into: the position was committed on close.
+        let stored = (try? client.withHandle { rd_kafka_offsets_store($0, list) }) ?? RD_KAFKA_RESP_ERR__DESTROY
         if stored != RD_KAFKA_RESP_ERR_NO_ERROR {
             client.context.logger.debug("offset for \(partition) not stored: \(String(cString: rd_kafka_err2str(stored)))")
             rd_kafka_topic_partition_list_destroy(list)

@@ -31,11 +31,12 @@ public final class KafkaProducer: Sendable {
         self.pollThread = PollThread(
             iteration: { _ = rd_kafka_poll(client.handle, 100) },
             finish: {
-                // Deliver (or fail) whatever is still queued so every awaiting sender resumes.
-                _ = rd_kafka_flush(client.handle, 5_000)
-                rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-                _ = rd_kafka_poll(client.handle, 0)
-                client.destroy()
+                client.close { handle in
+                    // Deliver (or fail) whatever is still queued so every awaiting sender resumes.
+                    _ = rd_kafka_flush(handle, 5_000)
+                    rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                    _ = rd_kafka_poll(handle, 0)
+                }
             }
         )
     }
@@ -86,7 +87,25 @@ public final class KafkaProducer: Sendable {
             }
         }
         let key = record.key ?? Data()
-        let error: OpaquePointer? = record.topic.withCString { topic in
+        let produced: OpaquePointer?
+        do {
+            produced = try client.withHandle { handle in try produce(record, key: key, headers: headers, opaque: opaque, on: handle) }
+        } catch {
+            rd_kafka_headers_destroy(headers)
+            return error as? KafkaError ?? KafkaError(.shutDown, "cannot produce to \(record.topic): \(error)")
+        }
+        guard let error = produced else { return nil }
+        // On failure the headers were not handed over to librdkafka.
+        rd_kafka_headers_destroy(headers)
+        let code = rd_kafka_error_code(error)
+        let message = String(cString: rd_kafka_error_string(error))
+        rd_kafka_error_destroy(error)
+        return KafkaError(.delivery, "cannot produce to \(record.topic): \(message)", code: code.rawValue)
+    }
+
+    /// `rd_kafka_produceva` for `record`; the error it returned, if any.
+    private func produce(_ record: KafkaRecord, key: Data, headers: OpaquePointer, opaque: UnsafeMutableRawPointer, on handle: OpaquePointer) throws -> OpaquePointer? {
+        record.topic.withCString { topic in
             record.value.withUnsafeBytes { value in
                 key.withUnsafeBytes { keyBytes in
                     var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 5)
@@ -108,17 +127,10 @@ public final class KafkaProducer: Sendable {
                         keyValue.u.mem.size = keyBytes.count
                         values.append(keyValue)
                     }
-                    return rd_kafka_produceva(client.handle, &values, values.count)
+                    return rd_kafka_produceva(handle, &values, values.count)
                 }
             }
         }
-        guard let error else { return nil }
-        // On failure the headers were not handed over to librdkafka.
-        rd_kafka_headers_destroy(headers)
-        let code = rd_kafka_error_code(error)
-        let message = String(cString: rd_kafka_error_string(error))
-        rd_kafka_error_destroy(error)
-        return KafkaError(.delivery, "cannot produce to \(record.topic): \(message)", code: code.rawValue)
     }
 }
 

@@ -24,8 +24,7 @@ public enum KafkaTopicSnapshot {
         defer {
             // rd_kafka_destroy can take a second; the caller need not wait for it.
             OSThread.detach {
-                _ = rd_kafka_consumer_close(client.handle)
-                client.destroy()
+                client.close { handle in _ = rd_kafka_consumer_close(handle) }
             }
         }
         let deadline = ContinuousClock.now + timeout

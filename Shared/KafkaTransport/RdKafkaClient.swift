@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CRdKafka
+import Synchronization
 import Logging
 
 /// Shared by librdkafka's callbacks, which receive it as the handle's opaque pointer.
@@ -22,12 +26,24 @@ final class ClientContext: Sendable {
     }
 }
 
-/// Owns one librdkafka handle (`rd_kafka_t`) and its callback context.
+/// Owns one librdkafka handle (`rd_kafka_t`) and its callback context, behind a lifecycle.
 ///
 /// librdkafka handles are thread-safe: every `rd_kafka_*` call may be made from any thread,
-/// which is why this wrapper can be shared across tasks. It is destroyed explicitly by its owner,
-/// after the owner's poll thread has stopped.
+/// which is why this wrapper can be shared across tasks. What is not safe is a call racing the
+/// handle's destruction (a commit or a publish from a task while the owner shuts down). So
+/// calls from outside the owner's poll thread go through ``withHandle(_:)``, which refuses
+/// them once ``close(_:)`` began, and `close` waits for the calls under way before it
+/// destroys the handle — the way swift-kafka-client guards its client with a state machine.
 final class RdKafkaClient: @unchecked Sendable {
+    private enum Lifecycle {
+        /// Open, with this many calls under way.
+        case running(calls: Int)
+        /// Closing: no new calls; waiting for this many to end.
+        case closing(calls: Int)
+        case closed
+    }
+
+    private let lifecycle = Mutex(Lifecycle.running(calls: 0))
     enum Kind {
         case producer
         case consumer
@@ -83,8 +99,38 @@ final class RdKafkaClient: @unchecked Sendable {
         self.retainedContext = retained
     }
 
-    /// Destroys the handle. Call once, after the poll thread has stopped.
-    func destroy() {
+    /// Runs `body` with the handle, unless the client is closing or closed: then it throws a
+    /// `.shutDown` error and `body` does not run. `body` must be short and must not wait for the
+    /// poll thread (close waits for it).
+    func withHandle<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        try lifecycle.withLock { state in
+            guard case .running(let calls) = state else { throw KafkaError(.shutDown, "the Kafka client is shut down") }
+            state = .running(calls: calls + 1)
+        }
+        defer {
+            lifecycle.withLock { state in
+                switch state {
+                case .running(let calls): state = .running(calls: calls - 1)
+                case .closing(let calls): state = .closing(calls: calls - 1)
+                case .closed: break
+                }
+            }
+        }
+        return try body(handle)
+    }
+
+    /// Refuses new calls, waits for those under way (they are short), runs `finalize` (close
+    /// the consumer, flush the producer) and destroys the handle. Call once, from the owner's
+    /// poll thread after its loop ended.
+    func close(_ finalize: (OpaquePointer) -> Void = { _ in }) {
+        lifecycle.withLock { state in
+            if case .running(let calls) = state { state = .closing(calls: calls) }
+        }
+        while case .closing(let calls) = lifecycle.withLock({ $0 }), calls > 0 {
+            sched_yield()
+        }
+        finalize(handle)
+        lifecycle.withLock { $0 = .closed }
         rd_kafka_destroy(handle)
         retainedContext.release()
     }

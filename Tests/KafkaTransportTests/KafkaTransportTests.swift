@@ -36,6 +36,24 @@ struct KafkaTransportTests {
         await producer.shutdown()
     }
 
+    @Test func callsAfterShutdownAreRefusedNotRacing() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "late")])
+        let consumer = try await KafkaConsumer(configuration: config, subscription: .group(id: "late-group", topics: ["late"]), logger: testLogger)
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        try await producer.send(KafkaRecord(topic: "late", value: Data("x".utf8)))
+        let message = try #require(try await first(1, of: consumer.messages).first)
+
+        await consumer.shutdown()
+        consumer.commit(message) // the client is gone: nothing to commit into, and nothing crashes
+        consumer.skip(message)
+        await producer.shutdown()
+        let error = await #expect(throws: KafkaError.self) { try await producer.send(KafkaRecord(topic: "late", value: Data("y".utf8))) }
+        #expect(error?.kind == .shutDown)
+    }
+
     @Test func deliveryFailureSurfacesWhenTheBrokerIsDown() async throws {
         let broker = try await LocalBroker.start()
         let config = configuration(broker, ["message.timeout.ms": "1500"])
