@@ -102,7 +102,7 @@ public struct AgentService: BusService {
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
             switch outcome {
-            case .malformed, .unpublished: await agent.notifyError(problem)
+            case .malformed, .unpublished, .expired: await agent.notifyError(problem)
             default: logger.info("\(problem)")
             }
         }

@@ -106,7 +106,7 @@ public struct ControllerService: BusService {
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
             switch outcome {
-            case .malformed, .unpublished: logger.warning("\(problem)")
+            case .malformed, .unpublished, .expired: logger.warning("\(problem)")
             default: logger.info("\(problem)")
             }
         }

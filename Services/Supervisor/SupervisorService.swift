@@ -64,7 +64,9 @@ public struct SupervisorService: BusService {
                     // Handled once answered: a supervisor that dies first reads it again when it restarts.
                     work.submit {
                         let outcome = await answer()
-                        if let problem = outcome.problem(with: message) { logger.info("\(problem)") }
+                        if let problem = outcome.problem(with: message) {
+                            if case .expired = outcome { logger.warning("\(problem)") } else { logger.info("\(problem)") }
+                        }
                         if outcome.isSettled { bus.handled(message) }
                     }
                 }
