@@ -29,11 +29,13 @@ func bootstrapBenchmark() -> Logger {
 let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 
 /// Starts one of the project's services against `servers`, logging only warnings (to the
-/// benchmark's stderr) so its output cannot disturb the measurement.
+/// benchmark's stderr) so its output cannot disturb the measurement; `ZEEK_MGMT_BENCHMARK_LOG_LEVEL`
+/// sets another level, for looking into a failed run.
 func launchService(_ name: String, _ arguments: [String], servers: String) throws -> Process {
     let process = Process()
     process.executableURL = executableDirectory.appendingPathComponent(name)
-    process.arguments = arguments + ["--brokers", servers, "--log-level", "warning"]
+    let level = ProcessInfo.processInfo.environment["ZEEK_MGMT_BENCHMARK_LOG_LEVEL"] ?? "warning"
+    process.arguments = arguments + ["--brokers", servers, "--log-level", level]
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process
