@@ -80,20 +80,18 @@ public struct AgentService: BusService {
     /// process's check-in id: a new id tells the controller the agent restarted.
     private func checkIn(on bus: any MessageBus) async {
         let id = UUID().uuidString
-        while !Task.isCancelled {
+        let hello = {
             bus.enqueue(AgentAPI.NotifyAgentHello(instance: settings.instance, id: id, host: settings.host), to: .agentAPI.notify)
             bus.enqueue(ClusterAgentAPI.NotifyAgentHello(instance: settings.instance, host: settings.host), to: .legacyAgentAPI.notify)
-            do { try await clock.sleep(for: settings.heartbeat) } catch { return }
         }
+        hello()
+        await clock.repeatEvery(settings.heartbeat, hello)
     }
 
     /// Every reconcile interval, makes what runs match what is deployed (nodes that vanished
     /// without a report, messages that were missed).
     private func reconcilePeriodically(_ agent: Agent) async {
-        while !Task.isCancelled {
-            do { try await clock.sleep(for: settings.reconcileInterval) } catch { return }
-            await agent.reconcile(because: "periodic check")
-        }
+        await clock.repeatEvery(settings.reconcileInterval) { await agent.reconcile(because: "periodic check") }
     }
 
     /// Answers one request, reports what became of it, and returns that.
@@ -101,10 +99,7 @@ public struct AgentService: BusService {
         let started = clock.now
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
-            switch outcome {
-            case .malformed, .unpublished, .expired: await agent.notifyError(problem)
-            default: logger.info("\(problem)")
-            }
+            if outcome.isWarning { await agent.notifyError(problem) } else { logger.info("\(problem)") }
         }
         metrics.requestHandled(event: message.event, outcome: outcome.label, duration: clock.now - started)
         return outcome

@@ -95,20 +95,14 @@ public struct ControllerService: BusService {
     /// Every second, marks agents silent for the agent timeout as lost. While the controller
     /// is not active (standing by, or in a rebalance) no heartbeats are read: nobody is lost for it.
     private func sweepLostAgents(of controller: Controller) async {
-        while !Task.isCancelled {
-            do { try await clock.sleep(for: .seconds(1)) } catch { return }
-            await controller.sweepLostAgentsIfActive()
-        }
+        await clock.repeatEvery(.seconds(1)) { await controller.sweepLostAgentsIfActive() }
     }
 
     /// Answers one request, logs what went wrong with it, and says what became of it.
     private func answer(_ message: InboundMessage, with responder: RequestResponder) async -> RequestResponder.Outcome {
         let outcome = await responder.respond(to: message, clock: clock)
         if let problem = outcome.problem(with: message) {
-            switch outcome {
-            case .malformed, .unpublished, .expired: logger.warning("\(problem)")
-            default: logger.info("\(problem)")
-            }
+            logger.log(level: outcome.isWarning ? .warning : .info, "\(problem)")
         }
         return outcome
     }

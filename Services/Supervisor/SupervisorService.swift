@@ -54,9 +54,13 @@ public struct SupervisorService: BusService {
                         bus.handled(message)
                         break
                     }
-                    guard message.event.hasSuffix("_request"), message.topic != .nodeAPI else {
-                        // Dispatches for this host's Zeek nodes go to the relay; our own responses are skipped.
-                        if message.topic == .nodeAPI, message.event.hasSuffix("_request") { await self.relay(message, to: relay) }
+                    if message.topic == .nodeAPI {
+                        // Dispatches for this host's Zeek nodes go to the relay.
+                        await self.relay(message, to: relay)
+                        bus.handled(message)
+                        continue
+                    }
+                    guard message.event.hasSuffix("_request") else { // our own responses
                         bus.handled(message)
                         continue
                     }
@@ -65,7 +69,7 @@ public struct SupervisorService: BusService {
                     work.submit {
                         let outcome = await answer()
                         if let problem = outcome.problem(with: message) {
-                            if case .expired = outcome { logger.warning("\(problem)") } else { logger.info("\(problem)") }
+                            logger.log(level: outcome.isWarning ? .warning : .info, "\(problem)")
                         }
                         if outcome.isSettled { bus.handled(message) }
                     }

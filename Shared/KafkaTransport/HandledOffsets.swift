@@ -18,6 +18,18 @@ final class HandledOffsets: Sendable {
         var position: Int64?
 
         var committable: Int64 { outstanding.min() ?? end }
+
+        /// The record at `offset` was fetched.
+        mutating func fetched(_ offset: Int64) {
+            if offset < end {
+                // Fetched again (the partition was reassigned): what was outstanding is gone,
+                // and the position never moves back.
+                self = Partition(position: position)
+            }
+            // The first record fetched is where the group's position already is.
+            if position == nil { position = offset }
+            end = offset + 1
+        }
     }
 
     private let partitions = Mutex<[TopicPartition: Partition]>([:])
@@ -26,15 +38,8 @@ final class HandledOffsets: Sendable {
     func delivered(_ partition: TopicPartition, offset: Int64) {
         partitions.withLock { partitions in
             var state = partitions[partition] ?? Partition()
-            if offset < state.end {
-                // Fetched again (the partition was reassigned): what was outstanding is gone,
-                // and the position never moves back.
-                state = Partition(position: state.position)
-            }
-            // The first record fetched is where the group's position already is.
-            if state.position == nil { state.position = offset }
+            state.fetched(offset)
             state.outstanding.insert(offset)
-            state.end = offset + 1
             partitions[partition] = state
         }
     }
@@ -44,9 +49,7 @@ final class HandledOffsets: Sendable {
     func rejected(_ partition: TopicPartition, offset: Int64) -> Int64? {
         partitions.withLock { partitions in
             var state = partitions[partition] ?? Partition()
-            if offset < state.end { state = Partition(position: state.position) }
-            if state.position == nil { state.position = offset }
-            state.end = offset + 1
+            state.fetched(offset)
             return Self.advance(&state, in: &partitions, partition)
         }
     }

@@ -24,6 +24,14 @@ extension ManagementClock {
         try await sleep(until: now + duration)
     }
 
+    /// Runs `body` every `interval` (the first time after one interval) until the task is
+    /// cancelled: a service's heartbeats, sweeps and periodic checks.
+    public func repeatEvery(_ interval: Duration, _ body: () async -> Void) async {
+        while (try? await sleep(for: interval)) != nil {
+            await body()
+        }
+    }
+
     /// The local instant of a wall-clock time (epoch seconds), e.g. a request's deadline
     /// computed from the `ts` of its envelope.
     public func instant(atWallTime time: Double) -> ContinuousClock.Instant {

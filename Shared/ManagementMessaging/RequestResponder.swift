@@ -41,6 +41,15 @@ public struct RequestResponder: Sendable {
         /// so whoever reads the request next (a standby, the restarted endpoint) answers it.
         case abandoned
 
+        /// Whether the outcome is worth a warning (the request was bad, or was dropped, or its
+        /// answer was lost) rather than an informational line.
+        public var isWarning: Bool {
+            switch self {
+            case .malformed, .unpublished, .expired: true
+            default: false
+            }
+        }
+
         /// Whether the request may be marked handled (committed).
         public var isSettled: Bool {
             if case .abandoned = self { return false }

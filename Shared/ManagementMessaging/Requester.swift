@@ -55,12 +55,8 @@ public final class Requester: Sendable {
                 }
                 throw CancellationError()
             }
-        } catch let failure as RequestFailure {
-            throw failure
-        } catch is RequestTimeout {
-            throw .timedOut
         } catch {
-            throw .cancelled
+            throw RequestFailure(waitingFailed: error)
         }
     }
 
@@ -74,10 +70,8 @@ public final class Requester: Sendable {
     public func response(to reqid: String, until deadline: ContinuousClock.Instant) async throws(RequestFailure) -> InboundMessage {
         do {
             return try await pending.response(for: reqid, until: deadline)
-        } catch is RequestTimeout {
-            throw .timedOut
         } catch {
-            throw .cancelled
+            throw RequestFailure(waitingFailed: error)
         }
     }
 
@@ -100,6 +94,16 @@ public enum RequestFailure: Error, Sendable, Equatable, CustomStringConvertible 
     case undecodableResponse(WireDecodingError)
     /// The requester stopped waiting (it is shutting down).
     case cancelled
+
+    /// Why a wait for a response ended without one: its own failure, a timeout, or else the
+    /// waiting task was cancelled.
+    init(waitingFailed error: any Error) {
+        switch error {
+        case let failure as RequestFailure: self = failure
+        case is RequestTimeout: self = .timedOut
+        default: self = .cancelled
+        }
+    }
 
     /// Worded as a `Management::Result`'s error; a timeout as Zeek words it.
     public var description: String {

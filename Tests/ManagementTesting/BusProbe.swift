@@ -73,24 +73,17 @@ public final class BusProbe: Sendable {
     public func first<Event: ManagementEvent>(
         _ type: Event.Type, timeout: Duration = .seconds(30), where condition: @escaping (Envelope<Event>) -> Bool = { _ in true }
     ) async -> Envelope<Event>? {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let generation = changes.generation
-            if let match = events(type).first(where: condition) { return match }
-            guard ContinuousClock.now < deadline else { return nil }
-            _ = await changes.wait(after: generation, until: deadline)
+        var match: Envelope<Event>?
+        _ = await changes.wait(until: .now + timeout) {
+            match = events(type).first(where: condition)
+            return match != nil
         }
+        return match
     }
 
     /// Waits until `condition` holds for what was read; false after `timeout`.
     public func wait(timeout: Duration = .seconds(30), until condition: @escaping ([InboundMessage]) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let generation = changes.generation
-            if condition(messages) { return true }
-            guard ContinuousClock.now < deadline else { return false }
-            _ = await changes.wait(after: generation, until: deadline)
-        }
+        await changes.wait(until: .now + timeout) { condition(messages) }
     }
 }
 

@@ -45,10 +45,7 @@ public final class InProcessCluster: Sendable {
             settings: Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout),
             clock: clock, logger: Self.logger
         )
-        services.start(process) {
-            defer { endpoint.shutdown() }
-            try await service.run(on: endpoint)
-        }
+        services.start(process, service, on: endpoint)
         return endpoint
     }
 
@@ -57,10 +54,7 @@ public final class InProcessCluster: Sendable {
     public func startAgent(_ instance: String, host: SimulatedHost? = nil) -> SimulatedHost {
         let host = host ?? SimulatedHost(instance: instance)
         let hostEndpoint = host.connect(to: bus)
-        services.start("\(instance)-host") {
-            defer { hostEndpoint.shutdown() }
-            try await host.run(on: hostEndpoint)
-        }
+        services.start("\(instance)-host", host, on: hostEndpoint)
         startAgentService(instance)
         return host
     }
@@ -73,10 +67,7 @@ public final class InProcessCluster: Sendable {
             settings: Agent.Settings(instance: instance, requestTimeout: .seconds(5), heartbeat: .seconds(5), host: IPAddress("10.0.0.1")!),
             metrics: AgentMetrics(registry: PrometheusCollectorRegistry()), clock: clock, logger: Self.logger
         )
-        services.start(instance) {
-            defer { endpoint.shutdown() }
-            try await service.run(on: endpoint)
-        }
+        services.start(instance, service, on: endpoint)
     }
 
     /// Stops the service started under `name` as a crash would: it leaves the bus at once.
@@ -119,8 +110,15 @@ public final class InProcessCluster: Sendable {
 private final class RunningServices: Sendable {
     private let tasks = Mutex<[String: Task<Void, any Error>]>([:])
 
-    func start(_ name: String, _ run: @escaping @Sendable () async throws -> Void) {
-        tasks.withLock { $0[name] = Task { try await run() } }
+    /// Runs `service` on `endpoint` until stopped; the endpoint then leaves the bus, as a
+    /// process's would when it ends.
+    func start(_ name: String, _ service: any BusService, on endpoint: InMemoryBus.Endpoint) {
+        tasks.withLock {
+            $0[name] = Task {
+                defer { endpoint.shutdown() }
+                try await service.run(on: endpoint)
+            }
+        }
     }
 
     func stop(_ name: String) async {
