@@ -82,6 +82,7 @@ public final class KafkaConsumer: Sendable {
         logger: Logger
     ) async throws {
         let rebalance = RebalanceState()
+        let continuity = OffsetContinuity()
         var role = KafkaConfiguration.Tuning.consumer
         let topics: [String]
         switch subscription {
@@ -98,11 +99,14 @@ public final class KafkaConsumer: Sendable {
         let client = try RdKafkaClient(
             kind: .consumer,
             properties: configuration.properties(role: role),
-            context: ClientContext(logger: logger, rebalance: rebalance, errorObserver: configuration.errorObserver)
+            context: ClientContext(logger: logger, rebalance: rebalance, offsetContinuity: continuity,
+                                   errorObserver: configuration.errorObserver)
         ) { conf in
             rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
-                guard let handle, let context = ClientContext.from(handle) else { return }
-                context.rebalance?.handle(handle: handle, event: error, partitions: partitions, logger: context.logger)
+                guard let handle, let context = ClientContext.from(handle),
+                      let changed = context.rebalance?.handle(handle: handle, event: error, partitions: partitions, logger: context.logger)
+                else { return }
+                context.offsetContinuity?.forget(changed)
             }
             rd_kafka_conf_set_offset_commit_cb(conf) { handle, error, _, _ in
                 guard error != RD_KAFKA_RESP_ERR_NO_ERROR, error != RD_KAFKA_RESP_ERR__NO_OFFSET,
@@ -119,7 +123,9 @@ public final class KafkaConsumer: Sendable {
             case .group:
                 try Self.subscribe(client, to: topics)
             case .fromEnd:
-                try await runBlocking { try Self.assignAtEnd(client, topics: topics, rebalance: rebalance) }
+                try await runBlocking {
+                    try Self.assignAtEnd(client, topics: topics, rebalance: rebalance, continuity: continuity)
+                }
             }
         } catch {
             client.close { handle in _ = rd_kafka_consumer_close(handle) }
@@ -145,10 +151,15 @@ public final class KafkaConsumer: Sendable {
                     }
                     return
                 }
+                let head = KafkaMessageHead(message)
+                let partition = TopicPartition(topic: head.topic, partition: head.partition)
+                if case .reread(let missing) = continuity.check(partition, offset: head.offset) {
+                    logger.debug("\(partition): offset \(head.offset) fetched before \(missing); fetching again from \(missing)")
+                    Self.seek(client, partition: partition, to: missing)
+                    return
+                }
                 if let filter {
-                    let head = KafkaMessageHead(message)
                     guard filter(head) else {
-                        let partition = TopicPartition(topic: head.topic, partition: head.partition)
                         if isGroupMember, let position = handledOffsets.rejected(partition, offset: head.offset) {
                             Self.storeOffset(client, partition: partition, nextOffset: position).map(rd_kafka_topic_partition_list_destroy)
                         }
@@ -156,7 +167,7 @@ public final class KafkaConsumer: Sendable {
                     }
                 }
                 let record = KafkaMessage(copying: message)
-                if isGroupMember { handledOffsets.delivered(TopicPartition(topic: record.topic, partition: record.partition), offset: record.offset) }
+                if isGroupMember { handledOffsets.delivered(partition, offset: record.offset) }
                 buffer.deliver(record)
             },
             finish: {
@@ -240,6 +251,19 @@ public final class KafkaConsumer: Sendable {
         await pollThread.stop()
     }
 
+    /// Makes the next fetch of `partition` start at `offset`. Records librdkafka had already
+    /// fetched beyond it are discarded, not delivered.
+    private static func seek(_ client: RdKafkaClient, partition: TopicPartition, to offset: Int64) {
+        guard let list = rd_kafka_topic_partition_list_new(1) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)?.pointee.offset = offset
+        // A zero timeout starts the seek and returns: the poll thread must not block on it.
+        if let error = rd_kafka_seek_partitions(client.handle, list, 0) {
+            client.context.logger.warning("\(partition): could not fetch again from offset \(offset): \(String(cString: rd_kafka_error_string(error)))")
+            rd_kafka_error_destroy(error)
+        }
+    }
+
     private static func subscribe(_ client: RdKafkaClient, to topics: [String]) throws {
         guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
             throw KafkaError(.consumer, "could not allocate a subscription list")
@@ -255,7 +279,9 @@ public final class KafkaConsumer: Sendable {
     /// Assigns every partition of `topics` at its current high watermark. Asking the broker for
     /// the exact offset (rather than assigning the logical "end") means nothing published after
     /// this returns can be skipped, which lets the caller announce itself safely.
-    private static func assignAtEnd(_ client: RdKafkaClient, topics: [String], rebalance: RebalanceState) throws {
+    private static func assignAtEnd(
+        _ client: RdKafkaClient, topics: [String], rebalance: RebalanceState, continuity: OffsetContinuity
+    ) throws {
         guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
             throw KafkaError(.consumer, "could not allocate an assignment list")
         }
@@ -271,7 +297,9 @@ public final class KafkaConsumer: Sendable {
                                      "end offset of \(topic)[\(partition)]", error: error)
                 }
                 rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = high
-                assigned.insert(TopicPartition(topic: topic, partition: partition))
+                let assignedPartition = TopicPartition(topic: topic, partition: partition)
+                assigned.insert(assignedPartition)
+                continuity.expect(assignedPartition, at: high)
             }
         }
         let error = rd_kafka_assign(client.handle, list)
@@ -302,7 +330,10 @@ final class RebalanceState: Sendable {
 
     var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
 
-    func handle(handle: OpaquePointer, event: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, logger: Logger) {
+    /// Applies a rebalance and returns the partitions it assigned or revoked.
+    func handle(
+        handle: OpaquePointer, event: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, logger: Logger
+    ) -> Set<TopicPartition> {
         let changed = Self.topicPartitions(partitions)
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         switch event {
@@ -325,8 +356,11 @@ final class RebalanceState: Sendable {
         default:
             logger.warning("rebalance failed: \(String(cString: rd_kafka_err2str(event)))")
             _ = rd_kafka_assign(handle, nil)
+            let lost = assignment
             update { $0.removeAll() }
+            return lost.union(changed)
         }
+        return changed
     }
 
     func replace(with assignment: Set<TopicPartition>) {

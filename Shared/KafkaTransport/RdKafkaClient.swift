@@ -12,11 +12,19 @@ import Logging
 final class ClientContext: Sendable {
     let logger: Logger
     let rebalance: RebalanceState?
+    /// A consumer's record of what it read, forgotten for partitions a rebalance moves.
+    let offsetContinuity: OffsetContinuity?
     let errorObserver: (@Sendable (KafkaError) -> Void)?
 
-    init(logger: Logger, rebalance: RebalanceState? = nil, errorObserver: (@Sendable (KafkaError) -> Void)? = nil) {
+    init(
+        logger: Logger,
+        rebalance: RebalanceState? = nil,
+        offsetContinuity: OffsetContinuity? = nil,
+        errorObserver: (@Sendable (KafkaError) -> Void)? = nil
+    ) {
         self.logger = logger
         self.rebalance = rebalance
+        self.offsetContinuity = offsetContinuity
         self.errorObserver = errorObserver
     }
 

@@ -230,6 +230,49 @@ struct ConsumerFlowTests {
         await producer.shutdown()
     }
 
+    // MARK: Concurrent producers
+
+    /// Requests reach a control-plane topic from many producers at once (the controller, every
+    /// agent, every client). A consumer reading along must get every record exactly once and in
+    /// offset order, even where the broker hands out a later record before an earlier one
+    /// appended at the same moment (see `OffsetContinuity`).
+    @Test(arguments: [false, true])
+    func everyRecordFromConcurrentProducersIsReadOnce(asGroupMember: Bool) async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "jobs")])
+        let consumer = try await KafkaConsumer(
+            configuration: config,
+            subscription: asGroupMember ? .group(id: "readers", topics: ["jobs"], start: .earliest) : .fromEnd(topics: ["jobs"]),
+            logger: testLogger
+        )
+        try await consumer.waitForAssignment(timeout: .seconds(15))
+        let producers = 4, perProducer = 1_000
+        // Read while they write, as an endpoint does.
+        async let received = first(producers * perProducer, of: consumer.messages, within: .seconds(30))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producerIndex in 0..<producers {
+                group.addTask {
+                    let producer = try KafkaProducer(configuration: config, logger: testLogger)
+                    var deliveries: [KafkaDelivery] = []
+                    for index in 0..<perProducer {
+                        deliveries.append(try producer.enqueue(KafkaRecord(topic: "jobs", value: Data("\(producerIndex)-\(index)".utf8))))
+                        if index % 4 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                    }
+                    for delivery in deliveries { _ = try await delivery.report() }
+                    await producer.shutdown()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let records = try await received
+        let expected = Set((0..<producers).flatMap { producer in (0..<perProducer).map { "\(producer)-\($0)" } })
+        #expect(Set(records.map(\.text)) == expected)
+        #expect(records.map(\.offset) == Array(0..<Int64(producers * perProducer)))
+        await consumer.shutdown()
+    }
+
     // MARK: Helpers
 
     /// Creates topic `jobs` and returns a producer.
