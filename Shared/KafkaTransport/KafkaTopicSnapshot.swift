@@ -6,15 +6,36 @@ import Foundation
 #endif
 import Logging
 
-/// The latest value of every key of a topic, read from its start to the end it has now.
-///
-/// For compacted topics used as a small key-value store (the controller's persisted
-/// configurations): a reader that starts or takes over rebuilds its state from them. Reads
-/// without a consumer group, so nothing is committed and any number of readers may do it.
+/// Reads a topic up to the end it has now, without a consumer group: nothing is committed and
+/// any number of readers may do it.
 public enum KafkaTopicSnapshot {
+    /// The latest value of every key of a topic, read from its start.
+    ///
+    /// For compacted topics used as a small key-value store (the controller's persisted
+    /// configurations): a reader that starts or takes over rebuilds its state from them.
     public static func latestValues(
         of topic: String, configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(10)
     ) async throws -> [String: Data] {
+        var values: [String: Data] = [:]
+        for record in try await records(of: topic, configuration: configuration, logger: logger, timeout: timeout) {
+            if let key = record.key { values[String(decoding: key, as: UTF8.self)] = record.value }
+        }
+        return values
+    }
+
+    /// The records of `topic` from `start` (per partition; the oldest retained where absent)
+    /// up to the end each partition has when this is called, that `filter` accepts, in offset
+    /// order per partition.
+    ///
+    /// - Parameter filter: sees each record's head before its payload is copied.
+    public static func records(
+        of topic: String,
+        from start: [Int32: Int64] = [:],
+        accepting filter: @escaping @Sendable (borrowing KafkaMessageHead) -> Bool = { _ in true },
+        configuration: KafkaConfiguration,
+        logger: Logger,
+        timeout: Duration = .seconds(10)
+    ) async throws -> [KafkaMessage] {
         let client = try RdKafkaClient(
             kind: .consumer,
             properties: configuration.properties(role: KafkaConfiguration.Tuning.consumer
@@ -43,11 +64,12 @@ public enum KafkaTopicSnapshot {
                 guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                     throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer, "offsets of \(topic)[\(partition)]", error: error)
                 }
-                if high > low { ends[partition] = high }
-                rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = low
+                let first = max(low, start[partition] ?? low)
+                if high > first { ends[partition] = high }
+                rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = first
             }
-            var values: [String: Data] = [:]
-            guard !ends.isEmpty else { return values }
+            var records: [KafkaMessage] = []
+            guard !ends.isEmpty else { return records }
             let error = rd_kafka_assign(client.handle, list)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError(.consumer, "assign \(topic)", error: error)
@@ -64,11 +86,12 @@ public enum KafkaTopicSnapshot {
                     }
                     continue
                 }
-                let record = KafkaMessage(copying: message)
-                if let key = record.key { values[String(decoding: key, as: UTF8.self)] = record.value }
-                if let end = ends[record.partition], record.offset + 1 >= end { ends[record.partition] = nil }
+                let partition = message.pointee.partition
+                let offset = message.pointee.offset
+                if filter(KafkaMessageHead(message)) { records.append(KafkaMessage(copying: message)) }
+                if let end = ends[partition], offset + 1 >= end { ends[partition] = nil }
             }
-            return values
+            return records
         }
     }
 }

@@ -117,12 +117,15 @@ public struct InboundMessage: Sendable {
 
     /// The `reqid` argument, if the message has a string one: enough to answer a request whose
     /// other arguments do not decode, or to match a response without knowing its type.
-    public var reqid: String? {
+    public var reqid: String? { Self.reqid(in: kafkaMessage.value) }
+
+    /// The string `reqid` argument of an encoded envelope, if it has one.
+    static func reqid(in value: Data) -> String? {
         struct RequestID: Decodable {
             struct Args: Decodable { var reqid: String }
             var args: Args
         }
-        return try? ZeekJSON.decode(RequestID.self, from: kafkaMessage.value).args.reqid
+        return try? ZeekJSON.decode(RequestID.self, from: value).args.reqid
     }
 
     /// The deadline of a request published at `head.timestamp` and served by an endpoint whose

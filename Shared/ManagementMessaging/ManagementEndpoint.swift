@@ -72,6 +72,8 @@ public final class ManagementEndpoint: MessageBus {
     private let producer: KafkaProducer
     private let consumer: KafkaConsumer
     private let addressing: AddressFilter
+    /// For a group member: requests read again after resuming that were answered already.
+    private let answeredRequests: AnsweredRequests?
     private let logger: Logger
 
     /// Creates missing topics, starts the producer and the consumer, and waits until the
@@ -117,8 +119,13 @@ public final class ManagementEndpoint: MessageBus {
             await producer.shutdown()
             throw error
         }
+        var answeredRequests: AnsweredRequests?
+        if case .group = configuration.membership {
+            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger)
+        }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,
-                                          consumer: consumer, addressing: configuration.addressing, logger: logger)
+                                          consumer: consumer, addressing: configuration.addressing,
+                                          answeredRequests: answeredRequests, logger: logger)
         if waitsForAssignment {
             do {
                 try await consumer.waitForAssignment(timeout: assignmentTimeout)
@@ -130,13 +137,15 @@ public final class ManagementEndpoint: MessageBus {
         return endpoint
     }
 
-    private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumer: KafkaConsumer, addressing: AddressFilter, logger: Logger) {
+    private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumer: KafkaConsumer,
+                 addressing: AddressFilter, answeredRequests: AnsweredRequests?, logger: Logger) {
         self.name = name
         self.namespace = namespace
         self.kafka = kafka
         self.producer = producer
         self.consumer = consumer
         self.addressing = addressing
+        self.answeredRequests = answeredRequests
         self.logger = logger
     }
 
@@ -181,12 +190,21 @@ public final class ManagementEndpoint: MessageBus {
     }
 
     /// Envelopes addressed to this endpoint, in arrival order. Ends at ``shutdown()``.
+    ///
+    /// A group member that resumes reading (a restart, a standby taking over) does not get the
+    /// requests it finds already answered under its name (``AnsweredRequests``).
     public var inbound: InboundMessages {
-        InboundMessages { [consumer] in
+        InboundMessages { [consumer, answeredRequests, logger] in
             var messages = consumer.messages.makeAsyncIterator()
             return {
                 while let message = await messages.next() {
-                    if let inbound = self.accept(message) { return inbound }
+                    guard let inbound = self.accept(message) else { continue }
+                    if let answeredRequests, await answeredRequests.wasAnswered(inbound) {
+                        logger.info("not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(message.topic)")
+                        consumer.commit(message)
+                        continue
+                    }
+                    return inbound
                 }
                 return nil
             }

@@ -1,0 +1,105 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import KafkaTransport
+import Logging
+import Synchronization
+
+/// Which requests read again after a group member (re)started reading a partition were
+/// answered already, so that none is answered twice.
+///
+/// A request is committed only once its response is stored (contract 7.2). An endpoint that
+/// dies between the two (a window of milliseconds), or a standby that takes over then, reads the
+/// request again from the committed position. Its response is on the same topic, after it, sent
+/// under the endpoint's name, which every member of the group shares. So on the first recent
+/// request read after resuming, the topic is read ahead to its current end for responses sent
+/// under that name; a request whose `reqid` is among them is not answered again. Records after
+/// that end were published after the takeover and are answered as usual.
+///
+/// Requests older than ``horizon`` are not looked up: they are past every endpoint's deadline
+/// (7.3) and will be skipped anyway, and a topic's whole retention is not read for them.
+final class AnsweredRequests: Sendable {
+    /// How far back a request read again is still looked up.
+    static let horizon: Duration = .seconds(300)
+
+    private enum Reading {
+        /// Read since the (re)start, up to `last`; nothing looked up yet.
+        case resumed(last: Int64)
+        /// Looked up up to `end` (exclusive): the reqids answered there under this name.
+        case lookedUp(last: Int64, end: Int64, answered: Set<String>)
+
+        var last: Int64 {
+            switch self {
+            case .resumed(let last), .lookedUp(let last, _, _): last
+            }
+        }
+    }
+
+    private let name: String
+    private let kafka: KafkaConfiguration
+    private let logger: Logger
+    private let partitions = Mutex<[TopicPartition: Reading]>([:])
+
+    init(name: String, kafka: KafkaConfiguration, logger: Logger) {
+        self.name = name
+        self.kafka = kafka
+        self.logger = logger
+    }
+
+    /// Whether `message`, read by the endpoint, is a request it answered before it last
+    /// resumed reading. Must see every message the endpoint accepts, in order.
+    func wasAnswered(_ message: InboundMessage) async -> Bool {
+        let record = message.kafkaMessage
+        let partition = TopicPartition(topic: record.topic, partition: record.partition)
+        let reading = partitions.withLock { partitions in
+            var reading = partitions[partition] ?? .resumed(last: record.offset)
+            // Older than what was read: the partition was assigned anew and resumes from the
+            // group's position.
+            if record.offset <= reading.last { reading = .resumed(last: record.offset) }
+            switch reading {
+            case .resumed: reading = .resumed(last: record.offset)
+            case .lookedUp(_, let end, let answered): reading = .lookedUp(last: record.offset, end: end, answered: answered)
+            }
+            partitions[partition] = reading
+            return reading
+        }
+        guard message.event.hasSuffix("_request"), let reqid = message.reqid else { return false }
+        switch reading {
+        case .lookedUp(_, let end, let answered):
+            return record.offset < end && answered.contains(reqid)
+        case .resumed:
+            guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval else { return false }
+            let (end, answered) = await lookUp(partition, from: record.offset)
+            partitions.withLock { partitions in
+                guard case .resumed(let last)? = partitions[partition] else { return }
+                partitions[partition] = .lookedUp(last: last, end: end, answered: answered)
+            }
+            return answered.contains(reqid)
+        }
+    }
+
+    /// The reqids of responses this endpoint's name sent on `partition` from `offset` to its
+    /// current end, and that end. A failed read finds none (a request may then be answered
+    /// twice, which requesters tolerate, rather than not at all).
+    private func lookUp(_ partition: TopicPartition, from offset: Int64) async -> (end: Int64, answered: Set<String>) {
+        let name = self.name
+        do {
+            let records = try await KafkaTopicSnapshot.records(
+                of: partition.topic, from: [partition.partition: offset],
+                accepting: { head in
+                    head.header(EnvelopeHeader.sender)?.stringValue == name
+                        && head.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_response") == true
+                },
+                configuration: kafka, logger: logger
+            )
+            let answered = Set(records.filter { $0.partition == partition.partition }.compactMap { InboundMessage.reqid(in: $0.value) })
+            let end = records.last.map { $0.offset + 1 } ?? offset
+            return (max(end, offset + 1), answered)
+        } catch {
+            logger.warning("could not read \(partition) ahead for requests answered before this endpoint resumed: \(error)")
+            return (offset + 1, [])
+        }
+    }
+}
