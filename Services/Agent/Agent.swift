@@ -57,6 +57,10 @@ public actor Agent {
     let metrics: AgentMetrics
     let logger: Logger
     private var configID = Management.Configuration.uniqueID()
+    /// Whether the controller told this agent what is deployed on its instance (a deploy or a
+    /// standby). Until then the agent does not know, which is not the same as "nothing": an
+    /// agent that restarted leaves the nodes it finds running alone until it is told.
+    private var knowsDeployment = false
     private var layout: [String: Supervisor.ClusterEndpoint] = [:]
     private(set) var nodes: [String: OwnNode] = [:]
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
@@ -133,6 +137,7 @@ public actor Agent {
         }
         checkedConfigID = nil
         configID = config.id
+        knowsDeployment = true
         layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
         operations += 1
@@ -257,6 +262,10 @@ public actor Agent {
     }
 
     private func reconcileOnce(because reason: String) async {
+        guard knowsDeployment else {
+            logger.debug("not reconciling (\(reason)): the controller has not said yet what is deployed on \(instance)")
+            return
+        }
         guard let running = await supervisorStatus() else {
             logger.warning("cannot reconcile (\(reason)): the supervisor of \(instance) did not answer")
             return

@@ -33,6 +33,12 @@ struct AgentRecord: Sendable {
     /// the configuration does not name it.
     var configured: Management.Instance?
     var state: State = .idle
+    /// The configuration the agent last took on (it answered its deploy request); nil when
+    /// unknown: it restarted, was lost, or did not answer.
+    var runs: String?
+    /// When the deployed configuration was last sent to it to bring it in line; nil when no
+    /// such request is in flight.
+    var syncingSince: ContinuousClock.Instant?
 
     var isCheckedIn: Bool { checkIn != nil }
     var isReady: Bool { state == .ready }
@@ -40,6 +46,8 @@ struct AgentRecord: Sendable {
     /// The agent restarted or was lost: whatever it had been told is gone.
     mutating func forgetConversation() {
         state = .idle
+        runs = nil
+        syncingSince = nil
     }
 }
 

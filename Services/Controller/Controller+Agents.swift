@@ -86,22 +86,41 @@ extension Controller {
         agents[name]?.state = .ready
         logger.info("agent \(name) ready")
         changes.signal()
-        if pendingDeploy == nil, let deployed {
-            // Re-sync: an agent that restarted runs nothing; one that kept running ignores the same id.
+        bringAgentsInLine()
+        announceReadinessIfComplete()
+    }
+
+    /// Sends the deployed configuration to every ready agent of it not known to run it: one
+    /// that restarted (it adopts the nodes it still finds running), one that missed a deploy
+    /// while it was down, one that took on a deploy that then failed elsewhere. Nothing is sent
+    /// while a deploy is under way; called when an agent becomes ready, after every deploy and
+    /// every second, so an agent that did not answer is asked again once its request timed out.
+    func bringAgentsInLine() {
+        guard pendingDeploy == nil, let deployed else { return }
+        for (name, record) in agents where record.isReady && record.configured != nil && record.runs != deployed.id {
+            if let since = record.syncingSince, clock.now - since < settings.requestTimeout { continue }
+            agents[name]?.syncingSince = clock.now
+            logger.info("sending agent \(name) the deployed configuration \(deployed.id)")
             let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed)
             let deadline = clock.now + settings.requestTimeout
             work.submit {
                 do throws(RequestFailure) {
-                    let failures = try await self.requester.request(request, on: .agentAPI, target: name, until: deadline).results.filter { !$0.success }
-                    if !failures.isEmpty {
-                        self.logger.warning("re-deploying \(deployed.id) to agent \(name) failed: \(failures.map(\.description).joined(separator: "; "))")
-                    }
+                    let response = try await self.requester.request(request, on: .agentAPI, target: name, until: deadline)
+                    await self.agent(name, tookOn: deployed.id, failures: response.results.filter { !$0.success })
                 } catch {
-                    self.logger.warning("re-deploying \(deployed.id) to agent \(name) failed: \(error)")
+                    await self.agent(name, tookOn: nil, failures: [])
+                    self.logger.warning("sending agent \(name) the deployed configuration \(deployed.id) failed: \(error)")
                 }
             }
         }
-        announceReadinessIfComplete()
+    }
+
+    private func agent(_ name: String, tookOn id: String?, failures: [Management.Result]) {
+        agents[name]?.syncingSince = nil
+        if let id { agents[name]?.runs = id }
+        if !failures.isEmpty {
+            logger.warning("agent \(name) took on configuration \(id ?? "-") with failures: \(failures.map(\.description).joined(separator: "; "))")
+        }
     }
 
     func announceReadinessIfComplete() {

@@ -139,10 +139,13 @@ public actor Controller {
         isActive = active
     }
 
-    /// Lost agents are swept only while active: a standby, or a controller in a rebalance,
-    /// reads no heartbeats, and nobody is lost for that.
-    func sweepLostAgentsIfActive() {
-        if isActive { sweepLostAgents() }
+    /// The controller's periodic look at its agents: marks lost ones, and brings in line those
+    /// not known to run the deployed configuration. Only while active: a standby, or a
+    /// controller in a rebalance, reads no heartbeats, and nobody is lost for that.
+    func lookAfterAgentsIfActive() {
+        guard isActive else { return }
+        sweepLostAgents()
+        bringAgentsInLine()
     }
 
     // MARK: Requests
@@ -185,7 +188,10 @@ public actor Controller {
             return [Management.Result(reqid: reqid, success: false, error: "earlier deployment \(pendingDeploy) still pending")]
         }
         pendingDeploy = reqid
-        defer { pendingDeploy = nil }
+        defer {
+            pendingDeploy = nil
+            bringAgentsInLine()
+        }
         // Addresses of agents that checked in since staging.
         prepared.instances = Set(prepared.instances.map { instance in
             var instance = instance
@@ -202,6 +208,7 @@ public actor Controller {
         if !names.isEmpty {
             if let missing = await agentsMissing(names, where: \.isReady, for: config, reqid: reqid, deadline: deadline) { return missing }
             let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
+            for answer in answers { agents[answer.agent]?.runs = answer.response == nil ? nil : config.id }
             results = answers.flatMap { $0.results(reqid: reqid, \.results) }
             let silent = answers.filter { $0.failure != nil }.map(\.agent)
             guard silent.isEmpty else {

@@ -29,7 +29,7 @@ public struct ControllerService: BusService {
             await withDiscardingTaskGroup { group in
                 group.addTask { await work.run() }
                 group.addTask { await followAssignment(of: bus, controller: controller) }
-                group.addTask { await sweepLostAgents(of: controller) }
+                group.addTask { await lookAfterAgents(of: controller) }
                 for await message in bus.inbound {
                     await controller.prepare()
                     switch message.topic {
@@ -92,10 +92,10 @@ public struct ControllerService: BusService {
         }
     }
 
-    /// Every second, marks agents silent for the agent timeout as lost. While the controller
-    /// is not active (standing by, or in a rebalance) no heartbeats are read: nobody is lost for it.
-    private func sweepLostAgents(of controller: Controller) async {
-        await clock.repeatEvery(.seconds(1)) { await controller.sweepLostAgentsIfActive() }
+    /// Every second, marks agents silent for the agent timeout as lost and brings in line those
+    /// not known to run the deployed configuration (``Controller/lookAfterAgentsIfActive()``).
+    private func lookAfterAgents(of controller: Controller) async {
+        await clock.repeatEvery(.seconds(1)) { await controller.lookAfterAgentsIfActive() }
     }
 
     /// Answers one request, logs what went wrong with it, and says what became of it.

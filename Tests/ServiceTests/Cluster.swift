@@ -301,3 +301,75 @@ final class PipeReader: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
     var text: String { String(decoding: state.withLock { $0.data }, as: UTF8.self) }
 }
+
+extension Cluster {
+    /// The live processes working in this cluster's directories other than its services: the
+    /// node processes its supervisors started, whether or not anyone still reports them.
+    func nodeProcesses() -> Set<Int> {
+        let services = Set(processes.all().map { Int($0.pid) })
+        let base = baseDirectory.resolvingSymlinksInPath().path
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return Set(entries.compactMap(Int.init).filter { pid in
+            guard !services.contains(pid), isAlive(pid),
+                  let directory = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return false }
+            return directory.hasPrefix(base + "/")
+        })
+    }
+
+    /// The nodes of the deployed configuration by instance, as the controller reports it.
+    func deployedNodes() async throws -> [String: Set<String>] {
+        let result = try await cli("get-config", "--deployed", "--as-json")
+        guard result.status == 0, case .array(let nodes)? = result["nodes"] else {
+            throw ServiceProcessError("get-config --deployed failed: \(result.stdout)\(result.stderr)")
+        }
+        var byInstance: [String: Set<String>] = [:]
+        for case .object(let node) in nodes {
+            guard case .string(let name)? = node["name"], case .string(let instance)? = node["instance"] else { continue }
+            byInstance[instance, default: []].insert(name)
+        }
+        return byInstance
+    }
+
+    /// The pid and state get-nodes reports for every node (agents left out), by instance.
+    func runningNodes() async throws -> [String: [String: (pid: Int, state: String)]] {
+        guard case .object(let instances)? = try await cli("get-nodes")["results"] else { return [:] }
+        var found: [String: [String: (pid: Int, state: String)]] = [:]
+        for (instance, nodes) in instances {
+            guard case .object(let nodes) = nodes else { continue }
+            for (name, node) in nodes {
+                guard case .object(let fields) = node, fields["mgmt_role"] == nil || fields["mgmt_role"] == .null,
+                      case .string(let state)? = fields["state"] else { continue }
+                var pid = 0
+                if case .int(let value)? = fields["pid"] { pid = Int(value) }
+                found[instance, default: [:]][name] = (pid, state)
+            }
+        }
+        return found
+    }
+
+    /// Waits until the cluster runs exactly its deployed configuration: every deployed node
+    /// RUNNING with a live process, no other node reported, and no node process running that
+    /// get-nodes does not report. Returns how long that took.
+    @discardableResult
+    func waitUntilConverged(within timeout: Duration = .seconds(30)) async throws -> Duration {
+        let start = ContinuousClock.now
+        var last = ""
+        while ContinuousClock.now < start + timeout {
+            let deployed = try await deployedNodes()
+            let running = try await runningNodes()
+            let reported = Set(running.values.flatMap { $0.values.map(\.pid) })
+            let matches = Set(deployed.keys).union(running.keys).allSatisfy { instance in
+                Set(running[instance, default: [:]].keys) == deployed[instance, default: []]
+                    && running[instance, default: [:]].values.allSatisfy { $0.state == "RUNNING" && isAlive($0.pid) }
+            }
+            let strays = nodeProcesses().subtracting(reported)
+            if matches && strays.isEmpty { return ContinuousClock.now - start }
+            last = "deployed \(deployed), get-nodes \(running), processes nobody reports: \(strays.sorted())"
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        for process in processes.all() {
+            print("--- \(process.name), last lines:\n\(process.text.split(separator: "\n").suffix(30).joined(separator: "\n"))")
+        }
+        throw ServiceProcessError("the cluster did not converge within \(timeout): \(last)")
+    }
+}

@@ -91,4 +91,72 @@ struct SelfHealingTests {
             #expect(observer.all(ControllerAPI.DeployResponse.self).count == 1, "the deploy was answered exactly once")
         }
     }
+
+    enum Victim: String, CaseIterable, Sendable { case controller, agent, supervisor }
+    enum Moment: String, CaseIterable, Sendable { case idle, deploy, restart }
+
+    /// The first configuration plus a worker, so a deploy changes what runs on agent-b.
+    static let grown = Cluster.example + """
+
+        [worker-3]
+        instance = agent-b
+        role = worker
+        """
+
+    /// kill -9 of a service while idle, in the middle of a deploy, or in the middle of a
+    /// restart request, and started again: the cluster runs the deployed configuration within
+    /// 30 s with live processes and nothing it does not report, without a client asking; the
+    /// client's request got one answer at most. (The idle agent and supervisor have tests of
+    /// their own above.)
+    @Test(arguments: [
+        (Victim.controller, Moment.idle), (.controller, .deploy), (.controller, .restart),
+        (.agent, .deploy), (.agent, .restart), (.supervisor, .deploy), (.supervisor, .restart),
+    ])
+    func killedAndStartedAgainTheClusterRunsTheDeployedConfiguration(victim: Victim, moment: Moment) async throws {
+        try await Cluster.run(requestTimeout: 20) { cluster in
+            #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
+            try await cluster.waitUntilConverged()
+            let observer = try await TestAgent(broker: cluster.broker, instance: "controller", name: "observer",
+                                               consumes: [.controllerAPI, .agentAPI, .supervisorAPI])
+            defer { Task { await observer.shutdown() } }
+
+            let client: Task<CLIResult, any Error>?
+            let timeout = ["--set", "client.request_timeout_secs=60"]
+            switch moment {
+            case .idle:
+                client = nil
+            case .deploy:
+                let file = try cluster.file(Self.grown)
+                client = Task { try await cluster.cli(arguments: ["deploy-config", file] + timeout, timeout: .seconds(90)) }
+            case .restart:
+                client = Task { try await cluster.cli(arguments: ["restart"] + timeout, timeout: .seconds(90)) }
+            }
+            // Where each service is in the middle of the request.
+            switch (victim, moment) {
+            case (_, .idle): break
+            case (.controller, .deploy): try await observer.waitFor(AgentAPI.CheckRequest.self)
+            case (.controller, .restart): try await observer.waitFor(AgentAPI.RestartRequest.self)
+            case (_, .deploy): try await observer.waitFor(SupervisorControl.CreateRequest.self)
+            case (_, .restart): try await observer.waitFor(SupervisorControl.RestartRequest.self)
+            }
+            switch victim {
+            case .controller:
+                _ = try await cluster.controllers.last?.stop(signal: SIGKILL)
+                try await cluster.startController()
+            case .agent:
+                _ = try await cluster.agent("agent-b")?.stop(signal: SIGKILL)
+                try await cluster.startAgent("agent-b")
+            case .supervisor:
+                _ = try await cluster.supervisor("agent-b")?.stop(signal: SIGKILL)
+                try await cluster.startSupervisor("agent-b")
+            }
+            let converged = try await cluster.waitUntilConverged()
+            print("\(victim.rawValue) killed \(moment == .idle ? "while idle" : "during a \(moment.rawValue)"): cluster converged \(converged) after it was started again")
+            if let client {
+                let answered = try await client.value
+                print("  the client's \(moment.rawValue) exited with \(answered.status): \(answered.stdout.prefix(300))")
+            }
+            #expect(observer.duplicateAnswers().isEmpty, "answered twice: \(observer.duplicateAnswers())")
+        }
+    }
 }

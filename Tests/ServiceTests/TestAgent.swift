@@ -93,6 +93,16 @@ final class TestAgent: Sendable {
         }
     }
 
+    /// Responses seen more than once for the same request from the same sender: each is
+    /// `event reqid from sender`.
+    func duplicateAnswers() -> [String] {
+        var counts: [String: Int] = [:]
+        for message in seen.messages where message.event.hasSuffix("_response") {
+            counts["\(message.event) \(message.reqid ?? "?") from \(message.head.sender)", default: 0] += 1
+        }
+        return counts.filter { $0.value > 1 }.keys.sorted()
+    }
+
     func shutdown() async {
         await endpoint.shutdown()
         await reader.value
