@@ -52,7 +52,7 @@ enum ZeekClientEvents {
 
     /// Publishes a request zeek-client sent, decoded into its typed event (so it is validated
     /// here, with the path of any problem), to the controller.
-    static func relay(_ name: String, arguments: JSONValue, through endpoint: ManagementEndpoint, to controller: String) async throws {
+    static func relay(_ name: String, arguments: JSONValue, through endpoint: any MessageBus, to controller: String) async throws {
         func send<Request: ManagementRequest>(_ type: Request.Type) async throws {
             try await endpoint.publish(try arguments.decode(as: Request.self), to: .controllerAPI, target: controller)
         }

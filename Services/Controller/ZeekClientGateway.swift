@@ -21,8 +21,10 @@ import Synchronization
 /// connected clients, as Broker's publish/subscribe would (zeek-client picks its own by reqid).
 ///
 /// Every controller process runs one, active or standing by, since it only relays over Kafka:
-/// clients keep working across a failover.
-public struct ZeekClientGateway: Service {
+/// clients keep working across a failover. It runs on an endpoint of its own that reads from
+/// the end (`EndpointService` connects it, retrying while Kafka is unreachable), so it never
+/// takes the controller group's partitions.
+public struct ZeekClientGateway: BusService {
     static let topic = "zeek/management/controller"
     static let path = "/v1/messages/json"
 
@@ -31,26 +33,22 @@ public struct ZeekClientGateway: Service {
     /// Serves `wss://` when set.
     let tls: NIOSSLContext?
     let controllerName: String
-    let endpointConfiguration: EndpointConfiguration
     let logger: Logger
     private let connections = Connections()
 
-    public init(host: String, port: Int, tls: NIOSSLContext?, controllerName: String, endpointConfiguration: EndpointConfiguration, logger: Logger) {
+    public init(host: String, port: Int, tls: NIOSSLContext?, controllerName: String, logger: Logger) {
         self.host = host
         self.port = port
         self.tls = tls
         self.controllerName = controllerName
-        self.endpointConfiguration = endpointConfiguration
         self.logger = logger
     }
 
-    public func run() async throws {
-        let endpoint = try await ManagementEndpoint.connect(endpointConfiguration, logger: logger)
+    public func run(on endpoint: any MessageBus) async throws {
         let server: NIOAsyncChannel<EventLoopFuture<Upgrade>, Never>
         do {
             server = try await bind()
         } catch {
-            await endpoint.shutdown()
             throw ZeekClientGatewayError(description: "cannot serve zeek-client on \(host):\(port) (--websocket): \(error)")
         }
         logger.notice("zeek-client WebSocket endpoint listening", metadata: ["address": "\(tls == nil ? "ws" : "wss")://\(host):\(port)\(Self.path)"])
@@ -63,7 +61,6 @@ public struct ZeekClientGateway: Service {
                     }
                 }
                 connections.closeAll()
-                await endpoint.shutdown()
             }
         } onGracefulShutdown: {
             server.channel.close(promise: nil)
@@ -111,7 +108,7 @@ public struct ZeekClientGateway: Service {
     }
 
     /// Sends every controller response and notification to every connected client.
-    private func relayControllerEvents(from endpoint: ManagementEndpoint) async {
+    private func relayControllerEvents(from endpoint: any MessageBus) async {
         for await message in endpoint.inbound {
             guard ZeekClientEvents.responses[message.event] != nil,
                   case .object(let envelope)? = try? ZeekJSON.decode(JSONValue.self, from: message.kafkaMessage.value),
@@ -121,7 +118,7 @@ public struct ZeekClientGateway: Service {
         }
     }
 
-    private func handle(_ upgrade: EventLoopFuture<Upgrade>, endpoint: ManagementEndpoint) async {
+    private func handle(_ upgrade: EventLoopFuture<Upgrade>, endpoint: any MessageBus) async {
         let id = "zeek-client-\(UUID().uuidString.prefix(8).lowercased())"
         let upgraded: Upgrade
         do {
@@ -147,7 +144,7 @@ public struct ZeekClientGateway: Service {
         }
     }
 
-    private func serve(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, path: String, id: String, endpoint: ManagementEndpoint) async throws {
+    private func serve(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, path: String, id: String, endpoint: any MessageBus) async throws {
         try await channel.executeThenClose { inbound, outbound in
             func send(_ message: BrokerMessage) async throws {
                 try await outbound.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: try message.encoded())))
@@ -212,7 +209,7 @@ public struct ZeekClientGateway: Service {
     }
 
     /// Relays one data message to the controller; problems go back as Broker error frames.
-    private func relay(_ data: Data, id: String, endpoint: ManagementEndpoint, continuation: AsyncStream<BrokerMessage>.Continuation) async {
+    private func relay(_ data: Data, id: String, endpoint: any MessageBus, continuation: AsyncStream<BrokerMessage>.Continuation) async {
         do {
             guard case let .data(topic, value) = try BrokerMessage(frame: data) else {
                 throw BrokerJSONError(path: "type", problem: "expected a data-message")

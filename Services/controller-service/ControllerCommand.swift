@@ -87,13 +87,14 @@ struct ControllerCommand: AsyncParsableCommand {
         var services: [any Service] = []
         if let websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
-            services.append(ZeekClientGateway(
-                host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name,
-                endpointConfiguration: EndpointConfiguration(
+            services.append(EndpointService(
+                role: "zeek-client gateway",
+                configuration: EndpointConfiguration(
                     name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
                     consumes: [.controllerAPI, .controllerAPI.notify], membership: .fromEnd, addressing: .everything
                 ),
-                logger: logger
+                logger: logger,
+                serving: ZeekClientGateway(host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name, logger: logger)
             ))
         }
         services.append(EndpointService(

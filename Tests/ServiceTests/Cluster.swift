@@ -28,7 +28,8 @@ final class Cluster: Sendable {
         let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
                               controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra,
                               hostArguments: (supervisorArguments, agentArguments))
-        for _ in 0..<controllers { try await cluster.startController() }
+        // The first becomes active; the others stand by.
+        for index in 0..<controllers { try await cluster.startController(waitUntilActive: index == 0) }
         for instance in instances { try await cluster.startHost(instance) }
         try await cluster.waitForInstances(Set(instances))
         return cluster

@@ -139,6 +139,7 @@ struct SelfHealingTests {
             case (_, .deploy): try await observer.waitFor(SupervisorControl.CreateRequest.self)
             case (_, .restart): try await observer.waitFor(SupervisorControl.RestartRequest.self)
             }
+            let restarted = ContinuousClock.now
             switch victim {
             case .controller:
                 _ = try await cluster.controllers.last?.stop(signal: SIGKILL)
@@ -150,8 +151,9 @@ struct SelfHealingTests {
                 _ = try await cluster.supervisor("agent-b")?.stop(signal: SIGKILL)
                 try await cluster.startSupervisor("agent-b")
             }
+            let ready = ContinuousClock.now - restarted
             let converged = try await cluster.waitUntilConverged()
-            print("\(victim.rawValue) killed \(moment == .idle ? "while idle" : "during a \(moment.rawValue)"): cluster converged \(converged) after it was started again")
+            print("\(victim.rawValue) killed \(moment == .idle ? "while idle" : "during a \(moment.rawValue)") and started again: ready after \(ready), cluster converged \(ready + converged) after the kill")
             if let client {
                 let answered = try await client.value
                 print("  the client's \(moment.rawValue) exited with \(answered.status): \(answered.stdout.prefix(300))")
