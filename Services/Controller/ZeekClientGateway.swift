@@ -61,6 +61,8 @@ public struct ZeekClientGateway: BusService {
                     }
                 }
                 connections.closeAll()
+                // The relay reads until cancelled: the endpoint is shut down only after this returns.
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             server.channel.close(promise: nil)

@@ -1,4 +1,7 @@
 import CRdKafka
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -155,6 +158,8 @@ public final class KafkaConsumer: Sendable {
                 let partition = TopicPartition(topic: head.topic, partition: head.partition)
                 if case .reread(let missing) = continuity.check(partition, offset: head.offset) {
                     logger.debug("\(partition): offset \(head.offset) fetched before \(missing); fetching again from \(missing)")
+                    // A moment for the broker to store what it appended; the thread is ours.
+                    usleep(1_000)
                     Self.seek(client, partition: partition, to: missing)
                     return
                 }

@@ -12,8 +12,10 @@ import Synchronization
 /// every one of them readable when fetched again. A control plane cannot lose a request that
 /// way, so on such a gap the consumer seeks back to the first missing offset and fetches again.
 ///
-/// A gap that is real (compaction, transaction markers) is accepted after ``maxRereads``
-/// attempts, so reading never stalls; the cost is a few quick fetches per real gap.
+/// A gap that is real (compaction, transaction markers) is accepted once it has been there for
+/// ``patience``, so reading never stalls for long; the cost is that pause and the fetches made
+/// during it (each returns at once, since later records are there), for each real gap. The
+/// topics of the contract have none.
 final class OffsetContinuity: Sendable {
     enum Verdict: Equatable {
         /// Hand the record out.
@@ -22,29 +24,30 @@ final class OffsetContinuity: Sendable {
         case reread(from: Int64)
     }
 
-    /// Fetches of a gap before it is taken to be real.
-    static let maxRereads = 3
+    /// How long a gap is fetched again before it is taken to be real. Long enough for a busy
+    /// broker to store what it appended (seen: tens of milliseconds on a loaded two-core host).
+    static let patience: Duration = .seconds(1)
 
     private struct Partition {
         /// The offset after the last record handed out.
         var next: Int64
-        /// Fetches again from `next` so far.
-        var rereads = 0
+        /// When a record beyond `next` was first fetched.
+        var gapSeen: ContinuousClock.Instant?
     }
 
     private let partitions = Mutex<[TopicPartition: Partition]>([:])
 
     /// Decides about the record fetched at `offset`, and records it as handed out if delivered.
-    func check(_ partition: TopicPartition, offset: Int64) -> Verdict {
+    func check(_ partition: TopicPartition, offset: Int64, now: ContinuousClock.Instant = .now) -> Verdict {
         partitions.withLock { partitions in
             guard var state = partitions[partition], offset > state.next,
-                  state.rereads < Self.maxRereads else {
+                  now - (state.gapSeen ?? now) < Self.patience else {
                 // The first record, the expected one, one fetched again after a rebalance or
-                // seek (older), or a gap fetched often enough to be real.
+                // seek (older), or a gap there for long enough to be real.
                 partitions[partition] = Partition(next: offset + 1)
                 return .deliver
             }
-            state.rereads += 1
+            if state.gapSeen == nil { state.gapSeen = now }
             partitions[partition] = state
             return .reread(from: state.next)
         }

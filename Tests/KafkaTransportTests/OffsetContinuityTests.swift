@@ -24,14 +24,17 @@ struct OffsetContinuityTests {
         #expect(continuity.check(Self.partition, offset: 3) == .deliver)
     }
 
-    @Test func aGapStillThereAfterTheRereadsIsAccepted() {
+    @Test func aGapStillThereAfterThePatienceIsAccepted() {
         let continuity = OffsetContinuity()
-        #expect(continuity.check(Self.partition, offset: 10) == .deliver)
-        for _ in 0..<OffsetContinuity.maxRereads {
-            #expect(continuity.check(Self.partition, offset: 12) == .reread(from: 11))
+        let start = ContinuousClock.now
+        #expect(continuity.check(Self.partition, offset: 10, now: start) == .deliver)
+        for elapsed in [0, 10, 500, 999] {
+            #expect(continuity.check(Self.partition, offset: 12, now: start + .milliseconds(elapsed)) == .reread(from: 11))
         }
-        #expect(continuity.check(Self.partition, offset: 12) == .deliver)
-        #expect(continuity.check(Self.partition, offset: 13) == .deliver)
+        #expect(continuity.check(Self.partition, offset: 12, now: start + OffsetContinuity.patience) == .deliver)
+        #expect(continuity.check(Self.partition, offset: 13, now: start + OffsetContinuity.patience) == .deliver)
+        // The next gap is given the whole patience again.
+        #expect(continuity.check(Self.partition, offset: 15, now: start + .seconds(5)) == .reread(from: 14))
     }
 
     @Test func theStartOfReadingCountsAndEachPartitionIsOnItsOwn() {

@@ -248,6 +248,22 @@ struct ZeekClientTests {
         #expect(try await alone.waitForExit() != 0)
         #expect(alone.text.contains("--websocket-cert and --websocket-key go together"), "\(alone.text)")
     }
+
+    /// A controller started before its broker (containers start in any order) serves
+    /// zeek-client once the broker is up, without being restarted.
+    @Test func theEndpointWaitsForTheBrokerToComeUp() async throws {
+        try Self.requireZeekClient()
+        let kafkaPort = try freeLoopbackPort(), port = try freeLoopbackPort()
+        let controller = try ServiceProcess("controller-service", arguments: ["--brokers", "127.0.0.1:\(kafkaPort)", "--websocket", "127.0.0.1:\(port)"])
+        try await controller.waitForOutput("(attempt 1)")
+        let broker = try await LocalBroker.start(port: kafkaPort)
+        defer { broker.stop() }
+        try await controller.waitForOutput("zeek-client WebSocket endpoint listening")
+        try await controller.waitForOutput("controller active")
+        let result = try await Self.zeekClient(["get-instances"], port: port)
+        #expect(result.status == 0 && result.stdout == "{}\n", "\(result.stdout)\(result.stderr)")
+        #expect(try await controller.stop() == 0)
+    }
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
