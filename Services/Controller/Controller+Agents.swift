@@ -106,20 +106,27 @@ extension Controller {
             work.submit {
                 do throws(RequestFailure) {
                     let response = try await self.requester.request(request, on: .agentAPI, target: name, until: deadline)
-                    await self.agent(name, tookOn: deployed.id, failures: response.results.filter { !$0.success })
+                    await self.agent(name, answered: deployed.id, failures: response.results.filter { !$0.success })
                 } catch {
-                    await self.agent(name, tookOn: nil, failures: [])
+                    await self.agent(name, answered: nil, failures: [])
                     self.logger.warning("sending agent \(name) the deployed configuration \(deployed.id) failed: \(error)")
                 }
             }
         }
     }
 
-    private func agent(_ name: String, tookOn id: String?, failures: [Management.Result]) {
-        agents[name]?.syncingSince = nil
-        if let id { agents[name]?.runs = id }
-        if !failures.isEmpty {
-            logger.warning("agent \(name) took on configuration \(id ?? "-") with failures: \(failures.map(\.description).joined(separator: "; "))")
+    /// An agent answered the deployed configuration `id` (nil: it did not answer). With every
+    /// Result successful it runs it; otherwise (its check failed because its supervisor was
+    /// away, a node did not start) it is sent again after `--request-timeout`: an agent that took
+    /// the configuration on answers that at once, one that did not tries again.
+    private func agent(_ name: String, answered id: String?, failures: [Management.Result]) {
+        if failures.isEmpty, let id {
+            agents[name]?.runs = id
+            agents[name]?.syncingSince = nil
+        } else if !failures.isEmpty {
+            logger.warning("agent \(name) answered configuration \(id ?? "-") with failures; asking again in \(settings.requestTimeout): \(failures.map(\.description).joined(separator: "; "))")
+        } else {
+            agents[name]?.syncingSince = nil
         }
     }
 

@@ -208,7 +208,11 @@ public actor Controller {
         if !names.isEmpty {
             if let missing = await agentsMissing(names, where: \.isReady, for: config, reqid: reqid, deadline: deadline) { return missing }
             let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
-            for answer in answers { agents[answer.agent]?.runs = answer.response == nil ? nil : config.id }
+            // Only an agent whose every Result succeeded surely took the configuration on (one
+            // whose check failed kept what it ran); the others are asked again afterwards.
+            for answer in answers {
+                agents[answer.agent]?.runs = answer.response?.results.allSatisfy(\.success) == true ? config.id : nil
+            }
             results = answers.flatMap { $0.results(reqid: reqid, \.results) }
             let silent = answers.filter { $0.failure != nil }.map(\.agent)
             guard silent.isEmpty else {

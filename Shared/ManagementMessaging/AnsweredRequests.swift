@@ -65,9 +65,7 @@ final class AnsweredRequests: Sendable {
             partitions[partition] = reading
             return reading
         }
-        // An endpoint's own requests (an agent reads those it sends its supervisor) are not
-        // for it to answer.
-        guard message.event.hasSuffix("_request"), message.head.sender != name, let reqid = message.reqid else { return false }
+        guard message.event.hasSuffix("_request"), let reqid = message.reqid else { return false }
         switch reading {
         case .lookedUp(_, let end, let answered):
             return record.offset < end && answered.contains(reqid)

@@ -194,13 +194,16 @@ public final class ManagementEndpoint: MessageBus {
     /// A group member that resumes reading (a restart, a standby taking over) does not get the
     /// requests it finds already answered under its name (``AnsweredRequests``).
     public var inbound: InboundMessages {
-        InboundMessages { [consumer, answeredRequests, logger] in
+        InboundMessages { [consumer, answeredRequests, logger, name] in
             var messages = consumer.messages.makeAsyncIterator()
             return {
                 while let message = await messages.next() {
                     guard let inbound = self.accept(message) else { continue }
                     if let answeredRequests, await answeredRequests.wasAnswered(inbound) {
-                        logger.info("not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(message.topic)")
+                        // On Supervisor.API agent and supervisor share the instance name: an
+                        // agent finds its own requests answered, which is no news.
+                        logger.log(level: inbound.head.sender == name ? .debug : .info,
+                                   "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(message.topic)")
                         consumer.commit(message)
                         continue
                     }
