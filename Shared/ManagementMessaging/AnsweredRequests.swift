@@ -65,12 +65,15 @@ final class AnsweredRequests: Sendable {
             partitions[partition] = reading
             return reading
         }
-        guard message.event.hasSuffix("_request"), let reqid = message.reqid else { return false }
+        // The reqid costs a second parse of the payload: only for requests in a window looked up.
+        guard message.event.hasSuffix("_request") else { return false }
         switch reading {
         case .lookedUp(_, let end, let answered):
-            return record.offset < end && answered.contains(reqid)
+            guard record.offset < end, let reqid = message.reqid else { return false }
+            return answered.contains(reqid)
         case .resumed:
-            guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval else { return false }
+            guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval,
+                  let reqid = message.reqid else { return false }
             let (end, answered) = await lookUp(partition, from: record.offset)
             partitions.withLock { partitions in
                 guard case .resumed(let last)? = partitions[partition] else { return }
