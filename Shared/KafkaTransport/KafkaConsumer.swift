@@ -171,9 +171,13 @@ public final class KafkaConsumer: Sendable {
                         return
                     }
                 }
-                let record = KafkaMessage(copying: message)
-                if isGroupMember { handledOffsets.delivered(partition, offset: record.offset) }
-                buffer.deliver(record)
+                if isGroupMember {
+                    guard handledOffsets.deliver(partition, offset: head.offset) else {
+                        logger.debug("\(partition): offset \(head.offset) fetched again after a rebalance; it is being handled or was handled here")
+                        return
+                    }
+                }
+                buffer.deliver(KafkaMessage(copying: message))
             },
             finish: {
                 buffer.finish()

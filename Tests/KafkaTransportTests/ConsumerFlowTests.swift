@@ -105,6 +105,54 @@ struct ConsumerFlowTests {
         await producer.shutdown()
     }
 
+    /// A rebalance makes librdkafka fetch every partition again from the committed position,
+    /// also the one a member keeps. What that member's reader holds or handled must not reach
+    /// it a second time: a controller would take the deploy it is carrying out for a new one.
+    @Test func aMemberKeepingItsPartitionThroughARebalanceGetsNothingTwice() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "pairs", partitions: 2)])
+        let producer = try KafkaProducer(configuration: config, logger: testLogger)
+        var keyOf: [Int32: String] = [:]
+        for index in 0..<20 {
+            let report = try await producer.send(KafkaRecord(topic: "pairs", key: Data("k\(index)".utf8), value: Data("job-\(index)".utf8)))
+            keyOf[report.partition] = keyOf[report.partition] ?? "k\(index)"
+        }
+        try #require(keyOf.count == 2, "the keys went to both partitions")
+
+        // A takes all 20 and handles none: all are "being handled" when B joins.
+        let keeper = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["pairs"]), logger: testLogger)
+        let firstSeen = Recorder<KafkaMessage>()
+        let reading = Task { for await message in keeper.messages { firstSeen.append(message) } }
+        try await eventually("the first member to read all 20") { firstSeen.items.count == 20 }
+        let joiner = try await KafkaConsumer(configuration: config, subscription: .group(id: "workers", topics: ["pairs"]), logger: testLogger)
+        try await eventually(within: .seconds(30), "the range assignor to give each member one partition") {
+            keeper.assignment.count == 1 && joiner.assignment.count == 1
+        }
+        let kept = try #require(keeper.assignment.first)
+        let taken = try #require(joiner.assignment.first)
+
+        // One new record per partition: the member that kept its partition gets its new one, and
+        // nothing it had before.
+        for partition in [kept.partition, taken.partition] {
+            _ = try await producer.send(KafkaRecord(topic: "pairs", key: Data(keyOf[partition]!.utf8), value: Data("new-\(partition)".utf8)))
+        }
+        try await eventually("the first member to read the new record of its partition") {
+            firstSeen.items.contains { $0.text == "new-\(kept.partition)" }
+        }
+        let afterRebalance = firstSeen.items.dropFirst(20)
+        #expect(afterRebalance.map(\.text) == ["new-\(kept.partition)"], "\(afterRebalance.map { "\($0.partition)/\($0.offset) \($0.text)" })")
+        // The other member starts where the group's position is: it gets what the first held.
+        let originally = firstSeen.items.prefix(20).filter { $0.partition == taken.partition }.map(\.text)
+        #expect(try await first(originally.count + 1, of: joiner.messages).map(\.text) == originally + ["new-\(taken.partition)"])
+
+        reading.cancel()
+        await keeper.shutdown()
+        await joiner.shutdown()
+        await producer.shutdown()
+    }
+
     // MARK: Backpressure
 
     @Test func aReaderThatFallsBehindPausesFetchingAtTheHighWatermark() async throws {

@@ -46,7 +46,7 @@ struct MessageBufferTests {
     @Test func thePositionNeverPassesARecordStillBeingHandled() {
         let offsets = HandledOffsets()
         let p = Self.partition
-        for offset in Int64(0)...3 { offsets.delivered(p, offset: offset) }
+        for offset in Int64(0)...3 { #expect(offsets.deliver(p, offset: offset)) }
         #expect(offsets.rejected(p, offset: 4) == nil, "records 0-3 are outstanding")
         #expect(offsets.handled(p, offset: 2) == nil)
         #expect(offsets.handled(p, offset: 0) == 1)
@@ -54,10 +54,25 @@ struct MessageBufferTests {
         #expect(offsets.handled(p, offset: 3) == 5, "and 4 needed no handling")
         #expect(offsets.rejected(p, offset: 5) == 6)
         #expect(offsets.handled(p, offset: 3) == nil, "handled twice: nothing moves")
-        // Fetched again from an earlier position (the partition was reassigned).
-        offsets.delivered(p, offset: 2)
-        #expect(offsets.handled(p, offset: 2) == nil, "a position never moves back")
-        #expect(offsets.rejected(p, offset: 6) == 7)
+    }
+
+    /// A rebalance makes librdkafka fetch again from the committed position, also when this
+    /// member keeps the partition: what the reader holds or handled is not delivered twice.
+    @Test func recordsFetchedAgainAfterARebalanceAreNotDeliveredTwice() {
+        let offsets = HandledOffsets()
+        let p = Self.partition
+        for offset in Int64(10)...13 { #expect(offsets.deliver(p, offset: offset)) }
+        #expect(offsets.handled(p, offset: 11) == nil, "10 is still being handled (a deploy)")
+        // Fetched again from the committed position, 10.
+        #expect(!offsets.deliver(p, offset: 10), "the reader is handling it")
+        #expect(!offsets.deliver(p, offset: 11), "handled already")
+        #expect(offsets.rejected(p, offset: 12) == nil, "a position never moves for a record fetched again")
+        #expect(!offsets.deliver(p, offset: 13))
+        #expect(offsets.deliver(p, offset: 14), "new")
+        #expect(offsets.handled(p, offset: 10) == 12)
+        #expect(offsets.handled(p, offset: 12) == 13)
+        #expect(offsets.handled(p, offset: 13) == 14)
+        #expect(offsets.handled(p, offset: 14) == 15)
     }
 
     @Test func stopWakesAPausedThreadAndEndsTheSequence() async throws {
