@@ -61,8 +61,10 @@ public struct NodeLaunch: Sendable {
     /// The node's Management options, which Zeek gets as `redef`s.
     private let zeekOptions: [Management.Option]
 
-    /// Environment variable carrying the node's whole configuration as JSON, as Zeek's
-    /// supervisor hands it to its children.
+    /// Environment variable carrying the node's own configuration as JSON, as Zeek's
+    /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
+    /// the environment is limited (execve fails past 128 KiB per variable, some 850 nodes of
+    /// layout), so the layout is in the node's `Supervisor.NodeConfig.fileName`.
     static let configurationVariable = "ZEEK_SUPERVISED_NODE"
 
     public struct Context: Sendable {
@@ -105,7 +107,9 @@ public struct NodeLaunch: Sendable {
 
         var environment = context.environment.merging(config.env) { $1 }
         if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
-        environment[Self.configurationVariable] = (try? ZeekJSON.encodeString(config)) ?? "{}"
+        var ownConfig = config
+        ownConfig.cluster = [:]
+        environment[Self.configurationVariable] = (try? ZeekJSON.encodeString(ownConfig)) ?? "{}"
         self.environment = environment
 
         var options: [Management.Option] = []
@@ -122,9 +126,11 @@ public struct NodeLaunch: Sendable {
         if case .zeek = context.program { _ = try zeekCommand(in: directory, websocketPort: nil) }
     }
 
-    /// Everything for the next process of the node: for Zeek a fresh relay port and the
-    /// generated files, rewritten at every start.
+    /// Everything for the next process of the node: its configuration file, and for Zeek a
+    /// fresh relay port and the generated files, rewritten at every start.
     func prepare() throws -> Prepared {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try ZeekJSON.encode(config).write(to: directory.appendingPathComponent(Supervisor.NodeConfig.fileName), options: .atomic)
         switch program {
         case .standIn(let path):
             var arguments: [String] = []

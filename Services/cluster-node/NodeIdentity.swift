@@ -2,17 +2,27 @@ import Foundation
 import ManagementTypes
 
 /// Who this node is and what it knows about its cluster, from what the supervisor handed it:
-/// `CLUSTER_NODE`, the node configuration in `ZEEK_SUPERVISED_NODE` (with the cluster layout),
-/// and the Management options in `ZEEK_MGMT_NODE_OPTIONS`.
+/// `CLUSTER_NODE`; the whole node configuration, cluster layout included, in
+/// `supervised-node.json` in its working directory (else the node's own configuration in
+/// `ZEEK_SUPERVISED_NODE`, which has no layout); and the Management options in
+/// `ZEEK_MGMT_NODE_OPTIONS`.
 struct NodeIdentity: Sendable {
     var name: String
     var instance: String
     var config: Supervisor.NodeConfig
     var options: [Management.Option]
 
-    init(name explicitName: String?, instance: String, environment: [String: String]) throws {
+    init(name explicitName: String?, instance: String, environment: [String: String],
+         directory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws {
         var config = Supervisor.NodeConfig(name: "")
-        if let json = environment["ZEEK_SUPERVISED_NODE"] {
+        let file = directory.appendingPathComponent(Supervisor.NodeConfig.fileName)
+        if let data = FileManager.default.contents(atPath: file.path) {
+            do {
+                config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: data)
+            } catch {
+                throw NodeIdentityError("\(file.path) is not a valid node configuration: \(error)")
+            }
+        } else if let json = environment["ZEEK_SUPERVISED_NODE"] {
             do {
                 config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: Data(json.utf8))
             } catch {

@@ -201,6 +201,35 @@ struct SupervisorTests {
         try await host.stop()
     }
 
+    /// The whole configuration, cluster layout included, reaches a node as a file in its
+    /// working directory; the environment carries the node's own configuration only. A layout
+    /// of thousands of nodes in the environment would make execve fail (E2BIG past 128 KiB).
+    @Test func aLargeLayoutReachesTheNodeThroughAFileInItsDirectory() async throws {
+        let node = try Self.script("""
+            echo "file=$(wc -c < supervised-node.json)"
+            exec sleep 600
+            """)
+        let host = try await Host.start(nodeCommand: node)
+        var layout = Self.layout
+        for index in 3..<3_000 { layout["worker-\(index)"] = Supervisor.ClusterEndpoint(role: .worker, host: .loopback) }
+        let config = Supervisor.NodeConfig(name: "worker-1", cluster: layout)
+        #expect(try await host.create(config) == "")
+
+        let line = try await host.agent.waitFor(SupervisorNotification.StdoutLine.self) { $0.node == "worker-1" }[0].msg
+        let fileSize = Int(line.dropFirst("file=".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        #expect(fileSize > 128 * 1024, "\(line)")
+        let file = host.baseDirectory.appendingPathComponent("worker-1/supervised-node.json")
+        let written = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: Data(contentsOf: file))
+        #expect(written.name == "worker-1" && written.cluster == layout)
+
+        let pid = try await host.pid(of: "worker-1")
+        let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        let variable = try #require(environment.first { $0.hasPrefix("ZEEK_SUPERVISED_NODE=") })
+        let own = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: Data(variable.dropFirst("ZEEK_SUPERVISED_NODE=".count).utf8))
+        #expect(own.name == "worker-1" && own.cluster.isEmpty)
+        try await host.stop()
+    }
+
     @Test func nodeIgnoringSIGTERMIsKilled() async throws {
         let host = try await Host.start(nodeCommand: try Self.script("trap '' TERM\nwhile true; do sleep 0.1; done"))
         #expect(try await host.create(Supervisor.NodeConfig(name: "stubborn")) == "")

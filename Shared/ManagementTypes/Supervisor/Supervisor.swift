@@ -143,3 +143,10 @@ public enum Supervisor {
         }
     }
 }
+
+extension Supervisor.NodeConfig {
+    /// The file in a node's working directory that holds its whole configuration as JSON,
+    /// cluster layout included, written by the supervisor before every start. The layout is
+    /// too large for the environment in big clusters, where Zeek's supervisor passes it.
+    public static let fileName = "supervised-node.json"
+}
