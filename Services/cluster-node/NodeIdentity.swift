@@ -16,17 +16,15 @@ struct NodeIdentity: Sendable {
          directory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) throws {
         var config = Supervisor.NodeConfig(name: "")
         let file = directory.appendingPathComponent(Supervisor.NodeConfig.fileName)
-        if let data = FileManager.default.contents(atPath: file.path) {
+        let source: (data: Data, name: String)? =
+            if let data = FileManager.default.contents(atPath: file.path) { (data, file.path) }
+            else if let json = environment["ZEEK_SUPERVISED_NODE"] { (Data(json.utf8), "ZEEK_SUPERVISED_NODE") }
+            else { nil }
+        if let source {
             do {
-                config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: data)
+                config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: source.data)
             } catch {
-                throw NodeIdentityError("\(file.path) is not a valid node configuration: \(error)")
-            }
-        } else if let json = environment["ZEEK_SUPERVISED_NODE"] {
-            do {
-                config = try ZeekJSON.decode(Supervisor.NodeConfig.self, from: Data(json.utf8))
-            } catch {
-                throw NodeIdentityError("ZEEK_SUPERVISED_NODE is not a valid node configuration: \(error)")
+                throw NodeIdentityError("\(source.name) is not a valid node configuration: \(error)")
             }
         }
         guard let name = explicitName ?? environment["CLUSTER_NODE"] ?? (config.name.isEmpty ? nil : config.name), !name.isEmpty else {
