@@ -24,17 +24,14 @@ final class AnsweredRequests: Sendable {
     /// How far back a request read again is still looked up.
     static let horizon: Duration = .seconds(300)
 
+    /// What is known of a partition since the endpoint started reading it. The consumer
+    /// delivers each offset of a partition once (``KafkaConsumer`` does not hand out again what
+    /// a rebalance fetches again), so the first read is the only resume.
     private enum Reading {
-        /// Read since the (re)start, up to `last`; nothing looked up yet.
-        case resumed(last: Int64)
+        /// Nothing looked up yet.
+        case resumed
         /// Looked up up to `end` (exclusive): the reqids answered there under this name.
-        case lookedUp(last: Int64, end: Int64, answered: Set<String>)
-
-        var last: Int64 {
-            switch self {
-            case .resumed(let last), .lookedUp(let last, _, _): last
-            }
-        }
+        case lookedUp(end: Int64, answered: Set<String>)
     }
 
     private let name: String
@@ -53,32 +50,18 @@ final class AnsweredRequests: Sendable {
     func wasAnswered(_ message: InboundMessage) async -> Bool {
         let record = message.kafkaMessage
         let partition = TopicPartition(topic: record.topic, partition: record.partition)
-        let reading = partitions.withLock { partitions in
-            var reading = partitions[partition] ?? .resumed(last: record.offset)
-            // Older than what was read: the partition was assigned anew and resumes from the
-            // group's position.
-            if record.offset <= reading.last { reading = .resumed(last: record.offset) }
-            switch reading {
-            case .resumed: reading = .resumed(last: record.offset)
-            case .lookedUp(_, let end, let answered): reading = .lookedUp(last: record.offset, end: end, answered: answered)
-            }
-            partitions[partition] = reading
-            return reading
-        }
+        let reading = partitions.withLock { $0[partition] ?? .resumed }
         // The reqid costs a second parse of the payload: only for requests in a window looked up.
         guard message.event.hasSuffix("_request") else { return false }
         switch reading {
-        case .lookedUp(_, let end, let answered):
+        case .lookedUp(let end, let answered):
             guard record.offset < end, let reqid = message.reqid else { return false }
             return answered.contains(reqid)
         case .resumed:
             guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval,
                   let reqid = message.reqid else { return false }
             let (end, answered) = await lookUp(partition, from: record.offset)
-            partitions.withLock { partitions in
-                guard case .resumed(let last)? = partitions[partition] else { return }
-                partitions[partition] = .lookedUp(last: last, end: end, answered: answered)
-            }
+            partitions.withLock { $0[partition] = .lookedUp(end: end, answered: answered) }
             return answered.contains(reqid)
         }
     }
