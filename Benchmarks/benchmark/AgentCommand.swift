@@ -35,8 +35,8 @@ struct AgentCommand: AsyncParsableCommand {
         let observer = try await HelloObserver(servers: servers, instance: instance, logger: logger)
         let controller = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: "controller",
-            kafka: KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark"),
-            namespace: TopicNamespace(), consumes: [.agentAPI], creates: [.agentAPI.notify],
+            kafka: KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions),
+            namespace: TopicNamespace(), consumes: [Topic.agentAPI.whole], creates: [.agentAPI.notify],
             membership: .fromEnd, addressing: .targets(["controller"], orUntargeted: false)
         ), logger: logger)
         let requester = Requester(bus: controller)

@@ -36,6 +36,7 @@ func launchService(_ name: String, _ arguments: [String], servers: String) throw
     process.executableURL = executableDirectory.appendingPathComponent(name)
     let level = ProcessInfo.processInfo.environment["ZEEK_MGMT_BENCHMARK_LOG_LEVEL"] ?? "warning"
     process.arguments = arguments + ["--brokers", servers, "--log-level", level]
+    process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment) { current, _ in current }
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process

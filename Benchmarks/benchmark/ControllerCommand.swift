@@ -141,7 +141,7 @@ struct BenchCluster {
             try launch("supervisor-service", ["--instance", instance, "--base-dir", base.appendingPathComponent(instance).path])
             try launch("agent-service", ["--instance", instance, "--request-timeout", "60"])
         }
-        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
+        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions)
         let client = try await ManagementClient.connect(name: "bench-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
         let cluster = BenchCluster(processes: processes, client: client, kafka: kafka, base: base)
         let deadline = ContinuousClock.now + .seconds(90)

@@ -146,9 +146,9 @@ final class HelloObserver: Sendable {
         self.instance = instance
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: instance,
-            kafka: KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark"),
+            kafka: KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions),
             namespace: TopicNamespace(),
-            consumes: [.nodeAPI.notify, .supervisorAPI, .supervisorAPI.notify],
+            consumes: [Topic.nodeAPI.notify.whole, Topic.supervisorAPI.whole, Topic.supervisorAPI.notify.whole],
             creates: [.nodeAPI],
             membership: .fromEnd,
             addressing: .everything

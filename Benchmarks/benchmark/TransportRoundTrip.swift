@@ -74,7 +74,7 @@ struct TransportRoundTrip {
             name: name,
             kafka: configuration,
             namespace: namespace,
-            consumes: [topic],
+            consumes: [topic.whole],
             membership: .fromEnd,
             addressing: .targets([name], orUntargeted: acceptsUntargeted)
         )

@@ -228,7 +228,7 @@ private struct ZeekServices {
             try launch("controller-service", ["--request-timeout", "120", "--disable-auto-assign-metrics-ports"])
             try launch("supervisor-service", ["--instance", instance, "--zeek", zeek, "--base-dir", base.path])
             try launch("agent-service", ["--instance", instance, "--advertised-host", "127.0.0.1", "--request-timeout", "60"])
-            let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark")
+            let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions)
             let client = try await ManagementClient.connect(name: "bench-zeek-client", kafka: kafka, namespace: TopicNamespace(),
                                                             topics: [.controllerAPI, .agentAPI, .supervisorAPI], logger: logger)
             let watcher = try await NodeStartWatcher(kafka: kafka, logger: logger)
@@ -341,7 +341,7 @@ private final class NodeStartWatcher: Sendable {
     init(kafka: KafkaConfiguration, logger: Logger) async throws {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: "bench-zeek-watcher", kafka: kafka, namespace: TopicNamespace(),
-            consumes: [.supervisorAPI.notify, .nodeAPI.notify], membership: .fromEnd, addressing: .everything
+            consumes: [Topic.supervisorAPI.notify.whole, Topic.nodeAPI.notify.whole], membership: .fromEnd, addressing: .everything
         ), logger: logger)
         self.endpoint = endpoint
         let seen = self.seen

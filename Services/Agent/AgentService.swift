@@ -111,14 +111,18 @@ extension RequestResponder {
     static func agentAPI(_ agent: Agent, metrics: AgentMetrics, logger: Logger) -> RequestResponder {
         let instance = agent.settings.instance
         var responder = RequestResponder(answeringOn: .agentAPI, through: agent.bus, lifetime: agent.settings.requestTimeout, instance: instance)
-        responder.on(AgentAPI.DeployRequest.self) { request, _ in
+        // A configuration sent to all agents is answered by those it names: the others are
+        // not part of it (the controller sends them to standby) and nobody waits for them.
+        responder.on(AgentAPI.DeployRequest.self) { request, context in
+            guard !context.isBroadcast || request.config.instances.contains(where: { $0.name == instance }) else { return nil }
             let started = agent.clock.now
             let results = await agent.deploy(request.config, reqid: request.reqid, force: request.force)
             metrics.deployed(duration: agent.clock.now - started)
             return .init(reqid: request.reqid, results: results)
         }
-        responder.on(AgentAPI.CheckRequest.self) { request, _ in
-            .init(reqid: request.reqid, results: await agent.check(request.config, reqid: request.reqid))
+        responder.on(AgentAPI.CheckRequest.self) { request, context in
+            guard !context.isBroadcast || request.config.instances.contains(where: { $0.name == instance }) else { return nil }
+            return .init(reqid: request.reqid, results: await agent.check(request.config, reqid: request.reqid))
         }
         responder.on(AgentAPI.GetNodesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await agent.nodeStatuses(reqid: request.reqid))

@@ -61,7 +61,9 @@ public actor Controller {
     /// Why the last attempt to restore them failed.
     private var restorationProblem: String?
     /// Whether the group made this controller the one that reads the topics.
-    private var isActive = false
+    private(set) var isActive = false
+    /// When it last became the active one.
+    private var activeSince: ContinuousClock.Instant?
 
     init(settings: Settings, bus: any MessageBus, clock: any ManagementClock, work: BackgroundWork, logger: Logger) {
         self.settings = settings
@@ -136,7 +138,21 @@ public actor Controller {
     }
 
     func setActive(_ active: Bool) {
+        if active && !isActive { activeSince = clock.now }
         isActive = active
+    }
+
+    /// Right after taking over, the controller knows only the agents it heard since: every
+    /// agent checks in once per heartbeat (a third of the agent timeout). Until then a request
+    /// waits for the agents of the deployed configuration to be in the state `condition`
+    /// describes (at most one heartbeat, and never past its own `deadline`), rather than
+    /// being answered without them.
+    private func awaitAgentsAfterTakeover(_ condition: @escaping @Sendable (AgentRecord) -> Bool, deadline: ContinuousClock.Instant) async {
+        guard let activeSince else { return }
+        let settled = activeSince + settings.agentTimeout / 3
+        guard clock.now < settled else { return }
+        let configured = agents.names { $0.configured != nil }
+        _ = await changes.wait(until: min(settled, deadline)) { configured.isSubset(of: self.agents.names(where: condition)) }
     }
 
     /// The controller's periodic look at its agents: marks lost ones, and brings in line those
@@ -260,6 +276,7 @@ public actor Controller {
     }
 
     func nodes(reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
+        await awaitAgentsAfterTakeover(\.isCheckedIn, deadline: deadline)
         let checkedIn = agents.names(where: \.isCheckedIn)
         guard !checkedIn.isEmpty else {
             return [Management.Result(reqid: reqid, success: false, error: "no instances connected")]
@@ -274,6 +291,7 @@ public actor Controller {
         }
         let (valid, unknown) = partition(requested, reqid: reqid)
         if !requested.isEmpty && valid.isEmpty { return unknown }
+        await awaitAgentsAfterTakeover(\.isReady, deadline: deadline)
         let answers = await fanOut(to: readyConfiguredAgents, deadline: deadline) {
             AgentAPI.NodeDispatchRequest(reqid: $0, action: ["get_id_value", id], nodes: valid)
         }
@@ -289,6 +307,7 @@ public actor Controller {
         }
         let (valid, unknown) = partition(requested, reqid: reqid)
         if !requested.isEmpty && valid.isEmpty { return unknown }
+        await awaitAgentsAfterTakeover(\.isReady, deadline: deadline)
         let answers = await fanOut(to: readyConfiguredAgents, deadline: deadline) { AgentAPI.RestartRequest(reqid: $0, nodes: requested) }
         return unknown + answers.flatMap { $0.results(reqid: reqid, \.results) }
     }
@@ -363,29 +382,18 @@ public actor Controller {
         }
     }
 
-    /// Sends one request per agent and collects the answers in arrival order; agents that do
-    /// not answer by `deadline` come last.
+    /// Sends one request for all agents (a broadcast: its size and number of records do not
+    /// grow with the number of agents) and collects the answers of `agents` in arrival order;
+    /// agents that do not answer by `deadline` come last.
     func fanOut<Request: ManagementRequest>(
         to agents: [String], deadline: ContinuousClock.Instant, _ makeRequest: @escaping @Sendable (String) -> Request
     ) async -> [Answer<Request.Response>] {
-        let requester = self.requester
-        return await withTaskGroup(of: Answer<Request.Response>.self) { group in
-            for agent in agents {
-                group.addTask {
-                    do throws(RequestFailure) {
-                        let response = try await requester.request(makeRequest(UUID().uuidString), on: .agentAPI, target: agent, until: deadline)
-                        return Answer(agent: agent, response: response)
-                    } catch {
-                        return Answer(agent: agent, failure: error)
-                    }
-                }
+        let answers = await requester.broadcast(makeRequest(UUID().uuidString), on: .agentAPI, to: Set(agents), until: deadline)
+        return answers.map { answer in
+            switch answer.result {
+            case .success(let response): Answer(agent: answer.responder, response: response)
+            case .failure(let failure): Answer(agent: answer.responder, failure: failure)
             }
-            var answered: [Answer<Request.Response>] = []
-            var silent: [Answer<Request.Response>] = []
-            for await answer in group {
-                if answer.response == nil { silent.append(answer) } else { answered.append(answer) }
-            }
-            return answered + silent.sorted { $0.agent < $1.agent }
         }
     }
 }

@@ -31,6 +31,12 @@ public struct ControllerService: BusService {
                 group.addTask { await followAssignment(of: bus, controller: controller) }
                 group.addTask { await lookAfterAgents(of: controller) }
                 for await message in bus.inbound {
+                    // Every controller reads the agents' topics, outside the group: a standby
+                    // lets them pass, it has no agents to look after.
+                    if message.topic == .agentAPI || message.topic == .agentAPI.notify, await !controller.isActive {
+                        bus.handled(message)
+                        continue
+                    }
                     await controller.prepare()
                     switch message.topic {
                     case .controllerAPI where message.event.hasSuffix("_request"), .legacyControllerAPI where message.event.hasSuffix("_request"):

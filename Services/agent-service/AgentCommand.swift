@@ -71,7 +71,8 @@ struct AgentCommand: AsyncParsableCommand {
             name: instance,
             kafka: kafka,
             namespace: settings.namespace,
-            consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
+            // This host's partition of each: what the agent reads does not grow with the fleet.
+            consumes: [Topic.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify].map { $0.partition(of: instance) },
             creates: [.agentAPI.notify, .legacyAgentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)

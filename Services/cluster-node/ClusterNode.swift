@@ -48,7 +48,7 @@ struct ClusterNode: AsyncParsableCommand {
             name: identity.name,
             kafka: settings.kafkaConfiguration(clientID: "cluster-node.\(identity.name)"),
             namespace: settings.namespace,
-            consumes: [.nodeAPI],
+            consumes: [Topic.nodeAPI.partition(of: identity.instance)],
             creates: [.nodeAPI.notify],
             membership: .fromEnd,
             addressing: .targets([identity.name, identity.instance], orUntargeted: false)

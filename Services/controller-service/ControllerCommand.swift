@@ -79,7 +79,10 @@ struct ControllerCommand: AsyncParsableCommand {
             name: name,
             kafka: settings.kafkaConfiguration(clientID: "controller-service.\(name)"),
             namespace: settings.namespace,
-            consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.notify],
+            consumes: [Topic.controllerAPI.whole, Topic.legacyControllerAPI.whole],
+            // The agents' side, outside the group: only the partition responses to this
+            // controller go to, and every agent's notifications.
+            follows: [Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
             creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
             membership: .group(id: "controller", mayStandBy: true),
             addressing: .targets([name], orUntargeted: true)
@@ -91,7 +94,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 role: "zeek-client gateway",
                 configuration: EndpointConfiguration(
                     name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
-                    consumes: [.controllerAPI, .controllerAPI.notify], membership: .fromEnd, addressing: .everything
+                    consumes: [Topic.controllerAPI.whole, Topic.controllerAPI.notify.whole], membership: .fromEnd, addressing: .everything
                 ),
                 logger: logger,
                 serving: ZeekClientGateway(host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name, logger: logger)

@@ -43,7 +43,7 @@ struct Monitor: AsyncParsableCommand {
             name: name,
             kafka: settings.service.kafkaConfiguration(clientID: name),
             namespace: settings.service.namespace,
-            consumes: topics,
+            consumes: topics.map(\.whole),
             membership: .fromEnd,
             addressing: .everything
         )

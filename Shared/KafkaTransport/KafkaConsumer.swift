@@ -25,31 +25,44 @@ public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
 
 /// Consumes records and delivers them as an `AsyncSequence`.
 ///
-/// Two ways to read, matching the two kinds of endpoint in the design:
+/// Two ways to read, matching the kinds of endpoint in the design:
 /// - ``Subscription/group(id:topics:start:)``: a consumer-group member. Every group sees every
 ///   record; the group resumes from its committed offsets after a restart, and a standby member
 ///   takes over the partitions of one that died. Call ``commit(_:)`` once a record is handled.
-/// - ``Subscription/fromEnd(topics:)``: no group; every partition is read from the end it had
-///   when the consumer was created. For endpoints that need neither failover nor a committed
-///   position (nodes, clients), and that cannot afford the seconds a group join takes.
+/// - ``Subscription/assigned(_:committedIn:lookback:)``: the partitions chosen, without joining
+///   a group (no join to wait for, no rebalance). With a group id the consumer resumes from
+///   the offsets committed under it and commits there: an endpoint that reads only its own
+///   partition (an agent, a supervisor) and must not lose what arrived while it was down.
+///   Without one it starts at the end ( ``Subscription/fromEnd(topics:)``): nodes, clients.
 ///
 /// Records reach ``messages`` through a bounded buffer (``BufferLimits``): a reader that falls
 /// behind pauses fetching rather than letting records pile up. A filter given at creation sees
 /// each record's headers on the poll thread, before its payload is copied; records it rejects
 /// are never delivered and, for a group member, count as skipped (see ``skip(_:)``).
 public final class KafkaConsumer: Sendable {
-    public enum StartPosition: String, Sendable {
+    /// Where a group member starts in a partition its group has no committed offset for.
+    public enum StartPosition: Sendable, Hashable {
         /// The oldest retained record. Nothing published before the group first joined is missed.
         case earliest
         /// Only records published after the group first got its partitions.
         case latest
+        /// Records published at most this long before the member got the partition: what may
+        /// still be waited for, without replaying the topic's retention.
+        case recent(Duration)
     }
 
     public enum Subscription: Sendable {
         /// Joins consumer group `id`; `start` applies only where the group has no committed offset.
         case group(id: String, topics: [String], start: StartPosition = .earliest)
-        /// Reads every partition of `topics` from its current end, without a group.
-        case fromEnd(topics: [String])
+        /// Reads the selected partitions without joining a group. With `committedIn`, from the
+        /// offsets committed under that group id (``commit(_:)`` commits there); where there
+        /// are none, records published at most `lookback` ago (nil: from the current end).
+        case assigned(_ partitions: [PartitionSelection], committedIn: String?, lookback: Duration? = nil)
+
+        /// Every partition of `topics`, from its current end, without a group.
+        public static func fromEnd(topics: [String]) -> Subscription {
+            .assigned(topics.map(PartitionSelection.all), committedIn: nil)
+        }
     }
 
     /// Records in the order librdkafka fetched them (those the filter accepted). Ends when the
@@ -84,21 +97,23 @@ public final class KafkaConsumer: Sendable {
         accepting filter: (@Sendable (borrowing KafkaMessageHead) -> Bool)? = nil,
         logger: Logger
     ) async throws {
-        let rebalance = RebalanceState()
-        let continuity = OffsetContinuity()
         var role = KafkaConfiguration.Tuning.consumer
-        let topics: [String]
+        var lookback: Duration?
         switch subscription {
-        case let .group(id, groupTopics, start):
+        case let .group(id, _, start):
             role += KafkaConfiguration.Tuning.groupMember
-            role += [("group.id", id), ("auto.offset.reset", start.rawValue)]
-            topics = groupTopics
+            role += [("group.id", id), ("auto.offset.reset", start == .earliest ? "earliest" : "latest")]
+            if case .recent(let duration) = start { lookback = duration }
             isGroupMember = true
-        case let .fromEnd(endTopics):
+        case let .assigned(_, group?, _):
+            role += KafkaConfiguration.Tuning.groupMember + [("group.id", group)]
+            isGroupMember = true
+        case .assigned(_, nil, _):
             role += KafkaConfiguration.Tuning.standalone(groupID: "\(configuration.clientID).\(UUID().uuidString)")
-            topics = endTopics
             isGroupMember = false
         }
+        let rebalance = RebalanceState(lookback: lookback)
+        let continuity = OffsetContinuity()
         let client = try RdKafkaClient(
             kind: .consumer,
             properties: configuration.properties(role: role),
@@ -123,11 +138,11 @@ public final class KafkaConsumer: Sendable {
 
         do {
             switch subscription {
-            case .group:
+            case let .group(_, topics, _):
                 try Self.subscribe(client, to: topics)
-            case .fromEnd:
+            case let .assigned(partitions, group, lookback):
                 try await runBlocking {
-                    try Self.assignAtEnd(client, topics: topics, rebalance: rebalance, continuity: continuity)
+                    try Self.assign(client, partitions, committedIn: group != nil, lookback: lookback, rebalance: rebalance, continuity: continuity)
                 }
             }
         } catch {
@@ -285,38 +300,58 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Assigns every partition of `topics` at its current high watermark. Asking the broker for
-    /// the exact offset (rather than assigning the logical "end") means nothing published after
-    /// this returns can be skipped, which lets the caller announce itself safely.
-    private static func assignAtEnd(
-        _ client: RdKafkaClient, topics: [String], rebalance: RebalanceState, continuity: OffsetContinuity
+    /// Assigns the selected partitions at concrete offsets (``StartOffsets``): asking the broker
+    /// for them, rather than assigning a logical "end", means nothing published after this
+    /// returns can be skipped, which lets the caller announce itself safely.
+    private static func assign(
+        _ client: RdKafkaClient, _ selections: [PartitionSelection], committedIn hasGroup: Bool, lookback: Duration?,
+        rebalance: RebalanceState, continuity: OffsetContinuity
     ) throws {
-        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+        var partitions: [TopicPartition] = []
+        for selection in selections {
+            let all = try client.partitions(of: selection.topic, timeoutMilliseconds: 5_000)
+            let chosen = selection.key.map { [Murmur2Partitioner.partition(of: $0, among: all.count)] } ?? all
+            for partition in chosen where !partitions.contains(TopicPartition(topic: selection.topic, partition: partition)) {
+                partitions.append(TopicPartition(topic: selection.topic, partition: partition))
+            }
+        }
+        guard let list = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1))) else {
             throw KafkaError(.consumer, "could not allocate an assignment list")
         }
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        var assigned: Set<TopicPartition> = []
-        for topic in topics {
-            for partition in try client.partitions(of: topic, timeoutMilliseconds: 5_000) {
-                var low: Int64 = 0
-                var high: Int64 = 0
-                let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5_000)
-                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer,
-                                     "end offset of \(topic)[\(partition)]", error: error)
-                }
-                rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = high
-                let assignedPartition = TopicPartition(topic: topic, partition: partition)
-                assigned.insert(assignedPartition)
-                continuity.expect(assignedPartition, at: high)
-            }
+        for partition in partitions { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
+        if !partitions.isEmpty {
+            try StartOffsets.resolve(client.handle, list, committedIn: hasGroup, lookback: lookback)
+        }
+        for index in 0..<Int(list.pointee.cnt) {
+            let entry = list.pointee.elems[index]
+            continuity.expect(TopicPartition(topic: String(cString: entry.topic), partition: entry.partition), at: entry.offset)
         }
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(.consumer, "assign \(topics.joined(separator: ", "))", error: error)
+            throw KafkaError(.consumer, "assign \(partitions.map(\.description).joined(separator: ", "))", error: error)
         }
-        rebalance.replace(with: assigned)
+        rebalance.replace(with: Set(partitions))
     }
+}
+
+/// Which partitions of a topic a consumer reads.
+public struct PartitionSelection: Sendable, Hashable, CustomStringConvertible {
+    public var topic: String
+    /// nil: every partition; else only the one records with this key go to (``Murmur2Partitioner``).
+    public var key: String?
+
+    public init(topic: String, key: String?) {
+        self.topic = topic
+        self.key = key
+    }
+
+    /// Every partition of `topic`.
+    public static func all(_ topic: String) -> PartitionSelection {
+        PartitionSelection(topic: topic, key: nil)
+    }
+
+    public var description: String { key.map { "\(topic)[key \($0)]" } ?? topic }
 }
 
 /// The consumer's current assignment, updated by librdkafka's rebalance callback on the poll
@@ -331,8 +366,12 @@ final class RebalanceState: Sendable {
     private let state = Mutex(State())
     let changes: AsyncStream<Set<TopicPartition>>
     private let changesContinuation: AsyncStream<Set<TopicPartition>>.Continuation
+    /// For a group starting at ``KafkaConsumer/StartPosition/recent(_:)``: how far back a member
+    /// starts in a partition the group has no committed offset for.
+    private let lookback: Duration?
 
-    init() {
+    init(lookback: Duration? = nil) {
+        self.lookback = lookback
         (changes, changesContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(16))
         changesContinuation.yield([])
     }
@@ -347,6 +386,14 @@ final class RebalanceState: Sendable {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         switch event {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if let lookback, let partitions {
+                do {
+                    try StartOffsets.resolve(handle, partitions, committedIn: true, lookback: lookback)
+                } catch {
+                    // librdkafka's own reset (the end) applies where no offset was found.
+                    logger.warning("start offsets of \(changed.map(\.description).sorted().joined(separator: ", ")) not known: \(error)")
+                }
+            }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) { rd_kafka_error_destroy(error) }
             } else {

@@ -15,6 +15,8 @@ import Synchronization
 public final class KafkaProducer: Sendable {
     let client: RdKafkaClient
     private let pollThread: PollThread
+    /// Partition counts learnt from the broker, by topic.
+    private let partitionCounts = Mutex<[String: Int]>([:])
 
     public init(configuration: KafkaConfiguration, logger: Logger) throws {
         let client = try RdKafkaClient(
@@ -63,6 +65,24 @@ public final class KafkaProducer: Sendable {
             throw error
         }
         return delivery
+    }
+
+    /// How many partitions `topic` has, asked of the broker the first time and remembered: a
+    /// writer that sends a record to every partition (a broadcast) needs the count, and
+    /// partitions are only ever added by an operator, with the services restarted.
+    public func partitionCount(of topic: String) async throws -> Int {
+        if let known = knownPartitionCount(of: topic) { return known }
+        let client = self.client
+        let count = try await runBlocking {
+            try client.withHandle { _ in try client.partitions(of: topic, timeoutMilliseconds: 5_000).count }
+        }
+        partitionCounts.withLock { $0[topic] = count }
+        return count
+    }
+
+    /// The partition count of `topic` if ``partitionCount(of:)`` learnt it already.
+    public func knownPartitionCount(of topic: String) -> Int? {
+        partitionCounts.withLock { $0[topic] }
     }
 
     /// Flushes queued records and releases the client. Sends after this throw.
@@ -120,6 +140,12 @@ public final class KafkaProducer: Sendable {
                     values[3].u.ptr = opaque
                     values[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS
                     values[4].u.i = RD_KAFKA_MSG_F_COPY
+                    if let partition = record.partition {
+                        var partitionValue = rd_kafka_vu_t()
+                        partitionValue.vtype = RD_KAFKA_VTYPE_PARTITION
+                        partitionValue.u.i32 = partition
+                        values.append(partitionValue)
+                    }
                     if record.key != nil {
                         var keyValue = rd_kafka_vu_t()
                         keyValue.vtype = RD_KAFKA_VTYPE_KEY

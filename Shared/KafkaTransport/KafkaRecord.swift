@@ -27,12 +27,16 @@ public struct KafkaRecord: Sendable {
     public var key: Data?
     public var value: Data
     public var headers: [KafkaHeader]
+    /// The partition to write to; nil lets the client's partitioner choose from the key
+    /// (``Murmur2Partitioner``, as Kafka's Java client).
+    public var partition: Int32?
 
-    public init(topic: String, key: Data? = nil, value: Data, headers: [KafkaHeader] = []) {
+    public init(topic: String, key: Data? = nil, value: Data, headers: [KafkaHeader] = [], partition: Int32? = nil) {
         self.topic = topic
         self.key = key
         self.value = value
         self.headers = headers
+        self.partition = partition
     }
 }
 

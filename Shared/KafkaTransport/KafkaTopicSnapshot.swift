@@ -23,6 +23,22 @@ public enum KafkaTopicSnapshot {
         return values
     }
 
+    /// Where a snapshot starts reading a partition.
+    public enum Start: Sendable, Hashable {
+        /// At this offset (the oldest retained record if that is older).
+        case offset(Int64)
+        /// At the first record stamped at or after this time.
+        case time(Date)
+    }
+
+    /// Records read from a topic, and where each partition read ended.
+    public struct Snapshot: Sendable {
+        /// What the filter accepted, in offset order per partition.
+        public var records: [KafkaMessage]
+        /// Per partition read: its end (high watermark) when the snapshot was taken.
+        public var ends: [Int32: Int64]
+    }
+
     /// The records of `topic` from `start` (per partition; the oldest retained where absent)
     /// up to the end each partition has when this is called, that `filter` accepts, in offset
     /// order per partition.
@@ -36,6 +52,23 @@ public enum KafkaTopicSnapshot {
         logger: Logger,
         timeout: Duration = .seconds(10)
     ) async throws -> [KafkaMessage] {
+        try await snapshot(of: topic, partitions: nil, from: start.mapValues(Start.offset), accepting: filter,
+                           configuration: configuration, logger: logger, timeout: timeout).records
+    }
+
+    /// Reads `partitions` of `topic` (nil: all) from `start` (the oldest retained record where
+    /// a partition has none) to the end each has when this is called.
+    ///
+    /// - Parameter filter: sees each record's head before its payload is copied.
+    public static func snapshot(
+        of topic: String,
+        partitions selected: Set<Int32>?,
+        from start: [Int32: Start] = [:],
+        accepting filter: @escaping @Sendable (borrowing KafkaMessageHead) -> Bool = { _ in true },
+        configuration: KafkaConfiguration,
+        logger: Logger,
+        timeout: Duration = .seconds(10)
+    ) async throws -> Snapshot {
         let client = try RdKafkaClient(
             kind: .consumer,
             properties: configuration.properties(role: KafkaConfiguration.Tuning.consumer
@@ -51,9 +84,10 @@ public enum KafkaTopicSnapshot {
         let deadline = ContinuousClock.now + timeout
         return try await runBlocking {
             rd_kafka_poll_set_consumer(client.handle)
-            let partitions = try client.partitions(of: topic, timeoutMilliseconds: 5_000)
+            let partitions = try client.partitions(of: topic, timeoutMilliseconds: 5_000).filter { selected?.contains($0) ?? true }
             var ends: [Int32: Int64] = [:]
-            guard let list = rd_kafka_topic_partition_list_new(Int32(partitions.count)) else {
+            var remaining: [Int32: Int64] = [:]
+            guard let list = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1))) else {
                 throw KafkaError(.consumer, "could not allocate an assignment list")
             }
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -64,17 +98,26 @@ public enum KafkaTopicSnapshot {
                 guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                     throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer, "offsets of \(topic)[\(partition)]", error: error)
                 }
-                let first = max(low, start[partition] ?? low)
-                if high > first { ends[partition] = high }
+                ends[partition] = high
+                var first = low
+                switch start[partition] {
+                case .offset(let offset)?:
+                    first = max(low, offset)
+                case .time(let time)?:
+                    first = try Self.offset(client, topic: topic, partition: partition, at: time) ?? high
+                case nil:
+                    break
+                }
+                if high > first { remaining[partition] = high }
                 rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = first
             }
             var records: [KafkaMessage] = []
-            guard !ends.isEmpty else { return records }
+            guard !remaining.isEmpty else { return Snapshot(records: records, ends: ends) }
             let error = rd_kafka_assign(client.handle, list)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError(.consumer, "assign \(topic)", error: error)
             }
-            while !ends.isEmpty {
+            while !remaining.isEmpty {
                 guard ContinuousClock.now < deadline else {
                     throw KafkaError(.timedOut, "reading \(topic) did not reach its end within \(timeout)")
                 }
@@ -89,9 +132,24 @@ public enum KafkaTopicSnapshot {
                 let partition = message.pointee.partition
                 let offset = message.pointee.offset
                 if filter(KafkaMessageHead(message)) { records.append(KafkaMessage(copying: message)) }
-                if let end = ends[partition], offset + 1 >= end { ends[partition] = nil }
+                if let end = remaining[partition], offset + 1 >= end { remaining[partition] = nil }
             }
-            return records
+            return Snapshot(records: records, ends: ends)
         }
+    }
+
+    /// The offset of the first record of a partition stamped at or after `time`; nil if none is.
+    private static func offset(_ client: RdKafkaClient, topic: String, partition: Int32, at time: Date) throws -> Int64? {
+        guard let query = rd_kafka_topic_partition_list_new(1) else {
+            throw KafkaError(.consumer, "could not allocate an offset query")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(query) }
+        rd_kafka_topic_partition_list_add(query, topic, partition)?.pointee.offset = Int64(time.timeIntervalSince1970 * 1000)
+        let error = rd_kafka_offsets_for_times(client.handle, query, 5_000)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, query.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.consumer, "offset of \(topic)[\(partition)] at \(time)", error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? query.pointee.elems[0].err : error)
+        }
+        let offset = query.pointee.elems[0].offset
+        return offset >= 0 ? offset : nil
     }
 }

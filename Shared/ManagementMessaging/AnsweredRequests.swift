@@ -38,11 +38,15 @@ final class AnsweredRequests: Sendable {
     private let kafka: KafkaConfiguration
     private let logger: Logger
     private let partitions = Mutex<[TopicPartition: Reading]>([:])
+    /// The partition of a topic that responses to `requester` go to (they are keyed by it).
+    private let responsePartition: @Sendable (_ topic: String, _ requester: String) -> Int32?
 
-    init(name: String, kafka: KafkaConfiguration, logger: Logger) {
+    init(name: String, kafka: KafkaConfiguration, logger: Logger,
+         responsePartition: @escaping @Sendable (_ topic: String, _ requester: String) -> Int32?) {
         self.name = name
         self.kafka = kafka
         self.logger = logger
+        self.responsePartition = responsePartition
     }
 
     /// Whether `message`, read by the endpoint, is a request it answered before it last
@@ -60,31 +64,37 @@ final class AnsweredRequests: Sendable {
         case .resumed:
             guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval,
                   let reqid = message.reqid else { return false }
-            let (end, answered) = await lookUp(partition, from: record.offset)
+            let responses = responsePartition(partition.topic, message.head.sender) ?? partition.partition
+            let (end, answered) = await lookUp(partition, from: record.offset, responsesIn: responses, since: message.head.timestamp)
             partitions.withLock { $0[partition] = .lookedUp(end: end, answered: answered) }
             return answered.contains(reqid)
         }
     }
 
-    /// The reqids of responses this endpoint's name sent on `partition` from `offset` to its
-    /// current end, and that end. A failed read finds none (a request may then be answered
-    /// twice, which requesters tolerate, rather than not at all).
-    private func lookUp(_ partition: TopicPartition, from offset: Int64) async -> (end: Int64, answered: Set<String>) {
+    /// The reqids of responses this endpoint's name sent since the request at `offset` of
+    /// `partition` (in partition `responses` of the topic: responses are keyed by the requester,
+    /// requests by their target), and the end `partition` had when they were looked up. A
+    /// failed read finds none (a request may then be answered twice, which requesters
+    /// tolerate, rather than not at all).
+    private func lookUp(_ partition: TopicPartition, from offset: Int64, responsesIn responses: Int32,
+                        since published: Double) async -> (end: Int64, answered: Set<String>) {
         let name = self.name
+        // Responses are published after their request; a margin for clocks of other hosts.
+        var starts: [Int32: KafkaTopicSnapshot.Start] = [partition.partition: .offset(offset)]
+        if responses != partition.partition { starts[responses] = .time(Date(timeIntervalSince1970: published - 10)) }
         do {
-            let records = try await KafkaTopicSnapshot.records(
-                of: partition.topic, from: [partition.partition: offset],
+            let snapshot = try await KafkaTopicSnapshot.snapshot(
+                of: partition.topic, partitions: Set(starts.keys), from: starts,
                 accepting: { head in
                     head.header(EnvelopeHeader.sender)?.stringValue == name
                         && head.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_response") == true
                 },
                 configuration: kafka, logger: logger
             )
-            let answered = Set(records.filter { $0.partition == partition.partition }.compactMap { InboundMessage.reqid(in: $0.value) })
-            let end = records.last.map { $0.offset + 1 } ?? offset
-            return (max(end, offset + 1), answered)
+            let answered = Set(snapshot.records.filter { $0.partition == responses }.compactMap { InboundMessage.reqid(in: $0.value) })
+            return (max(snapshot.ends[partition.partition] ?? 0, offset + 1), answered)
         } catch {
-            logger.warning("could not read \(partition) ahead for requests answered before this endpoint resumed: \(error)")
+            logger.warning("could not read \(partition.topic) ahead for requests answered before this endpoint resumed: \(error)")
             return (offset + 1, [])
         }
     }

@@ -158,10 +158,3 @@ struct WireEnvelope<Args: Codable & Sendable>: Codable {
         case apiVersion = "api_version"
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as envelope timestamps count time.
-    public var timeInterval: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

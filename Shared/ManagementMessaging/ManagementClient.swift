@@ -26,7 +26,7 @@ public final class ManagementClient: Sendable {
         observer: (@Sendable (InboundMessage) -> Void)? = nil
     ) async throws -> ManagementClient {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
-            name: name, kafka: kafka, namespace: namespace, consumes: topics,
+            name: name, kafka: kafka, namespace: namespace, consumes: topics.map(\.whole),
             membership: .fromEnd, addressing: .targets([name], orUntargeted: observer != nil)
         ), logger: logger)
         return ManagementClient(endpoint: endpoint, observer: observer)

@@ -4,18 +4,23 @@ import FoundationEssentials
 import Foundation
 #endif
 import KafkaTransport
+import AsyncAlgorithms
 import Logging
 import ManagementTypes
 
 /// How an endpoint joins the conversation.
 public struct EndpointConfiguration: Sendable {
     public enum Membership: Sendable {
-        /// Consumer group `id` (unprefixed): resumes from committed offsets, supports failover.
-        /// With `mayStandBy`, connecting does not wait for partitions: the endpoint may be a
-        /// standby that reads nothing until the active member goes (see
-        /// ``ManagementEndpoint/assignmentChanges``).
+        /// Consumer group `id` (unprefixed): resumes from the offsets committed under it.
+        ///
+        /// With `mayStandBy` (the controller), several processes share the group and the one
+        /// the group gives the topics to is active: it joins the group, and connecting does not
+        /// wait for partitions, since it may be a standby that reads nothing until the active
+        /// member goes (see ``ManagementEndpoint/assignmentChanges``). Without, the endpoint
+        /// is its group's only member (an agent, a supervisor): it reads its partitions
+        /// directly, with no join to wait for, and commits under the group id.
         case group(id: String, mayStandBy: Bool = false)
-        /// No group: starts at the current end of each topic, ready in milliseconds.
+        /// No group: starts at the current end of each partition, ready in milliseconds.
         case fromEnd
     }
 
@@ -23,24 +28,32 @@ public struct EndpointConfiguration: Sendable {
     public var name: String
     public var kafka: KafkaConfiguration
     public var namespace: TopicNamespace
-    /// Topics read by this endpoint.
-    public var consumes: [Topic]
-    /// Topics created at start if missing (those consumed are always included).
+    /// What this endpoint reads, under its membership.
+    public var consumes: [TopicReading]
+    /// What it also reads from the end, outside its group: for an active/standby group, the
+    /// partitioned topics, which a group would share out among its members.
+    public var follows: [TopicReading]
+    /// Topics created at start if missing (those read are always included).
     public var creates: [Topic]
     public var membership: Membership
     public var addressing: AddressFilter
+    /// How far back a group member starts in a partition its group never read: requests still
+    /// within a deadline are answered, older history is not read.
+    public var lookback: Duration
 
     public init(
-        name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [Topic],
-        creates: [Topic] = [], membership: Membership, addressing: AddressFilter
+        name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [TopicReading], follows: [TopicReading] = [],
+        creates: [Topic] = [], membership: Membership, addressing: AddressFilter, lookback: Duration = .seconds(120)
     ) {
         self.name = name
         self.kafka = kafka
         self.namespace = namespace
         self.consumes = consumes
+        self.follows = follows
         self.creates = creates
         self.membership = membership
         self.addressing = addressing
+        self.lookback = lookback
     }
 }
 
@@ -64,69 +77,96 @@ extension KafkaConfiguration {
 /// Messages for other targets are skipped (and committed) without copying their payload;
 /// a message that does not parse is logged with the path of the problem and skipped: bad input
 /// never stops an endpoint.
+///
+/// On a partitioned topic (``Topic/isPartitioned``) a record goes to the partition of its key
+/// (its target, else its sender); an untargeted request is a broadcast and is written once to
+/// every partition, so that each reader of one partition gets it.
 public final class ManagementEndpoint: MessageBus {
     public let name: String
     public let namespace: TopicNamespace
     /// How the endpoint connects; also used to read state topics.
     public let kafka: KafkaConfiguration
     private let producer: KafkaProducer
-    private let consumer: KafkaConsumer
+    /// The consumer of ``EndpointConfiguration/consumes``, then that of
+    /// ``EndpointConfiguration/follows`` if any.
+    private let consumers: [KafkaConsumer]
+    /// Which consumer reads a Kafka topic, to commit a message where it was read.
+    private let consumerOfTopic: [String: KafkaConsumer]
+    /// The partitioned Kafka topics read whole, where every copy of a broadcast arrives.
+    private let topicsReadWhole: Set<String>
     private let addressing: AddressFilter
     /// For a group member: requests read again after resuming that were answered already.
     private let answeredRequests: AnsweredRequests?
     private let logger: Logger
 
-    /// Creates missing topics, starts the producer and the consumer, and waits until the
-    /// consumer reads its partitions, so nothing published after this returns is missed.
+    /// Creates missing topics, starts the producer and the consumers, and waits until the
+    /// consumers read their partitions, so nothing published after this returns is missed.
     public static func connect(_ configuration: EndpointConfiguration, logger: Logger, assignmentTimeout: Duration = .seconds(30)) async throws -> ManagementEndpoint {
         let namespace = configuration.namespace
-        var topics = configuration.consumes
+        var topics = (configuration.consumes + configuration.follows).map(\.topic)
         for topic in configuration.creates where !topics.contains(topic) { topics.append(topic) }
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         do {
             try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification))
+            // Known before the first broadcast, which ``enqueue`` cannot wait for.
+            for topic in topics where topic.isPartitioned { _ = try await producer.partitionCount(of: namespace.kafkaName(topic)) }
         } catch {
             await producer.shutdown()
             throw error
         }
 
-        let subscription: KafkaConsumer.Subscription
-        let kafkaTopics = configuration.consumes.map(namespace.kafkaName)
-        var waitsForAssignment = !kafkaTopics.isEmpty
-        switch configuration.membership {
-        case let .group(id, mayStandBy):
-            subscription = .group(id: namespace.groupID(id), topics: kafkaTopics)
-            if mayStandBy { waitsForAssignment = false }
-        case .fromEnd:
-            subscription = .fromEnd(topics: kafkaTopics)
+        let selections = { (readings: [TopicReading]) in
+            readings.map { PartitionSelection(topic: namespace.kafkaName($0.topic), key: $0.topic.isPartitioned ? $0.key : nil) }
         }
+        var subscriptions: [KafkaConsumer.Subscription] = []
         var consumerConfiguration = configuration.kafka
-        if case .group(_, mayStandBy: true) = configuration.membership {
+        var waitsForAssignment = false
+        switch configuration.membership {
+        case let .group(id, true):
+            if let keyed = configuration.consumes.first(where: { $0.key != nil && $0.topic.isPartitioned }) {
+                logger.warning("reading all of \(keyed.topic): members of a group that may stand by share its partitions out, they cannot pick one")
+            }
             if let strategy = consumerConfiguration.overrides["partition.assignment.strategy"], strategy != "range" {
                 logger.warning("ignoring partition.assignment.strategy=\(strategy): an active/standby group needs the range assignor")
             }
             consumerConfiguration = consumerConfiguration.keepingOldestMemberActive()
+            subscriptions.append(.group(id: namespace.groupID(id), topics: configuration.consumes.map { namespace.kafkaName($0.topic) },
+                                        start: .recent(configuration.lookback)))
+        case let .group(id, false):
+            subscriptions.append(.assigned(selections(configuration.consumes), committedIn: namespace.groupID(id), lookback: configuration.lookback))
+            waitsForAssignment = true
+        case .fromEnd:
+            subscriptions.append(.assigned(selections(configuration.consumes), committedIn: nil))
+            waitsForAssignment = true
         }
-        let consumer: KafkaConsumer
+        if !configuration.follows.isEmpty {
+            subscriptions.append(.assigned(selections(configuration.follows), committedIn: nil))
+        }
+        var consumers: [KafkaConsumer] = []
         do {
             // Messages for other targets are dropped on the poll thread, by their `target`
             // header, before their payload is copied.
             let addressing = configuration.addressing
-            consumer = try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, accepting: { head in
-                head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
-            }, logger: logger)
+            for subscription in subscriptions {
+                consumers.append(try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, accepting: { head in
+                    head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
+                }, logger: logger))
+            }
         } catch {
+            for consumer in consumers { await consumer.shutdown() }
             await producer.shutdown()
             throw error
         }
         var answeredRequests: AnsweredRequests?
         if case .group = configuration.membership {
-            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger)
+            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger) { topic, requester in
+                producer.knownPartitionCount(of: topic).map { Murmur2Partitioner.partition(of: requester, among: $0) }
+            }
         }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,
-                                          consumer: consumer, addressing: configuration.addressing,
-                                          answeredRequests: answeredRequests, logger: logger)
-        if waitsForAssignment {
+                                          consumers: consumers, readings: [configuration.consumes, configuration.follows],
+                                          addressing: configuration.addressing, answeredRequests: answeredRequests, logger: logger)
+        if waitsForAssignment, !configuration.consumes.isEmpty, let consumer = consumers.first {
             do {
                 try await consumer.waitForAssignment(timeout: assignmentTimeout)
             } catch {
@@ -137,22 +177,42 @@ public final class ManagementEndpoint: MessageBus {
         return endpoint
     }
 
-    private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumer: KafkaConsumer,
-                 addressing: AddressFilter, answeredRequests: AnsweredRequests?, logger: Logger) {
+    private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumers: [KafkaConsumer],
+                 readings: [[TopicReading]], addressing: AddressFilter, answeredRequests: AnsweredRequests?, logger: Logger) {
         self.name = name
         self.namespace = namespace
         self.kafka = kafka
         self.producer = producer
-        self.consumer = consumer
+        self.consumers = consumers
+        var consumerOfTopic: [String: KafkaConsumer] = [:]
+        for (consumer, topics) in zip(consumers, readings) {
+            for reading in topics { consumerOfTopic[namespace.kafkaName(reading.topic)] = consumer }
+        }
+        self.consumerOfTopic = consumerOfTopic
+        topicsReadWhole = Set(readings.joined().filter { $0.key == nil && $0.topic.isPartitioned }.map { namespace.kafkaName($0.topic) })
         self.addressing = addressing
         self.answeredRequests = answeredRequests
         self.logger = logger
     }
 
+    /// The records that carry `envelope` on `topic`: one, or one per partition for a broadcast
+    /// (an untargeted request on a partitioned topic).
+    private func records<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaRecord] {
+        let kafkaTopic = namespace.kafkaName(topic)
+        let record = try envelope.record(topic: kafkaTopic)
+        guard envelope.target == nil, topic.isPartitioned, !topic.isNotify,
+              let partitions = producer.knownPartitionCount(of: kafkaTopic), partitions > 1 else { return [record] }
+        return (0..<Int32(partitions)).map { partition in
+            var copy = record
+            copy.partition = partition
+            return copy
+        }
+    }
+
     /// Publishes `event` on `topic` and waits for the broker to store it.
     public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
-        let envelope = Envelope(event: event, sender: name, target: target)
-        try await producer.send(envelope.record(topic: namespace.kafkaName(topic)))
+        let deliveries = try records(Envelope(event: event, sender: name, target: target), on: topic).map(producer.enqueue)
+        for delivery in deliveries { _ = try await delivery.report() }
     }
 
     /// Stores `value` (as its JSON) under `key` in a compacted state topic and waits for the
@@ -182,8 +242,10 @@ public final class ManagementEndpoint: MessageBus {
     public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {
         let logger = self.logger
         do {
-            let delivery = try producer.enqueue(Envelope(event: event, sender: sender ?? name, target: target).record(topic: namespace.kafkaName(topic)))
-            delivery.whenFailed { error in logger.warning("\(Event.eventName) not delivered: \(error)") }
+            for record in try records(Envelope(event: event, sender: sender ?? name, target: target), on: topic) {
+                let delivery = try producer.enqueue(record)
+                delivery.whenFailed { error in logger.warning("\(Event.eventName) not delivered: \(error)") }
+            }
         } catch {
             logger.warning("\(Event.eventName) not published: \(error)")
         }
@@ -194,17 +256,17 @@ public final class ManagementEndpoint: MessageBus {
     /// A group member that resumes reading (a restart, a standby taking over) does not get the
     /// requests it finds already answered under its name (``AnsweredRequests``).
     public var inbound: InboundMessages {
-        InboundMessages { [consumer, answeredRequests, logger, name] in
-            var messages = consumer.messages.makeAsyncIterator()
+        InboundMessages { [consumers, answeredRequests, logger, name] in
+            let nextMessage = Self.messages(of: consumers)
             return {
-                while let message = await messages.next() {
+                while let message = await nextMessage() {
                     guard let inbound = self.accept(message) else { continue }
                     if let answeredRequests, await answeredRequests.wasAnswered(inbound) {
                         // On Supervisor.API agent and supervisor share the instance name: an
                         // agent finds its own requests answered, which is no news.
                         logger.log(level: inbound.head.sender == name ? .debug : .info,
                                    "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(message.topic)")
-                        consumer.commit(message)
+                        self.commit(message)
                         continue
                     }
                     return inbound
@@ -217,21 +279,44 @@ public final class ManagementEndpoint: MessageBus {
     /// Whether the endpoint reads partitions, at every change: for a group member that may
     /// stand by, true means it is the active one.
     public var assignmentChanges: BusSequence<Bool> {
-        BusSequence { [consumer] in
-            var changes = consumer.assignmentChanges.makeAsyncIterator()
+        BusSequence { [consumers] in
+            var changes = consumers[0].assignmentChanges.makeAsyncIterator()
             return { await changes.next().map { !$0.isEmpty } }
         }
     }
 
     /// Marks a message handled, so the endpoint's group resumes after it.
     public func handled(_ message: InboundMessage) {
-        consumer.commit(message.kafkaMessage)
+        commit(message.kafkaMessage)
     }
 
     /// Stops consuming (committing what was handled) and flushes what is being published.
     public func shutdown() async {
-        await consumer.shutdown()
+        for consumer in consumers { await consumer.shutdown() }
         await producer.shutdown()
+    }
+
+    /// The next message of any consumer, as they arrive; nil once all have ended.
+    private static func messages(of consumers: [KafkaConsumer]) -> () async -> KafkaMessage? {
+        if consumers.count == 1 {
+            var messages = consumers[0].messages.makeAsyncIterator()
+            return { await messages.next() }
+        }
+        var messages = merge(consumers[0].messages, consumers[1].messages).makeAsyncIterator()
+        return { await messages.next() }
+    }
+
+    private func commit(_ message: KafkaMessage) {
+        consumerOfTopic[message.topic]?.commit(message)
+    }
+
+    /// Whether `message` is one of the copies of a broadcast that a reader of several
+    /// partitions gets besides the one it keeps: the copy in the partition of its key (the
+    /// sender), where the record would be without the broadcast.
+    private func isBroadcastCopy(_ message: KafkaMessage, head: EnvelopeHead, on topic: Topic) -> Bool {
+        guard head.target == nil, topic.isPartitioned, !topic.isNotify, topicsReadWhole.contains(message.topic),
+              let partitions = producer.knownPartitionCount(of: message.topic), partitions > 1 else { return false }
+        return message.partition != Murmur2Partitioner.partition(of: head.sender, among: partitions)
     }
 
     /// Turns a raw record into an inbound message for this endpoint, or nil to skip it. The
@@ -244,11 +329,12 @@ public final class ManagementEndpoint: MessageBus {
         } catch {
             logger.warning("skipping malformed message on \(message.topic) at offset \(message.offset): \(error)",
                            metadata: ["sender": "\(message.header(EnvelopeHeader.sender)?.stringValue ?? "-")"])
-            consumer.commit(message)
+            commit(message)
             return nil
         }
-        guard addressing.accepts(target: head.target), let topic = namespace.topic(forKafkaName: message.topic) else {
-            consumer.skip(message)
+        guard addressing.accepts(target: head.target), let topic = namespace.topic(forKafkaName: message.topic),
+              !isBroadcastCopy(message, head: head, on: topic) else {
+            consumerOfTopic[message.topic]?.skip(message)
             return nil
         }
         return InboundMessage(head: head, topic: topic, kafkaMessage: message)

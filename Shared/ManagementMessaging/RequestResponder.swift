@@ -21,6 +21,8 @@ public struct RequestResponder: Sendable {
         public var requester: String
         /// The request's deadline (see the type's documentation).
         public var deadline: ContinuousClock.Instant
+        /// Whether the request was sent to everyone (no target), not to this endpoint by name.
+        public var isBroadcast: Bool
     }
 
     /// What became of one request, for logs and metrics.
@@ -164,7 +166,7 @@ public struct RequestResponder: Sendable {
         guard let handler = handlers[message.event] else { return { .unknown } }
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
         guard clock.now < deadline else { return { .expired } }
-        return await handler(message, Context(requester: message.head.sender, deadline: deadline))
+        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil))
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.

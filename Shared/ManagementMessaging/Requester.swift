@@ -1,4 +1,5 @@
 import ManagementTypes
+import Synchronization
 
 /// The one way every part of the system asks and waits: the controller asking agents, an
 /// agent asking its supervisor, an operator's client asking the controller.
@@ -12,6 +13,8 @@ public final class Requester: Sendable {
     public let bus: any MessageBus
     public let clock: any ManagementClock
     private let pending: PendingResponses<InboundMessage>
+    /// Broadcast requests collecting responses, by reqid.
+    private let gatherings = Mutex<[String: AsyncStream<Gathering>.Continuation]>([:])
 
     public init(bus: any MessageBus, clock: any ManagementClock = SystemClock()) {
         self.bus = bus
@@ -60,6 +63,71 @@ public final class Requester: Sendable {
         }
     }
 
+    /// Publishes `request` once for everyone reading `topic` (untargeted: on a partitioned topic
+    /// one record per partition, however many responders there are) and collects the responses
+    /// of `responders`, told apart by their `sender`, in arrival order, until each answered or
+    /// `deadline` passed. Responders silent by then come last, sorted, with
+    /// ``RequestFailure/timedOut``; a publish that failed gives each one
+    /// ``RequestFailure/notPublished(_:)``. Responses from others are ignored.
+    ///
+    /// One request to many, instead of one per responder: what the controller sends to its
+    /// agents does not grow with their number.
+    public func broadcast<Request: ManagementRequest>(
+        _ request: Request, on topic: Topic, to responders: Set<String>, until deadline: ContinuousClock.Instant
+    ) async -> [(responder: String, result: Result<Request.Response, RequestFailure>)] {
+        guard !responders.isEmpty else { return [] }
+        let (bus, clock, reqid) = (bus, clock, request.reqid)
+        let (events, continuation) = AsyncStream<Gathering>.makeStream()
+        gatherings.withLock { $0[reqid] = continuation }
+        defer {
+            gatherings.withLock { $0[reqid] = nil }
+            continuation.finish()
+        }
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await bus.publish(request, to: topic, target: nil)
+                } catch {
+                    continuation.yield(.notPublished("\(error)"))
+                }
+            }
+            group.addTask {
+                try? await clock.sleep(until: deadline)
+                continuation.yield(.deadline)
+            }
+            defer { group.cancelAll() }
+            var answers: [(responder: String, result: Result<Request.Response, RequestFailure>)] = []
+            var waiting = responders
+            var silence = RequestFailure.cancelled
+            gathering: for await event in events {
+                switch event {
+                case .response(let message):
+                    guard waiting.remove(message.head.sender) != nil else { continue }
+                    do throws(WireDecodingError) {
+                        answers.append((message.head.sender, .success(try message.decode(Request.Response.self).event)))
+                    } catch {
+                        answers.append((message.head.sender, .failure(.undecodableResponse(error))))
+                    }
+                    if waiting.isEmpty { break gathering }
+                case .notPublished(let reason):
+                    silence = .notPublished(reason)
+                    break gathering
+                case .deadline:
+                    silence = .timedOut
+                    break gathering
+                }
+            }
+            return answers + waiting.sorted().map { ($0, .failure(silence)) }
+        }
+    }
+
+    /// What a broadcast request waits for.
+    enum Gathering: Sendable {
+        case response(InboundMessage)
+        case notPublished(String)
+        case deadline
+    }
+
     /// Announces a response to a request published some other way (raw bytes, a relay), to be
     /// awaited with ``response(to:until:)``.
     public func expect(_ reqid: String) {
@@ -80,6 +148,10 @@ public final class Requester: Sendable {
     @discardableResult
     public func deliver(_ message: InboundMessage) -> Bool {
         guard message.event.hasSuffix("_response"), let reqid = message.reqid else { return false }
+        if let gathering = gatherings.withLock({ $0[reqid] }) {
+            gathering.yield(.response(message))
+            return true
+        }
         return pending.deliver(message, for: reqid)
     }
 }

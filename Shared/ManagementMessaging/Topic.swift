@@ -33,24 +33,54 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
     /// This namespace's notifications, for anyone to consume.
     public var notify: Topic { Topic(name + ".notify") }
 
-    /// How the topic is created when missing: one partition, so that per-topic order between
-    /// two endpoints holds; the state topic is compacted, keeping the last value per key.
-    public var specification: TopicSpecification {
-        TopicSpecification(
-            name: name,
-            partitions: 1,
-            config: self == .controllerState ? ["cleanup.policy": "compact"] : [:]
-        )
+    /// Whether this is a `.notify` topic.
+    public var isNotify: Bool { name.hasSuffix(".notify") }
+
+    /// The topics whose traffic is one conversation per host (controller and agent, agent and
+    /// supervisor, agent and nodes), with their `.notify` companions. They have many
+    /// partitions and every record is keyed by the host's instance (or the controller's name):
+    /// an agent, supervisor or node reads only the partition of its own key, so what it reads
+    /// does not grow with the number of hosts (contract §2.1).
+    public var isPartitioned: Bool {
+        let base = isNotify ? Topic(String(name.dropLast(".notify".count))) : self
+        return base == .agentAPI || base == .nodeAPI || base == .supervisorAPI || base == .legacyAgentAPI
     }
+
+    /// Reads only the partition that records keyed `key` go to (the whole topic if it has one).
+    public func partition(of key: String) -> TopicReading {
+        TopicReading(topic: self, key: key)
+    }
+
+    /// Reads every partition.
+    public var whole: TopicReading {
+        TopicReading(topic: self, key: nil)
+    }
+}
+
+/// A topic an endpoint reads: whole, or only the partition of one key.
+public struct TopicReading: Hashable, Sendable, CustomStringConvertible {
+    public var topic: Topic
+    /// nil: every partition.
+    public var key: String?
+
+    public var description: String { key.map { "\(topic)[partition of \($0)]" } ?? topic.name }
 }
 
 /// Maps contract topics and consumer groups to Kafka names behind an optional prefix, so that
 /// several Zeek clusters can share one Kafka cluster (e.g. prefix `site-a.`).
 public struct TopicNamespace: Hashable, Sendable {
     public let prefix: String
+    /// How many partitions a partitioned topic (``Topic/isPartitioned``) gets when a service
+    /// creates it. Existing topics keep theirs: endpoints ask the broker how many there are.
+    public let partitions: Int
 
-    public init(prefix: String = "") {
+    /// The default partition count: enough that a fleet of a few hundred hosts shares each
+    /// partition among a handful, few enough to cost a broker nothing.
+    public static let defaultPartitions = 64
+
+    public init(prefix: String = "", partitions: Int = TopicNamespace.defaultPartitions) {
         self.prefix = prefix
+        self.partitions = max(1, partitions)
     }
 
     public func kafkaName(_ topic: Topic) -> String { prefix + topic.name }
@@ -64,9 +94,14 @@ public struct TopicNamespace: Hashable, Sendable {
     /// Consumer group ids carry the prefix too, so two clusters' controllers never share a group.
     public func groupID(_ base: String) -> String { prefix + base }
 
+    /// How `topic` is created when missing: partitioned topics with ``partitions`` partitions,
+    /// the others with one, so that per-topic order between two endpoints holds; the state
+    /// topic is compacted, keeping the last value per key.
     public func specification(_ topic: Topic) -> TopicSpecification {
-        var specification = topic.specification
-        specification.name = kafkaName(topic)
-        return specification
+        TopicSpecification(
+            name: kafkaName(topic),
+            partitions: topic.isPartitioned ? Int32(partitions) : 1,
+            config: topic == .controllerState ? ["cleanup.policy": "compact"] : [:]
+        )
     }
 }

@@ -18,6 +18,9 @@ public struct CommonOptions: ParsableArguments, Sendable {
     @Option(help: ArgumentHelp("Prefix for every topic and consumer group, so clusters can share a Kafka (env ZEEK_MGMT_TOPIC_PREFIX; default none).", valueName: "prefix"))
     public var topicPrefix: String?
 
+    @Option(help: ArgumentHelp("Partitions of the per-host topics (Management.Agent.API, Supervisor.API, Management.Node.API, ClusterAgent.API and their .notify) when a service creates them; existing topics keep theirs (env ZEEK_MGMT_PARTITIONS; default \(TopicNamespace.defaultPartitions)).", valueName: "count"))
+    public var partitions: Int?
+
     @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Any librdkafka property, e.g. security.protocol=SASL_SSL (repeatable; env ZEEK_MGMT_KAFKA_OPTIONS, one per line).", valueName: "key=value"))
     public var kafkaOptions: [String] = []
 
@@ -65,9 +68,13 @@ public struct CommonOptions: ParsableArguments, Sendable {
         } catch let error as KafkaError {
             throw ValidationError(error.message)
         }
+        let partitionText = partitions.map(String.init) ?? environment["ZEEK_MGMT_PARTITIONS"] ?? "\(TopicNamespace.defaultPartitions)"
+        guard let partitionCount = Int(partitionText), (1...10_000).contains(partitionCount) else {
+            throw ValidationError("partition count \"\(partitionText)\" is not a number from 1 to 10000; check --partitions / ZEEK_MGMT_PARTITIONS")
+        }
         return ServiceSettings(
             brokers: brokerList,
-            namespace: TopicNamespace(prefix: topicPrefix ?? environment["ZEEK_MGMT_TOPIC_PREFIX"] ?? ""),
+            namespace: TopicNamespace(prefix: topicPrefix ?? environment["ZEEK_MGMT_TOPIC_PREFIX"] ?? "", partitions: partitionCount),
             kafkaOverrides: overrides,
             logLevel: level
         )
@@ -87,6 +94,7 @@ public struct ServiceSettings: Sendable {
         [
             "ZEEK_MGMT_BROKERS": brokers.joined(separator: ","),
             "ZEEK_MGMT_TOPIC_PREFIX": namespace.prefix,
+            "ZEEK_MGMT_PARTITIONS": "\(namespace.partitions)",
             "ZEEK_MGMT_KAFKA_OPTIONS": kafkaOverrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
             "ZEEK_MGMT_LOG_LEVEL": logLevel.rawValue,
         ]

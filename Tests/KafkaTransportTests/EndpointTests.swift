@@ -19,7 +19,7 @@ struct EndpointTests {
     func endpoint(_ broker: LocalBroker, name: String, addressing: AddressFilter, membership: EndpointConfiguration.Membership = .fromEnd) async throws -> ManagementEndpoint {
         try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: configuration(broker), namespace: TopicNamespace(prefix: "test."),
-            consumes: [.agentAPI], membership: membership, addressing: addressing
+            consumes: [Topic.agentAPI.whole], membership: membership, addressing: addressing
         ), logger: testLogger)
     }
 

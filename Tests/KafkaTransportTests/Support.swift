@@ -10,7 +10,7 @@ let testLogger: Logger = {
 }()
 
 func configuration(_ broker: LocalBroker, _ overrides: [String: String] = [:]) -> KafkaConfiguration {
-    KafkaConfiguration(bootstrapServers: [broker.address], clientID: "tests", overrides: overrides)
+    KafkaConfiguration(bootstrapServers: [broker.address], clientID: "tests", overrides: LocalBroker.clientOptions.merging(overrides) { $1 })
 }
 
 struct TestTimeout: Error, CustomStringConvertible {

@@ -44,7 +44,7 @@ struct ExecutableLifecycleTests {
             "ZEEK_MGMT_LOG_LEVEL": "debug",
         ])
         try await service.waitForOutput("agent-service ready")
-        #expect(service.text.contains("consumes=site-a.Management.Agent.API"))
+        #expect(service.text.contains("consumes=site-a.Management.Agent.API[partition of agent-env]"))
         #expect(service.text.contains("name=agent-env"))
         #expect(service.text.contains("debug"), "debug level lines appear")
         #expect(try await service.stop(signal: SIGINT) == 0)

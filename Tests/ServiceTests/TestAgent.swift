@@ -25,9 +25,9 @@ final class TestAgent: Sendable {
         self.instance = instance
         endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name ?? instance,
-            kafka: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-agent"),
+            kafka: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-agent", overrides: LocalBroker.clientOptions),
             namespace: TopicNamespace(prefix: prefix),
-            consumes: consumes,
+            consumes: consumes.map(\.whole),
             membership: .fromEnd,
             addressing: .everything
         ), logger: logger)
@@ -61,7 +61,7 @@ final class TestAgent: Sendable {
 
     /// Publishes raw JSON as an envelope would be, bypassing the codecs (for malformed input).
     func sendRaw(_ json: String, to topic: Topic, target: String, broker: LocalBroker) async throws {
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-raw"), logger: Logger(label: "test-raw"))
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-raw", overrides: LocalBroker.clientOptions), logger: Logger(label: "test-raw"))
         try await producer.send(KafkaRecord(topic: topic.name, key: Data(target.utf8), value: Data(json.utf8),
                                             headers: [KafkaHeader(name: "target", string: target)]))
         await producer.shutdown()
