@@ -35,9 +35,9 @@ struct PartitioningTests {
     @Test func perHostTopicsArePartitionedAndTheControllersAreNot() {
         let partitioned: [Topic] = [.agentAPI, .agentAPI.notify, .nodeAPI, .nodeAPI.notify, .supervisorAPI, .supervisorAPI.notify,
                                     .legacyAgentAPI, .legacyAgentAPI.notify]
-        #expect(partitioned.allSatisfy(\.isPartitioned))
+        #expect(partitioned.allSatisfy { $0.isPartitioned })
         let single: [Topic] = [.controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .legacyControllerAPI.notify, .controllerState]
-        #expect(!single.contains(where: \.isPartitioned))
+        #expect(!single.contains { $0.isPartitioned })
         let namespace = TopicNamespace(prefix: "site-a.", partitions: 32)
         #expect(namespace.specification(.agentAPI).partitions == 32)
         #expect(namespace.specification(.controllerAPI).partitions == 1)
