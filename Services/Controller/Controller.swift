@@ -43,6 +43,9 @@ public actor Controller {
 
     /// Every agent checked in or configured.
     var agents: [String: AgentRecord] = [:]
+    /// The latest check-in of every agent heard while standing by, with its publish time: a
+    /// controller that takes over knows the fleet at once instead of after a heartbeat.
+    private var heardWhileStandingBy: [String: (hello: AgentAPI.NotifyAgentHello, publishedAt: Double)] = [:]
     /// Whether `notify_agents_ready` was published for the configured agents as they are.
     var announcedReady = false
     var pendingDeploy: String?
@@ -115,6 +118,7 @@ public actor Controller {
                 ])
                 self.restored = true
                 restorationProblem = nil
+                takeUpCheckInsHeard()
                 changes.signal()
                 // Not awaited: it asks the agents, whose answers wait for this restoration.
                 work.submit { await self.learnNodeStates() }
@@ -137,9 +141,30 @@ public actor Controller {
         logger.notice("standing by: another controller of the group is active")
     }
 
+    /// An agent's check-in: acted on by the active controller once its configurations are
+    /// restored; until then (standing by, taking over) kept, and taken up when it is.
+    func heard(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
+        guard isActive && restored else {
+            heardWhileStandingBy[hello.instance] = (hello, timestamp)
+            return
+        }
+        agentCheckedIn(hello, publishedAt: timestamp)
+    }
+
+    /// The check-ins kept while not acting on them, acted on now (those still recent enough).
+    private func takeUpCheckInsHeard() {
+        guard isActive && restored else { return }
+        let heard = heardWhileStandingBy
+        heardWhileStandingBy = [:]
+        for (hello, publishedAt) in heard.values.sorted(by: { $0.hello.instance < $1.hello.instance }) {
+            agentCheckedIn(hello, publishedAt: publishedAt)
+        }
+    }
+
     func setActive(_ active: Bool) {
         if active && !isActive { activeSince = clock.now }
         isActive = active
+        takeUpCheckInsHeard()
     }
 
     /// Right after taking over, the controller knows only the agents it heard since: every

@@ -32,8 +32,11 @@ public struct ControllerService: BusService {
                 group.addTask { await lookAfterAgents(of: controller) }
                 for await message in bus.inbound {
                     // Every controller reads the agents' topics, outside the group: a standby
-                    // lets them pass, it has no agents to look after.
+                    // has no agents to look after, it only keeps their latest check-ins.
                     if message.topic == .agentAPI || message.topic == .agentAPI.notify, await !controller.isActive {
+                        if message.event == AgentAPI.NotifyAgentHello.eventName, let hello = try? message.decode(AgentAPI.NotifyAgentHello.self) {
+                            await controller.heard(hello.event, publishedAt: hello.timestamp)
+                        }
                         bus.handled(message)
                         continue
                     }
@@ -118,7 +121,7 @@ public struct ControllerService: BusService {
         case AgentAPI.NotifyAgentHello.eventName:
             do {
                 let hello = try message.decode(AgentAPI.NotifyAgentHello.self)
-                await controller.agentCheckedIn(hello.event, publishedAt: hello.timestamp)
+                await controller.heard(hello.event, publishedAt: hello.timestamp)
             } catch {
                 logger.warning("ignoring malformed check-in from \(message.head.sender): \(error)")
             }
