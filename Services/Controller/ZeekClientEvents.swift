@@ -50,6 +50,17 @@ enum ZeekClientEvents {
         return BrokerEvent(name: name, arguments: values)
     }
 
+    /// The response to request `name` that fails with `error`, in the response's own shape
+    /// (one Result, or a vector of one); nil for events without a response.
+    static func failedResponse(to name: String, reqid: String, error: String) -> BrokerEvent? {
+        guard name.hasSuffix("_request") else { return nil }
+        let responseName = String(name.dropLast("_request".count)) + "_response"
+        guard let schema = responses[responseName], schema.count == 2,
+              let result = try? JSONValue(encoding: Management.Result(reqid: reqid, success: false, error: error)) else { return nil }
+        let value: JSONValue = if case .vector = schema[1].type { .array([result]) } else { result }
+        return brokerEvent(named: responseName, arguments: .object(["reqid": .string(reqid), schema[1].name: value]))
+    }
+
     /// Publishes a request zeek-client sent, decoded into its typed event (so it is validated
     /// here, with the path of any problem), to the controller.
     static func relay(_ name: String, arguments: JSONValue, through endpoint: any MessageBus, to controller: String) async throws {

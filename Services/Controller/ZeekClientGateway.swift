@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import BrokerJSON
+import KafkaTransport
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -26,6 +27,10 @@ import Synchronization
 /// takes the controller group's partitions.
 public struct ZeekClientGateway: BusService {
     static let topic = "zeek/management/controller"
+    /// The largest message zeek-client may send: Broker's JSON of a configuration is about three
+    /// times the size of its envelope on Kafka, so a configuration just past the Kafka limit
+    /// still arrives and is refused with the reason, not by closing the connection.
+    static let maximumFrameSize = 8 * KafkaConfiguration.defaultMaximumMessageSize
     static let path = "/v1/messages/json"
 
     let host: String
@@ -80,12 +85,12 @@ public struct ZeekClientGateway: BusService {
                         try channel.pipeline.syncOperations.addHandlers(NIOSSLServerHandler(context: tls), TLSFailureLogger(logger: logger))
                     }
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
-                        maxFrameSize: BrokerMessage.maximumSize,
+                        maxFrameSize: Self.maximumFrameSize,
                         shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
                         upgradePipelineHandler: { channel, head in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 256, maxAccumulatedFrameSize: BrokerMessage.maximumSize
+                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: Self.maximumFrameSize
                                 ))
                                 return Upgrade.websocket(try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel), path: head.uri)
                             }
@@ -213,7 +218,7 @@ public struct ZeekClientGateway: BusService {
     /// Relays one data message to the controller; problems go back as Broker error frames.
     private func relay(_ data: Data, id: String, endpoint: any MessageBus, continuation: AsyncStream<BrokerMessage>.Continuation) async {
         do {
-            guard case let .data(topic, value) = try BrokerMessage(frame: data) else {
+            guard case let .data(topic, value) = try BrokerMessage(frame: data, maximumSize: Self.maximumFrameSize) else {
                 throw BrokerJSONError(path: "type", problem: "expected a data-message")
             }
             guard topic == Self.topic else { return }
@@ -223,7 +228,16 @@ public struct ZeekClientGateway: BusService {
                 if ZeekClientEvents.responses[event.name] == nil { logger.info("zeek-client \(id) sent unsupported event \(event.name.prefix(120))") }
                 return
             }
-            try await ZeekClientEvents.relay(event.name, arguments: try ZeekClientEvents.arguments(of: event), through: endpoint, to: controllerName)
+            do {
+                try await ZeekClientEvents.relay(event.name, arguments: try ZeekClientEvents.arguments(of: event), through: endpoint, to: controllerName)
+            } catch {
+                // A request that cannot go on (too large for Kafka, the broker down) is answered
+                // here, so the client shows why instead of waiting for its timeout.
+                guard case .string(let reqid)? = event.arguments.first,
+                      let failure = ZeekClientEvents.failedResponse(to: event.name, reqid: reqid, error: "\(error)") else { throw error }
+                logger.warning("zeek-client \(id): \(event.name) not relayed: \(error)")
+                continuation.yield(.data(topic: Self.topic, value: failure.value))
+            }
         } catch {
             logger.warning("zeek-client \(id): cannot relay a message: \(error)")
             continuation.yield(.error(code: "deserialization_failed", context: "\(error)"))

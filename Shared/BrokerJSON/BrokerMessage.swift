@@ -52,13 +52,13 @@ public enum BrokerMessage: Hashable, Sendable {
     /// The server could not handle something; clients may ignore it.
     case error(code: String, context: String)
 
-    /// Frames larger than this are refused before parsing.
+    /// Frames larger than this are refused before parsing, unless the reader allows more.
     public static let maximumSize = 1_048_576
 
     /// Parses a frame. `expectingSubscription` reads the client's first frame (a JSON array).
-    public init(frame: Data, expectingSubscription: Bool = false) throws(BrokerJSONError) {
-        guard frame.count <= Self.maximumSize else {
-            throw BrokerJSONError(path: "", problem: "frame of \(frame.count) bytes exceeds the \(Self.maximumSize)-byte limit")
+    public init(frame: Data, expectingSubscription: Bool = false, maximumSize: Int = maximumSize) throws(BrokerJSONError) {
+        guard frame.count <= maximumSize else {
+            throw BrokerJSONError(path: "", problem: "frame of \(frame.count) bytes exceeds the \(maximumSize)-byte limit")
         }
         let json: JSONValue
         do {

@@ -45,6 +45,26 @@ public struct Envelope<Event: ManagementEvent>: Sendable {
     }
 }
 
+/// An envelope larger than a record may be: named with its size, the limit and the setting
+/// that raises it, before anything is sent.
+public struct EnvelopeTooLarge: Error, Sendable, CustomStringConvertible {
+    public var event: String
+    public var size: Int
+    public var limit: Int
+
+    public init(event: String, size: Int, limit: Int) {
+        self.event = event
+        self.size = size
+        self.limit = limit
+    }
+
+    public var description: String {
+        "\(event) of \(size) bytes exceeds the limit of \(limit) bytes per message (message.max.bytes); "
+            + "make it smaller, or raise message.max.bytes on every service and client (--kafka-option message.max.bytes=N) "
+            + "and the broker's message.max.bytes for its compressed size"
+    }
+}
+
 /// Kafka header names of the envelope.
 public enum EnvelopeHeader {
     public static let event = "event"
@@ -61,9 +81,10 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
     public var timestamp: Double
     public var apiVersion: Int
 
-    /// Larger values are refused before parsing. Matches Kafka's default `message.max.bytes`,
-    /// so nothing legitimate is lost, and a hostile 100 MiB value costs nothing.
-    public static let maximumSize = 1_048_576
+    /// Larger values are refused before parsing, unless the endpoint's `message.max.bytes` is
+    /// raised: what the services may send, so nothing legitimate is lost, and a hostile
+    /// 100 MiB value costs nothing.
+    public static let maximumSize = KafkaConfiguration.defaultMaximumMessageSize
 
     enum CodingKeys: String, CodingKey {
         case event, args, sender, target
@@ -83,7 +104,7 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
     }
 
     /// Parses the head of an envelope; the error names what is wrong and where.
-    public static func parse(_ data: Data) throws(WireDecodingError) -> EnvelopeHead {
+    public static func parse(_ data: Data, maximumSize: Int = maximumSize) throws(WireDecodingError) -> EnvelopeHead {
         guard data.count <= maximumSize else {
             throw WireDecodingError(path: "", problem: "message of \(data.count) bytes exceeds the \(maximumSize)-byte limit")
         }

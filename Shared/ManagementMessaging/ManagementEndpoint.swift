@@ -200,6 +200,10 @@ public final class ManagementEndpoint: MessageBus {
     private func records<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaRecord] {
         let kafkaTopic = namespace.kafkaName(topic)
         let record = try envelope.record(topic: kafkaTopic)
+        let size = record.value.count + (record.key?.count ?? 0) + record.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
+        guard size <= kafka.maximumMessageSize else {
+            throw EnvelopeTooLarge(event: Event.eventName, size: size, limit: kafka.maximumMessageSize)
+        }
         guard envelope.target == nil, topic.isPartitioned, !topic.isNotify,
               let partitions = producer.knownPartitionCount(of: kafkaTopic), partitions > 1 else { return [record] }
         return (0..<Int32(partitions)).map { partition in
@@ -325,7 +329,7 @@ public final class ManagementEndpoint: MessageBus {
     private func accept(_ message: KafkaMessage) -> InboundMessage? {
         let head: EnvelopeHead
         do {
-            head = try EnvelopeHead.parse(message.value)
+            head = try EnvelopeHead.parse(message.value, maximumSize: kafka.maximumMessageSize)
         } catch {
             logger.warning("skipping malformed message on \(message.topic) at offset \(message.offset): \(error)",
                            metadata: ["sender": "\(message.header(EnvelopeHeader.sender)?.stringValue ?? "-")"])
