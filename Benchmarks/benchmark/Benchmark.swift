@@ -10,7 +10,7 @@ struct Benchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchmark",
         abstract: "Latency of the project's transport and supervision against their physical floors.",
-        subcommands: [TransportCommand.self, SupervisionCommand.self, AgentCommand.self, ControllerCommand.self, ZeekCommand.self, InProcessCommand.self],
+        subcommands: [TransportCommand.self, SupervisionCommand.self, AgentCommand.self, ControllerCommand.self, FleetCommand.self, ZeekCommand.self, InProcessCommand.self],
         defaultSubcommand: TransportCommand.self
     )
 }

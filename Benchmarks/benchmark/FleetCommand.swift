@@ -1,0 +1,336 @@
+import ArgumentParser
+import Foundation
+import KafkaTransport
+import LocalServers
+import Logging
+import ManagementMessaging
+import ManagementTypes
+import Synchronization
+
+/// The real controller-service against a fleet of simulated agents: what deploy, get-nodes
+/// and the controller cost as the number of hosts grows.
+///
+/// The agents are simulated in this process, one per host name, and read what real agents
+/// read under contract 2.0: the partition of their instance of `Management.Agent.API` (the
+/// benchmark fetches every such partition once, as each agent in it would). They answer the
+/// controller's requests as real agents do, without supervisors or nodes, and check in every
+/// 5 s. Their traffic with supervisors and nodes (`Supervisor.API`, `Management.Node.API`) is
+/// per host, in that host's partition, and not simulated.
+struct FleetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "controller-service with N simulated agents: stage, deploy and get-nodes times, controller RSS, bytes one agent reads, idle requests."
+    )
+
+    @OptionGroup var broker: BrokerOption
+
+    @Option(help: "Fleet sizes to measure, comma-separated.")
+    var agents: String = "100,1000,5000"
+
+    @Option(help: "Nodes per agent.")
+    var nodesPerAgent: Int = 10
+
+    @Option(help: "Partitions of the per-host topics.")
+    var partitions: Int = TopicNamespace.defaultPartitions
+
+    @Option(help: "get-nodes round trips per fleet size.")
+    var rounds: Int = 20
+
+    func run() async throws {
+        let logger = bootstrapBenchmark()
+        let sizes = agents.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--agents takes sizes such as 100,1000,5000") }
+        var reports: [FleetReport] = []
+        for size in sizes {
+            let report = try await broker.withBroker { servers in
+                try await measure(agents: size, servers: servers, logger: logger)
+            }
+            print(report.lines.joined(separator: "\n"))
+            reports.append(report)
+        }
+        let idle = try await broker.withBroker { servers in try await idleFetchRate(servers: servers, logger: logger) }
+        print("")
+        print("\(nodesPerAgent) nodes per agent, \(partitions) partitions")
+        print("agents   stage     deploy    get-nodes p50   controller RSS (peak)   config (JSON)   one agent reads per deploy (median / most)")
+        for report in reports { print(report.row) }
+        print(String(format: "idle: one consumer with the services' settings sends %.1f fetch requests/s", idle))
+        print(String(format: "      a host with an agent, a supervisor and %d stand-in nodes: %d consumers, %.0f requests/s (+0.4/s heartbeats)", nodesPerAgent, nodesPerAgent + 2, idle * Double(nodesPerAgent + 2)))
+        for report in reports {
+            print(String(format: "      %d hosts: %.0f requests/s (Zeek nodes, relayed by the supervisor: %.0f/s)", report.agents,
+                         idle * Double(report.agents * (nodesPerAgent + 2)), idle * Double(report.agents * 2)))
+        }
+    }
+
+    private func measure(agents count: Int, servers: String, logger: Logger) async throws -> FleetReport {
+        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: LocalBroker.clientOptions)
+        try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify].map(TopicNamespace(partitions: partitions).specification))
+        let controller = try launchService("controller-service", ["--request-timeout", "120", "--agent-timeout", "30", "--partitions", "\(partitions)"], servers: servers)
+        defer {
+            controller.terminate()
+            controller.waitForExit()
+        }
+        let names = (1...count).map { "host-\($0)" }
+        let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, logger: logger)
+        let client = try await ManagementClient.connect(name: "bench-fleet-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
+        func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
+            try await client.request(request, on: .controllerAPI, target: "controller", timeout: .seconds(180))
+        }
+        do {
+            // Every agent checked in.
+            let deadline = ContinuousClock.now + .seconds(120)
+            while true {
+                let listed = try? await ask(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString)).result.data?.decode(as: [Management.Instance].self)
+                if listed?.count == count { break }
+                guard ContinuousClock.now < deadline else { throw BenchmarkError("the controller saw \(listed?.count ?? 0) of \(count) agents within 120 s") }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let config = Management.Configuration(
+                instances: Set(names.map { Management.Instance(name: $0) }),
+                nodes: Set(names.flatMap { name in (1...nodesPerAgent).map { Management.Node(name: "\(name)-w\($0)", instance: name, role: .worker) } })
+            )
+            let configSize = try ZeekJSON.encode(config).count
+
+            var start = ContinuousClock.now
+            let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config))
+            let stageTime = ContinuousClock.now - start
+            guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results.prefix(3))") }
+
+            fleet.resetCounts()
+            start = ContinuousClock.now
+            let deployed = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString))
+            let deployTime = ContinuousClock.now - start
+            let read = fleet.bytesReadPerAgent()
+            let acknowledged = Set(deployed.results.compactMap(\.instance))
+            guard deployed.results.allSatisfy(\.success), acknowledged.count == count, deployed.results.filter({ $0.node != nil }).count == count * nodesPerAgent else {
+                throw BenchmarkError("deploy failed: \(deployed.results.filter { !$0.success }.prefix(3)); \(acknowledged.count) of \(count) agents answered")
+            }
+
+            var getNodes: [Duration] = []
+            for _ in 0..<rounds {
+                start = ContinuousClock.now
+                let response = try await ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString))
+                getNodes.append(ContinuousClock.now - start)
+                guard response.results.count == count, response.results.allSatisfy(\.success) else {
+                    throw BenchmarkError("get-nodes failed: \(response.results.count) of \(count) agents, \(response.results.filter { !$0.success }.prefix(3))")
+                }
+            }
+            let memory = residentMemory(of: controller.processIdentifier)
+            await client.close()
+            await fleet.stop()
+            return FleetReport(agents: count, stage: stageTime, deploy: deployTime, getNodes: percentile(getNodes, 0.5),
+                               rss: memory.current, peakRSS: memory.peak, configSize: configSize,
+                               medianRead: read.sorted()[read.count / 2], mostRead: read.max() ?? 0)
+        } catch {
+            await client.close()
+            await fleet.stop()
+            throw error
+        }
+    }
+
+    /// Fetch requests per second of one idle consumer with the services' own settings (not the
+    /// short wait the local broker's clients use), from librdkafka's statistics.
+    private func idleFetchRate(servers: String, logger: Logger) async throws -> Double {
+        let samples = Mutex<[(time: Double, fetches: Double)]>([])
+        var kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-idle",
+                                       overrides: ["statistics.interval.ms": "1000"])
+        kafka.statisticsObserver = { json in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                  let brokers = object["brokers"] as? [String: Any] else { return }
+            let fetches = brokers.values.compactMap { (($0 as? [String: Any])?["req"] as? [String: Any])?["Fetch"] as? Double }.reduce(0, +)
+            samples.withLock { $0.append((Date().timeIntervalSince1970, fetches)) }
+        }
+        let topic = TopicSpecification(name: "bench-idle-\(UUID().uuidString)", partitions: 1)
+        try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([topic])
+        let consumer = try await KafkaConsumer(configuration: kafka, subscription: .fromEnd(topics: [topic.name]), logger: logger)
+        try await Task.sleep(for: .seconds(7))
+        await consumer.shutdown()
+        let taken = samples.withLock { $0 }
+        guard let first = taken.dropFirst().first, let last = taken.last, last.time > first.time else { return .nan }
+        return (last.fetches - first.fetches) / (last.time - first.time)
+    }
+
+    /// The resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes.
+    private func residentMemory(of pid: Int32) -> (current: Int, peak: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+        func kilobytes(_ field: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+            return (line?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
+        }
+        return (kilobytes("VmRSS"), kilobytes("VmHWM"))
+    }
+}
+
+struct FleetReport {
+    var agents: Int
+    var stage: Duration
+    var deploy: Duration
+    var getNodes: Duration
+    var rss: Int
+    var peakRSS: Int
+    var configSize: Int
+    var medianRead: Int
+    var mostRead: Int
+
+    var lines: [String] {
+        ["\(agents) agents: stage \(format(stage)), deploy \(format(deploy)), get-nodes p50 \(format(getNodes)), controller RSS \(mebibytes(rss)) (peak \(mebibytes(peakRSS)))",
+         String(format: "  one agent reads per deploy: median %@ (%.2fx the configuration's %@), most %@ (%.2fx)", mebibytes(medianRead),
+                Double(medianRead) / Double(configSize), mebibytes(configSize), mebibytes(mostRead), Double(mostRead) / Double(configSize))]
+    }
+
+    var row: String {
+        "\(pad(String(agents)).prefix(8)) \(pad(format(stage)).prefix(9)) \(pad(format(deploy)).prefix(9)) \(pad(format(getNodes)))   \(mebibytes(rss)) (\(mebibytes(peakRSS)))"
+            + String(format: "      %@        %@ / %@ (%.2fx / %.2fx)", mebibytes(configSize), mebibytes(medianRead), mebibytes(mostRead),
+                     Double(medianRead) / Double(configSize), Double(mostRead) / Double(configSize))
+    }
+
+    private func mebibytes(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
+}
+
+/// Simulated agents answering the controller from one process; see ``FleetCommand``.
+struct SimulatedFleet {
+    private let responder: FleetResponder
+    private let producer: KafkaProducer
+    private let consumer: KafkaConsumer
+    private let work: Task<Void, Never>
+
+    static func start(names: [String], nodesPerAgent: Int, partitions: Int, kafka: KafkaConfiguration, logger: Logger) async throws -> SimulatedFleet {
+        let byPartition = Dictionary(grouping: names) { Murmur2Partitioner.partition(of: $0, among: partitions) }
+        let producer = try KafkaProducer(configuration: kafka, logger: logger)
+        let consumer = try await KafkaConsumer(
+            configuration: kafka,
+            subscription: .assigned(byPartition.values.map { PartitionSelection(topic: Topic.agentAPI.name, key: $0[0]) }, committedIn: nil),
+            bufferLimits: .init(lowWatermark: 1_000, highWatermark: 10_000), logger: logger
+        )
+        let responder = FleetResponder(agentsByPartition: byPartition, producer: producer, logger: logger)
+        let work = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Check-ins every 5 s, as agent-service's default heartbeat.
+                    let id = UUID().uuidString
+                    while !Task.isCancelled {
+                        for name in names {
+                            let hello = Envelope(event: AgentAPI.NotifyAgentHello(instance: name, id: id, host: IPAddress("192.0.2.1")), sender: name)
+                            _ = try? producer.enqueue(hello.record(topic: Topic.agentAPI.notify.name))
+                        }
+                        try? await Task.sleep(for: .seconds(5))
+                    }
+                }
+                group.addTask {
+                    for await message in consumer.messages { responder.handle(message) }
+                }
+            }
+        }
+        return SimulatedFleet(responder: responder, producer: producer, consumer: consumer, work: work)
+    }
+
+    func resetCounts() { responder.resetCounts() }
+
+    /// Per agent: the bytes of its partition fetched since ``resetCounts()``.
+    func bytesReadPerAgent() -> [Int] { responder.bytesReadPerAgent() }
+
+    func stop() async {
+        work.cancel()
+        await consumer.shutdown()
+        await producer.shutdown()
+    }
+}
+
+/// Answers, for every simulated agent of a record's partition, what a real agent answers.
+final class FleetResponder: Sendable {
+    private struct State {
+        /// Bytes of every record fetched per partition since the last reset (value, key, headers).
+        var bytes: [Int32: Int] = [:]
+        /// The configurations of recent requests, decoded once for all agents.
+        var configurations: [String: (config: Management.Configuration, nodes: [String: [Management.Node]])] = [:]
+        var running: [String: [Management.Node]] = [:]
+    }
+
+    private let agentsByPartition: [Int32: [String]]
+    private let producer: KafkaProducer
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(agentsByPartition: [Int32: [String]], producer: KafkaProducer, logger: Logger) {
+        self.agentsByPartition = agentsByPartition
+        self.producer = producer
+        self.logger = logger
+    }
+
+    func resetCounts() {
+        state.withLock { $0.bytes = [:] }
+    }
+
+    func bytesReadPerAgent() -> [Int] {
+        let bytes = state.withLock { $0.bytes }
+        return agentsByPartition.flatMap { partition, agents in agents.map { _ in bytes[partition] ?? 0 } }
+    }
+
+    func handle(_ message: KafkaMessage) {
+        let size = message.value.count + (message.key?.count ?? 0) + message.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
+        state.withLock { $0.bytes[message.partition, default: 0] += size }
+        guard let head = try? EnvelopeHead.parse(message.value), head.event.hasSuffix("_request") else { return }
+        let agents = agentsByPartition[message.partition] ?? []
+        let recipients = head.target.map { target in agents.contains(target) ? [target] : [] } ?? agents
+        guard !recipients.isEmpty else { return }
+        let inbound = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: message)
+        let reqid = inbound.reqid ?? ""
+        func answer<Response: ManagementEvent>(_ make: (String) -> Response?) {
+            for agent in recipients {
+                guard let response = make(agent) else { continue }
+                let envelope = Envelope(event: response, sender: agent, target: head.sender)
+                do { _ = try producer.enqueue(envelope.record(topic: Topic.agentAPI.name)) } catch { logger.warning("\(agent): \(error)") }
+            }
+        }
+        func configuration(of type: (some ConfigurationRequest).Type) -> (config: Management.Configuration, nodes: [String: [Management.Node]])? {
+            if let known = self.state.withLock({ $0.configurations[reqid] }) { return known }
+            guard let config = try? type.configuration(in: inbound) else { return nil }
+            let decoded = (config, Dictionary(grouping: config.nodes, by: \.instance))
+            self.state.withLock { $0.configurations[reqid] = decoded }
+            return decoded
+        }
+        switch head.event {
+        case AgentAPI.AgentWelcomeRequest.eventName:
+            answer { AgentAPI.AgentWelcomeResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: $0)) }
+        case AgentAPI.AgentStandbyRequest.eventName:
+            answer { AgentAPI.AgentStandbyResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: $0)) }
+        case AgentAPI.CheckRequest.eventName:
+            guard let (config, _) = configuration(of: AgentAPI.CheckRequest.self) else { return }
+            answer { agent -> AgentAPI.CheckResponse? in
+                guard head.target != nil || config.instances.contains(where: { $0.name == agent }) else { return nil }
+                return AgentAPI.CheckResponse(reqid: reqid, results: [Management.Result(reqid: reqid, instance: agent)])
+            }
+        case AgentAPI.DeployRequest.eventName:
+            guard let (config, nodes) = configuration(of: AgentAPI.DeployRequest.self) else { return }
+            answer { agent -> AgentAPI.DeployResponse? in
+                guard head.target != nil || config.instances.contains(where: { $0.name == agent }) else { return nil }
+                let own = nodes[agent] ?? []
+                self.state.withLock { $0.running[agent] = own }
+                let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
+                    : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
+                return AgentAPI.DeployResponse(reqid: reqid, results: results)
+            }
+        case AgentAPI.GetNodesRequest.eventName:
+            answer { agent -> AgentAPI.GetNodesResponse? in
+                let own = self.state.withLock { $0.running[agent] ?? [] }
+                let statuses = [Management.NodeStatus(node: agent, state: .running, mgmtRole: .agent)]
+                    + own.map { Management.NodeStatus(node: $0.name, state: .running, clusterRole: $0.role, pid: 1) }
+                return AgentAPI.GetNodesResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: agent, data: try? JSONValue(encoding: statuses)))
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// A request that carries a configuration.
+protocol ConfigurationRequest: ManagementRequest {
+    static func configuration(in message: InboundMessage) throws -> Management.Configuration
+}
+
+extension AgentAPI.CheckRequest: ConfigurationRequest {
+    static func configuration(in message: InboundMessage) throws -> Management.Configuration { try message.decode(Self.self).event.config }
+}
+
+extension AgentAPI.DeployRequest: ConfigurationRequest {
+    static func configuration(in message: InboundMessage) throws -> Management.Configuration { try message.decode(Self.self).event.config }
+}
