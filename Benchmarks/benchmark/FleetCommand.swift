@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRdKafka
 import Foundation
 import KafkaTransport
 import LocalServers
@@ -128,25 +129,15 @@ struct FleetCommand: AsyncParsableCommand {
     }
 
     /// Fetch requests per second of one idle consumer with the services' own settings (not the
-    /// short wait the local broker's clients use), from librdkafka's statistics.
+    /// short wait the local broker's clients use), from librdkafka's statistics. Written against
+    /// librdkafka directly, as the bare floors are: the project's clients expose no statistics.
     private func idleFetchRate(servers: String, logger: Logger) async throws -> Double {
-        let samples = Mutex<[(time: Double, fetches: Double)]>([])
-        var kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-idle",
-                                       overrides: ["statistics.interval.ms": "1000"])
-        kafka.statisticsObserver = { json in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-                  let brokers = object["brokers"] as? [String: Any] else { return }
-            let fetches = brokers.values.compactMap { (($0 as? [String: Any])?["req"] as? [String: Any])?["Fetch"] as? Double }.reduce(0, +)
-            samples.withLock { $0.append((Date().timeIntervalSince1970, fetches)) }
-        }
+        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-idle")
         let topic = TopicSpecification(name: "bench-idle-\(UUID().uuidString)", partitions: 1)
         try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([topic])
-        let consumer = try await KafkaConsumer(configuration: kafka, subscription: .fromEnd(topics: [topic.name]), logger: logger)
-        try await Task.sleep(for: .seconds(7))
-        await consumer.shutdown()
-        let taken = samples.withLock { $0 }
-        guard let first = taken.dropFirst().first, let last = taken.last, last.time > first.time else { return .nan }
-        return (last.fetches - first.fetches) / (last.time - first.time)
+        let properties = kafka.properties(role: KafkaConfiguration.Tuning.consumer + KafkaConfiguration.Tuning.standalone(groupID: "bench-idle-\(UUID())"))
+            + [("statistics.interval.ms", "1000")]
+        return try await Task.detached { try IdleFetches.measure(properties: properties, topic: topic.name, seconds: 7) }.value
     }
 
     /// The resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes.
@@ -333,4 +324,58 @@ extension AgentAPI.CheckRequest: ConfigurationRequest {
 
 extension AgentAPI.DeployRequest: ConfigurationRequest {
     static func configuration(in message: InboundMessage) throws -> Management.Configuration { try message.decode(Self.self).event.config }
+}
+
+/// One idle consumer's fetch requests, counted by librdkafka's statistics.
+enum IdleFetches {
+    /// Where the statistics callback, a C function, puts the cumulative Fetch count it reads.
+    final class Samples: @unchecked Sendable {
+        let lock = NSLock()
+        var values: [(time: Double, fetches: Double)] = []
+    }
+
+    static func measure(properties: [(String, String)], topic: String, seconds: Double) throws -> Double {
+        let conf = rd_kafka_conf_new()
+        var errorText = [CChar](repeating: 0, count: 512)
+        for (key, value) in properties {
+            guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
+                throw BenchmarkError("\(key)=\(value) rejected")
+            }
+        }
+        let samples = Samples()
+        let box = Unmanaged.passRetained(samples)
+        defer { box.release() }
+        rd_kafka_conf_set_opaque(conf, box.toOpaque())
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let json, let opaque else { return 0 }
+            let samples = Unmanaged<Samples>.fromOpaque(opaque).takeUnretainedValue()
+            let data = Data(bytes: json, count: length)
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let brokers = object["brokers"] as? [String: Any] {
+                let fetches = brokers.values.compactMap { (($0 as? [String: Any])?["req"] as? [String: Any])?["Fetch"] as? Double }.reduce(0, +)
+                samples.lock.lock()
+                samples.values.append((Date().timeIntervalSince1970, fetches))
+                samples.lock.unlock()
+            }
+            return 0
+        }
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText, errorText.count) else { throw BenchmarkError("rd_kafka_new failed") }
+        defer {
+            _ = rd_kafka_consumer_close(handle)
+            rd_kafka_destroy(handle)
+        }
+        rd_kafka_poll_set_consumer(handle)
+        let list = rd_kafka_topic_partition_list_new(1)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, topic, 0)?.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
+        _ = rd_kafka_assign(handle, list)
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if let message = rd_kafka_consumer_poll(handle, 100) { rd_kafka_message_destroy(message) }
+        }
+        samples.lock.lock()
+        let taken = samples.values
+        samples.lock.unlock()
+        guard let first = taken.dropFirst().first, let last = taken.last, last.time > first.time else { return .nan }
+        return (last.fetches - first.fetches) / (last.time - first.time)
+    }
 }

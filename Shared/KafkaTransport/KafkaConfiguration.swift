@@ -14,9 +14,6 @@ public struct KafkaConfiguration: Sendable {
     /// Told of every error librdkafka reports in the background (broker down, authentication
     /// failed, ...), beyond the log line each one gets; e.g. to count them in a metric.
     public var errorObserver: (@Sendable (KafkaError) -> Void)?
-    /// Given librdkafka's statistics (JSON) every `statistics.interval.ms`, when that is set:
-    /// what a client asks of the broker (requests by kind, bytes), for measuring it.
-    public var statisticsObserver: (@Sendable (String) -> Void)?
 
     /// The largest record (value, key and headers, before compression) a client sends, unless
     /// `message.max.bytes` is overridden: 16 MiB.

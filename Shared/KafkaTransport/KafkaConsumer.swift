@@ -118,7 +118,7 @@ public final class KafkaConsumer: Sendable {
             kind: .consumer,
             properties: configuration.properties(role: role),
             context: ClientContext(logger: logger, rebalance: rebalance, offsetContinuity: continuity,
-                                   errorObserver: configuration.errorObserver, statisticsObserver: configuration.statisticsObserver)
+                                   errorObserver: configuration.errorObserver)
         ) { conf in
             rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
                 guard let handle, let context = ClientContext.from(handle),

@@ -22,7 +22,7 @@ public final class KafkaProducer: Sendable {
         let client = try RdKafkaClient(
             kind: .producer,
             properties: configuration.properties(role: KafkaConfiguration.Tuning.producer),
-            context: ClientContext(logger: logger, errorObserver: configuration.errorObserver, statisticsObserver: configuration.statisticsObserver)
+            context: ClientContext(logger: logger, errorObserver: configuration.errorObserver)
         ) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
                 guard let message, let opaque = message.pointee._private else { return }

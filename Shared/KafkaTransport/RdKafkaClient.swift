@@ -15,20 +15,17 @@ final class ClientContext: Sendable {
     /// A consumer's record of what it read, forgotten for partitions a rebalance moves.
     let offsetContinuity: OffsetContinuity?
     let errorObserver: (@Sendable (KafkaError) -> Void)?
-    let statisticsObserver: (@Sendable (String) -> Void)?
 
     init(
         logger: Logger,
         rebalance: RebalanceState? = nil,
         offsetContinuity: OffsetContinuity? = nil,
-        errorObserver: (@Sendable (KafkaError) -> Void)? = nil,
-        statisticsObserver: (@Sendable (String) -> Void)? = nil
+        errorObserver: (@Sendable (KafkaError) -> Void)? = nil
     ) {
         self.logger = logger
         self.rebalance = rebalance
         self.offsetContinuity = offsetContinuity
         self.errorObserver = errorObserver
-        self.statisticsObserver = statisticsObserver
     }
 
     static func from(_ handle: OpaquePointer?) -> ClientContext? {
@@ -96,14 +93,6 @@ final class RdKafkaClient: @unchecked Sendable {
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
             context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
             context.errorObserver?(KafkaError(.client, text, code: code))
-        }
-        if context.statisticsObserver != nil {
-            rd_kafka_conf_set_stats_cb(conf) { handle, json, length, _ in
-                if let context = ClientContext.from(handle), let json {
-                    context.statisticsObserver?(String(decoding: UnsafeRawBufferPointer(start: json, count: length), as: UTF8.self))
-                }
-                return 0
-            }
         }
         configure(conf)
 
