@@ -52,7 +52,7 @@ struct FleetCommand: AsyncParsableCommand {
         let idle = try await broker.withBroker { servers in try await idleFetchRate(servers: servers, logger: logger) }
         print("")
         print("\(nodesPerAgent) nodes per agent, \(partitions) partitions")
-        print("agents   stage     deploy    get-nodes p50   controller RSS (peak)   config (JSON)   one agent reads per deploy (median / most)")
+        print("agents  stage      deploy     get-nodes  controller RSS (peak)  deployed config  one agent reads per deploy: median / most (x config)")
         for report in reports { print(report.row) }
         print(String(format: "idle: one consumer with the services' settings sends %.1f fetch requests/s", idle))
         print(String(format: "      a host with an agent, a supervisor and %d stand-in nodes: %d consumers, %.0f requests/s (+0.4/s heartbeats)", nodesPerAgent, nodesPerAgent + 2, idle * Double(nodesPerAgent + 2)))
@@ -89,7 +89,6 @@ struct FleetCommand: AsyncParsableCommand {
                 instances: Set(names.map { Management.Instance(name: $0) }),
                 nodes: Set(names.flatMap { name in (1...nodesPerAgent).map { Management.Node(name: "\(name)-w\($0)", instance: name, role: .worker) } })
             )
-            let configSize = try ZeekJSON.encode(config).count
 
             var start = ContinuousClock.now
             let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config))
@@ -101,6 +100,9 @@ struct FleetCommand: AsyncParsableCommand {
             let deployed = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString))
             let deployTime = ContinuousClock.now - start
             let read = fleet.bytesReadPerAgent()
+            // What the agents were sent: the staged configuration with hosts and ports filled in.
+            let deployedConfig = try await ask(ControllerAPI.GetConfigurationRequest(reqid: UUID().uuidString, deployed: true)).result.data
+            let configSize = try deployedConfig.map { try ZeekJSON.encode($0).count } ?? 0
             let acknowledged = Set(deployed.results.compactMap(\.instance))
             guard deployed.results.allSatisfy(\.success), acknowledged.count == count, deployed.results.filter({ $0.node != nil }).count == count * nodesPerAgent else {
                 throw BenchmarkError("deploy failed: \(deployed.results.filter { !$0.success }.prefix(3)); \(acknowledged.count) of \(count) agents answered")
@@ -169,9 +171,9 @@ struct FleetReport {
     }
 
     var row: String {
-        "\(pad(String(agents)).prefix(8)) \(pad(format(stage)).prefix(9)) \(pad(format(deploy)).prefix(9)) \(pad(format(getNodes)))   \(mebibytes(rss)) (\(mebibytes(peakRSS)))"
-            + String(format: "      %@        %@ / %@ (%.2fx / %.2fx)", mebibytes(configSize), mebibytes(medianRead), mebibytes(mostRead),
-                     Double(medianRead) / Double(configSize), Double(mostRead) / Double(configSize))
+        String(format: "%6d  %9@  %9@  %9@  %10@ (%@)  %9@  %@ / %@ (%.2fx / %.2fx)",
+               agents, format(stage), format(deploy), format(getNodes), mebibytes(rss), mebibytes(peakRSS), mebibytes(configSize),
+               mebibytes(medianRead), mebibytes(mostRead), Double(medianRead) / Double(configSize), Double(mostRead) / Double(configSize))
     }
 
     private func mebibytes(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
