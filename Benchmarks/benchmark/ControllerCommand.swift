@@ -7,12 +7,12 @@ import ManagementMessaging
 import ManagementTypes
 
 /// Measures the controller path: a get-nodes round trip (client → controller → every agent →
-/// back) against a bare librdkafka ping-pong, and a deploy across several agents until every
+/// back) against a bare librdkafka relay of the same shape (``BareRelay``), in the same run, and a deploy across several agents until every
 /// node runs against spawning the same nodes directly.
 struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "controller",
-        abstract: "get-nodes round trip vs. a bare librdkafka ping-pong; deploy of agents × nodes vs. direct spawning."
+        abstract: "get-nodes round trip vs. a bare librdkafka relay of the same shape; deploy of agents × nodes vs. direct spawning."
     )
 
     @OptionGroup var broker: BrokerOption
@@ -45,9 +45,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 if block == 1 { print("controller + \(agents) agents; broker \(servers)") }
                 for variant in block.isMultiple(of: 2) ? ["get-nodes", "bare"] : ["bare", "get-nodes"] {
                     if variant == "bare" {
-                        let topic = TopicSpecification(name: "bench-bare-\(UUID().uuidString)", partitions: 1)
-                        try await KafkaAdmin(configuration: cluster.kafka, logger: logger).ensureTopics([topic])
-                        let floor = BareFloor(configuration: cluster.kafka, topic: topic.name)
+                        let floor = BareRelay(configuration: cluster.kafka, responders: agents, partitions: TopicNamespace.defaultPartitions)
                         bare += try await Task.detached { [rounds] in try floor.measure(rounds: rounds, warmup: 20) }.value
                         continue
                     }
@@ -62,7 +60,7 @@ struct ControllerCommand: AsyncParsableCommand {
                 }
                 await cluster.client.close()
             }
-            print("block \(block)/\(blocks): bare ping-pong p50 \(format(percentile(bare, 0.5))), get-nodes p50 \(format(percentile(getNodes, 0.5)))")
+            print("block \(block)/\(blocks): bare relay p50 \(format(percentile(bare, 0.5))), get-nodes p50 \(format(percentile(getNodes, 0.5)))")
         }
 
         let total = agents * nodesPerAgent
@@ -89,9 +87,9 @@ struct ControllerCommand: AsyncParsableCommand {
 
         print("")
         print("get-nodes round trip (client -> controller -> \(agents) agents -> back), p50 of \(getNodes.count)")
-        print("  bare librdkafka ping-pong  \(pad(format(percentile(bare, 0.5))))")
-        print("  get-nodes                  \(pad(format(percentile(getNodes, 0.5))))")
-        print(String(format: "  ratio %.2fx (get-nodes / ping-pong)", seconds(percentile(getNodes, 0.5)) / seconds(percentile(bare, 0.5))))
+        print("  bare librdkafka relay, same shape  \(pad(format(percentile(bare, 0.5))))")
+        print("  get-nodes                          \(pad(format(percentile(getNodes, 0.5))))")
+        print(String(format: "  ratio %.2fx (get-nodes / bare relay)", seconds(percentile(getNodes, 0.5)) / seconds(percentile(bare, 0.5))))
         print("deploy \(agents) agents x \(nodesPerAgent) nodes until all RUNNING (median of \(deployRounds))")
         print("  spawned directly           \(pad(format(percentile(direct, 0.5))))")
         print("  deploy through controller  \(pad(format(percentile(deployed, 0.5))))")

@@ -233,7 +233,7 @@ final class FleetResponder: Sendable {
     private struct State {
         /// Bytes of every record fetched per partition since the last reset (value, key, headers).
         var bytes: [Int32: Int] = [:]
-        /// The configurations of recent requests, decoded once for all agents.
+        /// The configurations of recent requests, decoded once for all agents, by reqid and by id.
         var configurations: [String: (config: Management.Configuration, nodes: [String: [Management.Node]])] = [:]
         var running: [String: [Management.Node]] = [:]
     }
@@ -278,7 +278,10 @@ final class FleetResponder: Sendable {
             if let known = self.state.withLock({ $0.configurations[reqid] }) { return known }
             guard let config = try? type.configuration(in: inbound) else { return nil }
             let decoded = (config, Dictionary(grouping: config.nodes, by: \.instance))
-            self.state.withLock { $0.configurations[reqid] = decoded }
+            self.state.withLock {
+                $0.configurations[reqid] = decoded
+                $0.configurations[config.id] = decoded
+            }
             return decoded
         }
         switch head.event {
@@ -296,6 +299,20 @@ final class FleetResponder: Sendable {
             guard let (config, nodes) = configuration(of: AgentAPI.DeployRequest.self) else { return }
             answer { agent -> AgentAPI.DeployResponse? in
                 guard head.target != nil || config.instances.contains(where: { $0.name == agent }) else { return nil }
+                let own = nodes[agent] ?? []
+                self.state.withLock { $0.running[agent] = own }
+                let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
+                    : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
+                return AgentAPI.DeployResponse(reqid: reqid, results: results)
+            }
+        case AgentAPI.DeployCheckedRequest.eventName:
+            guard let request = try? inbound.decode(AgentAPI.DeployCheckedRequest.self).event else { return }
+            let checked = self.state.withLock { $0.configurations[request.config_id] }
+            answer { agent -> AgentAPI.DeployResponse? in
+                guard let (config, nodes) = checked, config.instances.contains(where: { $0.name == agent }) else {
+                    return AgentAPI.DeployResponse(reqid: reqid, results: [Management.Result(reqid: reqid, success: false, instance: agent,
+                                                                                              error: AgentAPI.DeployCheckedRequest.notChecked(request.config_id))])
+                }
                 let own = nodes[agent] ?? []
                 self.state.withLock { $0.running[agent] = own }
                 let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]

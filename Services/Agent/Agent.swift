@@ -95,7 +95,7 @@ public actor Agent {
 
     /// The configuration last checked successfully, so a deploy right after its check does
     /// not parse every script again.
-    private var checkedConfigID: String?
+    private var checkedConfiguration: Management.Configuration?
 
     /// Asks the supervisor whether each of this instance's nodes of `config` would start
     /// (Zeek parses what the node would load). One failed Result per node that would not,
@@ -115,8 +115,17 @@ public actor Agent {
             for failure in failures { notifyError("node \(failure.node ?? "-") of configuration \(config.id) fails its check: \(failure.error ?? "")", node: failure.node ?? "") }
             return failures
         }
-        checkedConfigID = config.id
+        checkedConfiguration = config
         return [Management.Result(reqid: reqid, instance: instance)]
+    }
+
+    /// Deploys the configuration of `id` this agent checked last (``check(_:reqid:)``); if it
+    /// holds none of that id, one failed Result that asks for the whole configuration.
+    func deployChecked(_ id: String, reqid: String, force: Bool) async -> [Management.Result] {
+        guard let checked = checkedConfiguration, checked.id == id else {
+            return [Management.Result(reqid: reqid, success: false, instance: instance, error: AgentAPI.DeployCheckedRequest.notChecked(id))]
+        }
+        return await deploy(checked, reqid: reqid, force: force)
     }
 
     /// Adopts `config` and runs this instance's nodes of it; one Result per node.
@@ -128,14 +137,14 @@ public actor Agent {
         if config.id == configID && !force {
             return [Management.Result(reqid: reqid, instance: instance)]
         }
-        if checkedConfigID != config.id {
+        if checkedConfiguration?.id != config.id {
             let checked = await check(config, reqid: reqid)
             if checked.contains(where: { !$0.success }) {
                 return checked + [Management.Result(reqid: reqid, success: false, instance: instance,
                                                      error: "configuration \(config.id) not deployed: the nodes running before were left as they were")]
             }
         }
-        checkedConfigID = nil
+        checkedConfiguration = nil
         configID = config.id
         knowsDeployment = true
         layout = Self.layout(of: config)

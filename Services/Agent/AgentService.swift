@@ -120,6 +120,12 @@ extension RequestResponder {
             metrics.deployed(duration: agent.clock.now - started)
             return .init(reqid: request.reqid, results: results)
         }
+        responder.on(AgentAPI.DeployCheckedRequest.self) { request, _ in
+            let started = agent.clock.now
+            let results = await agent.deployChecked(request.config_id, reqid: request.reqid, force: request.force)
+            metrics.deployed(duration: agent.clock.now - started)
+            return .init(reqid: request.reqid, results: results)
+        }
         responder.on(AgentAPI.CheckRequest.self) { request, context in
             guard !context.isBroadcast || request.config.instances.contains(where: { $0.name == instance }) else { return nil }
             return .init(reqid: request.reqid, results: await agent.check(request.config, reqid: request.reqid))

@@ -248,7 +248,16 @@ public actor Controller {
         var results: [Management.Result] = []
         if !names.isEmpty {
             if let missing = await agentsMissing(names, where: \.isReady, for: config, reqid: reqid, deadline: deadline) { return missing }
-            let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
+            // Every agent passed the check of this configuration and holds it: it is not sent again.
+            var answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.DeployCheckedRequest(reqid: $0, configID: config.id) }
+            let notChecked = AgentAPI.DeployCheckedRequest.notChecked(config.id)
+            let lost = answers.filter { $0.response?.results.contains { $0.error == notChecked } == true }.map(\.agent)
+            if !lost.isEmpty {
+                // Restarted since the check: sent the whole configuration, which they check first.
+                logger.info("agents \(lost.joined(separator: ", ")) no longer hold configuration \(config.id); sending it whole")
+                let again = await fanOut(to: lost, deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
+                answers = answers.filter { !lost.contains($0.agent) } + again
+            }
             // Only an agent whose every Result succeeded surely took the configuration on (one
             // whose check failed kept what it ran); the others are asked again afterwards.
             for answer in answers {

@@ -141,7 +141,7 @@ public struct InboundMessage: Sendable {
     public var reqid: String? { Self.reqid(in: kafkaMessage.value) }
 
     /// The string `reqid` argument of an encoded envelope, if it has one.
-    static func reqid(in value: Data) -> String? {
+    public static func reqid(in value: Data) -> String? {
         struct RequestID: Decodable {
             struct Args: Decodable { var reqid: String }
             var args: Args

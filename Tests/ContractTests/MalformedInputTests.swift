@@ -101,10 +101,13 @@ struct MalformedInputTests {
     }
 
     @Test func oversizedEnvelopeIsRefused() throws {
-        let huge = String(repeating: "A", count: 2 * 1_048_576)
+        let huge = String(repeating: "A", count: 17 * 1_048_576)
         let data = Data(#"{"event":"Management::Controller::API::get_instances_request","args":{"reqid":"\#(huge)"},"sender":"c","ts":1,"api_version":1}"#.utf8)
         let error = #expect(throws: WireDecodingError.self) { try EnvelopeHead.parse(data) }
-        #expect(error?.description == "message of \(data.count) bytes exceeds the 1048576-byte limit")
+        #expect(error?.description == "message of \(data.count) bytes exceeds the 16777216-byte limit")
+        // A receiver whose message.max.bytes is lower refuses from there on.
+        let smaller = Data(#"{"event":"x","args":{"reqid":"\#(String(repeating: "A", count: 2_000))"},"sender":"c","ts":1,"api_version":1}"#.utf8)
+        #expect(throws: WireDecodingError.self) { try EnvelopeHead.parse(smaller, maximumSize: 1_000) }
     }
 
     @Test func envelopeHeadErrors() {

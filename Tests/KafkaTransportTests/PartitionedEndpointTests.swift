@@ -66,7 +66,7 @@ struct PartitionedEndpointTests {
 
         #expect(try await first(2, of: hostA.inbound).map(\.reqid) == ["everyone", "for-a"])
         #expect(try await first(2, of: hostB.inbound).map(\.reqid) == ["for-b", "everyone"])
-        let fetched = try await first(3, of: partitionA.messages).map { InboundMessage.reqidForTesting($0.value) }
+        let fetched = try await first(3, of: partitionA.messages).map { InboundMessage.reqid(in: $0.value) }
         #expect(fetched == ["for-neighbour", "everyone", "for-a"])
 
         await partitionA.shutdown()
@@ -138,15 +138,5 @@ struct PartitionedEndpointTests {
         #expect(try await first(2, of: host.inbound).map(\.reqid) == ["recent", "after"])
         await host.shutdown()
         await controller.shutdown()
-    }
-}
-
-extension InboundMessage {
-    static func reqidForTesting(_ value: Data) -> String? {
-        struct Request: Decodable {
-            struct Args: Decodable { var reqid: String }
-            var args: Args
-        }
-        return try? JSONDecoder().decode(Request.self, from: value).args.reqid
     }
 }

@@ -45,6 +45,40 @@ public enum AgentAPI {
         public init(reqid: String, config: Management.Configuration) { self.reqid = reqid; self.config = config }
     }
 
+    /// Deploy the configuration this agent passed a check of (``CheckRequest``) under
+    /// `config_id`. The controller sends it after every agent passed the check, so that a deploy
+    /// carries the configuration through the broker once, with the check, rather than twice.
+    /// Answered with a ``DeployResponse``; an agent that holds no checked configuration of that
+    /// id (it restarted since) answers one failed Result with ``notChecked(_:)``'s text, and
+    /// is then sent the whole configuration. (Contract 2.0, beyond Zeek's API.)
+    public struct DeployCheckedRequest: ManagementRequest {
+        public static let eventName = "Management::Agent::API::deploy_checked_request"
+        public typealias Response = DeployResponse
+        public var reqid: String
+        public var config_id: String
+        public var force: Bool
+
+        public init(reqid: String, configID: String, force: Bool = false) {
+            self.reqid = reqid
+            self.config_id = configID
+            self.force = force
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, config_id, force }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reqid = try c.decode(String.self, forKey: .reqid)
+            config_id = try c.decode(String.self, forKey: .config_id)
+            force = try c.decodeIfPresent(Bool.self, forKey: .force) ?? false
+        }
+
+        /// The error of an agent that did not check configuration `id`.
+        public static func notChecked(_ id: String) -> String {
+            "configuration \(id) was not checked on this agent"
+        }
+    }
+
     public struct CheckResponse: ResultsResponse {
         public static let eventName = "Management::Agent::API::check_response"
         public var reqid: String
