@@ -98,12 +98,16 @@ public final class KafkaConsumer: Sendable {
         logger: Logger
     ) async throws {
         var role = KafkaConfiguration.Tuning.consumer
-        var lookback: Duration?
+        var start = StartOffsets.Fallback.end
         switch subscription {
-        case let .group(id, _, start):
+        case let .group(id, _, position):
             role += KafkaConfiguration.Tuning.groupMember
-            role += [("group.id", id), ("auto.offset.reset", start == .earliest ? "earliest" : "latest")]
-            if case .recent(let duration) = start { lookback = duration }
+            role += [("group.id", id), ("auto.offset.reset", position == .earliest ? "earliest" : "latest")]
+            switch position {
+            case .earliest: start = .earliest
+            case .latest: start = .end
+            case .recent(let duration): start = .since(duration)
+            }
             isGroupMember = true
         case let .assigned(_, group?, _):
             role += KafkaConfiguration.Tuning.groupMember + [("group.id", group)]
@@ -112,7 +116,7 @@ public final class KafkaConsumer: Sendable {
             role += KafkaConfiguration.Tuning.standalone(groupID: "\(configuration.clientID).\(UUID().uuidString)")
             isGroupMember = false
         }
-        let rebalance = RebalanceState(lookback: lookback)
+        let rebalance = RebalanceState(start: start)
         let continuity = OffsetContinuity()
         let client = try RdKafkaClient(
             kind: .consumer,
@@ -121,10 +125,8 @@ public final class KafkaConsumer: Sendable {
                                    errorObserver: configuration.errorObserver)
         ) { conf in
             rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
-                guard let handle, let context = ClientContext.from(handle),
-                      let changed = context.rebalance?.handle(handle: handle, event: error, partitions: partitions, logger: context.logger)
-                else { return }
-                context.offsetContinuity?.forget(changed)
+                guard let handle, let context = ClientContext.from(handle) else { return }
+                context.rebalance?.handle(handle: handle, event: error, partitions: partitions, continuity: context.offsetContinuity, logger: context.logger)
             }
             rd_kafka_conf_set_offset_commit_cb(conf) { handle, error, _, _ in
                 guard error != RD_KAFKA_RESP_ERR_NO_ERROR, error != RD_KAFKA_RESP_ERR__NO_OFFSET,
@@ -142,7 +144,8 @@ public final class KafkaConsumer: Sendable {
                 try Self.subscribe(client, to: topics)
             case let .assigned(partitions, group, lookback):
                 try await runBlocking {
-                    try Self.assign(client, partitions, committedIn: group != nil, lookback: lookback, rebalance: rebalance, continuity: continuity)
+                    try Self.assign(client, partitions, committedIn: group != nil, fallback: lookback.map(StartOffsets.Fallback.since) ?? .end,
+                                    rebalance: rebalance, continuity: continuity)
                 }
             }
         } catch {
@@ -304,7 +307,7 @@ public final class KafkaConsumer: Sendable {
     /// for them, rather than assigning a logical "end", means nothing published after this
     /// returns can be skipped, which lets the caller announce itself safely.
     private static func assign(
-        _ client: RdKafkaClient, _ selections: [PartitionSelection], committedIn hasGroup: Bool, lookback: Duration?,
+        _ client: RdKafkaClient, _ selections: [PartitionSelection], committedIn hasGroup: Bool, fallback: StartOffsets.Fallback,
         rebalance: RebalanceState, continuity: OffsetContinuity
     ) throws {
         var partitions: [TopicPartition] = []
@@ -321,7 +324,7 @@ public final class KafkaConsumer: Sendable {
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for partition in partitions { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
         if !partitions.isEmpty {
-            try StartOffsets.resolve(client.handle, list, committedIn: hasGroup, lookback: lookback)
+            try StartOffsets.resolve(client.handle, list, committedIn: hasGroup, fallback: fallback)
         }
         for index in 0..<Int(list.pointee.cnt) {
             let entry = list.pointee.elems[index]
@@ -366,31 +369,37 @@ final class RebalanceState: Sendable {
     private let state = Mutex(State())
     let changes: AsyncStream<Set<TopicPartition>>
     private let changesContinuation: AsyncStream<Set<TopicPartition>>.Continuation
-    /// For a group starting at ``KafkaConsumer/StartPosition/recent(_:)``: how far back a member
-    /// starts in a partition the group has no committed offset for.
-    private let lookback: Duration?
+    /// Where a member starts in a partition the group has no committed offset for.
+    private let start: StartOffsets.Fallback
 
-    init(lookback: Duration? = nil) {
-        self.lookback = lookback
+    init(start: StartOffsets.Fallback = .end) {
+        self.start = start
         (changes, changesContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(16))
         changesContinuation.yield([])
     }
 
     var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
 
-    /// Applies a rebalance and returns the partitions it assigned or revoked.
+    /// Applies a rebalance. What `continuity` knew of the partitions it assigned or revoked is
+    /// forgotten; an assigned partition starts at a concrete offset, which it is told.
     func handle(
-        handle: OpaquePointer, event: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, logger: Logger
-    ) -> Set<TopicPartition> {
+        handle: OpaquePointer, event: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        continuity: OffsetContinuity?, logger: Logger
+    ) {
         let changed = Self.topicPartitions(partitions)
+        continuity?.forget(changed)
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         switch event {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            if let lookback, let partitions {
+            if let partitions {
                 do {
-                    try StartOffsets.resolve(handle, partitions, committedIn: true, lookback: lookback)
+                    try StartOffsets.resolve(handle, partitions, committedIn: true, fallback: start)
+                    for index in 0..<Int(partitions.pointee.cnt) {
+                        let entry = partitions.pointee.elems[index]
+                        continuity?.expect(TopicPartition(topic: String(cString: entry.topic), partition: entry.partition), at: entry.offset)
+                    }
                 } catch {
-                    // librdkafka's own reset (the end) applies where no offset was found.
+                    // librdkafka's own reset applies where no offset was found.
                     logger.warning("start offsets of \(changed.map(\.description).sorted().joined(separator: ", ")) not known: \(error)")
                 }
             }
@@ -412,11 +421,9 @@ final class RebalanceState: Sendable {
         default:
             logger.warning("rebalance failed: \(String(cString: rd_kafka_err2str(event)))")
             _ = rd_kafka_assign(handle, nil)
-            let lost = assignment
+            continuity?.forget(assignment)
             update { $0.removeAll() }
-            return lost.union(changed)
         }
-        return changed
     }
 
     func replace(with assignment: Set<TopicPartition>) {

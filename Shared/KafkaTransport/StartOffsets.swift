@@ -8,11 +8,23 @@ import Foundation
 /// Where a consumer starts reading a partition it was given.
 ///
 /// Where its group committed a position, there. Where it has none (a group that never read the
-/// partition, a consumer without a group), `lookback` before now: records younger than that
-/// may still matter (a request within its deadline), older ones are history a newcomer has no
-/// use for, and a topic's whole retention is never read. Without a lookback, the partition's
-/// current end.
+/// partition, a consumer without a group), at its ``Fallback``: for a lookback, records
+/// younger than that may still matter (a request within its deadline), older ones are history
+/// a newcomer has no use for, and a topic's whole retention is never read.
+///
+/// Knowing the concrete offset also lets the consumer tell a record the broker hands out of
+/// order at the very start of a partition from the first one (``OffsetContinuity``).
 enum StartOffsets {
+    /// Where a partition without a committed position starts.
+    enum Fallback {
+        /// The oldest retained record.
+        case earliest
+        /// The current end.
+        case end
+        /// The first record published at most this long ago (else the end).
+        case since(Duration)
+    }
+
     /// Fills in the `offset` of every entry of `list`: concrete offsets wherever the broker
     /// tells them, so that nothing published after this returns can be skipped.
     ///
@@ -20,7 +32,7 @@ enum StartOffsets {
     /// pool, or from librdkafka's rebalance callback on the poll thread.
     static func resolve(
         _ client: OpaquePointer, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-        committedIn hasGroup: Bool, lookback: Duration?, timeoutMilliseconds: Int32 = 5_000
+        committedIn hasGroup: Bool, fallback: Fallback, timeoutMilliseconds: Int32 = 5_000
     ) throws {
         let count = Int(list.pointee.cnt)
         for index in 0..<count { list.pointee.elems[index].offset = Int64(RD_KAFKA_OFFSET_INVALID) }
@@ -32,7 +44,7 @@ enum StartOffsets {
         }
         let missing = (0..<count).filter { list.pointee.elems[$0].offset < 0 }
         guard !missing.isEmpty else { return }
-        if let lookback {
+        if case .since(let lookback) = fallback {
             guard let query = rd_kafka_topic_partition_list_new(Int32(missing.count)) else {
                 throw KafkaError(.consumer, "could not allocate an offset query")
             }
@@ -59,7 +71,7 @@ enum StartOffsets {
                 throw KafkaError(error == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .consumer,
                                  "end offset of \(String(cString: entry.topic))[\(entry.partition)]", error: error)
             }
-            list.pointee.elems[index].offset = high
+            if case .earliest = fallback { list.pointee.elems[index].offset = low } else { list.pointee.elems[index].offset = high }
         }
     }
 }
