@@ -77,7 +77,7 @@ extension TransportCommand {
         let configuration = KafkaConfiguration(
             bootstrapServers: servers.split(separator: ",").map(String.init),
             clientID: "benchmark",
-            overrides: overrides
+            overrides: LocalBroker.clientOptions.merging(overrides) { $1 }
         )
         let namespace = TopicNamespace(prefix: "bench-\(UUID().uuidString.prefix(8).lowercased()).")
         let topic = Topic.controllerAPI
