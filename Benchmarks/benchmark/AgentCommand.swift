@@ -101,12 +101,4 @@ struct AgentCommand: AsyncParsableCommand {
         print(String(format: "agent-service resident memory with %d nodes: %.1f MiB", nodes, Double(rss) / 1_048_576))
         print(String(format: "  proportional set size (shared library pages split among the processes mapping them): %.1f MiB", Double(pss) / 1_048_576))
     }
-
-    /// A memory figure of a process from /proc (`status` VmRSS, `smaps_rollup` Pss), in bytes.
-    private func memory(of pid: Int32, file: String, field: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-              let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
-        return kilobytes * 1024
-    }
 }

@@ -55,3 +55,11 @@ struct BrokerOption: ParsableArguments {
         return try await body(broker.address)
     }
 }
+
+/// A memory figure of a process from /proc (`status` VmRSS, `smaps_rollup` Pss), in bytes.
+func memory(of pid: Int32, file: String, field: String) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+          let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
+    return kilobytes * 1024
+}

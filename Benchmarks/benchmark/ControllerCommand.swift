@@ -45,7 +45,10 @@ struct ControllerCommand: AsyncParsableCommand {
                 if block == 1 { print("controller + \(agents) agents; broker \(servers)") }
                 for variant in block.isMultiple(of: 2) ? ["get-nodes", "bare"] : ["bare", "get-nodes"] {
                     if variant == "bare" {
-                        let floor = BareRelay(configuration: cluster.kafka, responders: agents, partitions: TopicNamespace.defaultPartitions)
+                        let topics = BareRelay.topics(partitions: TopicNamespace.defaultPartitions)
+                        try await KafkaAdmin(configuration: cluster.kafka, logger: logger).ensureTopics(topics)
+                        let floor = BareRelay(configuration: cluster.kafka, clientTopic: topics[0].name, agentTopic: topics[1].name,
+                                              partitions: TopicNamespace.defaultPartitions, responders: agents)
                         bare += try await Task.detached { [rounds] in try floor.measure(rounds: rounds, warmup: 20) }.value
                         continue
                     }

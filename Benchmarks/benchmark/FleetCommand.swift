@@ -117,11 +117,12 @@ struct FleetCommand: AsyncParsableCommand {
                     throw BenchmarkError("get-nodes failed: \(response.results.count) of \(count) agents, \(response.results.filter { !$0.success }.prefix(3))")
                 }
             }
-            let memory = residentMemory(of: controller.processIdentifier)
+            let pid = controller.processIdentifier
+            let footprint = (current: memory(of: pid, file: "status", field: "VmRSS:"), peak: memory(of: pid, file: "status", field: "VmHWM:"))
             await client.close()
             await fleet.stop()
             return FleetReport(agents: count, stage: stageTime, deploy: deployTime, getNodes: percentile(getNodes, 0.5),
-                               rss: memory.current, peakRSS: memory.peak, configSize: configSize,
+                               rss: footprint.current, peakRSS: footprint.peak, configSize: configSize,
                                medianRead: read.sorted()[read.count / 2], mostRead: read.max() ?? 0)
         } catch {
             await client.close()
@@ -140,16 +141,6 @@ struct FleetCommand: AsyncParsableCommand {
         let properties = kafka.properties(role: KafkaConfiguration.Tuning.consumer + KafkaConfiguration.Tuning.standalone(groupID: "bench-idle-\(UUID())"))
             + [("statistics.interval.ms", "1000")]
         return try await Task.detached { try IdleFetches.measure(properties: properties, topic: topic.name, seconds: 7) }.value
-    }
-
-    /// The resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes.
-    private func residentMemory(of pid: Int32) -> (current: Int, peak: Int) {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
-        func kilobytes(_ field: String) -> Int {
-            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
-            return (line?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
-        }
-        return (kilobytes("VmRSS"), kilobytes("VmHWM"))
     }
 }
 
@@ -284,6 +275,13 @@ final class FleetResponder: Sendable {
             }
             return decoded
         }
+        /// Runs `own` on `agent`: one Result per node, as a real agent answers a deploy.
+        func deploy(_ own: [Management.Node], on agent: String) -> AgentAPI.DeployResponse {
+            self.state.withLock { $0.running[agent] = own }
+            let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
+                : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
+            return AgentAPI.DeployResponse(reqid: reqid, results: results)
+        }
         switch head.event {
         case AgentAPI.AgentWelcomeRequest.eventName:
             answer { AgentAPI.AgentWelcomeResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: $0)) }
@@ -299,11 +297,7 @@ final class FleetResponder: Sendable {
             guard let (config, nodes) = configuration(of: AgentAPI.DeployRequest.self) else { return }
             answer { agent -> AgentAPI.DeployResponse? in
                 guard head.target != nil || config.instances.contains(where: { $0.name == agent }) else { return nil }
-                let own = nodes[agent] ?? []
-                self.state.withLock { $0.running[agent] = own }
-                let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
-                    : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
-                return AgentAPI.DeployResponse(reqid: reqid, results: results)
+                return deploy(nodes[agent] ?? [], on: agent)
             }
         case AgentAPI.DeployCheckedRequest.eventName:
             guard let request = try? inbound.decode(AgentAPI.DeployCheckedRequest.self).event else { return }
@@ -313,11 +307,7 @@ final class FleetResponder: Sendable {
                     return AgentAPI.DeployResponse(reqid: reqid, results: [Management.Result(reqid: reqid, success: false, instance: agent,
                                                                                               error: AgentAPI.DeployCheckedRequest.notChecked(request.config_id))])
                 }
-                let own = nodes[agent] ?? []
-                self.state.withLock { $0.running[agent] = own }
-                let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
-                    : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
-                return AgentAPI.DeployResponse(reqid: reqid, results: results)
+                return deploy(nodes[agent] ?? [], on: agent)
             }
         case AgentAPI.GetNodesRequest.eventName:
             answer { agent -> AgentAPI.GetNodesResponse? in
@@ -354,43 +344,28 @@ enum IdleFetches {
     }
 
     static func measure(properties: [(String, String)], topic: String, seconds: Double) throws -> Double {
-        let conf = rd_kafka_conf_new()
-        var errorText = [CChar](repeating: 0, count: 512)
-        for (key, value) in properties {
-            guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
-                throw BenchmarkError("\(key)=\(value) rejected")
-            }
-        }
         let samples = Samples()
         let box = Unmanaged.passRetained(samples)
         defer { box.release() }
-        rd_kafka_conf_set_opaque(conf, box.toOpaque())
-        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
-            guard let json, let opaque else { return 0 }
-            let samples = Unmanaged<Samples>.fromOpaque(opaque).takeUnretainedValue()
-            let data = Data(bytes: json, count: length)
-            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let brokers = object["brokers"] as? [String: Any] {
-                let fetches = brokers.values.compactMap { (($0 as? [String: Any])?["req"] as? [String: Any])?["Fetch"] as? Double }.reduce(0, +)
-                samples.lock.lock()
-                samples.values.append((Date().timeIntervalSince1970, fetches))
-                samples.lock.unlock()
+        let handle = try BareKafka.handle(RD_KAFKA_CONSUMER, properties: properties) { conf in
+            rd_kafka_conf_set_opaque(conf, box.toOpaque())
+            rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+                guard let json, let opaque else { return 0 }
+                let samples = Unmanaged<Samples>.fromOpaque(opaque).takeUnretainedValue()
+                let data = Data(bytes: json, count: length)
+                if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let brokers = object["brokers"] as? [String: Any] {
+                    let fetches = brokers.values.compactMap { (($0 as? [String: Any])?["req"] as? [String: Any])?["Fetch"] as? Double }.reduce(0, +)
+                    samples.lock.lock()
+                    samples.values.append((Date().timeIntervalSince1970, fetches))
+                    samples.lock.unlock()
+                }
+                return 0
             }
-            return 0
         }
-        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText, errorText.count) else { throw BenchmarkError("rd_kafka_new failed") }
-        defer {
-            _ = rd_kafka_consumer_close(handle)
-            rd_kafka_destroy(handle)
-        }
-        rd_kafka_poll_set_consumer(handle)
-        let list = rd_kafka_topic_partition_list_new(1)
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        rd_kafka_topic_partition_list_add(list, topic, 0)?.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
-        _ = rd_kafka_assign(handle, list)
+        defer { BareKafka.close(handle, isConsumer: true) }
+        try BareKafka.assignAtEnd(handle, topic: topic)
         let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if let message = rd_kafka_consumer_poll(handle, 100) { rd_kafka_message_destroy(message) }
-        }
+        while Date() < end { _ = BareKafka.poll(handle, milliseconds: 100) }
         samples.lock.lock()
         let taken = samples.values
         samples.lock.unlock()
