@@ -204,7 +204,7 @@ public final class ManagementEndpoint: MessageBus {
         guard size <= kafka.maximumMessageSize else {
             throw EnvelopeTooLarge(event: Event.eventName, size: size, limit: kafka.maximumMessageSize)
         }
-        guard envelope.target == nil, topic.carriesBroadcasts,
+        guard envelope.target == nil, topic.isPartitioned, !topic.isNotify,
               let partitions = producer.knownPartitionCount(of: kafkaTopic), partitions > 1 else { return [record] }
         return (0..<Int32(partitions)).map { partition in
             var copy = record
@@ -318,7 +318,7 @@ public final class ManagementEndpoint: MessageBus {
     /// partitions gets besides the one it keeps: the copy in the partition of its key (the
     /// sender), where the record would be without the broadcast.
     private func isBroadcastCopy(_ message: KafkaMessage, head: EnvelopeHead, on topic: Topic) -> Bool {
-        guard head.target == nil, topic.carriesBroadcasts, topicsReadWhole.contains(message.topic),
+        guard head.target == nil, topic.isPartitioned, !topic.isNotify, topicsReadWhole.contains(message.topic),
               let partitions = producer.knownPartitionCount(of: message.topic), partitions > 1 else { return false }
         return message.partition != Murmur2Partitioner.partition(of: head.sender, among: partitions)
     }

@@ -46,10 +46,6 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
         return base == .agentAPI || base == .nodeAPI || base == .supervisorAPI || base == .legacyAgentAPI
     }
 
-    /// Whether an untargeted request here is a broadcast, written to every partition: on the
-    /// partitioned API topics (notifications go to the partition of their key only).
-    public var carriesBroadcasts: Bool { isPartitioned && !isNotify }
-
     /// Reads only the partition that records keyed `key` go to (the whole topic if it has one).
     public func partition(of key: String) -> TopicReading {
         TopicReading(topic: self, key: key)
@@ -62,10 +58,12 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A topic an endpoint reads: whole, or only the partition of one key.
-public struct TopicReading: Hashable, Sendable {
+public struct TopicReading: Hashable, Sendable, CustomStringConvertible {
     public var topic: Topic
     /// nil: every partition.
     public var key: String?
+
+    public var description: String { key.map { "\(topic)[partition of \($0)]" } ?? topic.name }
 }
 
 /// Maps contract topics and consumer groups to Kafka names behind an optional prefix, so that
@@ -86,11 +84,6 @@ public struct TopicNamespace: Hashable, Sendable {
     }
 
     public func kafkaName(_ topic: Topic) -> String { prefix + topic.name }
-
-    /// What `reading` reads, for logs: the Kafka topic, and the key whose partition it is.
-    public func describe(_ reading: TopicReading) -> String {
-        kafkaName(reading.topic) + (reading.key.map { "[partition of \($0)]" } ?? "")
-    }
 
     /// The contract topic behind a Kafka topic name, if it carries this namespace's prefix.
     public func topic(forKafkaName name: String) -> Topic? {

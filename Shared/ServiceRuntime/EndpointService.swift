@@ -34,7 +34,7 @@ public struct EndpointService: Service {
         logger.notice("\(role) ready", metadata: [
             "name": "\(configuration.name)",
             "brokers": "\(configuration.kafka.bootstrapServers.joined(separator: ","))",
-            "consumes": "\((configuration.consumes + configuration.follows).map(configuration.namespace.describe).joined(separator: ","))",
+            "consumes": "\((configuration.consumes + configuration.follows).map { reading in configuration.namespace.kafkaName(reading.topic) + (reading.key.map { "[partition of \($0)]" } ?? "") }.joined(separator: ","))",
         ])
         do {
             try await service.run(on: endpoint)
