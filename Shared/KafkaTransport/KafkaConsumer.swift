@@ -324,7 +324,11 @@ public final class KafkaConsumer: Sendable {
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for partition in partitions { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
         if !partitions.isEmpty {
-            try StartOffsets.resolve(client.handle, list, committedIn: hasGroup, fallback: fallback, telling: continuity)
+            try StartOffsets.resolve(client.handle, list, committedIn: hasGroup, fallback: fallback)
+        }
+        for index in 0..<Int(list.pointee.cnt) {
+            let entry = list.pointee.elems[index]
+            continuity.expect(TopicPartition(topic: String(cString: entry.topic), partition: entry.partition), at: entry.offset)
         }
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -389,7 +393,11 @@ final class RebalanceState: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             if let partitions {
                 do {
-                    try StartOffsets.resolve(handle, partitions, committedIn: true, fallback: start, telling: continuity)
+                    try StartOffsets.resolve(handle, partitions, committedIn: true, fallback: start)
+                    for index in 0..<Int(partitions.pointee.cnt) {
+                        let entry = partitions.pointee.elems[index]
+                        continuity?.expect(TopicPartition(topic: String(cString: entry.topic), partition: entry.partition), at: entry.offset)
+                    }
                 } catch {
                     // librdkafka's own reset applies where no offset was found.
                     logger.warning("start offsets of \(changed.map(\.description).sorted().joined(separator: ", ")) not known: \(error)")

@@ -104,7 +104,7 @@ public enum KafkaTopicSnapshot {
                 case .offset(let offset)?:
                     first = max(low, offset)
                 case .time(let time)?:
-                    first = try StartOffsets.firstOffsets(client.handle, of: [TopicPartition(topic: topic, partition: partition)], at: time)[0].get() ?? high
+                    first = try Self.offset(client, topic: topic, partition: partition, at: time) ?? high
                 case nil:
                     break
                 }
@@ -136,5 +136,20 @@ public enum KafkaTopicSnapshot {
             }
             return Snapshot(records: records, ends: ends)
         }
+    }
+
+    /// The offset of the first record of a partition stamped at or after `time`; nil if none is.
+    private static func offset(_ client: RdKafkaClient, topic: String, partition: Int32, at time: Date) throws -> Int64? {
+        guard let query = rd_kafka_topic_partition_list_new(1) else {
+            throw KafkaError(.consumer, "could not allocate an offset query")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(query) }
+        rd_kafka_topic_partition_list_add(query, topic, partition)?.pointee.offset = Int64(time.timeIntervalSince1970 * 1000)
+        let error = rd_kafka_offsets_for_times(client.handle, query, 5_000)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, query.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(.consumer, "offset of \(topic)[\(partition)] at \(time)", error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? query.pointee.elems[0].err : error)
+        }
+        let offset = query.pointee.elems[0].offset
+        return offset >= 0 ? offset : nil
     }
 }
