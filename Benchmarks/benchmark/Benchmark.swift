@@ -25,18 +25,23 @@ func bootstrapBenchmark() -> Logger {
     return Logger(label: "benchmark")
 }
 
+/// A line on stderr telling where a long measurement is.
+func progress(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
 /// Where the project's executables are: beside this benchmark (`.build/release`).
 let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 
 /// Starts one of the project's services against `servers`, logging only warnings (to the
 /// benchmark's stderr) so its output cannot disturb the measurement; `ZEEK_MGMT_BENCHMARK_LOG_LEVEL`
 /// sets another level, for looking into a failed run.
-func launchService(_ name: String, _ arguments: [String], servers: String) throws -> Process {
+func launchService(_ name: String, _ arguments: [String], servers: String, kafkaOptions: [String: String] = LocalBroker.clientOptions) throws -> Process {
     let process = Process()
     process.executableURL = executableDirectory.appendingPathComponent(name)
     let level = ProcessInfo.processInfo.environment["ZEEK_MGMT_BENCHMARK_LOG_LEVEL"] ?? "warning"
     process.arguments = arguments + ["--brokers", servers, "--log-level", level]
-    process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment) { current, _ in current }
+    process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment(kafkaOptions)) { current, _ in current }
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process

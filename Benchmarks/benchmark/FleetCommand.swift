@@ -37,6 +37,9 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "get-nodes round trips per fleet size.")
     var rounds: Int = 20
 
+    @Option(help: "fetch.wait.max.ms of the controller and the simulation. The embedded broker spends its CPU on the idle fetches of many partitions at the tests' 10 ms.")
+    var fetchWait: Int = Int(LocalBroker.clientOptions["fetch.wait.max.ms"] ?? "10") ?? 10
+
     func run() async throws {
         let logger = bootstrapBenchmark()
         let sizes = agents.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -51,7 +54,7 @@ struct FleetCommand: AsyncParsableCommand {
         }
         let idle = try await broker.withBroker { servers in try await idleFetchRate(servers: servers, logger: logger) }
         print("")
-        print("\(nodesPerAgent) nodes per agent, \(partitions) partitions")
+        print("\(nodesPerAgent) nodes per agent, \(partitions) partitions, fetch.wait.max.ms=\(fetchWait)")
         print("agents  stage      deploy     get-nodes  controller RSS (peak)  deployed config  one agent reads per deploy: median / most (x config)")
         for report in reports { print(report.row) }
         print(String(format: "idle: one consumer with the services' settings sends %.1f fetch requests/s", idle))
@@ -63,9 +66,11 @@ struct FleetCommand: AsyncParsableCommand {
     }
 
     private func measure(agents count: Int, servers: String, logger: Logger) async throws -> FleetReport {
-        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: LocalBroker.clientOptions)
+        let options = LocalBroker.clientOptions.merging(["fetch.wait.max.ms": "\(fetchWait)"]) { _, new in new }
+        let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: options)
         try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify].map(TopicNamespace(partitions: partitions).specification))
-        let controller = try launchService("controller-service", ["--request-timeout", "120", "--agent-timeout", "30", "--partitions", "\(partitions)"], servers: servers)
+        let controller = try launchService("controller-service", ["--request-timeout", "120", "--agent-timeout", "30", "--partitions", "\(partitions)"],
+                                           servers: servers, kafkaOptions: options)
         defer {
             controller.terminate()
             controller.waitForExit()
@@ -78,10 +83,14 @@ struct FleetCommand: AsyncParsableCommand {
         }
         do {
             // Every agent checked in.
-            let deadline = ContinuousClock.now + .seconds(120)
+            let started = ContinuousClock.now
+            let deadline = started + .seconds(120)
             while true {
                 let listed = try? await ask(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString)).result.data?.decode(as: [Management.Instance].self)
-                if listed?.count == count { break }
+                if listed?.count == count {
+                    progress("\(count) agents: all checked in after \(format(ContinuousClock.now - started))")
+                    break
+                }
                 guard ContinuousClock.now < deadline else { throw BenchmarkError("the controller saw \(listed?.count ?? 0) of \(count) agents within 120 s") }
                 try await Task.sleep(for: .milliseconds(500))
             }
@@ -94,6 +103,7 @@ struct FleetCommand: AsyncParsableCommand {
             let staged = try await ask(ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config))
             let stageTime = ContinuousClock.now - start
             guard staged.results.allSatisfy(\.success) else { throw BenchmarkError("staging failed: \(staged.results.prefix(3))") }
+            progress("\(count) agents: staged \(config.nodes.count) nodes in \(format(stageTime))")
 
             fleet.resetCounts()
             start = ContinuousClock.now
@@ -108,11 +118,13 @@ struct FleetCommand: AsyncParsableCommand {
                 throw BenchmarkError("deploy failed: \(deployed.results.filter { !$0.success }.prefix(3)); \(acknowledged.count) of \(count) agents answered")
             }
 
+            progress("\(count) agents: deployed in \(format(deployTime))")
             var getNodes: [Duration] = []
-            for _ in 0..<rounds {
+            for round in 1...rounds {
                 start = ContinuousClock.now
                 let response = try await ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString))
                 getNodes.append(ContinuousClock.now - start)
+                progress("\(count) agents: get-nodes \(round)/\(rounds) in \(format(getNodes[round - 1]))")
                 guard response.results.count == count, response.results.allSatisfy(\.success) else {
                     throw BenchmarkError("get-nodes failed: \(response.results.count) of \(count) agents, \(response.results.filter { !$0.success }.prefix(3))")
                 }

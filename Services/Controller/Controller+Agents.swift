@@ -42,7 +42,8 @@ extension Controller {
         agents[name] = record
         if record.configured != nil {
             if !record.isReady { welcome(name) }
-        } else if deployed != nil || pendingDeploy != nil, record.state != .standby {
+        } else if deployed != nil || pendingDeploy != nil, record.state != .standby, pendingDeploy?.instances.contains(name) != true {
+            // Not part of the cluster (an agent of the deploy under way is adopted by it).
             sendStandby(to: name)
         }
         changes.signal()
@@ -145,8 +146,11 @@ extension Controller {
     }
 
     /// Makes `config`'s instances the configured ones: agents no longer wanted go to standby,
-    /// new ones (and those whose address changed) are welcomed.
-    func adoptInstances(of config: Management.Configuration) {
+    /// new ones (and those whose address changed) are welcomed. With `answeredCheck`, every
+    /// checked-in agent of `config` has just answered its `check_request`, which tells the
+    /// controller what a welcome would: they are ready without one more request each (a deploy
+    /// to a thousand new agents would otherwise wait for a thousand welcomes).
+    func adoptInstances(of config: Management.Configuration, answeredCheck: Bool = false) {
         let wanted = Dictionary(config.instances.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for (name, record) in agents where record.configured != nil && wanted[name] == nil {
             agents[name]?.configured = nil
@@ -161,6 +165,7 @@ extension Controller {
             }
             if record.state == .standby { record.state = .idle }
             record.configured = instance
+            if answeredCheck, record.isCheckedIn { record.state = .ready }
             agents[name] = record
             if record.isCheckedIn, !record.isReady { welcome(name) }
         }

@@ -48,7 +48,8 @@ public actor Controller {
     private var heardWhileStandingBy: [String: (hello: AgentAPI.NotifyAgentHello, publishedAt: Double)] = [:]
     /// Whether `notify_agents_ready` was published for the configured agents as they are.
     var announcedReady = false
-    var pendingDeploy: String?
+    /// The deploy under way: its request and the instances of its configuration.
+    var pendingDeploy: (reqid: String, instances: Set<String>)?
     var staged: Management.Configuration?
     var readyToDeploy: Management.Configuration?
     var deployed: Management.Configuration?
@@ -226,9 +227,9 @@ public actor Controller {
             return [Management.Result(reqid: reqid, success: false, error: "no configuration available to deploy")]
         }
         if let pendingDeploy {
-            return [Management.Result(reqid: reqid, success: false, error: "earlier deployment \(pendingDeploy) still pending")]
+            return [Management.Result(reqid: reqid, success: false, error: "earlier deployment \(pendingDeploy.reqid) still pending")]
         }
-        pendingDeploy = reqid
+        pendingDeploy = (reqid, Set(prepared.instances.map(\.name)))
         defer {
             pendingDeploy = nil
             bringAgentsInLine()
@@ -241,7 +242,8 @@ public actor Controller {
         })
         let config = prepared
         if let refused = await check(config, reqid: reqid, deadline: deadline) { return refused }
-        adoptInstances(of: config)
+        // Every agent of the configuration answered its check: that answer stands for the welcome.
+        adoptInstances(of: config, answeredCheck: true)
         let names = agents.names { $0.configured != nil }
         logger.info("deploying configuration \(config.id) to \(names.count) instances")
 

@@ -23,9 +23,12 @@ public final class LocalBroker: Sendable {
     public static let clientOptions: [String: String] = ["fetch.wait.max.ms": "10"]
 
     /// ``clientOptions`` as the environment of a service process (`ZEEK_MGMT_KAFKA_OPTIONS`).
-    public static let serviceEnvironment: [String: String] = [
-        "ZEEK_MGMT_KAFKA_OPTIONS": clientOptions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
-    ]
+    public static let serviceEnvironment: [String: String] = serviceEnvironment(clientOptions)
+
+    /// Kafka client `options` as the environment of a service process (`ZEEK_MGMT_KAFKA_OPTIONS`).
+    public static func serviceEnvironment(_ options: [String: String]) -> [String: String] {
+        ["ZEEK_MGMT_KAFKA_OPTIONS": options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")]
+    }
 
     /// The repository root, found from this file's location.
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)

@@ -154,4 +154,14 @@ struct GoldenJSONTests {
         let value = JSONValue.object(["a": .array([.int(1), .double(2.5), .string("x"), .bool(true), .null])])
         try expectGolden(value, #"{"a":[1,2.5,"x",true,null]}"#)
     }
+
+    /// Every kind decodes as itself wherever it sits, however the decoder tries them.
+    @Test func jsonValueKinds() throws {
+        let value = JSONValue.array([
+            .string("1"), .string("true"), .string(""), .int(0), .int(-9_007_199_254_740_993), .bool(false), .bool(true),
+            .double(-0.25), .double(1e300), .null, .object([:]), .array([]), .array([.array([.int(1)]), .object(["k": .null])]),
+            .object(["s": .string("x"), "n": .int(7), "o": .object(["a": .array([.bool(true)])])]),
+        ])
+        try expectGolden(value, #"["1","true","",0,-9007199254740993,false,true,-0.25,1e+300,null,{},[],[[1],{"k":null}],{"n":7,"o":{"a":[true]},"s":"x"}]"#)
+    }
 }
