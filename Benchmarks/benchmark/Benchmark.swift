@@ -54,11 +54,26 @@ struct BrokerOption: ParsableArguments {
 
     /// Runs `body` with bootstrap servers: the given ones, or a fresh local broker's, stopped after.
     func withBroker<T>(_ body: (String) async throws -> T) async throws -> T {
-        if let brokers { return try await body(brokers) }
+        try await withBroker { servers, _ in try await body(servers) }
+    }
+
+    /// Runs `body` with bootstrap servers and, for a local broker, its process id.
+    func withBroker<T>(_ body: (String, Int32?) async throws -> T) async throws -> T {
+        if let brokers { return try await body(brokers, nil) }
         let broker = try await LocalBroker.start()
         defer { broker.stop() }
-        return try await body(broker.address)
+        return try await body(broker.address, broker.processIdentifier)
     }
+}
+
+/// CPU time a process has used so far (user and system, from /proc; `nil`: this process).
+func cpuTime(of pid: Int32?) -> Duration {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid.map(String.init) ?? "self")/stat", encoding: .utf8),
+          let end = text.lastIndex(of: ")") else { return .zero }
+    // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields = text[text.index(after: end)...].split(separator: " ")
+    guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return .zero }
+    return .milliseconds((user + system) * 1000 / Int(sysconf(Int32(_SC_CLK_TCK))))
 }
 
 /// A memory figure of a process from /proc (`status` VmRSS, `smaps_rollup` Pss), in bytes.

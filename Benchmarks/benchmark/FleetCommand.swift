@@ -46,8 +46,8 @@ struct FleetCommand: AsyncParsableCommand {
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--agents takes sizes such as 100,1000,5000") }
         var reports: [FleetReport] = []
         for size in sizes {
-            let report = try await broker.withBroker { servers in
-                try await measure(agents: size, servers: servers, logger: logger)
+            let report = try await broker.withBroker { servers, brokerProcess in
+                try await measure(agents: size, servers: servers, brokerProcess: brokerProcess, logger: logger)
             }
             print(report.lines.joined(separator: "\n"))
             reports.append(report)
@@ -65,7 +65,7 @@ struct FleetCommand: AsyncParsableCommand {
         }
     }
 
-    private func measure(agents count: Int, servers: String, logger: Logger) async throws -> FleetReport {
+    private func measure(agents count: Int, servers: String, brokerProcess: Int32?, logger: Logger) async throws -> FleetReport {
         let options = LocalBroker.clientOptions.merging(["fetch.wait.max.ms": "\(fetchWait)"]) { _, new in new }
         let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: options)
         try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify].map(TopicNamespace(partitions: partitions).specification))
@@ -74,6 +74,11 @@ struct FleetCommand: AsyncParsableCommand {
         defer {
             controller.terminate()
             controller.waitForExit()
+        }
+        /// CPU used so far by the controller, the broker (when local) and this process (the
+        /// simulated agents and the client).
+        func cpu() -> CPUShares {
+            CPUShares(controller: cpuTime(of: controller.processIdentifier), broker: brokerProcess.map { cpuTime(of: $0) }, fleet: cpuTime(of: nil))
         }
         let names = (1...count).map { "host-\($0)" }
         let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, logger: logger)
@@ -106,9 +111,11 @@ struct FleetCommand: AsyncParsableCommand {
             progress("\(count) agents: staged \(config.nodes.count) nodes in \(format(stageTime))")
 
             fleet.resetCounts()
+            let beforeDeploy = cpu()
             start = ContinuousClock.now
             let deployed = try await ask(ControllerAPI.DeployRequest(reqid: UUID().uuidString))
             let deployTime = ContinuousClock.now - start
+            let deployCPU = cpu() - beforeDeploy
             let read = fleet.bytesReadPerAgent()
             // What the agents were sent: the staged configuration with hosts and ports filled in.
             let deployedConfig = try await ask(ControllerAPI.GetConfigurationRequest(reqid: UUID().uuidString, deployed: true)).result.data
@@ -120,6 +127,7 @@ struct FleetCommand: AsyncParsableCommand {
 
             progress("\(count) agents: deployed in \(format(deployTime))")
             var getNodes: [Duration] = []
+            let beforeGetNodes = cpu()
             for round in 1...rounds {
                 start = ContinuousClock.now
                 let response = try await ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString))
@@ -129,13 +137,15 @@ struct FleetCommand: AsyncParsableCommand {
                     throw BenchmarkError("get-nodes failed: \(response.results.count) of \(count) agents, \(response.results.filter { !$0.success }.prefix(3))")
                 }
             }
+            let getNodesCPU = (cpu() - beforeGetNodes) / rounds
             let pid = controller.processIdentifier
             let footprint = (current: memory(of: pid, file: "status", field: "VmRSS:"), peak: memory(of: pid, file: "status", field: "VmHWM:"))
             await client.close()
             await fleet.stop()
             return FleetReport(agents: count, stage: stageTime, deploy: deployTime, getNodes: percentile(getNodes, 0.5),
                                rss: footprint.current, peakRSS: footprint.peak, configSize: configSize,
-                               medianRead: read.sorted()[read.count / 2], mostRead: read.max() ?? 0)
+                               medianRead: read.sorted()[read.count / 2], mostRead: read.max() ?? 0,
+                               deployCPU: deployCPU, getNodesCPU: getNodesCPU)
         } catch {
             await client.close()
             await fleet.stop()
@@ -166,11 +176,14 @@ struct FleetReport {
     var configSize: Int
     var medianRead: Int
     var mostRead: Int
+    var deployCPU: CPUShares
+    var getNodesCPU: CPUShares
 
     var lines: [String] {
         ["\(agents) agents: stage \(format(stage)), deploy \(format(deploy)), get-nodes p50 \(format(getNodes)), controller RSS \(mebibytes(rss)) (peak \(mebibytes(peakRSS)))",
          String(format: "  one agent reads per deploy: median %@ (%.2fx the configuration's %@), most %@ (%.2fx)", mebibytes(medianRead),
-                Double(medianRead) / Double(configSize), mebibytes(configSize), mebibytes(mostRead), Double(mostRead) / Double(configSize))]
+                Double(medianRead) / Double(configSize), mebibytes(configSize), mebibytes(mostRead), Double(mostRead) / Double(configSize)),
+         "  CPU for the deploy: \(deployCPU); for one get-nodes: \(getNodesCPU)"]
     }
 
     var row: String {
@@ -180,6 +193,25 @@ struct FleetReport {
     }
 
     private func mebibytes(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
+}
+
+/// CPU time each party used for an operation: what the machine's cores were shared between.
+struct CPUShares: CustomStringConvertible {
+    var controller: Duration
+    var broker: Duration?
+    var fleet: Duration
+
+    static func - (after: CPUShares, before: CPUShares) -> CPUShares {
+        CPUShares(controller: after.controller - before.controller, broker: after.broker.flatMap { a in before.broker.map { a - $0 } }, fleet: after.fleet - before.fleet)
+    }
+
+    static func / (shares: CPUShares, count: Int) -> CPUShares {
+        CPUShares(controller: shares.controller / count, broker: shares.broker.map { $0 / count }, fleet: shares.fleet / count)
+    }
+
+    var description: String {
+        "controller \(format(controller)), broker \(broker.map(format) ?? "not measured"), simulated agents and client \(format(fleet))"
+    }
 }
 
 /// Simulated agents answering the controller from one process; see ``FleetCommand``.

@@ -12,6 +12,9 @@ public final class LocalBroker: Sendable {
     public let port: Int
     public var address: String { "127.0.0.1:\(port)" }
     private let process: Process
+
+    /// The broker's process id, for measuring what it costs.
+    public var processIdentifier: Int32 { process.processIdentifier }
     private let logURL: URL
 
     /// librdkafka options every client of this broker should use.
