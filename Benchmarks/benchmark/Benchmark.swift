@@ -15,11 +15,13 @@ struct Benchmark: AsyncParsableCommand {
     )
 }
 
-/// Logs warnings and worse to stderr, and refuses an unusable librdkafka.
+/// Logs warnings and worse to stderr (`ZEEK_MGMT_BENCHMARK_LOG_LEVEL` sets another level, for
+/// the benchmark as for the services it starts), and refuses an unusable librdkafka.
 func bootstrapBenchmark() -> Logger {
+    let level = ProcessInfo.processInfo.environment["ZEEK_MGMT_BENCHMARK_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .warning
+        handler.logLevel = level
         return handler
     }
     return Logger(label: "benchmark")

@@ -37,6 +37,9 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "get-nodes round trips per fleet size.")
     var rounds: Int = 20
 
+    @Option(help: "linger.ms of the simulated agents' one producer: how long it gathers answers into a batch.")
+    var linger: Int = 5
+
     @Option(help: "fetch.wait.max.ms of the controller and the simulation. The embedded broker spends its CPU on the idle fetches of many partitions at the tests' 10 ms.")
     var fetchWait: Int = Int(LocalBroker.clientOptions["fetch.wait.max.ms"] ?? "10") ?? 10
 
@@ -81,7 +84,7 @@ struct FleetCommand: AsyncParsableCommand {
             CPUShares(controller: cpuTime(of: controller.processIdentifier), broker: brokerProcess.map { cpuTime(of: $0) }, fleet: cpuTime(of: nil))
         }
         let names = (1...count).map { "host-\($0)" }
-        let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, logger: logger)
+        let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, lingerMs: linger, logger: logger)
         let client = try await ManagementClient.connect(name: "bench-fleet-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
         func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
             try await client.request(request, on: .controllerAPI, target: "controller", timeout: .seconds(180))
@@ -221,9 +224,15 @@ struct SimulatedFleet {
     private let consumer: KafkaConsumer
     private let work: Task<Void, Never>
 
-    static func start(names: [String], nodesPerAgent: Int, partitions: Int, kafka: KafkaConfiguration, logger: Logger) async throws -> SimulatedFleet {
+    static func start(names: [String], nodesPerAgent: Int, partitions: Int, kafka: KafkaConfiguration, lingerMs: Int, logger: Logger) async throws -> SimulatedFleet {
         let byPartition = Dictionary(grouping: names) { Murmur2Partitioner.partition(of: $0, among: partitions) }
-        let producer = try KafkaProducer(configuration: kafka, logger: logger)
+        // One producer answers for every agent; a short linger puts one request's answers in a
+        // few batches. Real agents send one batch each, which Apache Kafka indexes; the embedded
+        // broker lists every batch of a partition on each fetch, so a batch per answer would
+        // measure that listing (it grows with every round) rather than the control plane.
+        var producing = kafka
+        producing.overrides["linger.ms"] = "\(lingerMs)"
+        let producer = try KafkaProducer(configuration: producing, logger: logger)
         let consumer = try await KafkaConsumer(
             configuration: kafka,
             subscription: .assigned(byPartition.values.map { PartitionSelection(topic: Topic.agentAPI.name, key: $0[0]) }, committedIn: nil),
