@@ -279,7 +279,11 @@ final class FleetResponder: Sendable {
         var bytes: [Int32: Int] = [:]
         /// The configurations of recent requests, decoded once for all agents, by reqid and by id.
         var configurations: [String: (config: Management.Configuration, nodes: [String: [Management.Node]])] = [:]
-        var running: [String: [Management.Node]] = [:]
+        /// Per agent, the node statuses it reports (computed once per deploy: the simulation
+        /// shares the controller's cores, real agents do not).
+        var running: [String: JSONValue?] = [:]
+        /// The last request read, by its bytes, with its head and reqid.
+        var lastParsed: (value: Data, head: EnvelopeHead, reqid: String)?
     }
 
     private let agentsByPartition: [Int32: [String]]
@@ -305,12 +309,22 @@ final class FleetResponder: Sendable {
     func handle(_ message: KafkaMessage) {
         let size = message.value.count + (message.key?.count ?? 0) + message.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
         state.withLock { $0.bytes[message.partition, default: 0] += size }
-        guard let head = try? EnvelopeHead.parse(message.value), head.event.hasSuffix("_request") else { return }
+        // Answers to the controller, in the partitions it shares with agents, are told by their header.
+        guard message.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_request") == true else { return }
+        // A broadcast comes once per partition: parsed once, as each real agent parses its one copy.
+        let parsed: (head: EnvelopeHead, reqid: String)
+        if let last = state.withLock({ $0.lastParsed }), last.value == message.value {
+            parsed = (last.head, last.reqid)
+        } else {
+            guard let head = try? EnvelopeHead.parse(message.value) else { return }
+            parsed = (head, InboundMessage.reqid(in: message.value) ?? "")
+            state.withLock { $0.lastParsed = (message.value, parsed.head, parsed.reqid) }
+        }
+        let (head, reqid) = parsed
         let agents = agentsByPartition[message.partition] ?? []
         let recipients = head.target.map { target in agents.contains(target) ? [target] : [] } ?? agents
         guard !recipients.isEmpty else { return }
         let inbound = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: message)
-        let reqid = inbound.reqid ?? ""
         func answer<Response: ManagementEvent>(_ make: (String) -> Response?) {
             for agent in recipients {
                 guard let response = make(agent) else { continue }
@@ -330,7 +344,11 @@ final class FleetResponder: Sendable {
         }
         /// Runs `own` on `agent`: one Result per node, as a real agent answers a deploy.
         func deploy(_ own: [Management.Node], on agent: String) -> AgentAPI.DeployResponse {
-            self.state.withLock { $0.running[agent] = own }
+            // What get-nodes answers until the next deploy, as the agent's supervisor would report it.
+            let statuses = [Management.NodeStatus(node: agent, state: .running, mgmtRole: .agent)]
+                + own.map { Management.NodeStatus(node: $0.name, state: .running, clusterRole: $0.role, pid: 1) }
+            let reported = try? JSONValue(encoding: statuses)
+            self.state.withLock { $0.running[agent] = reported }
             let results = own.isEmpty ? [Management.Result(reqid: reqid, instance: agent)]
                 : own.map { Management.Result(reqid: reqid, instance: agent, node: $0.name) }
             return AgentAPI.DeployResponse(reqid: reqid, results: results)
@@ -364,10 +382,8 @@ final class FleetResponder: Sendable {
             }
         case AgentAPI.GetNodesRequest.eventName:
             answer { agent -> AgentAPI.GetNodesResponse? in
-                let own = self.state.withLock { $0.running[agent] ?? [] }
-                let statuses = [Management.NodeStatus(node: agent, state: .running, mgmtRole: .agent)]
-                    + own.map { Management.NodeStatus(node: $0.name, state: .running, clusterRole: $0.role, pid: 1) }
-                return AgentAPI.GetNodesResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: agent, data: try? JSONValue(encoding: statuses)))
+                let statuses = self.state.withLock { $0.running[agent] } ?? nil
+                return AgentAPI.GetNodesResponse(reqid: reqid, result: Management.Result(reqid: reqid, instance: agent, data: statuses))
             }
         default:
             break
