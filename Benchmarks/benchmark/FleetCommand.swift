@@ -71,7 +71,7 @@ struct FleetCommand: AsyncParsableCommand {
     private func measure(agents count: Int, servers: String, brokerProcess: Int32?, logger: Logger) async throws -> FleetReport {
         let options = LocalBroker.clientOptions.merging(["fetch.wait.max.ms": "\(fetchWait)"]) { _, new in new }
         let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: options)
-        try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify].map(TopicNamespace(partitions: partitions).specification))
+        try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify, .agentAPI.replies].map(TopicNamespace(partitions: partitions).specification))
         let controller = try launchService("controller-service", ["--request-timeout", "120", "--agent-timeout", "30", "--partitions", "\(partitions)"],
                                            servers: servers, kafkaOptions: options)
         defer {
@@ -325,11 +325,13 @@ final class FleetResponder: Sendable {
         let recipients = head.target.map { target in agents.contains(target) ? [target] : [] } ?? agents
         guard !recipients.isEmpty else { return }
         let inbound = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: message)
+        // As RequestResponder answers: on the replies topic when asked (contract 2.1).
+        let replyTopic = head.replyTo == Topic.agentAPI.replies.name ? Topic.agentAPI.replies : Topic.agentAPI
         func answer<Response: ManagementEvent>(_ make: (String) -> Response?) {
             for agent in recipients {
                 guard let response = make(agent) else { continue }
                 let envelope = Envelope(event: response, sender: agent, target: head.sender)
-                do { _ = try producer.enqueue(envelope.record(topic: Topic.agentAPI.name)) } catch { logger.warning("\(agent): \(error)") }
+                do { _ = try producer.enqueue(envelope.record(topic: replyTopic.name)) } catch { logger.warning("\(agent): \(error)") }
             }
         }
         func configuration(of type: (some ConfigurationRequest).Type) -> (config: Management.Configuration, nodes: [String: [Management.Node]])? {

@@ -74,7 +74,7 @@ extension Controller {
         let request = AgentAPI.AgentWelcomeRequest(reqid: UUID().uuidString)
         let deadline = clock.now + settings.requestTimeout
         work.submit {
-            guard let response = try? await self.requester.request(request, on: .agentAPI, target: name, until: deadline) else { return }
+            guard let response = try? await self.requester.request(request, on: .agentAPI, target: name, replyTo: Self.answers, until: deadline) else { return }
             await self.welcomeAnswered(name, result: response.result)
         }
     }
@@ -106,7 +106,7 @@ extension Controller {
             let deadline = clock.now + settings.requestTimeout
             work.submit {
                 do throws(RequestFailure) {
-                    let response = try await self.requester.request(request, on: .agentAPI, target: name, until: deadline)
+                    let response = try await self.requester.request(request, on: .agentAPI, target: name, replyTo: Self.answers, until: deadline)
                     await self.agent(name, answered: deployed.id, failures: response.results.filter { !$0.success })
                 } catch {
                     await self.agent(name, answered: nil, failures: [])

@@ -82,6 +82,12 @@ public actor Controller {
 
     var name: String { settings.name }
 
+    /// Where agents are asked to answer: a topic only controllers read, rather than the
+    /// partition of `Management.Agent.API` this controller's name shares with some agents, who
+    /// would otherwise read every agent's answers (contract 2.1). Agents of contract 2.0
+    /// answer on `Management.Agent.API`, which the controller reads too.
+    static let answers = Topic.agentAPI.replies
+
     // MARK: Becoming active
 
     /// Starts restoring the persisted configurations (once per activation) and returns when the
@@ -424,7 +430,7 @@ public actor Controller {
     func fanOut<Request: ManagementRequest>(
         to agents: [String], deadline: ContinuousClock.Instant, _ makeRequest: @escaping @Sendable (String) -> Request
     ) async -> [Answer<Request.Response>] {
-        let answers = await requester.broadcast(makeRequest(UUID().uuidString), on: .agentAPI, to: Set(agents), until: deadline)
+        let answers = await requester.broadcast(makeRequest(UUID().uuidString), on: .agentAPI, to: Set(agents), replyTo: Self.answers, until: deadline)
         return answers.map { answer in
             switch answer.result {
             case .success(let response): Answer(agent: answer.responder, response: response)

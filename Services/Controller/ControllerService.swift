@@ -33,7 +33,7 @@ public struct ControllerService: BusService {
                 for await message in bus.inbound {
                     // Every controller reads the agents' topics, outside the group: a standby
                     // has no agents to look after, it only keeps their latest check-ins.
-                    if message.topic == .agentAPI || message.topic == .agentAPI.notify, await !controller.isActive {
+                    if message.topic == .agentAPI || message.topic == Controller.answers || message.topic == .agentAPI.notify, await !controller.isActive {
                         if message.event == AgentAPI.NotifyAgentHello.eventName, let hello = try? message.decode(AgentAPI.NotifyAgentHello.self) {
                             await controller.heard(hello.event, publishedAt: hello.timestamp)
                         }
@@ -50,7 +50,7 @@ public struct ControllerService: BusService {
                             if await answer(message, with: responder).isSettled { bus.handled(message) }
                         }
                         continue
-                    case .agentAPI:
+                    case .agentAPI, Controller.answers:
                         controller.requester.deliver(message)
                     case .agentAPI.notify:
                         await note(message, controller: controller)

@@ -73,7 +73,7 @@ struct AgentCommand: AsyncParsableCommand {
             namespace: settings.namespace,
             // This host's partition of each: what the agent reads does not grow with the fleet.
             consumes: [Topic.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify].map { $0.partition(of: instance) },
-            creates: [.agentAPI.notify, .legacyAgentAPI.notify],
+            creates: [.agentAPI.notify, .agentAPI.replies, .legacyAgentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
             addressing: .targets([instance], orUntargeted: true)
         )

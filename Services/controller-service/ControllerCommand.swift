@@ -80,9 +80,10 @@ struct ControllerCommand: AsyncParsableCommand {
             kafka: settings.kafkaConfiguration(clientID: "controller-service.\(name)"),
             namespace: settings.namespace,
             consumes: [Topic.controllerAPI.whole, Topic.legacyControllerAPI.whole],
-            // The agents' side, outside the group: only the partition responses to this
-            // controller go to, and every agent's notifications.
-            follows: [Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
+            // The agents' side, outside the group: the agents' answers (on the replies topic,
+            // and from agents of contract 2.0 in the partition of this controller's name), and
+            // every agent's notifications.
+            follows: [Topic.agentAPI.replies.whole, Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
             creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
             membership: .group(id: "controller", mayStandBy: true),
             addressing: .targets([name], orUntargeted: true)

@@ -19,18 +19,24 @@ public struct Envelope<Event: ManagementEvent>: Sendable {
     /// Publish time, epoch seconds.
     public var timestamp: Double
     public var apiVersion: Int
+    /// For a request: the topic its answer should go to (the request topic's ``Topic/replies``),
+    /// or nil for the request's own topic.
+    public var replyTo: Topic?
 
-    public init(event: Event, sender: String, target: String? = nil, timestamp: Double = Date().timeIntervalSince1970, apiVersion: Int = Event.apiVersion) {
+    public init(event: Event, sender: String, target: String? = nil, timestamp: Double = Date().timeIntervalSince1970, apiVersion: Int = Event.apiVersion,
+                replyTo: Topic? = nil) {
         self.event = event
         self.sender = sender
         self.target = target
         self.timestamp = timestamp
         self.apiVersion = apiVersion
+        self.replyTo = replyTo
     }
 
     /// The JSON bytes of the envelope.
     public func encoded() throws -> Data {
-        try ZeekJSON.encode(WireEnvelope(event: Event.eventName, args: event, sender: sender, target: target, ts: timestamp, apiVersion: apiVersion))
+        try ZeekJSON.encode(WireEnvelope(event: Event.eventName, args: event, sender: sender, target: target, ts: timestamp, apiVersion: apiVersion,
+                                         replyTo: replyTo?.name))
     }
 
     /// The Kafka record: key = target (else sender); headers repeat event, sender and target.
@@ -80,6 +86,8 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
     public var target: String?
     public var timestamp: Double
     public var apiVersion: Int
+    /// The contract topic a request asks to be answered on (`reply_to`), if any.
+    public var replyTo: String?
 
     /// Larger values are refused before parsing, unless the endpoint's `message.max.bytes` is
     /// raised: what the services may send, so nothing legitimate is lost, and a hostile
@@ -90,6 +98,7 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
         case event, args, sender, target
         case timestamp = "ts"
         case apiVersion = "api_version"
+        case replyTo = "reply_to"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -99,6 +108,7 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
         target = try c.decodeIfPresent(String.self, forKey: .target)
         timestamp = try c.decode(Double.self, forKey: .timestamp)
         apiVersion = try c.decode(Int.self, forKey: .apiVersion)
+        replyTo = try c.decodeIfPresent(String.self, forKey: .replyTo)
         // `args` must be an object even when the event takes no arguments.
         _ = try c.nestedContainer(keyedBy: CodingKeys.self, forKey: .args)
     }
@@ -133,7 +143,8 @@ public struct InboundMessage: Sendable {
             throw WireDecodingError(path: "event", problem: "expected \(Event.eventName), got \(head.event)")
         }
         let wire = try ZeekJSON.decode(WireEnvelope<Event>.self, from: kafkaMessage.value)
-        return Envelope(event: wire.args, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion)
+        return Envelope(event: wire.args, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion,
+                        replyTo: head.replyTo.map(Topic.init))
     }
 
     /// The `reqid` argument, if the message has a string one: enough to answer a request whose
@@ -164,18 +175,21 @@ struct WireEnvelope<Args: Codable & Sendable>: Codable {
     var target: String?
     var ts: Double
     var apiVersion: Int
+    var replyTo: String?
 
-    init(event: String, args: Args, sender: String, target: String?, ts: Double, apiVersion: Int) {
+    init(event: String, args: Args, sender: String, target: String?, ts: Double, apiVersion: Int, replyTo: String? = nil) {
         self.event = event
         self.args = args
         self.sender = sender
         self.target = target
         self.ts = ts
         self.apiVersion = apiVersion
+        self.replyTo = replyTo
     }
 
     enum CodingKeys: String, CodingKey {
         case event, args, sender, target, ts
         case apiVersion = "api_version"
+        case replyTo = "reply_to"
     }
 }

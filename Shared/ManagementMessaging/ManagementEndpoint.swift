@@ -214,8 +214,8 @@ public final class ManagementEndpoint: MessageBus {
     }
 
     /// Publishes `event` on `topic` and waits for the broker to store it.
-    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
-        let deliveries = try records(Envelope(event: event, sender: name, target: target), on: topic).map(producer.enqueue)
+    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, replyTo: Topic?) async throws {
+        let deliveries = try records(Envelope(event: event, sender: name, target: target, replyTo: replyTo), on: topic).map(producer.enqueue)
         for delivery in deliveries { _ = try await delivery.report() }
     }
 

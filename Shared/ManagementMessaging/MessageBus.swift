@@ -15,8 +15,9 @@ public protocol MessageBus: Sendable {
     /// The endpoint's name, sent as `sender`.
     var name: String { get }
 
-    /// Publishes `event` on `topic` and waits until the bus stored it.
-    func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws
+    /// Publishes `event` on `topic` and waits until the bus stored it. A request with
+    /// `replyTo` asks to be answered there (``Topic/replies``) instead of on `topic`.
+    func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, replyTo: Topic?) async throws
 
     /// Publishes `event` at once, in order with everything else enqueued from the same task or
     /// actor, without waiting for an acknowledgement; a failed delivery is logged.
@@ -44,6 +45,10 @@ public protocol MessageBus: Sendable {
 }
 
 extension MessageBus {
+    public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
+        try await publish(event, to: topic, target: target, replyTo: nil)
+    }
+
     public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic) async throws {
         try await publish(event, to: topic, target: nil)
     }

@@ -1,7 +1,8 @@
 import ManagementTypes
 
 /// Answers the requests of one API topic: decodes each into the type registered for its event
-/// name, runs that type's handler and publishes the response to the requester on the same topic.
+/// name, runs that type's handler and publishes the response to the requester on the same topic
+/// (or on its ``Topic/replies``, when the request asks for that).
 ///
 /// Every request with a usable `reqid` gets exactly one response, as the framework promises:
 /// one whose arguments do not decode is answered with its response type's failure, so that its
@@ -23,6 +24,10 @@ public struct RequestResponder: Sendable {
         public var deadline: ContinuousClock.Instant
         /// Whether the request was sent to everyone (no target), not to this endpoint by name.
         public var isBroadcast: Bool
+        /// Where the response goes: the request's topic, or its ``Topic/replies`` when the
+        /// request asked for that (`reply_to`). Any other `reply_to` is ignored: a request
+        /// cannot make an endpoint write to an arbitrary topic.
+        public var replyTopic: Topic
     }
 
     /// What became of one request, for logs and metrics.
@@ -126,7 +131,7 @@ public struct RequestResponder: Sendable {
     public mutating func on<Request: ManagementRequest>(
         _: Request.Type, inOrder takeInOrder: @escaping @Sendable (Request, Context) async -> @Sendable () async -> Request.Response?
     ) {
-        let (bus, topic, instance) = (bus, topic, instance)
+        let (bus, instance) = (bus, instance)
         handlers[Request.eventName] = { message, context in
             let request: Request
             do throws(WireDecodingError) {
@@ -137,7 +142,7 @@ public struct RequestResponder: Sendable {
                 }
                 return {
                     do {
-                        try await bus.publish(failure, to: topic, target: context.requester)
+                        try await bus.publish(failure, to: context.replyTopic, target: context.requester)
                         return .malformed(error, answered: true)
                     } catch {
                         return .unpublished("\(error)")
@@ -151,7 +156,7 @@ public struct RequestResponder: Sendable {
                 guard !Task.isCancelled else { return .abandoned }
                 guard let response else { return .unanswered }
                 do {
-                    try await bus.publish(response, to: topic, target: context.requester)
+                    try await bus.publish(response, to: context.replyTopic, target: context.requester)
                 } catch {
                     return .unpublished("\(error)")
                 }
@@ -166,7 +171,8 @@ public struct RequestResponder: Sendable {
         guard let handler = handlers[message.event] else { return { .unknown } }
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
         guard clock.now < deadline else { return { .expired } }
-        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil))
+        let replyTopic = message.head.replyTo == topic.replies.name ? topic.replies : topic
+        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil, replyTopic: replyTopic))
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.

@@ -23,11 +23,12 @@ public final class Requester: Sendable {
     }
 
     /// Publishes `request` on `topic` to `target` and returns its response, or throws why
-    /// there is none by `deadline`.
+    /// there is none by `deadline`. With `replyTo` the response is asked for there (see
+    /// ``Topic/replies``); the caller reads that topic.
     public func request<Request: ManagementRequest>(
-        _ request: Request, on topic: Topic, target: String?, until deadline: ContinuousClock.Instant
+        _ request: Request, on topic: Topic, target: String?, replyTo: Topic? = nil, until deadline: ContinuousClock.Instant
     ) async throws(RequestFailure) -> Request.Response {
-        let message = try await response(to: request, on: topic, target: target, until: deadline)
+        let message = try await response(to: request, on: topic, target: target, replyTo: replyTo, until: deadline)
         do throws(WireDecodingError) {
             return try message.decode(Request.Response.self).event
         } catch {
@@ -37,7 +38,7 @@ public final class Requester: Sendable {
 
     /// Publishes `request` and returns the message that answers it, undecoded.
     public func response<Request: ManagementRequest>(
-        to request: Request, on topic: Topic, target: String?, until deadline: ContinuousClock.Instant
+        to request: Request, on topic: Topic, target: String?, replyTo: Topic? = nil, until deadline: ContinuousClock.Instant
     ) async throws(RequestFailure) -> InboundMessage {
         let (bus, pending, reqid) = (bus, pending, request.reqid)
         pending.register(reqid)
@@ -45,7 +46,7 @@ public final class Requester: Sendable {
             return try await withThrowingTaskGroup(of: InboundMessage?.self) { group in
                 group.addTask {
                     do {
-                        try await bus.publish(request, to: topic, target: target)
+                        try await bus.publish(request, to: topic, target: target, replyTo: replyTo)
                     } catch {
                         throw RequestFailure.notPublished("\(error)")
                     }
@@ -71,9 +72,9 @@ public final class Requester: Sendable {
     /// ``RequestFailure/notPublished(_:)``. Responses from others are ignored.
     ///
     /// One request to many, instead of one per responder: what the controller sends to its
-    /// agents does not grow with their number.
+    /// agents does not grow with their number. With `replyTo` the responses are asked for there.
     public func broadcast<Request: ManagementRequest>(
-        _ request: Request, on topic: Topic, to responders: Set<String>, until deadline: ContinuousClock.Instant
+        _ request: Request, on topic: Topic, to responders: Set<String>, replyTo: Topic? = nil, until deadline: ContinuousClock.Instant
     ) async -> [(responder: String, result: Result<Request.Response, RequestFailure>)] {
         guard !responders.isEmpty else { return [] }
         let (bus, clock, reqid) = (bus, clock, request.reqid)
@@ -86,7 +87,7 @@ public final class Requester: Sendable {
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    try await bus.publish(request, to: topic, target: nil)
+                    try await bus.publish(request, to: topic, target: nil, replyTo: replyTo)
                 } catch {
                     continuation.yield(.notPublished("\(error)"))
                 }

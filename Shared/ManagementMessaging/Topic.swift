@@ -36,6 +36,12 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is a `.notify` topic.
     public var isNotify: Bool { name.hasSuffix(".notify") }
 
+    /// Where a request on this topic may ask for its answer (the envelope's `reply_to`),
+    /// instead of the request's own topic: one partition that only its requester reads. On a
+    /// partitioned topic an answer keyed by the requester lands in a partition that some hosts
+    /// share and read; on `.replies` nobody else reads it (contract 2.1, §4).
+    public var replies: Topic { Topic(name + ".replies") }
+
     /// The topics whose traffic is one conversation per host (controller and agent, agent and
     /// supervisor, agent and nodes), with their `.notify` companions. They have many
     /// partitions and every record is keyed by the host's instance (or the controller's name):

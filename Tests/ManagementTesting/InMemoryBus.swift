@@ -128,9 +128,9 @@ public final class InMemoryBus: Sendable {
         state.withLock { $0.refusesPublishing = reason }
     }
 
-    fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String) throws {
+    fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String, replyTo: Topic? = nil) throws {
         if let reason = state.withLock({ $0.refusesPublishing }) { throw InMemoryBusError(description: reason) }
-        let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime)
+        let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime, replyTo: replyTo)
         let value = try envelope.encoded()
         append(value, head: try EnvelopeHead.parse(value), on: topic)
     }
@@ -206,8 +206,8 @@ public final class InMemoryBus: Sendable {
             self.assignment = assignment
         }
 
-        public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?) async throws {
-            try bus.publish(event, to: topic, target: target, sender: name)
+        public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, replyTo: Topic?) async throws {
+            try bus.publish(event, to: topic, target: target, sender: name, replyTo: replyTo)
         }
 
         public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {

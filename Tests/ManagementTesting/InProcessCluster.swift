@@ -39,7 +39,7 @@ public final class InProcessCluster: Sendable {
     /// (the first one is active). Every controller is named `controller`, as with `--name`.
     @discardableResult
     public func startController(_ process: String = "controller") -> InMemoryBus.Endpoint {
-        let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.notify],
+        let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.replies, .agentAPI.notify],
                                    membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true))
         let service = ControllerService(
             settings: Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout),
