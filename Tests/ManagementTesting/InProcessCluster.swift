@@ -25,7 +25,7 @@ public final class InProcessCluster: Sendable {
     public init() {
         bus = InMemoryBus(clock: clock)
         client = BusProbe(bus, name: "client", topics: [
-            .controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .agentAPI, .agentAPI.notify, .legacyAgentAPI, .supervisorAPI,
+            .controllerAPI, .controllerAPI.notify, .legacyControllerAPI, .agentAPI, .agentAPI.replies, .agentAPI.notify, .legacyAgentAPI, .supervisorAPI,
         ])
     }
 
