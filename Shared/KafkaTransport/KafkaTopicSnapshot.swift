@@ -35,7 +35,8 @@ public enum KafkaTopicSnapshot {
     public struct Snapshot: Sendable {
         /// What the filter accepted, in offset order per partition.
         public var records: [KafkaMessage]
-        /// Per partition read: its end (high watermark) when the snapshot was taken.
+        /// Per partition read: its end (high watermark) when the snapshot was taken, or past
+        /// it, the end of the last batch fetched.
         public var ends: [Int32: Int64]
     }
 
@@ -133,6 +134,16 @@ public enum KafkaTopicSnapshot {
                 let offset = message.pointee.offset
                 if filter(KafkaMessageHead(message)) { records.append(KafkaMessage(copying: message)) }
                 if let end = remaining[partition], offset + 1 >= end { remaining[partition] = nil }
+            }
+            // The rest of the batches already fetched. A broker may report an end inside the
+            // last batch (the embedded Tansu gives the batch's first offset + 1), and what lies
+            // after it was stored before the end was asked for.
+            while let message = rd_kafka_consumer_poll(client.handle, 0) {
+                defer { rd_kafka_message_destroy(message) }
+                guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+                let partition = message.pointee.partition
+                if filter(KafkaMessageHead(message)) { records.append(KafkaMessage(copying: message)) }
+                ends[partition] = max(ends[partition] ?? 0, message.pointee.offset + 1)
             }
             return Snapshot(records: records, ends: ends)
         }
