@@ -325,8 +325,7 @@ final class FleetResponder: Sendable {
         let recipients = head.target.map { target in agents.contains(target) ? [target] : [] } ?? agents
         guard !recipients.isEmpty else { return }
         let inbound = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: message)
-        // As RequestResponder answers: on the replies topic when asked (contract 2.1).
-        let replyTopic = head.replyTo == Topic.agentAPI.replies.name ? Topic.agentAPI.replies : Topic.agentAPI
+        let replyTopic = inbound.replyTopic
         func answer<Response: ManagementEvent>(_ make: (String) -> Response?) {
             for agent in recipients {
                 guard let response = make(agent) else { continue }

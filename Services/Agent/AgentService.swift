@@ -110,7 +110,7 @@ extension RequestResponder {
     /// The agent's `Management::Agent::API`, answering the controller.
     static func agentAPI(_ agent: Agent, metrics: AgentMetrics, logger: Logger) -> RequestResponder {
         let instance = agent.settings.instance
-        var responder = RequestResponder(answeringOn: .agentAPI, through: agent.bus, lifetime: agent.settings.requestTimeout, instance: instance)
+        var responder = RequestResponder(through: agent.bus, lifetime: agent.settings.requestTimeout, instance: instance)
         // A configuration sent to all agents is answered by those it names: the others are
         // not part of it (the controller sends them to standby) and nobody waits for them.
         responder.on(AgentAPI.DeployRequest.self) { request, context in

@@ -6,7 +6,7 @@ extension RequestResponder {
     /// event shapes (one legacy `Result` per request).
     static func legacyAgentAPI(_ agent: Agent) -> RequestResponder {
         let instance = agent.settings.instance
-        var responder = RequestResponder(answeringOn: .legacyAgentAPI, through: agent.bus, lifetime: agent.settings.requestTimeout, instance: instance)
+        var responder = RequestResponder(through: agent.bus, lifetime: agent.settings.requestTimeout, instance: instance)
         responder.on(ClusterAgentAPI.SetConfigurationRequest.self) { request, _ in
             let results = await agent.deploy(Management.Configuration(legacy: request.config), reqid: request.reqid, force: false)
             return .init(reqid: request.reqid, result: .init(reqid: request.reqid, instance: instance, summarizing: results))

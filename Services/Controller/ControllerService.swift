@@ -142,7 +142,7 @@ public struct ControllerService: BusService {
 extension RequestResponder {
     /// The controller's `Management::Controller::API`, answering clients.
     static func controllerAPI(_ controller: Controller, logger: Logger) -> RequestResponder {
-        var responder = RequestResponder(answeringOn: .controllerAPI, through: controller.bus, lifetime: controller.settings.requestTimeout)
+        var responder = RequestResponder(through: controller.bus, lifetime: controller.settings.requestTimeout)
         responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
         }

@@ -102,7 +102,7 @@ extension RequestResponder {
     /// when done, so one slow node never holds up requests for the others.
     static func supervisorAPI(_ supervisor: NodeSupervisor, bus: any MessageBus, lifetime: Duration, logger: Logger) -> RequestResponder {
         typealias Control = SupervisorControl
-        var responder = RequestResponder(answeringOn: .supervisorAPI, through: bus, lifetime: lifetime)
+        var responder = RequestResponder(through: bus, lifetime: lifetime)
         responder.on(Control.CreateRequest.self, inOrder: { request, _ in
             let creation = await supervisor.create(request.node)
             return { Control.CreateResponse(reqid: request.reqid, result: await verdict(of: creation, "create \(request.node.name) refused", logger)) }

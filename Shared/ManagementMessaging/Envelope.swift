@@ -137,6 +137,13 @@ public struct InboundMessage: Sendable {
 
     public var event: String { head.event }
 
+    /// Where a response to this request goes: its topic's ``Topic/replies`` when `reply_to`
+    /// names that, else its own topic. Any other `reply_to` is ignored: a request cannot make
+    /// an endpoint write to an arbitrary topic.
+    public var replyTopic: Topic {
+        head.replyTo == topic.replies.name ? topic.replies : topic
+    }
+
     /// Decodes the envelope as `Event`; errors name the argument path (`args.config.nodes[2].role: ...`).
     public func decode<Event: ManagementEvent>(_ type: Event.Type) throws(WireDecodingError) -> Envelope<Event> {
         guard head.event == Event.eventName else {

@@ -24,9 +24,7 @@ public struct RequestResponder: Sendable {
         public var deadline: ContinuousClock.Instant
         /// Whether the request was sent to everyone (no target), not to this endpoint by name.
         public var isBroadcast: Bool
-        /// Where the response goes: the request's topic, or its ``Topic/replies`` when the
-        /// request asked for that (`reply_to`). Any other `reply_to` is ignored: a request
-        /// cannot make an endpoint write to an arbitrary topic.
+        /// Where the response goes (``InboundMessage/replyTopic``).
         public var replyTopic: Topic
     }
 
@@ -101,7 +99,6 @@ public struct RequestResponder: Sendable {
 
     private var handlers: [String: Handler] = [:]
     private let bus: any MessageBus
-    private let topic: Topic
     private let lifetime: Duration
     private let instance: String?
 
@@ -109,9 +106,8 @@ public struct RequestResponder: Sendable {
     ///   - lifetime: the serving endpoint's request timeout; see the type's documentation.
     ///   - instance: named in the failed Results of requests that do not decode (an agent
     ///     names itself; the controller names nobody).
-    public init(answeringOn topic: Topic, through bus: any MessageBus, lifetime: Duration, instance: String? = nil) {
+    public init(through bus: any MessageBus, lifetime: Duration, instance: String? = nil) {
         self.bus = bus
-        self.topic = topic
         self.lifetime = lifetime
         self.instance = instance
     }
@@ -171,8 +167,8 @@ public struct RequestResponder: Sendable {
         guard let handler = handlers[message.event] else { return { .unknown } }
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
         guard clock.now < deadline else { return { .expired } }
-        let replyTopic = message.head.replyTo == topic.replies.name ? topic.replies : topic
-        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil, replyTopic: replyTopic))
+        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil,
+                                              replyTopic: message.replyTopic))
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.

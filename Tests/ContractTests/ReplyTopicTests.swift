@@ -15,7 +15,7 @@ struct ReplyTopicTests {
         let agent = bus.connect("agent-a", consumes: [.agentAPI], membership: .fromEnd, addressing: .targets(["agent-a"], orUntargeted: true))
         let controller = bus.connect("controller", consumes: [.agentAPI, .agentAPI.replies, .controllerAPI, .agentAPI.notify], membership: .fromEnd,
                                      addressing: .targets(["controller"], orUntargeted: false))
-        var responder = RequestResponder(answeringOn: .agentAPI, through: agent, lifetime: .seconds(10), instance: "agent-a")
+        var responder = RequestResponder(through: agent, lifetime: .seconds(10), instance: "agent-a")
         responder.on(AgentAPI.AgentWelcomeRequest.self) { request, _ in
             AgentAPI.AgentWelcomeResponse(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: "agent-a"))
         }
