@@ -282,8 +282,8 @@ final class FleetResponder: Sendable {
         /// Per agent, the node statuses it reports (computed once per deploy: the simulation
         /// shares the controller's cores, real agents do not).
         var running: [String: JSONValue?] = [:]
-        /// The last request read, by its bytes, with its head and reqid.
-        var lastParsed: (value: Data, head: EnvelopeHead, reqid: String)?
+        /// The last request read, parsed: a broadcast's copies in other partitions are the same bytes.
+        var lastParsed: InboundMessage?
     }
 
     private let agentsByPartition: [Int32: [String]]
@@ -312,19 +312,19 @@ final class FleetResponder: Sendable {
         // Answers to the controller, in the partitions it shares with agents, are told by their header.
         guard message.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_request") == true else { return }
         // A broadcast comes once per partition: parsed once, as each real agent parses its one copy.
-        let parsed: (head: EnvelopeHead, reqid: String)
-        if let last = state.withLock({ $0.lastParsed }), last.value == message.value {
-            parsed = (last.head, last.reqid)
+        let inbound: InboundMessage
+        if let last = state.withLock({ $0.lastParsed }), last.kafkaMessage.value == message.value {
+            inbound = last
         } else {
-            guard let head = try? EnvelopeHead.parse(message.value) else { return }
-            parsed = (head, InboundMessage.reqid(in: message.value) ?? "")
-            state.withLock { $0.lastParsed = (message.value, parsed.head, parsed.reqid) }
+            guard let parsed = try? InboundMessage(parsing: message, on: .agentAPI) else { return }
+            inbound = parsed
+            state.withLock { $0.lastParsed = parsed }
         }
-        let (head, reqid) = parsed
+        let head = inbound.head
+        let reqid = inbound.reqid ?? ""
         let agents = agentsByPartition[message.partition] ?? []
         let recipients = head.target.map { target in agents.contains(target) ? [target] : [] } ?? agents
         guard !recipients.isEmpty else { return }
-        let inbound = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: message)
         let replyTopic = inbound.replyTopic
         func answer<Response: ManagementEvent>(_ make: (String) -> Response?) {
             for agent in recipients {

@@ -118,8 +118,7 @@ public struct ZeekClientGateway: BusService {
     private func relayControllerEvents(from endpoint: any MessageBus) async {
         for await message in endpoint.inbound {
             guard ZeekClientEvents.responses[message.event] != nil,
-                  case .object(let envelope)? = try? ZeekJSON.decode(JSONValue.self, from: message.kafkaMessage.value),
-                  let arguments = envelope["args"],
+                  let arguments = message.document["args"],
                   let event = ZeekClientEvents.brokerEvent(named: message.event, arguments: arguments) else { continue }
             connections.broadcast(.data(topic: Self.topic, value: event.value))
         }

@@ -115,22 +115,33 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
 
     /// Parses the head of an envelope; the error names what is wrong and where.
     public static func parse(_ data: Data, maximumSize: Int = maximumSize) throws(WireDecodingError) -> EnvelopeHead {
+        try parseDocument(data, maximumSize: maximumSize).head
+    }
+
+    /// The head and the whole parsed envelope, from one parse.
+    static func parseDocument(_ data: Data, maximumSize: Int) throws(WireDecodingError) -> (head: EnvelopeHead, document: JSONValue) {
         guard data.count <= maximumSize else {
             throw WireDecodingError(path: "", problem: "message of \(data.count) bytes exceeds the \(maximumSize)-byte limit")
         }
-        return try ZeekJSON.decode(EnvelopeHead.self, from: data)
+        let document = try JSONValue(parsing: data)
+        return (try ZeekJSON.decode(EnvelopeHead.self, from: document), document)
     }
 }
 
-/// A received envelope whose head is known and whose arguments are decoded on demand.
+/// A received envelope whose head is known and whose arguments are decoded on demand, from
+/// the one parse of its bytes.
 public struct InboundMessage: Sendable {
     public let head: EnvelopeHead
     /// The contract topic it arrived on.
     public let topic: Topic
     public let kafkaMessage: KafkaMessage
+    /// The whole envelope as parsed: arguments and `reqid` are decoded from it, not from the bytes again.
+    public let document: JSONValue
 
-    public init(head: EnvelopeHead, topic: Topic, kafkaMessage: KafkaMessage) {
-        self.head = head
+    /// Parses a record of `topic`; the error names what is wrong and where. Records larger than
+    /// `maximumSize` are refused unparsed (see ``EnvelopeHead/maximumSize``).
+    public init(parsing kafkaMessage: KafkaMessage, on topic: Topic, maximumSize: Int = EnvelopeHead.maximumSize) throws(WireDecodingError) {
+        (head, document) = try EnvelopeHead.parseDocument(kafkaMessage.value, maximumSize: maximumSize)
         self.topic = topic
         self.kafkaMessage = kafkaMessage
     }
@@ -149,22 +160,22 @@ public struct InboundMessage: Sendable {
         guard head.event == Event.eventName else {
             throw WireDecodingError(path: "event", problem: "expected \(Event.eventName), got \(head.event)")
         }
-        let wire = try ZeekJSON.decode(WireEnvelope<Event>.self, from: kafkaMessage.value)
-        return Envelope(event: wire.args, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion,
+        let arguments = try ZeekJSON.decode(Event.self, from: document["args"] ?? .null, pathPrefix: "args")
+        return Envelope(event: arguments, sender: head.sender, target: head.target, timestamp: head.timestamp, apiVersion: head.apiVersion,
                         replyTo: head.replyTo.map(Topic.init))
     }
 
     /// The `reqid` argument, if the message has a string one: enough to answer a request whose
     /// other arguments do not decode, or to match a response without knowing its type.
-    public var reqid: String? { Self.reqid(in: kafkaMessage.value) }
+    public var reqid: String? { Self.reqid(in: document) }
 
     /// The string `reqid` argument of an encoded envelope, if it has one.
     public static func reqid(in value: Data) -> String? {
-        struct RequestID: Decodable {
-            struct Args: Decodable { var reqid: String }
-            var args: Args
-        }
-        return try? ZeekJSON.decode(RequestID.self, from: value).args.reqid
+        (try? JSONValue(parsing: value)).flatMap(reqid(in:))
+    }
+
+    private static func reqid(in document: JSONValue) -> String? {
+        document["args"]?["reqid"]?.stringValue
     }
 
     /// The deadline of a request published at `head.timestamp` and served by an endpoint whose
@@ -175,7 +186,7 @@ public struct InboundMessage: Sendable {
 }
 
 /// The envelope exactly as serialised.
-struct WireEnvelope<Args: Codable & Sendable>: Codable {
+struct WireEnvelope<Args: Encodable & Sendable>: Encodable {
     var event: String
     var args: Args
     var sender: String

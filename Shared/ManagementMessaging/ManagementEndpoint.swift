@@ -327,21 +327,24 @@ public final class ManagementEndpoint: MessageBus {
     /// consumer already dropped those whose `target` header names another endpoint; the
     /// envelope's own `target` decides for records without the header.
     private func accept(_ message: KafkaMessage) -> InboundMessage? {
-        let head: EnvelopeHead
+        guard let topic = namespace.topic(forKafkaName: message.topic) else {
+            consumerOfTopic[message.topic]?.skip(message)
+            return nil
+        }
+        let inbound: InboundMessage
         do {
-            head = try EnvelopeHead.parse(message.value, maximumSize: kafka.maximumMessageSize)
+            inbound = try InboundMessage(parsing: message, on: topic, maximumSize: kafka.maximumMessageSize)
         } catch {
             logger.warning("skipping malformed message on \(message.topic) at offset \(message.offset): \(error)",
                            metadata: ["sender": "\(message.header(EnvelopeHeader.sender)?.stringValue ?? "-")"])
             commit(message)
             return nil
         }
-        guard addressing.accepts(target: head.target), let topic = namespace.topic(forKafkaName: message.topic),
-              !isBroadcastCopy(message, head: head, on: topic) else {
+        guard addressing.accepts(target: inbound.head.target), !isBroadcastCopy(message, head: inbound.head, on: topic) else {
             consumerOfTopic[message.topic]?.skip(message)
             return nil
         }
-        return InboundMessage(head: head, topic: topic, kafkaMessage: message)
+        return inbound
     }
 }
 

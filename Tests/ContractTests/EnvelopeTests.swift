@@ -34,8 +34,8 @@ struct EnvelopeTests {
     @Test func roundTripAndUnknownFieldsIgnored() throws {
         let json = #"{"event":"Management::Controller::API::get_nodes_response","args":{"reqid":"r","results":[],"future_arg":1},"sender":"controller","ts":2,"api_version":1,"trace":"x"}"#
         let data = Data(json.utf8)
-        let message = InboundMessage(head: try EnvelopeHead.parse(data), topic: .controllerAPI,
-                                     kafkaMessage: KafkaMessage(topic: "Management.Controller.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil))
+        let message = try InboundMessage(parsing: KafkaMessage(topic: "Management.Controller.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil),
+                                         on: .controllerAPI)
         let envelope = try message.decode(GetNodesResponse.self)
         #expect(envelope.event.reqid == "r" && envelope.sender == "controller" && envelope.target == nil && envelope.apiVersion == 1)
         // Published at ts 2: served with a 10 s lifetime, its deadline is 1 s after wall time 11.

@@ -59,7 +59,7 @@ struct MalformedInputTests {
         ("record is an array", #"["w","i"]"#,
          "wrong type: expected object"),
         ("truncated JSON", #"{"name":"w","instance":"#,
-         "not valid JSON"),
+         "not valid JSON (unexpected end at byte 23)"),
     ]
 
     @Test("node field errors", arguments: cases)
@@ -83,7 +83,7 @@ struct MalformedInputTests {
     }
 
     @Test func nonJSONBytes() {
-        #expect(error(decoding: Data([0xff, 0xfe, 0x00, 0x41]), as: Management.Result.self) == "not valid JSON")
+        #expect(error(decoding: Data([0xff, 0xfe, 0x00, 0x41]), as: Management.Result.self) == "not valid JSON (unexpected character at byte 0)")
         #expect(throws: WireDecodingError.self) { try EnvelopeHead.parse(Data("hello".utf8)) }
     }
 
@@ -128,8 +128,7 @@ struct MalformedInputTests {
          {"name":"w3","instance":"i","role":"Supervisor::WORKR","state":"Management::RUNNING"}]}}}
         """
         let data = Data(json.utf8)
-        let head = try EnvelopeHead.parse(data)
-        let message = InboundMessage(head: head, topic: .agentAPI, kafkaMessage: .init(topic: "Management.Agent.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil))
+        let message = try InboundMessage(parsing: .init(topic: "Management.Agent.API", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil), on: .agentAPI)
         let error = #expect(throws: WireDecodingError.self) { try message.decode(DeployRequest.self) }
         #expect(error?.path == "args.config.nodes[2].role")
         #expect(error?.problem.hasPrefix(#"unknown value "Supervisor::WORKR""#) == true)
@@ -137,7 +136,7 @@ struct MalformedInputTests {
 
     @Test func decodingAsTheWrongEventIsAnError() throws {
         let data = Data(#"{"event":"Management::Controller::API::get_instances_request","args":{"reqid":"r"},"sender":"c","ts":1,"api_version":1}"#.utf8)
-        let message = InboundMessage(head: try EnvelopeHead.parse(data), topic: .controllerAPI, kafkaMessage: .init(topic: "t", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil))
+        let message = try InboundMessage(parsing: .init(topic: "t", partition: 0, offset: 0, key: nil, value: data, headers: [], timestamp: nil), on: .controllerAPI)
         let error = #expect(throws: WireDecodingError.self) { try message.decode(DeployRequest.self) }
         #expect(error?.description == "event: expected Management::Agent::API::deploy_request, got Management::Controller::API::get_instances_request")
     }

@@ -118,8 +118,8 @@ public final class InMemoryBus: Sendable {
     /// Returns false if they do not parse as an envelope head, as Kafka endpoints would skip them.
     @discardableResult
     public func publishRaw(_ json: String, on topic: Topic) -> Bool {
-        guard let head = try? EnvelopeHead.parse(Data(json.utf8)) else { return false }
-        append(Data(json.utf8), head: head, on: topic)
+        guard (try? EnvelopeHead.parse(Data(json.utf8))) != nil else { return false }
+        try? append(Data(json.utf8), on: topic)
         return true
     }
 
@@ -132,15 +132,16 @@ public final class InMemoryBus: Sendable {
         if let reason = state.withLock({ $0.refusesPublishing }) { throw InMemoryBusError(description: reason) }
         let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime, replyTo: replyTo)
         let value = try envelope.encoded()
-        append(value, head: try EnvelopeHead.parse(value), on: topic)
+        try append(value, on: topic)
     }
 
-    private func append(_ value: Data, head: EnvelopeHead, on topic: Topic) {
-        state.withLock { state in
+    private func append(_ value: Data, on topic: Topic) throws(WireDecodingError) {
+        let head = try EnvelopeHead.parse(value)
+        try state.withLock { state throws(WireDecodingError) in
             let offset = state.logs[topic, default: []].count
             let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: Data((head.target ?? head.sender).utf8),
                                       value: value, headers: [], timestamp: nil)
-            state.logs[topic, default: []].append(InboundMessage(head: head, topic: topic, kafkaMessage: record))
+            state.logs[topic, default: []].append(try InboundMessage(parsing: record, on: topic))
             for index in state.readers.indices where state.readers[index].active && state.readers[index].topics.contains(topic) {
                 state.deliverPending(to: index, on: topic)
             }

@@ -15,11 +15,11 @@ public enum JSONValue: Hashable, Sendable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// A `Decoder` tells a value's kind only by failing to decode it as another, and each
-    /// failure builds an error with its coding path, which costs more than the decoding. So the
-    /// commonest kinds are tried first: a string (most leaves of Results' data), an integer, a
-    /// boolean, a double, then an object (node statuses, configurations) before an array. A
-    /// `get_nodes` answer of 1,000 agents decodes in a third of the time the reverse order took.
+    /// The wire's own decoding takes the subtree directly (``JSONValueDecoder``). Any other
+    /// `Decoder` tells a value's kind only by failing to decode it as another, and each failure
+    /// builds an error with its coding path, so the commonest kinds are tried first: a string
+    /// (most leaves of Results' data), an integer, a boolean, a double, then an object before an
+    /// array.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -59,13 +59,13 @@ public enum JSONValue: Hashable, Sendable, Codable {
 
     /// Decodes this value as `T`, with errors naming the path inside it.
     public func decode<T: Decodable>(as type: T.Type = T.self) throws(WireDecodingError) -> T {
-        let data: Data
-        do {
-            data = try ZeekJSON.encode(self)
-        } catch {
-            throw WireDecodingError(path: "", problem: "cannot re-encode value: \(error)")
-        }
-        return try ZeekJSON.decode(type, from: data)
+        try ZeekJSON.decode(type, from: self)
+    }
+
+    /// The member named `key` of an object; nil for a missing member or any other kind.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
     }
 
     public var stringValue: String? {

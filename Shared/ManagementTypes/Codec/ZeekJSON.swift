@@ -20,9 +20,24 @@ public enum ZeekJSON {
     }
 
     /// Decodes `T`; every failure becomes a ``WireDecodingError`` naming where and what.
+    ///
+    /// The bytes are parsed into a ``JSONValue`` tree once, then `T` is decoded from the tree
+    /// (``JSONValueDecoder``); a caller that has the tree already decodes from it with
+    /// ``decode(_:from:pathPrefix:)-(_,JSONValue,_)`` and skips the parse.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, pathPrefix: String = "") throws(WireDecodingError) -> T {
+        let document: JSONValue
         do {
-            return try JSONDecoder().decode(type, from: data)
+            document = try JSONValue(parsing: data)
+        } catch {
+            throw WireDecodingError(path: pathPrefix, problem: error.problem)
+        }
+        return try decode(type, from: document, pathPrefix: pathPrefix)
+    }
+
+    /// Decodes `T` from a parsed document.
+    public static func decode<T: Decodable>(_ type: T.Type, from document: JSONValue, pathPrefix: String = "") throws(WireDecodingError) -> T {
+        do {
+            return try JSONValueDecoder.decode(type, from: document, at: .root)
         } catch let error as DecodingError {
             throw WireDecodingError(error, pathPrefix: pathPrefix)
         } catch {
