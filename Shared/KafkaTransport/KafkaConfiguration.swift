@@ -78,6 +78,10 @@ public struct KafkaConfiguration: Sendable {
             // Control messages are small and few: prefetch at most 1 MiB per consumer rather than
             // librdkafka's 64 MiB, which on a busy topic would be memory held for nothing.
             ("queued.max.messages.kbytes", "1024"),
+            // Once that much waits, librdkafka postpones the next fetch of every partition by
+            // this long (default 1 s): with one record larger than 1 MiB (a 1,000-agent node list)
+            // the next request behind it would wait a second for nothing.
+            ("fetch.queue.backoff.ms", "20"),
         ]
         /// Consumer-group members commit each handled record at once (see
         /// ``KafkaConsumer/commit(_:)``); auto-commit only flushes stored offsets periodically

@@ -55,16 +55,28 @@ public final class KafkaProducer: Sendable {
     /// which `send` called from separate tasks cannot promise; await ``KafkaDelivery/report()``
     /// (or let a background task do it) to learn the outcome.
     public func enqueue(_ record: KafkaRecord) throws -> KafkaDelivery {
+        try enqueue(record, toEachOf: [record.partition])[0]
+    }
+
+    /// Hands one record per partition in `partitions` to librdkafka (nil: the partitioner
+    /// chooses), all sharing one copy of the value until the last is delivered: a broadcast of
+    /// a 1.5 MB configuration to 64 partitions holds 1.5 MB, not 96.
+    ///
+    /// If one cannot be enqueued, those before it are still sent and the error is thrown.
+    public func enqueue(_ record: KafkaRecord, toEachOf partitions: [Int32?]) throws -> [KafkaDelivery] {
         guard !pollThread.isStopping else {
             throw KafkaError(.shutDown, "producer is shut down; cannot send to \(record.topic)")
         }
-        let delivery = KafkaDelivery(topic: record.topic)
-        let retained = Unmanaged.passRetained(delivery)
-        if let error = produce(record, opaque: retained.toOpaque()) {
-            retained.release()
-            throw error
+        let payload = RecordPayload(record.value)
+        return try partitions.map { partition in
+            let delivery = KafkaDelivery(topic: record.topic, payload: payload)
+            let retained = Unmanaged.passRetained(delivery)
+            if let error = produce(record, payload: payload, partition: partition, opaque: retained.toOpaque()) {
+                retained.release()
+                throw error
+            }
+            return delivery
         }
-        return delivery
     }
 
     /// How many partitions `topic` has, asked of the broker the first time and remembered: a
@@ -90,7 +102,7 @@ public final class KafkaProducer: Sendable {
         await pollThread.stop()
     }
 
-    private func produce(_ record: KafkaRecord, opaque: UnsafeMutableRawPointer) -> KafkaError? {
+    private func produce(_ record: KafkaRecord, payload: RecordPayload, partition: Int32?, opaque: UnsafeMutableRawPointer) -> KafkaError? {
         guard let headers = rd_kafka_headers_new(record.headers.count) else {
             return KafkaError(.delivery, "could not allocate headers for \(record.topic)")
         }
@@ -109,7 +121,9 @@ public final class KafkaProducer: Sendable {
         let key = record.key ?? Data()
         let produced: OpaquePointer?
         do {
-            produced = try client.withHandle { handle in try produce(record, key: key, headers: headers, opaque: opaque, on: handle) }
+            produced = try client.withHandle { handle in
+                try produce(record, payload: payload, partition: partition, key: key, headers: headers, opaque: opaque, on: handle)
+            }
         } catch {
             rd_kafka_headers_destroy(headers)
             return error as? KafkaError ?? KafkaError(.shutDown, "cannot produce to \(record.topic): \(error)")
@@ -123,40 +137,56 @@ public final class KafkaProducer: Sendable {
         return KafkaError(.delivery, "cannot produce to \(record.topic): \(message)", code: code.rawValue)
     }
 
-    /// `rd_kafka_produceva` for `record`; the error it returned, if any.
-    private func produce(_ record: KafkaRecord, key: Data, headers: OpaquePointer, opaque: UnsafeMutableRawPointer, on handle: OpaquePointer) throws -> OpaquePointer? {
+    /// `rd_kafka_produceva` for `record` with `payload` as its value, which librdkafka reads in
+    /// place (no `RD_KAFKA_MSG_F_COPY`): the record's ``KafkaDelivery`` keeps it alive until
+    /// the delivery report. The error it returned, if any.
+    private func produce(_ record: KafkaRecord, payload: RecordPayload, partition: Int32?, key: Data, headers: OpaquePointer,
+                         opaque: UnsafeMutableRawPointer, on handle: OpaquePointer) throws -> OpaquePointer? {
         record.topic.withCString { topic in
-            record.value.withUnsafeBytes { value in
-                key.withUnsafeBytes { keyBytes in
-                    var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 5)
-                    values[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                    values[0].u.cstr = topic
-                    values[1].vtype = RD_KAFKA_VTYPE_VALUE
-                    values[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                    values[1].u.mem.size = value.count
-                    values[2].vtype = RD_KAFKA_VTYPE_HEADERS
-                    values[2].u.headers = headers
-                    values[3].vtype = RD_KAFKA_VTYPE_OPAQUE
-                    values[3].u.ptr = opaque
-                    values[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    values[4].u.i = RD_KAFKA_MSG_F_COPY
-                    if let partition = record.partition {
-                        var partitionValue = rd_kafka_vu_t()
-                        partitionValue.vtype = RD_KAFKA_VTYPE_PARTITION
-                        partitionValue.u.i32 = partition
-                        values.append(partitionValue)
-                    }
-                    if record.key != nil {
-                        var keyValue = rd_kafka_vu_t()
-                        keyValue.vtype = RD_KAFKA_VTYPE_KEY
-                        keyValue.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
-                        keyValue.u.mem.size = keyBytes.count
-                        values.append(keyValue)
-                    }
-                    return rd_kafka_produceva(handle, &values, values.count)
+            key.withUnsafeBytes { keyBytes in
+                var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 4)
+                values[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                values[0].u.cstr = topic
+                values[1].vtype = RD_KAFKA_VTYPE_VALUE
+                values[1].u.mem.ptr = payload.bytes.baseAddress
+                values[1].u.mem.size = payload.bytes.count
+                values[2].vtype = RD_KAFKA_VTYPE_HEADERS
+                values[2].u.headers = headers
+                values[3].vtype = RD_KAFKA_VTYPE_OPAQUE
+                values[3].u.ptr = opaque
+                if let partition {
+                    var partitionValue = rd_kafka_vu_t()
+                    partitionValue.vtype = RD_KAFKA_VTYPE_PARTITION
+                    partitionValue.u.i32 = partition
+                    values.append(partitionValue)
                 }
+                if record.key != nil {
+                    // librdkafka always copies keys.
+                    var keyValue = rd_kafka_vu_t()
+                    keyValue.vtype = RD_KAFKA_VTYPE_KEY
+                    keyValue.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                    keyValue.u.mem.size = keyBytes.count
+                    values.append(keyValue)
+                }
+                return rd_kafka_produceva(handle, &values, values.count)
             }
         }
+    }
+}
+
+/// A record's value in memory of its own, which librdkafka reads until delivery: shared by
+/// the copies of a broadcast and freed when the last of their deliveries lets go of it.
+final class RecordPayload: Sendable {
+    /// Written once, in `init`, and only read after.
+    nonisolated(unsafe) let bytes: UnsafeMutableRawBufferPointer
+
+    init(_ value: Data) {
+        bytes = .allocate(byteCount: value.count, alignment: 1)
+        value.withUnsafeBytes { bytes.copyMemory(from: $0) }
+    }
+
+    deinit {
+        bytes.deallocate()
     }
 }
 
@@ -164,16 +194,19 @@ public final class KafkaProducer: Sendable {
 /// (which receives it as the record's opaque pointer).
 public final class KafkaDelivery: Sendable {
     private struct State {
+        /// The value librdkafka reads until it reports the delivery.
+        var payload: RecordPayload?
         var result: Result<KafkaDeliveryReport, KafkaError>?
         var waiters: [CheckedContinuation<KafkaDeliveryReport, any Error>] = []
         var failureHandlers: [@Sendable (KafkaError) -> Void] = []
     }
 
     public let topic: String
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(topic: String) {
+    init(topic: String, payload: RecordPayload) {
         self.topic = topic
+        state = Mutex(State(payload: payload))
     }
 
     /// Waits until the broker stored the record, or throws why it was not delivered.
@@ -209,6 +242,7 @@ public final class KafkaDelivery: Sendable {
         let (waiters, handlers) = state.withLock { state in
             guard state.result == nil else { return ([CheckedContinuation<KafkaDeliveryReport, any Error>](), [@Sendable (KafkaError) -> Void]()) }
             state.result = result
+            state.payload = nil
             defer { state.waiters = []; state.failureHandlers = [] }
             return (state.waiters, state.failureHandlers)
         }

@@ -195,9 +195,9 @@ public final class ManagementEndpoint: MessageBus {
         self.logger = logger
     }
 
-    /// The records that carry `envelope` on `topic`: one, or one per partition for a broadcast
-    /// (an untargeted request on a partitioned topic).
-    private func records<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaRecord] {
+    /// Hands `envelope` to the producer for `topic`: one record, or one per partition for a
+    /// broadcast (an untargeted request on a partitioned topic), sharing one copy of the value.
+    private func enqueue<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaDelivery] {
         let kafkaTopic = namespace.kafkaName(topic)
         let record = try envelope.record(topic: kafkaTopic)
         let size = record.value.count + (record.key?.count ?? 0) + record.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
@@ -205,17 +205,13 @@ public final class ManagementEndpoint: MessageBus {
             throw EnvelopeTooLarge(event: Event.eventName, size: size, limit: kafka.maximumMessageSize)
         }
         guard envelope.target == nil, topic.isPartitioned, !topic.isNotify,
-              let partitions = producer.knownPartitionCount(of: kafkaTopic), partitions > 1 else { return [record] }
-        return (0..<Int32(partitions)).map { partition in
-            var copy = record
-            copy.partition = partition
-            return copy
-        }
+              let partitions = producer.knownPartitionCount(of: kafkaTopic), partitions > 1 else { return [try producer.enqueue(record)] }
+        return try producer.enqueue(record, toEachOf: (0..<Int32(partitions)).map { $0 })
     }
 
     /// Publishes `event` on `topic` and waits for the broker to store it.
     public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, replyTo: Topic?) async throws {
-        let deliveries = try records(Envelope(event: event, sender: name, target: target, replyTo: replyTo), on: topic).map(producer.enqueue)
+        let deliveries = try enqueue(Envelope(event: event, sender: name, target: target, replyTo: replyTo), on: topic)
         for delivery in deliveries { _ = try await delivery.report() }
     }
 
@@ -246,8 +242,7 @@ public final class ManagementEndpoint: MessageBus {
     public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {
         let logger = self.logger
         do {
-            for record in try records(Envelope(event: event, sender: sender ?? name, target: target), on: topic) {
-                let delivery = try producer.enqueue(record)
+            for delivery in try enqueue(Envelope(event: event, sender: sender ?? name, target: target), on: topic) {
                 delivery.whenFailed { error in logger.warning("\(Event.eventName) not delivered: \(error)") }
             }
         } catch {
