@@ -12,11 +12,13 @@ import Synchronization
 ///
 /// A request is committed only once its response is stored (contract 7.2). An endpoint that
 /// dies between the two (a window of milliseconds), or a standby that takes over then, reads the
-/// request again from the committed position. Its response is on the same topic, after it, sent
-/// under the endpoint's name, which every member of the group shares. So on the first recent
-/// request read after resuming, the topic is read ahead to its current end for responses sent
-/// under that name; a request whose `reqid` is among them is not answered again. Records after
-/// that end were published after the takeover and are answered as usual.
+/// request again from the committed position. Its response was sent after it, under the
+/// endpoint's name, which every member of the group shares, on the request's topic or on the
+/// `.replies` topic the request named (contract 2.1). So on the first recent request read after
+/// resuming, the request's partition is read ahead to its current end, and the responses sent
+/// under that name since the request are looked up; a request whose `reqid` is among them is
+/// not answered again. Records after that end were published after the takeover and are
+/// answered as usual.
 ///
 /// Requests older than ``horizon`` are not looked up: they are past every endpoint's deadline
 /// (7.3) and will be skipped anyway, and a topic's whole retention is not read for them.
@@ -38,15 +40,15 @@ final class AnsweredRequests: Sendable {
     private let kafka: KafkaConfiguration
     private let logger: Logger
     private let partitions = Mutex<[TopicPartition: Reading]>([:])
-    /// The partition of a topic that responses to `requester` go to (they are keyed by it).
-    private let responsePartition: @Sendable (_ topic: String, _ requester: String) -> Int32?
+    /// Where a response to a request goes: the Kafka topic it is answered on, and that topic's
+    /// partition of the requester (responses are keyed by it); nil if unknown.
+    private let responses: @Sendable (InboundMessage) async -> TopicPartition?
 
-    init(name: String, kafka: KafkaConfiguration, logger: Logger,
-         responsePartition: @escaping @Sendable (_ topic: String, _ requester: String) -> Int32?) {
+    init(name: String, kafka: KafkaConfiguration, logger: Logger, responses: @escaping @Sendable (InboundMessage) async -> TopicPartition?) {
         self.name = name
         self.kafka = kafka
         self.logger = logger
-        self.responsePartition = responsePartition
+        self.responses = responses
     }
 
     /// Whether `message`, read by the endpoint, is a request it answered before it last
@@ -64,7 +66,7 @@ final class AnsweredRequests: Sendable {
         case .resumed:
             guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval,
                   let reqid = message.reqid else { return false }
-            let responses = responsePartition(partition.topic, message.head.sender) ?? partition.partition
+            let responses = await responses(message) ?? partition
             let (end, answered) = await lookUp(partition, from: record.offset, responsesIn: responses, since: message.head.timestamp)
             partitions.withLock { $0[partition] = .lookedUp(end: end, answered: answered) }
             return answered.contains(reqid)
@@ -72,27 +74,38 @@ final class AnsweredRequests: Sendable {
     }
 
     /// The reqids of responses this endpoint's name sent since the request at `offset` of
-    /// `partition` (in partition `responses` of the topic: responses are keyed by the requester,
-    /// requests by their target), and the end `partition` had when they were looked up. A
-    /// failed read finds none (a request may then be answered twice, which requesters
-    /// tolerate, rather than not at all).
-    private func lookUp(_ partition: TopicPartition, from offset: Int64, responsesIn responses: Int32,
+    /// `partition` (in `responses`: the request's topic or its `.replies`, in the partition of
+    /// the requester, since responses are keyed by the requester and requests by their target),
+    /// and the end `partition` had when they were looked up. A failed read finds none (a request
+    /// may then be answered twice, which requesters tolerate, rather than not at all).
+    private func lookUp(_ partition: TopicPartition, from offset: Int64, responsesIn responses: TopicPartition,
                         since published: Double) async -> (end: Int64, answered: Set<String>) {
         let name = self.name
+        let sentByThisName: @Sendable (borrowing KafkaMessageHead) -> Bool = { head in
+            head.header(EnvelopeHeader.sender)?.stringValue == name
+                && head.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_response") == true
+        }
         // Responses are published after their request; a margin for clocks of other hosts.
-        var starts: [Int32: KafkaTopicSnapshot.Start] = [partition.partition: .offset(offset)]
-        if responses != partition.partition { starts[responses] = .time(Date(timeIntervalSince1970: published - 10)) }
+        let sincePublished = KafkaTopicSnapshot.Start.time(Date(timeIntervalSince1970: published - 10))
         do {
-            let snapshot = try await KafkaTopicSnapshot.snapshot(
-                of: partition.topic, partitions: Set(starts.keys), from: starts,
-                accepting: { head in
-                    head.header(EnvelopeHeader.sender)?.stringValue == name
-                        && head.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_response") == true
-                },
-                configuration: kafka, logger: logger
-            )
-            let answered = Set(snapshot.records.filter { $0.partition == responses }.compactMap { InboundMessage.reqid(in: $0.value) })
-            return (max(snapshot.ends[partition.partition] ?? 0, offset + 1), answered)
+            let end: Int64
+            let answeredRecords: [KafkaMessage]
+            if responses.topic == partition.topic {
+                var starts: [Int32: KafkaTopicSnapshot.Start] = [partition.partition: .offset(offset)]
+                if responses.partition != partition.partition { starts[responses.partition] = sincePublished }
+                let snapshot = try await KafkaTopicSnapshot.snapshot(of: partition.topic, partitions: Set(starts.keys), from: starts,
+                                                                     accepting: sentByThisName, configuration: kafka, logger: logger)
+                end = snapshot.ends[partition.partition] ?? 0
+                answeredRecords = snapshot.records.filter { $0.partition == responses.partition }
+            } else {
+                async let requests = KafkaTopicSnapshot.snapshot(of: partition.topic, partitions: [partition.partition], from: [partition.partition: .offset(offset)],
+                                                                 accepting: { _ in false }, configuration: kafka, logger: logger)
+                async let answers = KafkaTopicSnapshot.snapshot(of: responses.topic, partitions: [responses.partition], from: [responses.partition: sincePublished],
+                                                                accepting: sentByThisName, configuration: kafka, logger: logger)
+                end = try await requests.ends[partition.partition] ?? 0
+                answeredRecords = try await answers.records
+            }
+            return (max(end, offset + 1), Set(answeredRecords.compactMap { InboundMessage.reqid(in: $0.value) }))
         } catch {
             logger.warning("could not read \(partition.topic) ahead for requests answered before this endpoint resumed: \(error)")
             return (offset + 1, [])

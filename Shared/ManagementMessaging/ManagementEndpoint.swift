@@ -159,8 +159,10 @@ public final class ManagementEndpoint: MessageBus {
         }
         var answeredRequests: AnsweredRequests?
         if case .group = configuration.membership {
-            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger) { topic, requester in
-                producer.knownPartitionCount(of: topic).map { Murmur2Partitioner.partition(of: requester, among: $0) }
+            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger) { request in
+                let topic = namespace.kafkaName(request.replyTopic)
+                guard let partitions = try? await producer.partitionCount(of: topic) else { return nil }
+                return TopicPartition(topic: topic, partition: Murmur2Partitioner.partition(of: request.head.sender, among: partitions))
             }
         }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,

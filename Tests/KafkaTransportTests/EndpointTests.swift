@@ -59,9 +59,10 @@ struct EndpointTests {
     /// An endpoint that dies after publishing a response and before its position moved past
     /// the request leaves the request to be read again by whoever resumes (a restart, a
     /// standby). That one must not answer it a second time; requests not answered yet it must.
-    /// The requester may share the endpoint's name, as an agent does with its supervisor.
-    @Test(arguments: ["client", "agent-a"])
-    func aGroupMemberThatResumesDoesNotAnswerAgainWhatWasAnsweredUnderItsName(requesterName: String) async throws {
+    /// The requester may share the endpoint's name, as an agent does with its supervisor, and
+    /// may have asked for the answer on the `.replies` topic, as the controller does (2.1).
+    @Test(arguments: [("client", false), ("agent-a", false), ("client", true)])
+    func aGroupMemberThatResumesDoesNotAnswerAgainWhatWasAnsweredUnderItsName(requesterName: String, answeredOnReplies: Bool) async throws {
         let broker = try await LocalBroker.start()
         defer { broker.stop() }
         let membership = EndpointConfiguration.Membership.group(id: "agent.agent-a")
@@ -69,13 +70,15 @@ struct EndpointTests {
         let client = try await endpoint(broker, name: requesterName, addressing: .targets([requesterName], orUntargeted: false))
         let dying = try await endpoint(broker, name: "agent-a", addressing: addressing, membership: membership)
         for reqid in ["answered", "pending"] {
-            try await client.publish(AgentAPI.GetNodesRequest(reqid: reqid), to: .agentAPI, target: "agent-a")
+            try await client.publish(AgentAPI.GetNodesRequest(reqid: reqid), to: .agentAPI, target: "agent-a",
+                                     replyTo: answeredOnReplies ? Topic.agentAPI.replies : nil)
         }
         // The first member answers one request and dies before marking it handled.
         let request = try await first(1, of: dying.inbound)[0]
         #expect(request.reqid == "answered")
+        #expect(request.replyTopic == (answeredOnReplies ? Topic.agentAPI.replies : .agentAPI))
         try await dying.publish(AgentAPI.GetNodesResponse(reqid: "answered", result: Management.Result(reqid: "answered", instance: "agent-a")),
-                                to: .agentAPI, target: requesterName)
+                                to: request.replyTopic, target: requesterName)
         await dying.shutdown()
 
         let second = try await endpoint(broker, name: "agent-a", addressing: addressing, membership: membership)
