@@ -57,7 +57,7 @@ final class AnsweredRequests: Sendable {
         let record = message.kafkaMessage
         let partition = TopicPartition(topic: record.topic, partition: record.partition)
         let reading = partitions.withLock { $0[partition] ?? .resumed }
-        // The reqid costs a second parse of the payload: only for requests in a window looked up.
+        // Only requests are looked up: responses and notifications are never answered.
         guard message.event.hasSuffix("_request") else { return false }
         switch reading {
         case .lookedUp(let end, let answered):
