@@ -209,6 +209,9 @@ public final class KafkaDelivery: Sendable {
         state = Mutex(State(payload: payload))
     }
 
+    /// Whether the record's value is still held for librdkafka: until its delivery is reported.
+    var holdsValue: Bool { state.withLock { $0.payload != nil } }
+
     /// Waits until the broker stored the record, or throws why it was not delivered.
     public func report() async throws -> KafkaDeliveryReport {
         try await withCheckedThrowingContinuation { continuation in
