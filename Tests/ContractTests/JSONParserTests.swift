@@ -88,6 +88,43 @@ struct JSONParserTests {
         }
     }
 
+    /// Damaged documents (bytes replaced, inserted, dropped, cut short) never crash the parser,
+    /// and whatever it accepts Foundation accepts as the same value: it is only ever stricter.
+    @Test func damagedDocumentsAreRefusedOrReadAsFoundationReadsThem() throws {
+        var generator = SplitMix64(seed: 0xbad)
+        let alphabet = Array("{}[]\":,.-+eE0123456789 \tnulltruefalse\\u00e9é".utf8) + [0x00, 0x1f, 0x80, 0xc3, 0xff]
+        var accepted = 0
+        for _ in 0..<2_000 {
+            var bytes = Array(try ZeekJSON.encode(Self.randomValue(depth: 3, using: &generator)))
+            for _ in 0..<Int.random(in: 1...3, using: &generator) where !bytes.isEmpty {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<4, using: &generator) {
+                case 0: bytes[at] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.insert(alphabet.randomElement(using: &generator)!, at: at)
+                case 2: bytes.remove(at: at)
+                default: bytes.removeSubrange(at...)
+                }
+            }
+            let data = Data(bytes)
+            guard let ours = try? JSONValue(parsing: data) else { continue }
+            accepted += 1
+            #expect(Self.same(try JSONDecoder().decode(JSONValue.self, from: data), ours), "\(String(decoding: data, as: UTF8.self))")
+        }
+        #expect(accepted > 0, "some damage leaves valid JSON, so the comparison ran")
+    }
+
+    /// Equal, except that a number may be an integer on one side and a double on the other
+    /// if both are the same double: past 2^53, Foundation reads a fraction such as
+    /// `-86450029380330356.4` as the integer nearest its double; the parser keeps the double.
+    static func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case let (.int(x), .double(y)), let (.double(y), .int(x)): return Double(x) == y
+        case let (.array(x), .array(y)): return x.count == y.count && zip(x, y).allSatisfy(same)
+        case let (.object(x), .object(y)): return x.keys == y.keys && x.allSatisfy { key, value in same(value, y[key]!) }
+        default: return a == b
+        }
+    }
+
     static func randomValue(depth: Int, using generator: inout SplitMix64) -> JSONValue {
         let strings = ["", "a", "é中😀", "quote \" and \\ and \n", "\u{7}", "/path/to"]
         switch Int.random(in: 0..<(depth > 0 ? 8 : 6), using: &generator) {
@@ -148,6 +185,15 @@ struct JSONParserTests {
         } catch {
             #expect(error.description == testCase.1)
         }
+    }
+
+    /// A number is an integer if its decimal value is one, computed exactly from its digits.
+    @Test func numbersAreIntegersByValue() throws {
+        func parse(_ text: String) throws -> JSONValue { try JSONValue(parsing: Data(text.utf8)) }
+        #expect(try parse("[2.0, 0.2e1, 1500e-2, 1e3, -0.0, -554179089252932815.0, -9223372036854775808]")
+                == [2, 2, 15, 1000, 0, .int(-554_179_089_252_932_815), .int(.min)])
+        #expect(try parse("[1.5, 15e-2, 9223372036854775808, 1e-400, 1e19]")
+                == [.double(1.5), .double(0.15), .double(9_223_372_036_854_775_808), .double(0), .double(1e19)])
     }
 
     @Test func integralNumbersDecodeAsIntegers() throws {

@@ -213,49 +213,90 @@ struct JSONParser {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as the grammar has it.
+    ///
+    /// A number whose value is an integer in `Int64`'s range is ``JSONValue/int(_:)``, however
+    /// it is written (`2`, `2.0`, `2e0`, `0.2e1`), computed exactly from its digits as
+    /// Foundation's decoder does; any other is ``JSONValue/double(_:)``.
     private mutating func number() throws(SyntaxError) -> JSONValue {
         let start = index
         let negative = bytes[index] == UInt8(ascii: "-")
         if negative { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw failure("expected a digit") }
-        var magnitude: UInt64 = 0
-        var overflow = false
+        let integerDigits = index
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
             if index < bytes.count, isDigit(bytes[index]) { throw failure("leading zero in a number") }
         } else {
-            while index < bytes.count, isDigit(bytes[index]) {
-                let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
-                overflow = overflow || o1 || o2
-                magnitude = sum
-                index += 1
-            }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        var integral = true
+        let integerEnd = index
+        var fractionDigits = index..<index
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            integral = false
             index += 1
+            let fractionStart = index
             guard index < bytes.count, isDigit(bytes[index]) else { throw failure("expected a digit after '.'") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            fractionDigits = fractionStart..<index
         }
+        var exponent = 0
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            integral = false
             index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            var sign = 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                if bytes[index] == UInt8(ascii: "-") { sign = -1 }
+                index += 1
+            }
             guard index < bytes.count, isDigit(bytes[index]) else { throw failure("expected a digit in the exponent") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            while index < bytes.count, isDigit(bytes[index]) {
+                // Past a few hundred the value is 0, infinite or not an Int64 anyway.
+                exponent = min(exponent * 10 + Int(bytes[index] - UInt8(ascii: "0")), 100_000)
+                index += 1
+            }
+            exponent *= sign
         }
-        if integral, !overflow {
-            if negative, magnitude <= UInt64(Int64.max) + 1 { return .int(magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)) }
-            if !negative, magnitude <= UInt64(Int64.max) { return .int(Int64(magnitude)) }
+        if let integer = exactInteger(integerDigits..<integerEnd, fractionDigits, exponent: exponent, negative: negative) {
+            return .int(integer)
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw failure("number out of range") }
-        // An integral value written with a fraction or an exponent (`2.0`, `1e3`) is an integer,
-        // as Foundation's decoder reads it.
-        if let integer = Int64(exactly: value) { return .int(integer) }
         return .double(value)
+    }
+
+    /// The value of the decimal digits in `integer` and `fraction` × 10^`exponent`, negated if
+    /// `negative`, if it is an integer within `Int64`'s range.
+    private func exactInteger(_ integer: Range<Int>, _ fraction: Range<Int>, exponent: Int, negative: Bool) -> Int64? {
+        func digit(_ position: Int) -> UInt64 {
+            let byte = position < integer.count ? bytes[integer.lowerBound + position] : bytes[fraction.lowerBound + position - integer.count]
+            return UInt64(byte - UInt8(ascii: "0"))
+        }
+        var count = integer.count + fraction.count
+        var scale = exponent - fraction.count
+        // A negative scale must fall on trailing zeros: 1500e-2 is 15, 1.5 is not an integer.
+        while scale < 0, count > 0, digit(count - 1) == 0 {
+            count -= 1
+            scale += 1
+        }
+        guard scale >= 0 else { return nil }
+        var magnitude: UInt64 = 0
+        for position in 0..<count {
+            let (times10, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(digit(position))
+            guard !overflow, !carry else { return nil }
+            magnitude = sum
+        }
+        if magnitude != 0 {
+            for _ in 0..<scale {
+                let (times10, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+                guard !overflow else { return nil }
+                magnitude = times10
+            }
+        }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return Int64(magnitude)
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {
