@@ -97,6 +97,10 @@ public final class ManagementEndpoint: MessageBus {
     private let addressing: AddressFilter
     /// For a group member: requests read again after resuming that were answered already.
     private let answeredRequests: AnsweredRequests?
+    /// The Kafka topics of ``EndpointConfiguration/consumes``: where a group member resumes
+    /// from its committed position. Followed topics are read from their end, so nothing read
+    /// there can have been answered before.
+    private let consumedTopics: Set<String>
     private let logger: Logger
 
     /// Creates missing topics, starts the producer and the consumers, and waits until the
@@ -191,6 +195,7 @@ public final class ManagementEndpoint: MessageBus {
             for reading in topics { consumerOfTopic[namespace.kafkaName(reading.topic)] = consumer }
         }
         self.consumerOfTopic = consumerOfTopic
+        consumedTopics = Set((readings.first ?? []).map { namespace.kafkaName($0.topic) })
         topicsReadWhole = Set(readings.joined().filter { $0.key == nil && $0.topic.isPartitioned }.map { namespace.kafkaName($0.topic) })
         self.addressing = addressing
         self.answeredRequests = answeredRequests
@@ -257,12 +262,14 @@ public final class ManagementEndpoint: MessageBus {
     /// A group member that resumes reading (a restart, a standby taking over) does not get the
     /// requests it finds already answered under its name (``AnsweredRequests``).
     public var inbound: InboundMessages {
-        InboundMessages { [consumers, answeredRequests, logger, name] in
+        InboundMessages { [consumers, answeredRequests, consumedTopics, logger, name] in
             let nextMessage = Self.messages(of: consumers)
             return {
                 while let message = await nextMessage() {
                     guard let inbound = self.accept(message) else { continue }
-                    if let answeredRequests, await answeredRequests.wasAnswered(inbound) {
+                    // Only where reading resumed: a look-ahead holds up every message behind it
+                    // (up to its 10 s timeout), such as the answers the controller is waiting for.
+                    if let answeredRequests, consumedTopics.contains(message.topic), await answeredRequests.wasAnswered(inbound) {
                         // On Supervisor.API agent and supervisor share the instance name: an
                         // agent finds its own requests answered, which is no news.
                         logger.log(level: inbound.head.sender == name ? .debug : .info,
