@@ -118,8 +118,9 @@ public final class InMemoryBus: Sendable {
     /// Returns false if they do not parse as an envelope head, as Kafka endpoints would skip them.
     @discardableResult
     public func publishRaw(_ json: String, on topic: Topic) -> Bool {
-        guard (try? EnvelopeHead.parse(Data(json.utf8))) != nil else { return false }
-        try? append(Data(json.utf8), on: topic)
+        let value = Data(json.utf8)
+        guard let head = try? EnvelopeHead.parse(value) else { return false }
+        try? append(value, key: Data((head.target ?? head.sender).utf8), on: topic)
         return true
     }
 
@@ -131,16 +132,15 @@ public final class InMemoryBus: Sendable {
     fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String, replyTo: Topic? = nil) throws {
         if let reason = state.withLock({ $0.refusesPublishing }) { throw InMemoryBusError(description: reason) }
         let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime, replyTo: replyTo)
-        let value = try envelope.encoded()
-        try append(value, on: topic)
+        let record = try envelope.record(topic: topic.name)
+        try append(record.value, key: record.key, on: topic)
     }
 
-    private func append(_ value: Data, on topic: Topic) throws(WireDecodingError) {
-        let head = try EnvelopeHead.parse(value)
+    /// Stores `value` at the end of `topic`, parsed once, and hands it to the readers.
+    private func append(_ value: Data, key: Data?, on topic: Topic) throws(WireDecodingError) {
         try state.withLock { state throws(WireDecodingError) in
             let offset = state.logs[topic, default: []].count
-            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: Data((head.target ?? head.sender).utf8),
-                                      value: value, headers: [], timestamp: nil)
+            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: key, value: value, headers: [], timestamp: nil)
             state.logs[topic, default: []].append(try InboundMessage(parsing: record, on: topic))
             for index in state.readers.indices where state.readers[index].active && state.readers[index].topics.contains(topic) {
                 state.deliverPending(to: index, on: topic)
