@@ -199,7 +199,7 @@ public actor NodeSupervisor {
     private func spawn(_ name: String) async -> String? {
         guard var node = nodes[name] else { return nil }
         node.generation += 1
-        let generation = node.generation
+        let id = node.id, generation = node.generation
         node.process = nil
         nodes[name] = node
         let process: ChildProcess
@@ -209,10 +209,10 @@ public actor NodeSupervisor {
             process = try await ChildProcess.start(prepared.spec)
         } catch {
             nodes[name]?.lastSpawn = .now
-            processEnded(name, generation: generation, how: "failed to start: \(error)")
+            processEnded(name, id: id, generation: generation, how: "failed to start: \(error)")
             return "\(error)"
         }
-        guard nodes[name]?.generation == generation else {
+        guard nodes[name]?.id == id, nodes[name]?.generation == generation else {
             // Destroyed or restarted while it was being started.
             process.signal(SIGKILL)
             return nil
@@ -244,7 +244,7 @@ public actor NodeSupervisor {
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
                         exit: status.description, pid: Int(process.pid)
                     ), to: .supervisorAPI.notify)
-                    await self.processEnded(name, generation: generation, how: status.description)
+                    await self.processEnded(name, id: id, generation: generation, how: status.description)
                 }
             }
         }
@@ -254,8 +254,12 @@ public actor NodeSupervisor {
     /// A process of `name` ended. Unless it was stopped on purpose, schedules the next one:
     /// at once after a stable run, else with Zeek's back-off (1, 1, 1, 2, 2, 2, 4, ... s from
     /// the previous start), so a crash loop never spins.
-    private func processEnded(_ name: String, generation: Int, how: String) {
-        guard var node = nodes[name], node.generation == generation, !node.restarting else { return }
+    ///
+    /// The node's `id` and `generation` name the process: the exit of a node destroyed and
+    /// created anew under the same name — its old process stopping in the background — is not
+    /// the new node's, whose generations count from the start again.
+    private func processEnded(_ name: String, id: UInt64, generation: Int, how: String) {
+        guard var node = nodes[name], node.id == id, node.generation == generation, !node.restarting else { return }
         node.process = nil
         let now = ContinuousClock.now
         let uptime = node.lastSpawn.map { now - $0 } ?? .zero
@@ -266,7 +270,6 @@ public actor NodeSupervisor {
             : min(settings.maximumBackoff, .seconds(1 << min((node.failures - 1) / 3, 30)))
         let wait = max(.zero, (node.lastSpawn ?? now) + delay - now)
         logger.warning("node \(name) (pid \(node.pid.map(String.init) ?? "-")) \(how) after \(uptime); starting it again in \(wait)")
-        let id = node.id
         work.submit {
             guard (try? await Task.sleep(for: wait)) != nil else { return }
             await self.respawn(name, id: id, after: generation)

@@ -272,6 +272,32 @@ struct SupervisorServiceTests {
         }
     }
 
+    /// A node destroyed and created again under the same name while its old process is still
+    /// stopping (a Zeek node takes seconds; the agent that asked may have died or given up):
+    /// the old process's exit is not the new node's, which keeps its one process.
+    @Test func theExitOfADestroyedNodeDoesNotTouchItsSuccessor() async throws {
+        // Deaf to SIGTERM: the old process lives until the SIGKILL after `killAfter` (2 s).
+        try await Self.withHost(script: "trap '' TERM\n" + Self.nodeScript) { host in
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w")) == "")
+            let old = try #require(try await host.status("w").nodes["w"]?.pid)
+            // Not waiting for its answer: that comes once the old process is gone.
+            host.publishRaw(event: SupervisorControl.DestroyRequest.eventName, args: #"{"reqid":"destroy-1","node":"w"}"#,
+                            ts: Date().timeIntervalSince1970)
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w")) == "")
+            let new = try #require(try await host.status("w").nodes["w"]?.pid)
+            #expect(new != old && isAlive(old))
+
+            let destroyed = await host.probe.first(SupervisorControl.DestroyResponse.self, timeout: .seconds(10)) { $0.event.reqid == "destroy-1" }
+            #expect(destroyed?.event.result == true)
+            #expect(isGone(old))
+            // A successor taking the old exit for its own would forget its process and start another.
+            let another = await host.announcement(of: "w", timeout: .seconds(1)) { $0 != old && $0 != new }
+            #expect(another == nil, "a second process was started for the new node: pid \(another?.event.pid ?? 0)")
+            #expect(try await host.status("w").nodes["w"]?.pid == new)
+            #expect(isAlive(new))
+        }
+    }
+
     @Test func stopRequestEndsRunAndEveryNode() async throws {
         let host = try Host()
         #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
