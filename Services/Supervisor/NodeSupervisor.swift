@@ -162,18 +162,19 @@ public actor NodeSupervisor {
     func restart(_ name: String) -> Task<Void, Never>? {
         let names = name.isEmpty ? Array(nodes.keys) : (nodes[name] == nil ? [] : [name])
         guard !names.isEmpty || name.isEmpty else { return nil }
-        var stopping: [(String, ChildProcess?)] = []
+        var stopping: [(name: String, id: UInt64, process: ChildProcess?)] = []
         for name in names {
+            guard let node = nodes[name] else { continue }
             nodes[name]?.restarting = true
-            stopping.append((name, nodes[name]?.process))
+            stopping.append((name, node.id, node.process))
         }
         let stopInterval = settings.stopInterval, killAfter = settings.killAfter
         return Task {
             await withTaskGroup(of: Void.self) { group in
-                for (name, process) in stopping {
+                for (name, id, process) in stopping {
                     group.addTask {
                         await process?.stop(interval: stopInterval, killAfter: killAfter)
-                        await self.finishRestart(name)
+                        await self.finishRestart(name, id: id)
                     }
                 }
             }
@@ -187,8 +188,9 @@ public actor NodeSupervisor {
 
     // MARK: Processes
 
-    private func finishRestart(_ name: String) async {
-        guard nodes[name]?.restarting == true else { return }
+    /// Starts the restarted node again, unless it was destroyed (and perhaps created anew) meanwhile.
+    private func finishRestart(_ name: String, id: UInt64) async {
+        guard nodes[name]?.id == id, nodes[name]?.restarting == true else { return }
         nodes[name]?.restarting = false
         nodes[name]?.failures = 0
         logger.info("restarting node \(name)")
