@@ -351,13 +351,24 @@ extension Cluster {
     /// Waits until the cluster runs exactly its deployed configuration: every deployed node
     /// RUNNING with a live process, no other node reported, and no node process running that
     /// get-nodes does not report. Returns how long that took.
+    ///
+    /// A request that goes unanswered counts as not converged yet: one sent while the active
+    /// controller is dead waits in Kafka for the standby, and is skipped if the failover takes
+    /// longer than its deadline (contract §7.3).
     @discardableResult
     func waitUntilConverged(within timeout: Duration = .seconds(30)) async throws -> Duration {
         let start = ContinuousClock.now
         var last = ""
         while ContinuousClock.now < start + timeout {
-            let deployed = try await deployedNodes()
-            let running = try await runningNodes()
+            let deployed: [String: Set<String>], running: [String: [String: (pid: Int, state: String)]]
+            do {
+                deployed = try await deployedNodes()
+                running = try await runningNodes()
+            } catch {
+                last = "\(error)"
+                try await Task.sleep(for: .milliseconds(250))
+                continue
+            }
             let reported = Set(running.values.flatMap { $0.values.map(\.pid) })
             let matches = Set(deployed.keys).union(running.keys).allSatisfy { instance in
                 Set(running[instance, default: [:]].keys) == deployed[instance, default: []]
