@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ManagementTypes", targets: ["ManagementTypes"]),
         .library(name: "ManagementMessaging", targets: ["ManagementMessaging"]),
         .library(name: "KafkaTransport", targets: ["KafkaTransport"]),
+        .library(name: "MessageSigning", targets: ["MessageSigning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // MARK: Shared libraries
@@ -62,11 +64,21 @@ let package = Package(
             name: "ManagementTypes",
             path: "Shared/ManagementTypes"
         ),
-        /// The wire contract: topic names, the envelope, addressing, and endpoints that speak it.
+        /// Ed25519 keys, trust files and the signed form of a record: who said what (swift-crypto).
+        .target(
+            name: "MessageSigning",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Shared/MessageSigning"
+        ),
+        /// The wire contract: topic names, the envelope, addressing, signatures, and endpoints that speak it.
         .target(
             name: "ManagementMessaging",
             dependencies: [
                 "ManagementTypes",
+                "MessageSigning",
                 "KafkaTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
@@ -123,6 +135,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
+                "MessageSigning",
                 "CMallocTuning",
                 "ManagementMessaging",
                 "KafkaTransport",
@@ -140,7 +153,7 @@ let package = Package(
         /// Starts throwaway servers for tests and benchmarks: the broker (scripts/broker), a Pushgateway.
         .target(
             name: "LocalServers",
-            dependencies: ["LocalPorts"],
+            dependencies: ["LocalPorts", "MessageSigning"],
             path: "Shared/LocalServers"
         ),
 
@@ -151,6 +164,7 @@ let package = Package(
         .target(
             name: "ManagementController",
             dependencies: [
+                "MessageSigning",
                 "ManagementMessaging",
                 "ClusterConfiguration",
                 "BrokerJSON",
@@ -168,6 +182,7 @@ let package = Package(
         .target(
             name: "ManagementAgent",
             dependencies: [
+                "MessageSigning",
                 "ManagementMessaging",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -179,6 +194,7 @@ let package = Package(
         .target(
             name: "NodeSupervision",
             dependencies: [
+                "MessageSigning",
                 "ManagementMessaging",
                 "CSpawn",
                 "ZeekNodes",
@@ -193,7 +209,7 @@ let package = Package(
 
         .executableTarget(
             name: "controller-service",
-            dependencies: ["ServiceRuntime", "ManagementController", "ClusterConfiguration", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["ServiceRuntime", "ManagementController", "ClusterConfiguration", "MessageSigning", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Services/controller-service"
         ),
         .executableTarget(
@@ -213,7 +229,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "zeek-mgmt",
-            dependencies: ["ServiceRuntime", "ClusterConfiguration"],
+            dependencies: ["ServiceRuntime", "ClusterConfiguration", "MessageSigning"],
             path: "Services/zeek-mgmt"
         ),
         .executableTarget(
@@ -225,6 +241,7 @@ let package = Package(
                 "LocalServers",
                 "ZeekNodes",
                 "ManagementTesting",
+                "MessageSigning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -238,7 +255,7 @@ let package = Package(
         .target(
             name: "ManagementTesting",
             dependencies: [
-                "ManagementMessaging", "ManagementTypes", "KafkaTransport", "ManagementController", "ManagementAgent",
+                "ManagementMessaging", "ManagementTypes", "MessageSigning", "KafkaTransport", "ManagementController", "ManagementAgent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -294,7 +311,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport"],
+            dependencies: ["LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport", "MessageSigning"],
             path: "Tests/ServiceTests"
         ),
     ],

@@ -37,7 +37,8 @@ struct AgentCommand: AsyncParsableCommand {
             name: "controller",
             kafka: KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions),
             namespace: TopicNamespace(), consumes: [Topic.agentAPI.whole], creates: [.agentAPI.notify],
-            membership: .fromEnd, addressing: .targets(["controller"], orUntargeted: false)
+            membership: .fromEnd, addressing: .targets(["controller"], orUntargeted: false),
+            security: try BenchmarkSigning.security(.observer, keyPath: LocalKeys.shared.controller)
         ), logger: logger)
         let requester = Requester(bus: controller)
         let reader = Task {
@@ -80,7 +81,7 @@ struct AgentCommand: AsyncParsableCommand {
                     nodes: Set(names.map { Management.Node(name: $0, instance: instance, role: .worker) })
                 )
                 let start = ContinuousClock.now
-                let response = try await request(AgentAPI.DeployRequest(reqid: UUID().uuidString, config: config), expecting: AgentAPI.DeployResponse.self, timeout: .seconds(120))
+                let response = try await request(AgentAPI.DeployRequest(reqid: UUID().uuidString, config: config, configSignature: try operatorSignature(config)), expecting: AgentAPI.DeployResponse.self, timeout: .seconds(120))
                 deployed.append(ContinuousClock.now - start)
                 let failed = response.results.filter { !$0.success }
                 guard failed.isEmpty else { throw BenchmarkError("deploy failed: \(failed)") }

@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import ManagementMessaging
+import ManagementTypes
+import MessageSigning
+import Synchronization
 import KafkaTransport
 import LocalServers
 import Logging
@@ -10,7 +14,7 @@ struct Benchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchmark",
         abstract: "Latency of the project's transport and supervision against their physical floors.",
-        subcommands: [TransportCommand.self, SupervisionCommand.self, AgentCommand.self, ControllerCommand.self, FleetCommand.self, ZeekCommand.self, InProcessCommand.self],
+        subcommands: [TransportCommand.self, SupervisionCommand.self, AgentCommand.self, ControllerCommand.self, FleetCommand.self, ZeekCommand.self, InProcessCommand.self, SigningCommand.self],
         defaultSubcommand: TransportCommand.self
     )
 }
@@ -44,9 +48,32 @@ func launchService(_ name: String, _ arguments: [String], servers: String, kafka
     let level = ProcessInfo.processInfo.environment["ZEEK_MGMT_BENCHMARK_LOG_LEVEL"] ?? "warning"
     process.arguments = arguments + ["--brokers", servers, "--log-level", level]
     process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment(kafkaOptions)) { current, _ in current }
+        .merging(BenchmarkSigning.environment(forExecutable: name, arguments: arguments)) { $1 }
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process
+}
+
+/// Whether the services a benchmark starts sign and verify every message (as deployed), or
+/// run unsigned to measure what signing costs; set per phase by the benchmarks that compare.
+enum BenchmarkSigning {
+    private static let enabled = Mutex(true)
+
+    static var isEnabled: Bool {
+        get { enabled.withLock { $0 } }
+        set { enabled.withLock { $0 = newValue } }
+    }
+
+    static func environment(forExecutable name: String, arguments: [String]) -> [String: String] {
+        isEnabled ? LocalKeys.shared.environment(forExecutable: name, arguments: arguments) : ["ZEEK_MGMT_INSECURE_UNSIGNED": "1"]
+    }
+
+    /// How a benchmark's own endpoint signs: with the key at `keyPath` (of ``LocalKeys``) and
+    /// believing what `policy` admits.
+    static func security(_ policy: TrustPolicy, keyPath: String) throws -> MessageSecurity {
+        guard isEnabled else { return .unsignedInsecure }
+        return .signed(EndpointSecurity(key: try LocalKeys.shared.signingKey(keyPath), trust: try LocalKeys.shared.trustStore(), policy: policy))
+    }
 }
 
 /// `--brokers`, or a local broker started for the measurement.
@@ -84,4 +111,11 @@ func memory(of pid: Int32, file: String, field: String) -> Int {
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
           let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
     return kilobytes * 1024
+}
+
+/// The deploy operator's signature of `config` (nil when the benchmark runs unsigned), which
+/// agents require of what they run.
+func operatorSignature(_ config: Management.Configuration) throws -> SignedRecord? {
+    guard BenchmarkSigning.isEnabled else { return nil }
+    return try .stageRequest(for: config, signedWith: LocalKeys.shared.signingKey(LocalKeys.shared.deployer))
 }

@@ -38,32 +38,38 @@ struct ControllerCommand: AsyncParsableCommand {
         // broker slows down as its topics fill, which would penalise whatever runs later.
         var bare: [Duration] = []
         var getNodes: [Duration] = []
+        // The same get-nodes rounds with every service unsigned, alternating with the signed
+        // ones, each on a fresh broker: what signing and verifying every message costs.
+        var unsignedGetNodes: [Duration] = []
         for block in 1...blocks {
-            try await broker.withBroker { servers in
-                let cluster = try await BenchCluster.start(servers: servers, instances: instances, logger: logger)
-                defer { cluster.stop() }
-                if block == 1 { print("controller + \(agents) agents; broker \(servers)") }
-                for variant in block.isMultiple(of: 2) ? ["get-nodes", "bare"] : ["bare", "get-nodes"] {
-                    if variant == "bare" {
+            for signed in block.isMultiple(of: 2) ? [false, true] : [true, false] {
+                BenchmarkSigning.isEnabled = signed
+                defer { BenchmarkSigning.isEnabled = true }
+                try await broker.withBroker { servers in
+                    let cluster = try await BenchCluster.start(servers: servers, instances: instances, logger: logger)
+                    defer { cluster.stop() }
+                    if block == 1 && signed { print("controller + \(agents) agents; broker \(servers)") }
+                    if signed {
                         let topics = BareRelay.topics(partitions: TopicNamespace.defaultPartitions)
                         try await KafkaAdmin(configuration: cluster.kafka, logger: logger).ensureTopics(topics)
                         let floor = BareRelay(configuration: cluster.kafka, clientTopic: topics[0].name, agentTopic: topics[1].name,
                                               partitions: TopicNamespace.defaultPartitions, responders: agents)
                         bare += try await Task.detached { [rounds] in try floor.measure(rounds: rounds, warmup: 20) }.value
-                        continue
                     }
                     for round in 0..<(rounds + 20) {
                         let start = ContinuousClock.now
                         let response = try await cluster.ask(ControllerAPI.GetNodesRequest(reqid: UUID().uuidString), ControllerAPI.GetNodesResponse.self)
-                        if round >= 20 { getNodes.append(ContinuousClock.now - start) }
+                        if round >= 20 {
+                            if signed { getNodes.append(ContinuousClock.now - start) } else { unsignedGetNodes.append(ContinuousClock.now - start) }
+                        }
                         guard response.results.count == agents, response.results.allSatisfy(\.success) else {
                             throw BenchmarkError("get-nodes failed: \(response.results)")
                         }
                     }
+                    await cluster.client.close()
                 }
-                await cluster.client.close()
             }
-            print("block \(block)/\(blocks): bare relay p50 \(format(percentile(bare, 0.5))), get-nodes p50 \(format(percentile(getNodes, 0.5)))")
+            print("block \(block)/\(blocks): bare relay p50 \(format(percentile(bare, 0.5))), get-nodes p50 \(format(percentile(getNodes, 0.5))), unsigned \(format(percentile(unsignedGetNodes, 0.5)))")
         }
 
         let total = agents * nodesPerAgent
@@ -93,6 +99,9 @@ struct ControllerCommand: AsyncParsableCommand {
         print("  bare librdkafka relay, same shape  \(pad(format(percentile(bare, 0.5))))")
         print("  get-nodes                          \(pad(format(percentile(getNodes, 0.5))))")
         print(String(format: "  ratio %.2fx (get-nodes / bare relay)", seconds(percentile(getNodes, 0.5)) / seconds(percentile(bare, 0.5))))
+        print("  get-nodes, every service unsigned  \(pad(format(percentile(unsignedGetNodes, 0.5))))")
+        print(String(format: "  signing and verifying costs %+.1f%% (signed / unsigned p50)",
+                     (seconds(percentile(getNodes, 0.5)) / seconds(percentile(unsignedGetNodes, 0.5)) - 1) * 100))
         print("deploy \(agents) agents x \(nodesPerAgent) nodes until all RUNNING (median of \(deployRounds))")
         print("  spawned directly           \(pad(format(percentile(direct, 0.5))))")
         print("  deploy through controller  \(pad(format(percentile(deployed, 0.5))))")
@@ -143,7 +152,8 @@ struct BenchCluster {
             try launch("agent-service", ["--instance", instance, "--request-timeout", "60"])
         }
         let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions)
-        let client = try await ManagementClient.connect(name: "bench-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
+        let client = try await ManagementClient.connect(name: "bench-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI],
+                                                    security: try BenchmarkSigning.security(.client, keyPath: LocalKeys.shared.deployer), logger: logger)
         let cluster = BenchCluster(processes: processes, client: client, kafka: kafka, base: base)
         let deadline = ContinuousClock.now + .seconds(90)
         while true {

@@ -5,6 +5,7 @@ import KafkaTransport
 import LocalServers
 import Logging
 import ManagementMessaging
+import MessageSigning
 import ManagementTypes
 import Synchronization
 
@@ -85,7 +86,8 @@ struct FleetCommand: AsyncParsableCommand {
         }
         let names = (1...count).map { "host-\($0)" }
         let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, lingerMs: linger, logger: logger)
-        let client = try await ManagementClient.connect(name: "bench-fleet-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI], logger: logger)
+        let client = try await ManagementClient.connect(name: "bench-fleet-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI],
+                                                    security: try BenchmarkSigning.security(.client, keyPath: LocalKeys.shared.deployer), logger: logger)
         func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
             try await client.request(request, on: .controllerAPI, target: "controller", timeout: .seconds(180))
         }
@@ -238,7 +240,8 @@ struct SimulatedFleet {
             subscription: .assigned(byPartition.values.map { PartitionSelection(topic: Topic.agentAPI.name, key: $0[0]) }, committedIn: nil),
             bufferLimits: .init(lowWatermark: 1_000, highWatermark: 10_000), logger: logger
         )
-        let responder = FleetResponder(agentsByPartition: byPartition, producer: producer, logger: logger)
+        let signing = try FleetSigning(names: names, logger: logger)
+        let responder = FleetResponder(agentsByPartition: byPartition, producer: producer, signing: signing, logger: logger)
         let work = Task {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -247,7 +250,9 @@ struct SimulatedFleet {
                     while !Task.isCancelled {
                         for name in names {
                             let hello = Envelope(event: AgentAPI.NotifyAgentHello(instance: name, id: id, host: IPAddress("192.0.2.1")), sender: name)
-                            _ = try? producer.enqueue(hello.record(topic: Topic.agentAPI.notify.name))
+                            guard var record = try? hello.record(topic: Topic.agentAPI.notify.name) else { continue }
+                            signing?.sign(&record, as: name)
+                            _ = try? producer.enqueue(record)
                         }
                         try? await Task.sleep(for: .seconds(5))
                     }
@@ -288,12 +293,14 @@ final class FleetResponder: Sendable {
 
     private let agentsByPartition: [Int32: [String]]
     private let producer: KafkaProducer
+    private let signing: FleetSigning?
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(agentsByPartition: [Int32: [String]], producer: KafkaProducer, logger: Logger) {
+    init(agentsByPartition: [Int32: [String]], producer: KafkaProducer, signing: FleetSigning?, logger: Logger) {
         self.agentsByPartition = agentsByPartition
         self.producer = producer
+        self.signing = signing
         self.logger = logger
     }
 
@@ -317,6 +324,8 @@ final class FleetResponder: Sendable {
             inbound = last
         } else {
             guard let parsed = try? InboundMessage(parsing: message, on: .agentAPI) else { return }
+            // Verified once, as each real agent verifies its one copy.
+            if let signing, !signing.admits(parsed) { return }
             inbound = parsed
             state.withLock { $0.lastParsed = parsed }
         }
@@ -330,7 +339,11 @@ final class FleetResponder: Sendable {
             for agent in recipients {
                 guard let response = make(agent) else { continue }
                 let envelope = Envelope(event: response, sender: agent, target: head.sender)
-                do { _ = try producer.enqueue(envelope.record(topic: replyTopic.name)) } catch { logger.warning("\(agent): \(error)") }
+                do {
+                    var record = try envelope.record(topic: replyTopic.name)
+                    signing?.sign(&record, as: agent)
+                    _ = try producer.enqueue(record)
+                } catch { logger.warning("\(agent): \(error)") }
             }
         }
         func configuration(of type: (some ConfigurationRequest).Type) -> (config: Management.Configuration, nodes: [String: [Management.Node]])? {
@@ -441,5 +454,32 @@ enum IdleFetches {
         samples.lock.unlock()
         guard let first = taken.dropFirst().first, let last = taken.last, last.time > first.time else { return .nan }
         return (last.fetches - first.fetches) / (last.time - first.time)
+    }
+}
+
+/// The simulated agents' keys (enrolled in the benchmark's trust file) and the check every
+/// agent makes of what it is sent; nil when the benchmark runs unsigned.
+struct FleetSigning: Sendable {
+    private let keys: [String: SigningKey]
+    private let verifier: MessageGuard
+
+    init?(names: [String], logger: Logger) throws {
+        guard BenchmarkSigning.isEnabled else { return nil }
+        var keys: [String: SigningKey] = [:]
+        for name in names { keys[name] = try LocalKeys.shared.signingKey(LocalKeys.shared.host(name)) }
+        self.keys = keys
+        verifier = MessageGuard(security: EndpointSecurity(key: SigningKey.generate(), trust: try LocalKeys.shared.trustStore(),
+                                                           policy: TrustPolicy([.agentAPI: [.controllers]])), logger: logger)
+    }
+
+    func sign(_ record: inout KafkaRecord, as agent: String) {
+        guard let key = keys[agent] else { return }
+        let (signer, signature) = SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).headerValues
+        record.headers += [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+    }
+
+    func admits(_ message: InboundMessage) -> Bool {
+        if case .success = verifier.admit(message) { return true }
+        return false
     }
 }

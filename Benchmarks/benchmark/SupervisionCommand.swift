@@ -151,7 +151,8 @@ final class HelloObserver: Sendable {
             consumes: [Topic.nodeAPI.notify.whole, Topic.supervisorAPI.whole, Topic.supervisorAPI.notify.whole],
             creates: [.nodeAPI],
             membership: .fromEnd,
-            addressing: .everything
+            addressing: .everything,
+            security: try BenchmarkSigning.security(.observer, keyPath: LocalKeys.shared.host(instance))
         ), logger: logger)
         self.endpoint = endpoint
         let counters = self.counters

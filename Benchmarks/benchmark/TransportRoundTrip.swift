@@ -76,7 +76,9 @@ struct TransportRoundTrip {
             namespace: namespace,
             consumes: [topic.whole],
             membership: .fromEnd,
-            addressing: .targets([name], orUntargeted: acceptsUntargeted)
+            addressing: .targets([name], orUntargeted: acceptsUntargeted),
+            // The transport's own round trip, under the services: nothing to sign.
+            security: .unsignedInsecure
         )
     }
 }

@@ -230,7 +230,8 @@ private struct ZeekServices {
             try launch("agent-service", ["--instance", instance, "--advertised-host", "127.0.0.1", "--request-timeout", "60"])
             let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "benchmark", overrides: LocalBroker.clientOptions)
             let client = try await ManagementClient.connect(name: "bench-zeek-client", kafka: kafka, namespace: TopicNamespace(),
-                                                            topics: [.controllerAPI, .agentAPI, .supervisorAPI], logger: logger)
+                                                            topics: [.controllerAPI, .agentAPI, .supervisorAPI],
+                                                            security: try BenchmarkSigning.security(.observer, keyPath: LocalKeys.shared.deployer), logger: logger)
             let watcher = try await NodeStartWatcher(kafka: kafka, logger: logger)
             let services = ZeekServices(processes: processes, client: client, watcher: watcher, instance: instance)
             try await services.waitUntilReady()
@@ -294,7 +295,7 @@ private struct ZeekServices {
     /// each role → back), the phase a deploy through the controller starts with.
     func check(_ cluster: ZeekCluster) async throws -> Duration {
         let start = ContinuousClock.now
-        let response = try await client.request(AgentAPI.CheckRequest(reqid: UUID().uuidString, config: cluster.configuration), on: .agentAPI,
+        let response = try await client.request(AgentAPI.CheckRequest(reqid: UUID().uuidString, config: cluster.configuration, configSignature: try operatorSignature(cluster.configuration)), on: .agentAPI,
                                                 target: instance, timeout: Self.requestTimeout)
         let elapsed = ContinuousClock.now - start
         guard response.results.allSatisfy(\.success) else { throw BenchmarkError("check failed: \(response.results)") }
@@ -341,7 +342,8 @@ private final class NodeStartWatcher: Sendable {
     init(kafka: KafkaConfiguration, logger: Logger) async throws {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: "bench-zeek-watcher", kafka: kafka, namespace: TopicNamespace(),
-            consumes: [Topic.supervisorAPI.notify.whole, Topic.nodeAPI.notify.whole], membership: .fromEnd, addressing: .everything
+            consumes: [Topic.supervisorAPI.notify.whole, Topic.nodeAPI.notify.whole], membership: .fromEnd, addressing: .everything,
+            security: try BenchmarkSigning.security(.observer, keyPath: LocalKeys.shared.deployer)
         ), logger: logger)
         self.endpoint = endpoint
         let seen = self.seen

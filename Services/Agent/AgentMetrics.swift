@@ -21,6 +21,7 @@ public struct AgentMetrics: Sendable {
         static var deployDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_deploy_duration", unitName: "seconds", helpText: "Time from deploy request to response.") }
         static var requests: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_requests", unitName: "total", helpText: "Controller requests handled, by event and outcome.") }
         static var corrections: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_corrections", unitName: "total", helpText: "Nodes the agent started or stopped to make what runs match what is deployed, by action.") }
+        static var rejected: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_rejected_messages", unitName: "total", helpText: "Messages dropped unread: unsigned, signed by an unknown or unauthorized key, stale, from the future, replayed, or carrying a configuration no deploy operator signed; by reason.") }
         static var requestDuration: MetricNameDescriptor { MetricNameDescriptor(metricName: "zeek_mgmt_agent_request_duration", unitName: "seconds", helpText: "Time to answer controller requests, by event and outcome.") }
     }
 
@@ -45,6 +46,11 @@ public struct AgentMetrics: Sendable {
     }
 
     /// An error librdkafka reported (broker unreachable, authentication, ...).
+    /// A message the bus dropped unread (``MessageRejection``), by reason.
+    public func messageRejected(_ reason: String) {
+        registry.makeCounter(descriptor: Name.rejected, labels: [("reason", reason)]).increment(by: Int64(1))
+    }
+
     public func kafkaError() {
         registry.makeCounter(descriptor: Name.kafkaErrors).increment(by: Int64(1))
     }

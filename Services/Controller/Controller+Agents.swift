@@ -102,7 +102,7 @@ extension Controller {
             if let since = record.syncingSince, clock.now - since < settings.requestTimeout { continue }
             agents[name]?.syncingSince = clock.now
             logger.info("sending agent \(name) the deployed configuration \(deployed.id)")
-            let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed)
+            let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed, configSignature: signatures[deployed.id])
             let deadline = clock.now + settings.requestTimeout
             work.submit {
                 do throws(RequestFailure) {

@@ -7,6 +7,7 @@ import ClusterConfiguration
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 
 /// The cluster's controller: tracks the agents, owns the staged and deployed configurations,
 /// and answers clients by fanning requests out to the agents.
@@ -53,6 +54,9 @@ public actor Controller {
     var staged: Management.Configuration?
     var readyToDeploy: Management.Configuration?
     var deployed: Management.Configuration?
+    /// The operators' signatures of the staged and deployed configurations, by configuration
+    /// id: sent with a configuration to the agents, which run nothing unsigned.
+    var signatures: [String: SignedRecord] = [:]
     /// The last known state of each node of the deployed configuration: from the deploy's
     /// results, then from the agents' `notify_change`s.
     var nodeStates: [String: Management.State] = [:]
@@ -116,10 +120,12 @@ public actor Controller {
             attempt += 1
             do {
                 let restored = try await store.load()
-                staged = restored.staged
-                readyToDeploy = restored.staged.map { settings.staging.prepared($0, knownHosts: knownHosts) }
-                deployed = restored.deployed
-                for instance in restored.deployed?.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
+                staged = restored.staged?.config
+                readyToDeploy = staged.map { settings.staging.prepared($0, knownHosts: knownHosts) }
+                deployed = restored.deployed?.config
+                signatures = [:]
+                for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
+                for instance in restored.deployed?.config.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
                 ])
@@ -203,7 +209,8 @@ public actor Controller {
         return Management.Result(reqid: reqid, data: try? JSONValue(encoding: instances))
     }
 
-    func stage(_ config: Management.Configuration, reqid: String, validate: Bool = true) async -> [Management.Result] {
+    /// Stages `config`, kept with `signature`, the operator's signed request that carried it.
+    func stage(_ config: Management.Configuration, signature: SignedRecord?, reqid: String, validate: Bool = true) async -> [Management.Result] {
         if validate {
             let problems = settings.staging.problems(in: config)
             guard problems.isEmpty else {
@@ -211,11 +218,13 @@ public actor Controller {
             }
         }
         do {
-            try await store.save(config, as: .staged)
+            try await store.save(SignedConfiguration(config: config, signature: signature), as: .staged)
         } catch {
             return [Management.Result(reqid: reqid, success: false, error: "could not persist the configuration: \(error)")]
         }
         staged = config
+        signatures = signatures.filter { $0.key == deployed?.id }
+        signatures[config.id] = signature
         readyToDeploy = settings.staging.prepared(config, knownHosts: knownHosts)
         logger.info("staged configuration \(config.id)", metadata: ["instances": "\(config.instances.count)", "nodes": "\(config.nodes.count)"])
         return [Management.Result(reqid: reqid, data: .string(config.id))]
@@ -263,7 +272,8 @@ public actor Controller {
             if !lost.isEmpty {
                 // Restarted since the check: sent the whole configuration, which they check first.
                 logger.info("agents \(lost.joined(separator: ", ")) no longer hold configuration \(config.id); sending it whole")
-                let again = await fanOut(to: lost, deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config) }
+                let signature = signatures[config.id]
+                let again = await fanOut(to: lost, deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config, configSignature: signature) }
                 answers = answers.filter { !lost.contains($0.agent) } + again
             }
             // Only an agent whose every Result succeeded surely took the configuration on (one
@@ -279,7 +289,7 @@ public actor Controller {
             }
         }
         do {
-            try await store.save(config, as: .deployed)
+            try await store.save(SignedConfiguration(config: config, signature: signatures[config.id]), as: .deployed)
         } catch {
             return results + [Management.Result(reqid: reqid, success: false, error: "deployed, but could not persist the configuration: \(error)")]
         }
@@ -299,7 +309,8 @@ public actor Controller {
         let names = Set(config.instances.map(\.name))
         guard !names.isEmpty else { return nil }
         if let missing = await agentsMissing(names, where: \.isCheckedIn, for: config, reqid: reqid, deadline: deadline) { return missing }
-        let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.CheckRequest(reqid: $0, config: config) }
+        let signature = signatures[config.id]
+        let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.CheckRequest(reqid: $0, config: config, configSignature: signature) }
         let refused = answers.flatMap { $0.results(reqid: reqid, \.results) }.filter { !$0.success }
         guard !refused.isEmpty else { return nil }
         logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")

@@ -146,8 +146,8 @@ extension RequestResponder {
         responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
         }
-        responder.onceRestored(ControllerAPI.StageConfigurationRequest.self, by: controller) { request, _ in
-            .init(reqid: request.reqid, results: await controller.stage(request.config, reqid: request.reqid))
+        responder.onceRestored(ControllerAPI.StageConfigurationRequest.self, by: controller) { request, context in
+            .init(reqid: request.reqid, results: await controller.stage(request.config, signature: context.authentication?.record, reqid: request.reqid))
         }
         responder.onceRestored(ControllerAPI.GetConfigurationRequest.self, by: controller) { request, _ in
             .init(reqid: request.reqid, result: await controller.configuration(deployed: request.deployed, reqid: request.reqid))

@@ -1,5 +1,6 @@
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 
 private typealias LegacyResult = ClusterController.Types.Result
 
@@ -12,7 +13,7 @@ extension RequestResponder {
             .init(reqid: request.reqid, result: LegacyResult(await controller.instances(reqid: request.reqid)))
         }
         responder.onceRestored(ClusterControllerAPI.SetConfigurationRequest.self, by: controller) { request, context in
-            .init(reqid: request.reqid, result: await setConfiguration(request, on: controller, deadline: context.deadline))
+            .init(reqid: request.reqid, result: await setConfiguration(request, signature: context.authentication?.record, on: controller, deadline: context.deadline))
         }
         responder.onceRestored(ClusterControllerAPI.GetNodesRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, result: await controller.nodes(reqid: request.reqid, deadline: context.deadline).map(LegacyResult.init(nodes:)))
@@ -25,10 +26,10 @@ extension RequestResponder {
     }
 
     /// Stage (without validation, as the legacy controller did) and deploy; one Result per agent.
-    private static func setConfiguration(_ request: ClusterControllerAPI.SetConfigurationRequest, on controller: Controller,
+    private static func setConfiguration(_ request: ClusterControllerAPI.SetConfigurationRequest, signature: SignedRecord?, on controller: Controller,
                                          deadline: ContinuousClock.Instant) async -> [LegacyResult] {
         let reqid = request.reqid
-        let staging = await controller.stage(Management.Configuration(legacy: request.config), reqid: reqid, validate: false)
+        let staging = await controller.stage(Management.Configuration(legacy: request.config), signature: signature, reqid: reqid, validate: false)
         if let failure = staging.first(where: { !$0.success }) { return [LegacyResult(failure)] }
         let results = await controller.deploy(reqid: reqid, deadline: deadline)
         if let pending = results.first(where: { !$0.success && $0.instance == nil && ($0.error ?? "").hasPrefix("earlier deployment") }) {

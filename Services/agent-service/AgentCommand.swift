@@ -75,7 +75,8 @@ struct AgentCommand: AsyncParsableCommand {
             consumes: [Topic.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify].map { $0.partition(of: instance) },
             creates: [.agentAPI.notify, .agentAPI.replies, .legacyAgentAPI.notify],
             membership: .group(id: "agent.\(instance)"),
-            addressing: .targets([instance], orUntargeted: true)
+            addressing: .targets([instance], orUntargeted: true),
+            security: settings.security(.agent(instance: instance), onRejection: { metrics.messageRejected($0.reason.rawValue) })
         )
         var services: [any Service] = [
             EndpointService(role: "agent-service", configuration: endpoint, logger: logger,

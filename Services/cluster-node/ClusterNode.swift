@@ -51,7 +51,8 @@ struct ClusterNode: AsyncParsableCommand {
             consumes: [Topic.nodeAPI.partition(of: identity.instance)],
             creates: [.nodeAPI.notify],
             membership: .fromEnd,
-            addressing: .targets([identity.name, identity.instance], orUntargeted: false)
+            addressing: .targets([identity.name, identity.instance], orUntargeted: false),
+            security: settings.security(.host(instance: identity.instance))
         )
         try await runUntilTerminated([
             EndpointService(role: "cluster-node", configuration: endpoint, logger: logger,

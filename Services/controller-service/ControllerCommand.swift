@@ -4,6 +4,7 @@ import Logging
 import ManagementController
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 import ServiceLifecycle
 import ServiceRuntime
 #if canImport(FoundationEssentials)
@@ -31,6 +32,9 @@ struct ControllerCommand: AsyncParsableCommand {
     var name: String = "controller"
 
     @OptionGroup(title: "zeek-client endpoint") var websocket: WebSocketOptions
+
+    @Option(help: ArgumentHelp("The operator key the zeek-client gateway signs its clients' requests with (zeek-client cannot sign); listed in the trust file as that operator (env ZEEK_MGMT_GATEWAY_KEY_FILE).", valueName: "path"))
+    var gatewayKey: String?
 
     @Option(help: "Seconds before a request is answered with \"request timed out\" (Zeek: 10).")
     var requestTimeout: Double = 10
@@ -86,7 +90,8 @@ struct ControllerCommand: AsyncParsableCommand {
             follows: [Topic.agentAPI.replies.whole, Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
             creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
             membership: .group(id: "controller", mayStandBy: true),
-            addressing: .targets([name], orUntargeted: true)
+            addressing: .targets([name], orUntargeted: true),
+            security: settings.security(.controller)
         )
         var services: [any Service] = []
         if let websocket = try websocket.resolve() {
@@ -95,7 +100,8 @@ struct ControllerCommand: AsyncParsableCommand {
                 role: "zeek-client gateway",
                 configuration: EndpointConfiguration(
                     name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
-                    consumes: [Topic.controllerAPI.whole, Topic.controllerAPI.notify.whole], membership: .fromEnd, addressing: .everything
+                    consumes: [Topic.controllerAPI.whole, Topic.controllerAPI.notify.whole], membership: .fromEnd, addressing: .everything,
+                    security: try gatewaySecurity(settings)
                 ),
                 logger: logger,
                 serving: ZeekClientGateway(host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name, logger: logger)
@@ -106,5 +112,19 @@ struct ControllerCommand: AsyncParsableCommand {
             serving: ControllerService(settings: controllerSettings, logger: logger)
         ))
         try await runUntilTerminated(services, logger: logger)
+    }
+
+    /// zeek-client cannot sign: the gateway signs what its clients send with an operator key of
+    /// its own, listed in the trust file like any operator's (README, Security).
+    private func gatewaySecurity(_ settings: ServiceSettings) throws -> MessageSecurity {
+        guard let identity = settings.identity else { return .unsignedInsecure }
+        guard let path = gatewayKey ?? ProcessInfo.processInfo.environment["ZEEK_MGMT_GATEWAY_KEY_FILE"], !path.isEmpty else {
+            throw ValidationError("the zeek-client gateway (--websocket) signs what its clients send as an operator: give it that operator's key with --gateway-key (env ZEEK_MGMT_GATEWAY_KEY_FILE), listed in the trust file as `deploy` or `read`")
+        }
+        do {
+            return .signed(EndpointSecurity(key: try SigningKey(file: path), trust: identity.trust, policy: .client))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }

@@ -74,7 +74,8 @@ struct SupervisorCommand: AsyncParsableCommand {
             creates: [.supervisorAPI.notify],
             membership: .group(id: "supervisor.\(instance)"),
             // A supervisor acts only for its own host: untargeted messages are not for it.
-            addressing: .targets([instance], orUntargeted: false)
+            addressing: .targets([instance], orUntargeted: false),
+            security: settings.security(.host(instance: instance))
         )
         switch program {
         case .standIn(let path): logger.info("nodes run \(path) in \(base.path)")

@@ -143,7 +143,7 @@ struct ClientSettings: Sendable {
         do {
             return try await ManagementClient.connect(
                 name: name, kafka: service.kafkaConfiguration(clientID: name), namespace: service.namespace,
-                topics: [.controllerAPI] + extraTopics, logger: logger, observer: observer
+                topics: [.controllerAPI] + extraTopics, security: service.security(.client), logger: logger, observer: observer
             )
         } catch {
             Console.error("cannot reach Kafka at \(service.brokers.joined(separator: ",")): \(error). Check --brokers and that the broker is running.")

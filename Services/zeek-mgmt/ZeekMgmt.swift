@@ -18,7 +18,7 @@ struct ZeekMgmt: AsyncParsableCommand {
         version: "1.5.0",
         subcommands: [
             DeployConfig.self, Deploy.self, GetConfig.self, GetIDValue.self, GetInstances.self, GetNodes.self,
-            Monitor.self, Restart.self, ShowSettings.self, StageConfig.self, TestTimeout.self,
+            Keygen.self, Monitor.self, Restart.self, ShowSettings.self, StageConfig.self, TestTimeout.self,
         ]
     )
 }
@@ -45,7 +45,8 @@ struct Monitor: AsyncParsableCommand {
             namespace: settings.service.namespace,
             consumes: topics.map(\.whole),
             membership: .fromEnd,
-            addressing: .everything
+            addressing: .everything,
+            security: settings.service.security(.client)
         )
         try await runUntilTerminated([
             EndpointService(role: "zeek-mgmt monitor", configuration: endpoint, logger: logger, serving: MessagePrinter(json: json)),

@@ -137,6 +137,9 @@ public struct InboundMessage: Sendable {
     public let kafkaMessage: KafkaMessage
     /// The whole envelope as parsed: arguments and `reqid` are decoded from it, not from the bytes again.
     public let document: JSONValue
+    /// Who signed it, as the bus verified before handing it out; nil only on a bus that runs
+    /// without signatures (``MessageSecurity/unsignedInsecure``).
+    public internal(set) var authentication: Authentication?
 
     /// Parses a record of `topic`; the error names what is wrong and where. Records larger than
     /// `maximumSize` are refused unparsed (see ``EnvelopeHead/maximumSize``).

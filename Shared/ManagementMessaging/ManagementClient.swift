@@ -22,12 +22,12 @@ public final class ManagementClient: Sendable {
     ///   - name: the client's name: responses come back with it as their target.
     ///   - topics: where responses (and anything observed) arrive.
     public static func connect(
-        name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, topics: [Topic], logger: Logger,
+        name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, topics: [Topic], security: MessageSecurity, logger: Logger,
         observer: (@Sendable (InboundMessage) -> Void)? = nil
     ) async throws -> ManagementClient {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: kafka, namespace: namespace, consumes: topics.map(\.whole),
-            membership: .fromEnd, addressing: .targets([name], orUntargeted: observer != nil)
+            membership: .fromEnd, addressing: .targets([name], orUntargeted: observer != nil), security: security
         ), logger: logger)
         return ManagementClient(endpoint: endpoint, observer: observer)
     }

@@ -37,13 +37,15 @@ public struct EndpointConfiguration: Sendable {
     public var creates: [Topic]
     public var membership: Membership
     public var addressing: AddressFilter
+    /// How it signs what it writes and whom it believes.
+    public var security: MessageSecurity
     /// How far back a group member starts in a partition its group never read: requests still
     /// within a deadline are answered, older history is not read.
     public var lookback: Duration
 
     public init(
         name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [TopicReading], follows: [TopicReading] = [],
-        creates: [Topic] = [], membership: Membership, addressing: AddressFilter, lookback: Duration = .seconds(120)
+        creates: [Topic] = [], membership: Membership, addressing: AddressFilter, security: MessageSecurity, lookback: Duration = .seconds(120)
     ) {
         self.name = name
         self.kafka = kafka
@@ -53,6 +55,7 @@ public struct EndpointConfiguration: Sendable {
         self.creates = creates
         self.membership = membership
         self.addressing = addressing
+        self.security = security
         self.lookback = lookback
     }
 }
@@ -95,6 +98,8 @@ public final class ManagementEndpoint: MessageBus {
     /// The partitioned Kafka topics read whole, where every copy of a broadcast arrives.
     private let topicsReadWhole: Set<String>
     private let addressing: AddressFilter
+    /// Signs what is sent and verifies what is received; nil for an unsigned endpoint.
+    private let messageGuard: MessageGuard?
     /// For a group member: requests read again after resuming that were answered already.
     private let answeredRequests: AnsweredRequests?
     /// The Kafka topics of ``EndpointConfiguration/consumes``: where a group member resumes
@@ -171,7 +176,8 @@ public final class ManagementEndpoint: MessageBus {
         }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,
                                           consumers: consumers, readings: [configuration.consumes, configuration.follows],
-                                          addressing: configuration.addressing, answeredRequests: answeredRequests, logger: logger)
+                                          addressing: configuration.addressing, messageGuard: configuration.security.makeGuard(logger: logger),
+                                          answeredRequests: answeredRequests, logger: logger)
         if waitsForAssignment, !configuration.consumes.isEmpty, let consumer = consumers.first {
             do {
                 try await consumer.waitForAssignment(timeout: assignmentTimeout)
@@ -184,7 +190,7 @@ public final class ManagementEndpoint: MessageBus {
     }
 
     private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumers: [KafkaConsumer],
-                 readings: [[TopicReading]], addressing: AddressFilter, answeredRequests: AnsweredRequests?, logger: Logger) {
+                 readings: [[TopicReading]], addressing: AddressFilter, messageGuard: MessageGuard?, answeredRequests: AnsweredRequests?, logger: Logger) {
         self.name = name
         self.namespace = namespace
         self.kafka = kafka
@@ -198,6 +204,7 @@ public final class ManagementEndpoint: MessageBus {
         consumedTopics = Set((readings.first ?? []).map { namespace.kafkaName($0.topic) })
         topicsReadWhole = Set(readings.joined().filter { $0.key == nil && $0.topic.isPartitioned }.map { namespace.kafkaName($0.topic) })
         self.addressing = addressing
+        self.messageGuard = messageGuard
         self.answeredRequests = answeredRequests
         self.logger = logger
     }
@@ -206,7 +213,8 @@ public final class ManagementEndpoint: MessageBus {
     /// broadcast (an untargeted request on a partitioned topic), sharing one copy of the value.
     private func enqueue<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaDelivery] {
         let kafkaTopic = namespace.kafkaName(topic)
-        let record = try envelope.record(topic: kafkaTopic)
+        var record = try envelope.record(topic: kafkaTopic)
+        sign(&record)
         let size = record.value.count + (record.key?.count ?? 0) + record.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
         guard size <= kafka.maximumMessageSize else {
             throw EnvelopeTooLarge(event: Event.eventName, size: size, limit: kafka.maximumMessageSize)
@@ -226,16 +234,38 @@ public final class ManagementEndpoint: MessageBus {
     /// broker to keep it. Not an event: readers take the latest value per key
     /// (``KafkaTopicSnapshot``).
     public func store<Value: Encodable & Sendable>(_ value: Value, key: String, in topic: Topic) async throws {
-        let record = KafkaRecord(
+        var record = KafkaRecord(
             topic: namespace.kafkaName(topic), key: Data(key.utf8), value: try ZeekJSON.encode(value),
             headers: [KafkaHeader(name: EnvelopeHeader.sender, string: name), KafkaHeader(name: EnvelopeHeader.contentType, string: "application/json")]
         )
+        sign(&record)
         try await producer.send(record)
     }
 
-    /// The latest value of every key of a compacted state topic, read from its beginning.
+    /// Adds the signature headers to a record, on a signed endpoint.
+    private func sign(_ record: inout KafkaRecord) {
+        guard let messageGuard else { return }
+        for header in messageGuard.sign(record.value, topic: record.topic, key: record.key ?? Data()) {
+            record.headers.append(KafkaHeader(name: header.name, string: header.value))
+        }
+    }
+
+    /// The latest value of every key of a compacted state topic, read from its beginning; on a
+    /// signed endpoint, a key whose latest record is not signed by whom the policy admits for
+    /// `topic` is left out (and logged).
     public func storedValues(in topic: Topic) async throws -> [String: Data] {
-        try await KafkaTopicSnapshot.latestValues(of: namespace.kafkaName(topic), configuration: kafka, logger: logger)
+        let kafkaTopic = namespace.kafkaName(topic)
+        var latest: [Data: KafkaMessage] = [:]
+        for record in try await KafkaTopicSnapshot.records(of: kafkaTopic, configuration: kafka, logger: logger) {
+            if let key = record.key { latest[key] = record }
+        }
+        var values: [String: Data] = [:]
+        for (key, record) in latest {
+            if let messageGuard, !record.value.isEmpty,
+               !messageGuard.admitsStored(record.value, topic: kafkaTopic, key: key, header: { record.header($0)?.stringValue }, on: topic) { continue }
+            values[String(decoding: key, as: UTF8.self)] = record.value
+        }
+        return values
     }
 
     /// Publishes `event` at once, in order with everything else enqueued from the same task or
@@ -348,7 +378,15 @@ public final class ManagementEndpoint: MessageBus {
             consumerOfTopic[message.topic]?.skip(message)
             return nil
         }
-        return inbound
+        // Verified only once it is known to be for this endpoint: others' traffic costs no signature check.
+        guard let messageGuard else { return inbound }
+        switch messageGuard.admit(inbound) {
+        case .success(let admitted):
+            return admitted
+        case .failure:
+            commit(message)
+            return nil
+        }
     }
 }
 

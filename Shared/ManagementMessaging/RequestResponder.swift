@@ -26,6 +26,8 @@ public struct RequestResponder: Sendable {
         public var isBroadcast: Bool
         /// Where the response goes (``InboundMessage/replyTopic``).
         public var replyTopic: Topic
+        /// Who signed the request, as the bus verified; nil on an unsigned bus.
+        public var authentication: Authentication?
     }
 
     /// What became of one request, for logs and metrics.
@@ -168,7 +170,7 @@ public struct RequestResponder: Sendable {
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
         guard clock.now < deadline else { return { .expired } }
         return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil,
-                                              replyTopic: message.replyTopic))
+                                              replyTopic: message.replyTopic, authentication: message.authentication))
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.

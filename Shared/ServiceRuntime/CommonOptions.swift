@@ -8,6 +8,7 @@ import KafkaTransport
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 
 /// The flags every executable accepts (the design's "Running the services"), each with an
 /// environment variable fallback so containers can be configured without changing commands.
@@ -29,6 +30,15 @@ public struct CommonOptions: ParsableArguments, Sendable {
 
     @Option(help: ArgumentHelp("trace|debug|info|notice|warning|error (env ZEEK_MGMT_LOG_LEVEL; default info).", valueName: "level"))
     public var logLevel: String?
+
+    @Option(help: ArgumentHelp("This process's Ed25519 private key (PKCS#8 PEM, mode 600), which signs everything it sends: an operator's, a controller's or its host's (env ZEEK_MGMT_KEY_FILE). Make one with `zeek-mgmt keygen`.", valueName: "path"))
+    public var key: String?
+
+    @Option(help: ArgumentHelp("The trust file: the public keys of the operators, controllers and hosts this process believes, one `KIND NAME KEY` per line (env ZEEK_MGMT_TRUST_FILE). See README, Security.", valueName: "path"))
+    public var trust: String?
+
+    @Flag(help: ArgumentHelp("Neither sign nor verify messages. Only to measure what signing costs: anyone who can write to Kafka then commands every host.", visibility: .hidden))
+    public var insecureUnsigned = false
 
     public init() {}
 
@@ -76,8 +86,24 @@ public struct CommonOptions: ParsableArguments, Sendable {
             brokers: brokerList,
             namespace: TopicNamespace(prefix: topicPrefix ?? environment["ZEEK_MGMT_TOPIC_PREFIX"] ?? "", partitions: partitionCount),
             kafkaOverrides: overrides,
-            logLevel: level
+            logLevel: level,
+            identity: try resolveIdentity(environment: environment)
         )
+    }
+
+    /// The key and trust file, which every process needs unless told to run unsigned.
+    private func resolveIdentity(environment: [String: String]) throws -> ServiceSettings.Identity? {
+        if insecureUnsigned || environment["ZEEK_MGMT_INSECURE_UNSIGNED"] == "1" { return nil }
+        let keyPath = key ?? environment["ZEEK_MGMT_KEY_FILE"]
+        let trustPath = trust ?? environment["ZEEK_MGMT_TRUST_FILE"]
+        guard let keyPath, !keyPath.isEmpty, let trustPath, !trustPath.isEmpty else {
+            throw ValidationError("every message is signed: give this process its key (--key / ZEEK_MGMT_KEY_FILE) and the trust file of the keys it believes (--trust / ZEEK_MGMT_TRUST_FILE); `zeek-mgmt keygen` makes keys, and README's Security section says which key goes where")
+        }
+        do {
+            return ServiceSettings.Identity(keyPath: keyPath, trustPath: trustPath, key: try SigningKey(file: keyPath), trust: try TrustStore(file: trustPath))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }
 
@@ -87,6 +113,22 @@ public struct ServiceSettings: Sendable {
     public var namespace: TopicNamespace
     public var kafkaOverrides: [String: String]
     public var logLevel: Logger.Level
+    /// Nil only when running unsigned (`--insecure-unsigned`).
+    public var identity: Identity?
+
+    /// What this process signs with and whom it believes.
+    public struct Identity: Sendable {
+        public var keyPath: String
+        public var trustPath: String
+        public var key: SigningKey
+        public var trust: TrustStore
+    }
+
+    /// How an endpoint of this process signs and whom it takes each topic from.
+    public func security(_ policy: TrustPolicy, onRejection: (@Sendable (MessageRejection) -> Void)? = nil) -> MessageSecurity {
+        guard let identity else { return .unsignedInsecure }
+        return .signed(EndpointSecurity(key: identity.key, trust: identity.trust, policy: policy, onRejection: onRejection))
+    }
 
     /// The environment that gives a child process (a node) these same settings. Kafka options
     /// go through the environment, not argv, because they may hold credentials.
@@ -97,7 +139,7 @@ public struct ServiceSettings: Sendable {
             "ZEEK_MGMT_PARTITIONS": "\(namespace.partitions)",
             "ZEEK_MGMT_KAFKA_OPTIONS": kafkaOverrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
             "ZEEK_MGMT_LOG_LEVEL": logLevel.rawValue,
-        ]
+        ].merging(identity.map { ["ZEEK_MGMT_KEY_FILE": $0.keyPath, "ZEEK_MGMT_TRUST_FILE": $0.trustPath] } ?? ["ZEEK_MGMT_INSECURE_UNSIGNED": "1"]) { $1 }
     }
 
     public func kafkaConfiguration(clientID: String) -> KafkaConfiguration {

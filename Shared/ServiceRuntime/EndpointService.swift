@@ -30,6 +30,9 @@ public struct EndpointService: Service {
     }
 
     public func run() async throws {
+        if case .unsignedInsecure = configuration.security {
+            logger.critical("\(role) runs UNSIGNED (--insecure-unsigned): it neither signs nor verifies messages, so anyone who can write to Kafka commands it. Use this only to measure what signing costs.")
+        }
         guard let endpoint = try await connect() else { return }
         logger.notice("\(role) ready", metadata: [
             "name": "\(configuration.name)",

@@ -12,9 +12,12 @@ struct ReplyTopicTests {
                          [Topic.agentAPI.replies, .agentAPI, .agentAPI, .agentAPI]))
     func anAnswerGoesToTheRepliesTopicOnlyWhenTheRequestAsksForIt(replyTo: Topic?, answeredOn: Topic) async throws {
         let bus = InMemoryBus()
-        let agent = bus.connect("agent-a", consumes: [.agentAPI], membership: .fromEnd, addressing: .targets(["agent-a"], orUntargeted: true))
+        let identities = TestIdentities.shared
+        let agent = bus.connect("agent-a", consumes: [.agentAPI], membership: .fromEnd, addressing: .targets(["agent-a"], orUntargeted: true),
+                                security: identities.security(.agent(instance: "agent-a"), key: identities.host("agent-a")))
         let controller = bus.connect("controller", consumes: [.agentAPI, .agentAPI.replies, .controllerAPI, .agentAPI.notify], membership: .fromEnd,
-                                     addressing: .targets(["controller"], orUntargeted: false))
+                                     addressing: .targets(["controller"], orUntargeted: false),
+                                     security: identities.security(.controller, key: identities.controller))
         var responder = RequestResponder(through: agent, lifetime: .seconds(10), instance: "agent-a")
         responder.on(AgentAPI.AgentWelcomeRequest.self) { request, _ in
             AgentAPI.AgentWelcomeResponse(reqid: request.reqid, result: Management.Result(reqid: request.reqid, instance: "agent-a"))

@@ -35,7 +35,7 @@ struct AgentFlowTests {
     }
 
     private func deploy(_ cluster: InProcessCluster, _ config: Management.Configuration, force: Bool = false) async throws -> [Management.Result] {
-        try await ask(cluster, AgentAPI.DeployRequest(reqid: UUID().uuidString, config: config, force: force)).results
+        try await ask(cluster, AgentAPI.DeployRequest.signed(reqid: UUID().uuidString, config: config, force: force)).results
     }
 
     private func statuses(_ cluster: InProcessCluster) async throws -> [String: Management.NodeStatus] {
@@ -83,10 +83,10 @@ struct AgentFlowTests {
     @Test func checkAsksTheSupervisorAboutEveryNodeAndStartsNothing() async throws {
         let (cluster, host) = await agent()
         defer { Task { await cluster.shutdown() } }
-        let passed = try await ask(cluster, AgentAPI.CheckRequest(reqid: "c1", config: oneHost())).results
+        let passed = try await ask(cluster, AgentAPI.CheckRequest.signed(reqid: "c1", config: oneHost())).results
         #expect(passed.count == 1 && passed[0].success && passed[0].instance == "agent-a")
         host.failCheck(of: "manager", with: "manager.zeek, line 2: syntax error")
-        let refused = try await ask(cluster, AgentAPI.CheckRequest(reqid: "c2", config: oneHost(id: "other"))).results
+        let refused = try await ask(cluster, AgentAPI.CheckRequest.signed(reqid: "c2", config: oneHost(id: "other"))).results
         #expect(refused.count == 1 && refused[0].node == "manager" && refused[0].error == "manager.zeek, line 2: syntax error")
         let output = try #require(try refused[0].data?.decode(as: Management.NodeOutputs.self))
         #expect(output.stderr == "manager.zeek, line 2: syntax error", "Zeek's text is the node's stderr, where zeek-client shows it")
@@ -128,7 +128,7 @@ struct AgentFlowTests {
         let (cluster, host) = await agent()
         defer { Task { await cluster.shutdown() } }
         host.setSilent(true)
-        let pending = cluster.client.send(AgentAPI.DeployRequest(reqid: "quiet", config: oneHost()), on: .agentAPI, target: "agent-a")
+        let pending = cluster.client.send(AgentAPI.DeployRequest.signed(reqid: "quiet", config: oneHost()), on: .agentAPI, target: "agent-a")
         #expect(await cluster.client.wait { $0.filter { $0.event == SupervisorManagement.CheckRequest.eventName }.count == 4 })
         cluster.clock.advance(by: .seconds(5))
         let results = try await pending.value.results
@@ -155,7 +155,7 @@ struct AgentFlowTests {
         let legacy = ClusterController.Types.Configuration(id: modern.id, instances: modern.instances, nodes: Set(modern.nodes.map {
             ClusterController.Types.Node(name: $0.name, instance: $0.instance, role: $0.role, interface: $0.interface)
         }))
-        let set = try await ask(cluster, ClusterAgentAPI.SetConfigurationRequest(reqid: "l", config: legacy), on: .legacyAgentAPI)
+        let set = try await ask(cluster, ClusterAgentAPI.SetConfigurationRequest.signed(reqid: "l", config: legacy), on: .legacyAgentAPI)
         #expect(set.result.success && set.result.instance == "agent-a")
         #expect(host.pids.count == 4)
         let nodes = try await ask(cluster, ClusterAgentAPI.GetNodesRequest(reqid: "n"), on: .legacyAgentAPI)

@@ -22,7 +22,7 @@ struct ReconciliationTests {
         let cluster = InProcessCluster()
         let host = cluster.startAgent("agent-a")
         #expect(await cluster.waitForCheckIns(["agent-a"]))
-        let results = try await cluster.client.request(AgentAPI.DeployRequest(reqid: "d", config: config), on: .agentAPI, target: "agent-a").results
+        let results = try await cluster.client.request(AgentAPI.DeployRequest.signed(reqid: "d", config: config), on: .agentAPI, target: "agent-a").results
         #expect(results.filter { $0.success }.count == 3)
         return (cluster, host)
     }
@@ -75,7 +75,7 @@ struct ReconciliationTests {
         await cluster.stop("agent-a")
         cluster.startAgentService("agent-a")
         // What the controller sends an agent that checked in anew: the deployed configuration.
-        let results = try await cluster.client.request(AgentAPI.DeployRequest(reqid: "again", config: config), on: .agentAPI, target: "agent-a").results
+        let results = try await cluster.client.request(AgentAPI.DeployRequest.signed(reqid: "again", config: config), on: .agentAPI, target: "agent-a").results
         #expect(results.filter { $0.success && $0.node != nil }.count == 3)
         #expect(host.pids == before, "adopted, not restarted")
         #expect(host.creationOrder.count == 3)
@@ -87,7 +87,7 @@ struct ReconciliationTests {
         let (cluster, host) = try await deployed()
         defer { Task { await cluster.shutdown() } }
         let before = host.pids
-        let results = try await cluster.client.request(AgentAPI.DeployRequest(reqid: "f", config: config, force: true), on: .agentAPI, target: "agent-a").results
+        let results = try await cluster.client.request(AgentAPI.DeployRequest.signed(reqid: "f", config: config, force: true), on: .agentAPI, target: "agent-a").results
         #expect(results.filter { $0.success && $0.node != nil }.count == 3)
         #expect(host.pids.allSatisfy { before[$0.key] != $0.value })
     }

@@ -54,7 +54,9 @@ struct SupervisorServiceTests {
             let program = NodeProgram.standIn(path: scriptPath)
             let endpoint = bus.connect(SupervisorServiceTests.instance, consumes: SupervisorService.consumedTopics(for: program),
                                    membership: .group("supervisor.\(SupervisorServiceTests.instance)"),
-                                   addressing: .targets([SupervisorServiceTests.instance], orUntargeted: false))
+                                   addressing: .targets([SupervisorServiceTests.instance], orUntargeted: false),
+                                   security: TestIdentities.shared.security(.host(instance: SupervisorServiceTests.instance),
+                                                                            key: TestIdentities.shared.host(SupervisorServiceTests.instance)))
             let settings = NodeSupervisor.Settings(
                 launch: NodeLaunch.Context(baseDirectory: baseDirectory, program: program, environment: ProcessInfo.processInfo.environment),
                 stopInterval: .milliseconds(100), killAfter: .seconds(2), stableUptime: .seconds(30)

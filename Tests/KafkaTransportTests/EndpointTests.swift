@@ -19,7 +19,9 @@ struct EndpointTests {
     func endpoint(_ broker: LocalBroker, name: String, addressing: AddressFilter, membership: EndpointConfiguration.Membership = .fromEnd) async throws -> ManagementEndpoint {
         try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: configuration(broker), namespace: TopicNamespace(prefix: "test."),
-            consumes: [Topic.agentAPI.whole], membership: membership, addressing: addressing
+            consumes: [Topic.agentAPI.whole], membership: membership, addressing: addressing,
+            // What the transport does with records, not who signed them (ContractTests and the hostile-writer suite cover that).
+            security: .unsignedInsecure
         ), logger: testLogger)
     }
 

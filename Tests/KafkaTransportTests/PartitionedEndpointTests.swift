@@ -27,7 +27,9 @@ struct PartitionedEndpointTests {
                   lookback: Duration = .seconds(120)) async throws -> ManagementEndpoint {
         try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: configuration(broker), namespace: Self.namespace, consumes: consumes, follows: follows,
-            creates: [.agentAPI], membership: membership, addressing: addressing, lookback: lookback
+            creates: [.agentAPI], membership: membership, addressing: addressing,
+            // What the transport does with records, not who signed them (ContractTests and the hostile-writer suite cover that).
+            security: .unsignedInsecure, lookback: lookback
         ), logger: testLogger)
     }
 

@@ -23,7 +23,10 @@ public final class BusProbe: Sendable {
     ///   - name: the probe's endpoint name: responses come back with it as their target.
     ///   - topics: what it reads, from the current end, whoever it is addressed to.
     public init(_ bus: InMemoryBus, name: String, topics: [Topic]) {
-        endpoint = bus.connect(name, consumes: topics, membership: .fromEnd, addressing: .everything)
+        let identities = TestIdentities.shared
+        endpoint = bus.connect(name, consumes: topics, membership: .fromEnd, addressing: .everything,
+                               security: identities.security(TrustPolicy.observer, key: identities.deployer),
+                               signingAs: { identities.key(forWritingTo: $0, target: $1, sender: $2) })
         let requester = Requester(bus: endpoint)
         self.requester = requester
         let (endpoint, seen, changes) = (endpoint, seen, changes)

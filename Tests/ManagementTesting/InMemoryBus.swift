@@ -4,8 +4,10 @@ import FoundationEssentials
 import Foundation
 #endif
 import KafkaTransport
+import Logging
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 import Synchronization
 
 /// A bus in one process that keeps the delivery rules of the Kafka one, so the controller,
@@ -34,7 +36,7 @@ public final class InMemoryBus: Sendable {
 
     private struct State {
         var logs: [Topic: [InboundMessage]] = [:]
-        var stored: [Topic: [String: Data]] = [:]
+        var stored: [Topic: [String: KafkaMessage]] = [:]
         var committed: [String: [Topic: Int]] = [:]
         /// Readers in the order they joined: the first of a group is its active member.
         var readers: [Reader] = []
@@ -86,7 +88,10 @@ public final class InMemoryBus: Sendable {
     }
 
     /// Connects an endpoint named `name` that reads `topics`.
-    public func connect(_ name: String, consumes topics: [Topic], membership: Membership, addressing: AddressFilter) -> Endpoint {
+    /// - Parameter signingAs: for a probe that plays several parts, the key it signs with,
+    ///   by topic, target and sender, instead of its own.
+    public func connect(_ name: String, consumes topics: [Topic], membership: Membership, addressing: AddressFilter,
+                        security: MessageSecurity, signingAs: (@Sendable (Topic, String?, String) -> SigningKey)? = nil) -> Endpoint {
         let (messages, messagesContinuation) = AsyncStream<InboundMessage>.makeStream()
         let (assignment, assignmentContinuation) = AsyncStream<Bool>.makeStream()
         let id = UUID()
@@ -106,7 +111,9 @@ public final class InMemoryBus: Sendable {
                 state.activateGroup(group)
             }
         }
-        return Endpoint(name: name, id: id, bus: self, messages: messages, assignment: assignment)
+        let logger = Logger(label: "in-memory-bus.\(name)")
+        return Endpoint(name: name, id: id, bus: self, messages: messages, assignment: assignment,
+                        messageGuard: security.makeGuard(clock: clock, logger: logger), signingAs: signingAs)
     }
 
     /// Every message published on `topic` so far, in order, whoever it was for.
@@ -114,14 +121,30 @@ public final class InMemoryBus: Sendable {
         state.withLock { $0.logs[topic] ?? [] }
     }
 
-    /// Publishes raw bytes as a value on `topic`, bypassing the codecs (malformed input).
-    /// Returns false if they do not parse as an envelope head, as Kafka endpoints would skip them.
+    /// Publishes raw bytes as a value on `topic`, bypassing the codecs (malformed input),
+    /// signed with `key`, else as the legitimate writer of `topic` would sign it
+    /// (``TestIdentities/key(forWritingTo:target:sender:)``), or `unsigned` as a forger without
+    /// any key writes. Returns false if they do not parse as an envelope head, as Kafka
+    /// endpoints would skip them.
     @discardableResult
-    public func publishRaw(_ json: String, on topic: Topic) -> Bool {
+    public func publishRaw(_ json: String, on topic: Topic, signedWith key: SigningKey? = nil, unsigned: Bool = false) -> Bool {
         let value = Data(json.utf8)
         guard let head = try? EnvelopeHead.parse(value) else { return false }
-        try? append(value, key: Data((head.target ?? head.sender).utf8), on: topic)
+        let recordKey = Data((head.target ?? head.sender).utf8)
+        var headers: [KafkaHeader] = []
+        if !unsigned {
+            let signer = key ?? TestIdentities.shared.key(forWritingTo: topic, target: head.target, sender: head.sender)
+            headers = Self.signatureHeaders(value, topic: topic, key: recordKey, with: signer)
+        }
+        try? append(value, key: recordKey, headers: headers, on: topic)
         return true
+    }
+
+    /// Writes `message` again exactly as it was read, headers and signature included: what an
+    /// attacker who captured a record can do.
+    public func replay(_ message: InboundMessage) {
+        let record = message.kafkaMessage
+        try? append(record.value, key: record.key, headers: record.headers, on: message.topic)
     }
 
     /// From now on, publishing fails with `reason` (nil: works again), as with a broker down.
@@ -129,18 +152,33 @@ public final class InMemoryBus: Sendable {
         state.withLock { $0.refusesPublishing = reason }
     }
 
-    fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String, replyTo: Topic? = nil) throws {
+    fileprivate func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String, replyTo: Topic? = nil,
+                                                     signer: MessageGuard?, signingAs: (@Sendable (Topic, String?, String) -> SigningKey)? = nil) throws {
         if let reason = state.withLock({ $0.refusesPublishing }) { throw InMemoryBusError(description: reason) }
         let envelope = Envelope(event: event, sender: sender, target: target, timestamp: clock.wallTime, replyTo: replyTo)
         let record = try envelope.record(topic: topic.name)
-        try append(record.value, key: record.key, on: topic)
+        let headers = if let signingAs {
+            Self.signatureHeaders(record.value, topic: topic, key: record.key ?? Data(), with: signingAs(topic, target, sender))
+        } else {
+            Self.signatureHeaders(record.value, topic: topic, key: record.key ?? Data(), signer: signer)
+        }
+        try append(record.value, key: record.key, headers: headers, on: topic)
+    }
+
+    private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, signer: MessageGuard?) -> [KafkaHeader] {
+        signer?.sign(value, topic: topic.name, key: key).map { KafkaHeader(name: $0.name, string: $0.value) } ?? []
+    }
+
+    private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, with signingKey: SigningKey) -> [KafkaHeader] {
+        let (signer, signature) = SignedRecord(signing: value, topic: topic.name, key: key, with: signingKey).headerValues
+        return [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
     }
 
     /// Stores `value` at the end of `topic`, parsed once, and hands it to the readers.
-    private func append(_ value: Data, key: Data?, on topic: Topic) throws(WireDecodingError) {
+    private func append(_ value: Data, key: Data?, headers: [KafkaHeader], on topic: Topic) throws(WireDecodingError) {
         try state.withLock { state throws(WireDecodingError) in
             let offset = state.logs[topic, default: []].count
-            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: key, value: value, headers: [], timestamp: nil)
+            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: key, value: value, headers: headers, timestamp: nil)
             state.logs[topic, default: []].append(try InboundMessage(parsing: record, on: topic))
             for index in state.readers.indices where state.readers[index].active && state.readers[index].topics.contains(topic) {
                 state.deliverPending(to: index, on: topic)
@@ -148,11 +186,22 @@ public final class InMemoryBus: Sendable {
         }
     }
 
-    fileprivate func store(_ data: Data, key: String, in topic: Topic) throws {
+    fileprivate func store(_ data: Data, key: String, in topic: Topic, signer: MessageGuard?) throws {
+        let record = KafkaMessage(topic: topic.name, partition: 0, offset: 0, key: Data(key.utf8), value: data,
+                                  headers: Self.signatureHeaders(data, topic: topic, key: Data(key.utf8), signer: signer), timestamp: nil)
         try state.withLock { state in
             if let reason = state.refusesPublishing { throw InMemoryBusError(description: reason) }
-            state.stored[topic, default: [:]][key] = data
+            state.stored[topic, default: [:]][key] = record
         }
+    }
+
+    /// Writes `value` under `key` in a state topic as anyone with write access could: signed
+    /// with `key` if given, else unsigned.
+    public func storeRaw(_ value: String, key: String, in topic: Topic, signedWith signingKey: SigningKey? = nil) {
+        let data = Data(value.utf8)
+        var headers: [KafkaHeader] = []
+        if let signingKey { headers = Self.signatureHeaders(data, topic: topic, key: Data(key.utf8), with: signingKey) }
+        state.withLock { $0.stored[topic, default: [:]][key] = KafkaMessage(topic: topic.name, partition: 0, offset: 0, key: Data(key.utf8), value: data, headers: headers, timestamp: nil) }
     }
 
     /// From now on, reading a state topic fails with `reason` (nil: works again).
@@ -160,7 +209,7 @@ public final class InMemoryBus: Sendable {
         state.withLock { $0.refusesStateReads = reason }
     }
 
-    fileprivate func storedValues(in topic: Topic) throws -> [String: Data] {
+    fileprivate func storedRecords(in topic: Topic) throws -> [String: KafkaMessage] {
         try state.withLock { state in
             if let reason = state.refusesStateReads { throw InMemoryBusError(description: reason) }
             return state.stored[topic] ?? [:]
@@ -198,35 +247,62 @@ public final class InMemoryBus: Sendable {
         let bus: InMemoryBus
         private let messages: AsyncStream<InboundMessage>
         private let assignment: AsyncStream<Bool>
+        /// Signs and verifies, as a Kafka endpoint's does; nil for an unsigned endpoint.
+        private let messageGuard: MessageGuard?
+        private let signingAs: (@Sendable (Topic, String?, String) -> SigningKey)?
 
-        fileprivate init(name: String, id: UUID, bus: InMemoryBus, messages: AsyncStream<InboundMessage>, assignment: AsyncStream<Bool>) {
+        fileprivate init(name: String, id: UUID, bus: InMemoryBus, messages: AsyncStream<InboundMessage>, assignment: AsyncStream<Bool>,
+                         messageGuard: MessageGuard?, signingAs: (@Sendable (Topic, String?, String) -> SigningKey)?) {
+            self.signingAs = signingAs
             self.name = name
             self.id = id
             self.bus = bus
             self.messages = messages
             self.assignment = assignment
+            self.messageGuard = messageGuard
         }
 
         public func publish<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, replyTo: Topic?) async throws {
-            try bus.publish(event, to: topic, target: target, sender: name, replyTo: replyTo)
+            try bus.publish(event, to: topic, target: target, sender: name, replyTo: replyTo, signer: messageGuard, signingAs: signingAs)
         }
 
         public func enqueue<Event: ManagementEvent>(_ event: Event, to topic: Topic, target: String?, sender: String?) {
-            try? bus.publish(event, to: topic, target: target, sender: sender ?? name)
+            try? bus.publish(event, to: topic, target: target, sender: sender ?? name, signer: messageGuard, signingAs: signingAs)
         }
 
         public func store<Value: Encodable & Sendable>(_ value: Value, key: String, in topic: Topic) async throws {
-            try bus.store(try ZeekJSON.encode(value), key: key, in: topic)
+            try bus.store(try ZeekJSON.encode(value), key: key, in: topic, signer: messageGuard)
         }
 
         public func storedValues(in topic: Topic) async throws -> [String: Data] {
-            try bus.storedValues(in: topic)
+            var values: [String: Data] = [:]
+            for (key, record) in try bus.storedRecords(in: topic) {
+                if let messageGuard, !record.value.isEmpty,
+                   !messageGuard.admitsStored(record.value, topic: topic.name, key: Data(key.utf8), header: { record.header($0)?.stringValue }, on: topic) {
+                    continue
+                }
+                values[key] = record.value
+            }
+            return values
         }
 
+        /// What is addressed to this endpoint and, on a signed endpoint, passes ``MessageGuard``;
+        /// what does not is marked handled unread, as the Kafka endpoint does.
         public var inbound: InboundMessages {
-            InboundMessages { [messages] in
+            InboundMessages { [messages, messageGuard, bus, id] in
                 var iterator = messages.makeAsyncIterator()
-                return { await iterator.next() }
+                return {
+                    while let message = await iterator.next() {
+                        guard let messageGuard else { return message }
+                        switch messageGuard.admit(message) {
+                        case .success(let admitted):
+                            return admitted
+                        case .failure:
+                            bus.commit(message, reader: id)
+                        }
+                    }
+                    return nil
+                }
             }
         }
 

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import ClusterConfiguration
 import Logging
 import ManagementAgent
@@ -40,7 +45,8 @@ public final class InProcessCluster: Sendable {
     @discardableResult
     public func startController(_ process: String = "controller") -> InMemoryBus.Endpoint {
         let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.replies, .agentAPI.notify],
-                                   membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true))
+                                   membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true),
+                                   security: TestIdentities.shared.security(.controller, key: TestIdentities.shared.controller))
         let service = ControllerService(
             settings: Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout),
             clock: clock, logger: Self.logger
@@ -62,7 +68,8 @@ public final class InProcessCluster: Sendable {
     /// Starts only the agent service of `instance` (its host keeps running).
     public func startAgentService(_ instance: String) {
         let endpoint = bus.connect(instance, consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
-                                   membership: .group("agent.\(instance)"), addressing: .targets([instance], orUntargeted: true))
+                                   membership: .group("agent.\(instance)"), addressing: .targets([instance], orUntargeted: true),
+                                   security: TestIdentities.shared.security(.agent(instance: instance), key: TestIdentities.shared.host(instance)))
         let service = AgentService(
             settings: Agent.Settings(instance: instance, requestTimeout: .seconds(5), heartbeat: .seconds(5), host: IPAddress("10.0.0.1")!),
             metrics: AgentMetrics(registry: PrometheusCollectorRegistry()), clock: clock, logger: Self.logger
@@ -100,7 +107,7 @@ public final class InProcessCluster: Sendable {
 
     /// The node statuses get-nodes reports, by node name.
     public func nodeStatuses() async throws -> [String: Management.NodeStatus] {
-        let results = try await ask(ControllerAPI.GetNodesRequest(reqid: "nodes-\(clock.wallTime)")).results
+        let results = try await ask(ControllerAPI.GetNodesRequest(reqid: "nodes-\(UUID().uuidString)")).results
         let statuses = results.compactMap { try? $0.data?.decode(as: [Management.NodeStatus].self) }.joined()
         return Dictionary(statuses.filter { $0.mgmtRole != .agent }.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
     }

@@ -39,7 +39,8 @@ public final class SimulatedHost: BusService {
 
     /// Connects its endpoint on `bus`.
     public func connect(to bus: InMemoryBus) -> InMemoryBus.Endpoint {
-        bus.connect("\(instance)-host", consumes: Self.topics, membership: .fromEnd, addressing: .targets([instance], orUntargeted: false))
+        bus.connect("\(instance)-host", consumes: Self.topics, membership: .fromEnd, addressing: .targets([instance], orUntargeted: false),
+                    security: TestIdentities.shared.security(.host(instance: instance), key: TestIdentities.shared.host(instance)))
     }
 
     /// From now on `node` fails its check with `error` (Zeek's words).

@@ -5,6 +5,7 @@ import FoundationNetworking
 import LocalServers
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ struct AgentTests {
         }
 
         func deploy(_ config: Management.Configuration, force: Bool = false) async throws -> [Management.Result] {
-            try await controller.request(AgentAPI.DeployRequest(reqid: reqid(), config: config, force: force), on: .agentAPI,
+            try await controller.request(AgentAPI.DeployRequest(reqid: reqid(), config: config, force: force, configSignature: try operatorSignature(config)), on: .agentAPI,
                                          expecting: AgentAPI.DeployResponse.self).results
         }
 
@@ -233,7 +234,7 @@ struct AgentTests {
             ClusterController.Types.Node(name: "manager", instance: "agent-t", role: .manager, port: ZeekPort(2200)),
             ClusterController.Types.Node(name: "worker-1", instance: "agent-t", role: .worker),
         ])
-        let set = try await host.controller.request(ClusterAgentAPI.SetConfigurationRequest(reqid: reqid(), config: legacy), on: .legacyAgentAPI,
+        let set = try await host.controller.request(ClusterAgentAPI.SetConfigurationRequest(reqid: reqid(), config: legacy, configSignature: try .legacyStageRequest(for: legacy, signedWith: LocalKeys.shared.signingKey(LocalKeys.shared.deployer))), on: .legacyAgentAPI,
                                                     expecting: ClusterAgentAPI.SetConfigurationResponse.self)
         #expect(set.result == ClusterController.Types.Result(reqid: set.reqid, instance: "agent-t"))
         let nodes = try await host.controller.request(ClusterAgentAPI.GetNodesRequest(reqid: reqid()), on: .legacyAgentAPI,
@@ -293,4 +294,9 @@ struct AgentTests {
         let after = String(decoding: try await URLSession.shared.data(from: URL(string: pushgateway.url + "/metrics")!).0, as: UTF8.self)
         #expect(!after.contains(#"instance="agent-t""#), "a cleanly stopped agent deletes its group")
     }
+}
+
+/// The deploy operator's signature of `config`, which agents require of what they run.
+func operatorSignature(_ config: Management.Configuration) throws -> SignedRecord {
+    try .stageRequest(for: config, signedWith: LocalKeys.shared.signingKey(LocalKeys.shared.deployer))
 }

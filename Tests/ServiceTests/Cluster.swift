@@ -232,7 +232,9 @@ struct CLIResult: Sendable {
 
     static func run(_ arguments: [String], brokers: String, stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
         try await run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
-                      arguments: arguments + ["--brokers", brokers], stdin: stdin, timeout: timeout)
+                      arguments: arguments + ["--brokers", brokers],
+                      environment: ProcessInfo.processInfo.environment.merging(LocalKeys.shared.environment(forExecutable: "zeek-mgmt", arguments: arguments)) { $1 },
+                      stdin: stdin, timeout: timeout)
     }
 
     /// Runs a program to completion, capturing its output.

@@ -33,7 +33,8 @@ final class ServiceProcess: Sendable {
         process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment) { $1 }.merging(environment) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(LocalBroker.serviceEnvironment) { $1 }
+            .merging(LocalKeys.shared.environment(forExecutable: name, arguments: arguments, environment: environment)) { $1 }.merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -4,6 +4,7 @@ import LocalServers
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 import Synchronization
 
 /// Plays a peer's part in tests (the agent towards a supervisor, the controller towards an
@@ -14,6 +15,14 @@ final class TestAgent: Sendable {
     private let requester: Requester
     private let seen = MessageLog()
     private let reader: Task<Void, Never>
+
+    /// Whom it signs as, by the part it plays: an operator towards the controller, the
+    /// controller towards an agent, else the agent of `instance` (its host's key).
+    static func keyPath(instance: String, name: String) -> String {
+        if instance == "controller" { return LocalKeys.shared.deployer }
+        if name == "controller" { return LocalKeys.shared.controller }
+        return LocalKeys.shared.host(instance)
+    }
 
     /// - Parameters:
     ///   - instance: the instance requests go to by default.
@@ -29,7 +38,9 @@ final class TestAgent: Sendable {
             namespace: TopicNamespace(prefix: prefix),
             consumes: consumes.map(\.whole),
             membership: .fromEnd,
-            addressing: .everything
+            addressing: .everything,
+            security: .signed(EndpointSecurity(key: try SigningKey(file: Self.keyPath(instance: instance, name: name ?? instance)),
+                                               trust: try LocalKeys.shared.trustStore(), policy: .observer))
         ), logger: logger)
         let requester = Requester(bus: endpoint)
         self.requester = requester

@@ -1,4 +1,5 @@
 import ManagementTypes
+import MessageSigning
 
 /// `Management::Agent::API`: between the controller and one agent, on `Management.Agent.API`
 /// (target = the agent's instance); notifications on `Management.Agent.API.notify`.
@@ -9,20 +10,25 @@ public enum AgentAPI {
         public var reqid: String
         public var config: Management.Configuration
         public var force: Bool
+        /// The operator's signed stage request that `config` completes (contract 3.0): an
+        /// agent runs only a configuration a `deploy` operator signed.
+        public var configSignature: SignedRecord?
 
-        public init(reqid: String, config: Management.Configuration, force: Bool = false) {
+        public init(reqid: String, config: Management.Configuration, force: Bool = false, configSignature: SignedRecord? = nil) {
             self.reqid = reqid
             self.config = config
             self.force = force
+            self.configSignature = configSignature
         }
 
-        enum CodingKeys: String, CodingKey { case reqid, config, force }
+        enum CodingKeys: String, CodingKey { case reqid, config, force, configSignature = "config_signature" }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             reqid = try c.decode(String.self, forKey: .reqid)
             config = try c.decode(Management.Configuration.self, forKey: .config)
             force = try c.decodeIfPresent(Bool.self, forKey: .force) ?? false
+            configSignature = try c.decodeIfPresent(SignedRecord.self, forKey: .configSignature)
         }
     }
 
@@ -42,7 +48,16 @@ public enum AgentAPI {
         public typealias Response = CheckResponse
         public var reqid: String
         public var config: Management.Configuration
-        public init(reqid: String, config: Management.Configuration) { self.reqid = reqid; self.config = config }
+        /// As ``DeployRequest/configSignature``.
+        public var configSignature: SignedRecord?
+
+        public init(reqid: String, config: Management.Configuration, configSignature: SignedRecord? = nil) {
+            self.reqid = reqid
+            self.config = config
+            self.configSignature = configSignature
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, config, configSignature = "config_signature" }
     }
 
     /// Deploy the configuration this agent passed a check of (``CheckRequest``) under

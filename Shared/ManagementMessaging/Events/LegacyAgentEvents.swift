@@ -1,4 +1,5 @@
 import ManagementTypes
+import MessageSigning
 
 /// The legacy `ClusterAgent::API` (Zeek 4.1 - 5.0-dev), on `ClusterAgent.API`: requests are
 /// answered with the legacy `ClusterController::Types` records.
@@ -9,7 +10,16 @@ public enum ClusterAgentAPI {
         public typealias Response = SetConfigurationResponse
         public var reqid: String
         public var config: ClusterController.Types.Configuration
-        public init(reqid: String, config: ClusterController.Types.Configuration) { self.reqid = reqid; self.config = config }
+        /// As ``AgentAPI/DeployRequest/configSignature``: required by agents since contract 3.0.
+        public var configSignature: SignedRecord?
+
+        public init(reqid: String, config: ClusterController.Types.Configuration, configSignature: SignedRecord? = nil) {
+            self.reqid = reqid
+            self.config = config
+            self.configSignature = configSignature
+        }
+
+        enum CodingKeys: String, CodingKey { case reqid, config, configSignature = "config_signature" }
     }
 
     public struct SetConfigurationResponse: LegacyResultResponse {
