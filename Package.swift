@@ -268,6 +268,11 @@ let package = Package(
             path: "Tests/ContractTests"
         ),
         .testTarget(
+            name: "MessageSigningTests",
+            dependencies: ["MessageSigning"],
+            path: "Tests/MessageSigningTests"
+        ),
+        .testTarget(
             name: "ClusterConfigurationTests",
             dependencies: ["ClusterConfiguration", "ManagementTypes"],
             path: "Tests/ClusterConfigurationTests"

@@ -86,7 +86,9 @@ public struct Keyring: Sendable {
                 throw KeyError("\(place): unknown kind \"\(fields[0])\"; use one of \(Principal.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let keyText: String
-            if fields[2].contains("/") || fields[2].hasSuffix(".pem") || fields[2].hasSuffix(".pub") {
+            // A key on the line is base64 of a SubjectPublicKeyInfo (which may hold `/`); anything
+            // else names a PEM file.
+            if Data(base64Encoded: fields[2]) == nil {
                 let path = fields[2].hasPrefix("/") ? fields[2] : directory + "/" + fields[2]
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw KeyError("\(place): cannot read the public key file \(path)")

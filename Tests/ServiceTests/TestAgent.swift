@@ -11,6 +11,8 @@ import Synchronization
 /// agent): sends requests, matches responses by reqid, and records everything it sees.
 final class TestAgent: Sendable {
     let instance: String
+    /// The key it signs with (``keyPath(instance:name:)``).
+    let keyPath: String
     let endpoint: ManagementEndpoint
     private let requester: Requester
     private let seen = MessageLog()
@@ -32,6 +34,7 @@ final class TestAgent: Sendable {
         var logger = Logger(label: "test-agent")
         logger.logLevel = .warning
         self.instance = instance
+        keyPath = Self.keyPath(instance: instance, name: name ?? instance)
         endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name ?? instance,
             kafka: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-agent", overrides: LocalBroker.clientOptions),
@@ -39,7 +42,7 @@ final class TestAgent: Sendable {
             consumes: consumes.map(\.whole),
             membership: .fromEnd,
             addressing: .everything,
-            security: .signed(EndpointSecurity(key: try SigningKey(file: Self.keyPath(instance: instance, name: name ?? instance)),
+            security: .signed(EndpointSecurity(key: try SigningKey(file: keyPath),
                                                trust: try LocalKeys.shared.trustStore(), policy: .observer))
         ), logger: logger)
         let requester = Requester(bus: endpoint)
@@ -71,10 +74,17 @@ final class TestAgent: Sendable {
     }
 
     /// Publishes raw JSON as an envelope would be, bypassing the codecs (for malformed input).
-    func sendRaw(_ json: String, to topic: Topic, target: String, broker: LocalBroker) async throws {
+    /// Writes `json` as it is on `topic`, keyed by `target`: signed with this peer's own key,
+    /// with `key`, or, `unsigned`, as anyone with write access to Kafka could.
+    func sendRaw(_ json: String, to topic: Topic, target: String, broker: LocalBroker, signedWith key: SigningKey? = nil, unsigned: Bool = false) async throws {
         let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: [broker.address], clientID: "test-raw", overrides: LocalBroker.clientOptions), logger: Logger(label: "test-raw"))
-        try await producer.send(KafkaRecord(topic: topic.name, key: Data(target.utf8), value: Data(json.utf8),
-                                            headers: [KafkaHeader(name: "target", string: target)]))
+        var record = KafkaRecord(topic: topic.name, key: Data(target.utf8), value: Data(json.utf8), headers: [KafkaHeader(name: "target", string: target)])
+        if !unsigned {
+            let signer = try key ?? SigningKey(file: keyPath)
+            let (signerHeader, signature) = SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: signer).headerValues
+            record.headers += [KafkaHeader(name: SignedRecord.Header.signer, string: signerHeader), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+        }
+        try await producer.send(record)
         await producer.shutdown()
     }
 

@@ -38,10 +38,10 @@ def read_trust(path: str) -> dict:
         if not fields:
             continue
         kind, name, text = fields
-        if "/" in text or text.endswith((".pem", ".pub")):
+        try:  # the base64 body of a SubjectPublicKeyInfo PEM, else a PEM file's path
+            key = load_der_public_key(base64.b64decode(text, validate=True))
+        except ValueError:
             key = load_pem_public_key(open(text, "rb").read())
-        else:
-            key = load_der_public_key(base64.b64decode(text))
         principals[key.public_bytes_raw()] = (kind, name, key)
     return principals
 

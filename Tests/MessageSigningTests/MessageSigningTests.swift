@@ -1,0 +1,93 @@
+import Foundation
+import MessageSigning
+import Testing
+
+/// Keys in the formats operators already have, trust files, and what a signature covers.
+@Suite("Message signing")
+struct MessageSigningTests {
+    private func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func keysMadeByOpenSSLAreReadAndAgreeWithTheirPublicKeys() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keyPath = directory.appendingPathComponent("alice.pem").path
+        let pubPath = directory.appendingPathComponent("alice.pub").path
+        for arguments in [["genpkey", "-algorithm", "ed25519", "-out", keyPath], ["pkey", "-in", keyPath, "-pubout", "-out", pubPath]] {
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = arguments
+            try openssl.run()
+            openssl.waitUntilExit()
+            #expect(openssl.terminationStatus == 0)
+        }
+        chmod(keyPath, 0o600)
+        let key = try SigningKey(file: keyPath)
+        let keyring = try Keyring(parsing: "deploy alice \(pubPath)\n", directory: directory.path)
+        #expect(keyring.principal(signingWith: key.publicKey.raw)?.name == "alice")
+        // The one-line form is the PEM body.
+        let body = try String(contentsOfFile: pubPath, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        #expect(key.publicKey.line == body)
+    }
+
+    @Test func aKeyFileOthersMayReadIsRefused() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("loose.pem").path
+        FileManager.default.createFile(atPath: path, contents: Data(SigningKey.generate().pem.utf8), attributes: [.posixPermissions: 0o644])
+        #expect(throws: KeyError.self) { try SigningKey(file: path) }
+    }
+
+    @Test func trustFilesNameEveryPrincipalOnceAndSayWhatIsWrong() throws {
+        let keys = (0..<200).map { _ in SigningKey.generate() }
+        // Base64 keys often hold a `/`: they are still keys, not paths.
+        let text = keys.enumerated().map { "host agent-\($0.offset) \($0.element.publicKey.line)  # a comment" }.joined(separator: "\n")
+        let keyring = try Keyring(parsing: "# hosts\n\n" + text)
+        #expect(keyring.all(.host).count == 200)
+        #expect(keyring.principal(signingWith: keys[7].publicKey.raw) == Principal(kind: .host, name: "agent-7", key: keys[7].publicKey))
+        let key = SigningKey.generate().publicKey.line
+        #expect(throws: KeyError.self) { try Keyring(parsing: "admin root \(key)") }
+        #expect(throws: KeyError.self) { try Keyring(parsing: "deploy alice") }
+        #expect(throws: KeyError.self) { try Keyring(parsing: "deploy alice \(key)\nread bob \(key)") }
+        #expect(throws: KeyError.self) { try Keyring(parsing: "deploy alice MCowBQYDK2VwAyEAnotakey") }
+    }
+
+    @Test func aSignatureCoversTopicKeyAndValue() throws {
+        let key = SigningKey.generate()
+        let value = Data(#"{"event":"e","args":{"reqid":"1"},"sender":"s","ts":1,"api_version":1}"#.utf8)
+        let record = SignedRecord(signing: value, topic: "Management.Agent.API", key: Data("agent-a".utf8), with: key)
+        #expect(record.verifies(with: key.publicKey))
+        var other = record
+        other.topic = "Supervisor.API"
+        #expect(!other.verifies(with: key.publicKey))
+        other = record
+        other.key = Data("agent-b".utf8)
+        #expect(!other.verifies(with: key.publicKey))
+        other = record
+        other.value = Data(value.dropLast()) + Data("}".utf8) + Data(" ".utf8)
+        #expect(!other.verifies(with: key.publicKey))
+        #expect(!record.verifies(with: SigningKey.generate().publicKey))
+        // Lengths keep topic and key apart: moving a byte between them breaks the signature.
+        let shifted = SignedRecord(topic: "Management.Agent.APIa", key: Data("gent-a".utf8), value: value, signer: record.signer, signature: record.signature)
+        #expect(!shifted.verifies(with: key.publicKey))
+    }
+
+    @Test func aTrustFileIsReadAgainWhenItChanges() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("trust").path
+        let alice = SigningKey.generate(), host = SigningKey.generate()
+        try "deploy alice \(alice.publicKey.line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let store = try TrustStore(file: path, recheckInterval: .zero)
+        #expect(store.principal(signingWith: host.publicKey.raw) == nil)
+        try "deploy alice \(alice.publicKey.line)\nhost agent-a \(host.publicKey.line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(store.principal(signingWith: host.publicKey.raw)?.name == "agent-a")
+        // A broken edit keeps what was trusted.
+        try "host agent-a not-a-key\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(store.principal(signingWith: SigningKey.generate().publicKey.raw) == nil)
+        #expect(store.principal(signingWith: alice.publicKey.raw)?.name == "alice")
+    }
+}
