@@ -78,8 +78,8 @@ struct ClientOptions: ParsableArguments {
         try document.set("kafka", "topic_prefix", service.namespace.prefix)
 
         let client = document[section: "client"]!
-        guard let timeout = Double(client["request_timeout_secs"]! ?? ""), timeout > 0 else {
-            throw ValidationError("client.request_timeout_secs must be a positive number of seconds")
+        guard let timeout = Double(client["request_timeout_secs"]! ?? "").flatMap({ Seconds.duration($0) }) else {
+            throw ValidationError(Seconds.problem("client.request_timeout_secs"))
         }
         guard let pretty = Self.boolean(client["pretty_json"]! ?? "") else {
             throw ValidationError("client.pretty_json must be a boolean (true/false, yes/no, on/off, 1/0)")
@@ -87,7 +87,7 @@ struct ClientOptions: ParsableArguments {
         return ClientSettings(
             service: service,
             controller: document[section: "controller"]!["name"]! ?? "controller",
-            requestTimeout: .milliseconds(Int(timeout * 1000)),
+            requestTimeout: timeout,
             prettyJSON: pretty,
             quiet: quiet,
             document: document
