@@ -117,7 +117,7 @@ public actor Controller {
             do {
                 let restored = try await store.load()
                 staged = restored.staged
-                readyToDeploy = restored.staged.map { settings.staging.prepared($0, knownHosts: knownHosts) }
+                readyToDeploy = restored.staged.flatMap(readyToDeploy(_:))
                 deployed = restored.deployed
                 for instance in restored.deployed?.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
                 logger.notice("controller active", metadata: [
@@ -210,15 +210,33 @@ public actor Controller {
                 return problems.map { Management.Result(reqid: reqid, success: false, error: $0) }
             }
         }
+        // Ports are assigned before anything is kept: a configuration that cannot get them is refused.
+        let ready: Management.Configuration
+        do throws(PortsExhausted) {
+            ready = try settings.staging.prepared(config, knownHosts: knownHosts)
+        } catch {
+            return [Management.Result(reqid: reqid, success: false, error: error.description)]
+        }
         do {
             try await store.save(config, as: .staged)
         } catch {
             return [Management.Result(reqid: reqid, success: false, error: "could not persist the configuration: \(error)")]
         }
         staged = config
-        readyToDeploy = settings.staging.prepared(config, knownHosts: knownHosts)
+        readyToDeploy = ready
         logger.info("staged configuration \(config.id)", metadata: ["instances": "\(config.instances.count)", "nodes": "\(config.nodes.count)"])
         return [Management.Result(reqid: reqid, data: .string(config.id))]
+    }
+
+    /// The persisted staged configuration completed for deployment; nil, logged, if its ports
+    /// cannot be assigned (it was staged under other settings): deploying it is refused.
+    private func readyToDeploy(_ staged: Management.Configuration) -> Management.Configuration? {
+        do throws(PortsExhausted) {
+            return try settings.staging.prepared(staged, knownHosts: knownHosts)
+        } catch {
+            logger.warning("staged configuration \(staged.id) cannot be deployed: \(error)")
+            return nil
+        }
     }
 
     func configuration(deployed wantsDeployed: Bool, reqid: String) -> Management.Result {
