@@ -139,10 +139,21 @@ extension Controller {
         bus.enqueue(ControllerAPI.NotifyAgentsReady(instances: names), to: .controllerAPI.notify)
     }
 
+    /// Tells an agent it is not part of the cluster. No answer is awaited (reqid `""`, as
+    /// Zeek's controller sends it), but like every request to agents it asks to be answered on
+    /// ``answers``: else the agent's answer lands in the partition of `Management.Agent.API`
+    /// that agents sharing the controller's partition read (contract 2.1).
     func sendStandby(to name: String) {
         agents[name]?.state = .standby
         logger.info("sending agent \(name) to standby")
-        bus.enqueue(AgentAPI.AgentStandbyRequest(reqid: ""), to: .agentAPI, target: name)
+        let (bus, logger) = (bus, logger)
+        work.submit {
+            do {
+                try await bus.publish(AgentAPI.AgentStandbyRequest(reqid: ""), to: .agentAPI, target: name, replyTo: Self.answers)
+            } catch {
+                logger.warning("could not send agent \(name) to standby: \(error)")
+            }
+        }
     }
 
     /// Makes `config`'s instances the configured ones: agents no longer wanted go to standby,

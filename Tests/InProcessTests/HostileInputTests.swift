@@ -43,4 +43,29 @@ struct HostileInputTests {
         let nodes = try await cluster.ask(ControllerAPI.GetNodesRequest(reqid: "n"))
         #expect(nodes.results.map(\.instance) == ["agent-a"] && nodes.results.allSatisfy { $0.success })
     }
+
+    /// Contract 3.1 and 4.2: every request of the controller to agents asks to be answered on
+    /// `Management.Agent.API.replies`, the standby too; its answer then reaches no other agent.
+    @Test func theStandbyRequestAsksToBeAnsweredOnTheRepliesTopic() async throws {
+        let cluster = InProcessCluster()
+        cluster.startController()
+        defer { Task { await cluster.shutdown() } }
+        cluster.startAgent("agent-a")
+        cluster.startAgent("agent-b")
+        #expect(await cluster.waitForCheckIns(["agent-a", "agent-b"]))
+        _ = try await cluster.deploy(exampleConfiguration())
+        // Not part of the deployed cluster: sent to standby when it checks in.
+        cluster.startAgent("agent-c")
+        let standby = try #require(await cluster.client.first(AgentAPI.AgentStandbyRequest.self) { $0.target == "agent-c" })
+        #expect(standby.sender == "controller")
+        #expect(standby.replyTo == .agentAPI.replies)
+        let published = cluster.bus.messages(on: .agentAPI).filter { $0.event == AgentAPI.AgentStandbyRequest.eventName }
+        #expect(!published.isEmpty && published.allSatisfy { $0.head.replyTo == "Management.Agent.API.replies" })
+
+        let answer = await cluster.client.first(AgentAPI.AgentStandbyResponse.self) { $0.sender == "agent-c" }
+        #expect(answer?.target == "controller")
+        #expect(cluster.bus.messages(on: .agentAPI.replies).contains { $0.event == AgentAPI.AgentStandbyResponse.eventName && $0.head.sender == "agent-c" })
+        #expect(!cluster.bus.messages(on: .agentAPI).contains { $0.event == AgentAPI.AgentStandbyResponse.eventName },
+                "no standby answer on the partitioned topic other agents read")
+    }
 }
