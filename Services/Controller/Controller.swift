@@ -22,13 +22,19 @@ public actor Controller {
         /// An agent silent for this long is lost (3 heartbeats of 5 s).
         public var agentTimeout: Duration
         public var staging: StagingPolicy
+        /// The most agents the controller keeps a record of. Check-ins come from the wire, and
+        /// a million names must not take a million records: beyond this many, agents of names
+        /// it does not know yet (and that no configuration names) are refused until others
+        /// are lost.
+        public var maximumAgents: Int
 
         public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
-                    staging: StagingPolicy = StagingPolicy()) {
+                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000) {
             self.name = name
             self.requestTimeout = requestTimeout
             self.agentTimeout = agentTimeout
             self.staging = staging
+            self.maximumAgents = maximumAgents
         }
     }
 
@@ -46,6 +52,9 @@ public actor Controller {
     /// The latest check-in of every agent heard while standing by, with its publish time: a
     /// controller that takes over knows the fleet at once instead of after a heartbeat.
     private var heardWhileStandingBy: [String: (hello: AgentAPI.NotifyAgentHello, publishedAt: Double)] = [:]
+    /// Check-ins refused for ``Settings/maximumAgents`` since the last warning about them, and
+    /// when that was: refusals are logged at most once a minute.
+    var refusedCheckIns = (count: 0, lastWarning: ContinuousClock.Instant?.none)
     /// Whether `notify_agents_ready` was published for the configured agents as they are.
     var announcedReady = false
     /// The deploy under way: its request and the instances of its configuration.
@@ -152,6 +161,10 @@ public actor Controller {
     /// restored; until then (standing by, taking over) kept, and taken up when it is.
     func heard(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
         guard isActive && restored else {
+            guard heardWhileStandingBy[hello.instance] != nil || heardWhileStandingBy.count < settings.maximumAgents else {
+                refuseCheckIn(of: hello.instance)
+                return
+            }
             heardWhileStandingBy[hello.instance] = (hello, timestamp)
             return
         }

@@ -68,4 +68,114 @@ struct HostileInputTests {
         #expect(!cluster.bus.messages(on: .agentAPI).contains { $0.event == AgentAPI.AgentStandbyResponse.eventName },
                 "no standby answer on the partitioned topic other agents read")
     }
+
+    /// Check-ins come from the wire: a flood of names must not make a record each.
+    @Test func checkInsBeyondTheMaximumOfAgentsAreIgnoredUntilOthersAreLost() async throws {
+        let cluster = InProcessCluster()
+        cluster.startController { $0.maximumAgents = 3 }
+        defer { Task { await cluster.shutdown() } }
+        let hello = { (name: String) in
+            try await cluster.client.endpoint.publish(AgentAPI.NotifyAgentHello(instance: name, id: "id-\(name)"), to: .agentAPI.notify)
+        }
+        for index in 0..<200 { try await hello("agent-\(index)") }
+        #expect(try await instances(cluster) == ["agent-0", "agent-1", "agent-2"])
+        // Known agents still check in; new names stay out.
+        try await hello("agent-1")
+        try await hello("agent-new")
+        #expect(try await instances(cluster) == ["agent-0", "agent-1", "agent-2"])
+
+        // Once they are lost, there is room again.
+        for _ in 0..<16 {
+            cluster.clock.advance(by: .seconds(1))
+            await cluster.clock.waitForSleepers(1)
+        }
+        #expect(await cluster.client.wait { $0.filter { $0.event == AgentAPI.NotifyError.eventName && $0.head.sender == "controller" }.count == 3 })
+        try await hello("agent-new")
+        #expect(try await instances(cluster) == ["agent-new"])
+    }
+
+    /// A hello stamped in the far future must not keep its agent from ever being lost.
+    @Test func anAgentWhoseHelloIsStampedInTheFutureIsStillLost() async throws {
+        let cluster = InProcessCluster()
+        cluster.startController()
+        defer { Task { await cluster.shutdown() } }
+        #expect(cluster.bus.publishRaw(#"{"event":"Management::Agent::API::notify_agent_hello","args":{"instance":"agent-f","id":"f","connecting":true,"api_version":1},"sender":"agent-f","ts":1e300,"api_version":1}"#, on: .agentAPI.notify))
+        #expect(try await instances(cluster) == ["agent-f"])
+        for _ in 0..<16 {
+            cluster.clock.advance(by: .seconds(1))
+            await cluster.clock.waitForSleepers(1)
+        }
+        let lost = await cluster.client.first(AgentAPI.NotifyError.self, timeout: .seconds(5)) { $0.sender == "controller" && $0.event.instance == "agent-f" }
+        #expect(lost != nil)
+        #expect(try await instances(cluster) == [])
+    }
+
+    // MARK: Agent
+
+    /// Dispatches wait for nodes that may never answer: beyond the maximum they are refused
+    /// at once, and those waiting end at the agent's request timeout.
+    @Test func dispatchesBeyondTheMaximumAreRefusedAtOnce() async throws {
+        let cluster = InProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let host = cluster.startAgent("agent-a") { $0.maximumDispatches = 2 }
+        #expect(await cluster.waitForCheckIns(["agent-a"]))
+        let config = Management.Configuration(id: "one", instances: [Management.Instance(name: "agent-a")],
+                                              nodes: [Management.Node(name: "w", instance: "agent-a", role: .worker, interface: "eth0")])
+        let deployed = try await cluster.client.request(AgentAPI.DeployRequest(reqid: "d", config: config), on: .agentAPI, target: "agent-a")
+        #expect(deployed.results.allSatisfy { $0.success })
+
+        host.setSilent(true)
+        let waiting = (0..<2).map { index in
+            cluster.client.send(AgentAPI.NodeDispatchRequest(reqid: "wait-\(index)", action: ["get_id_value", "Cluster::node"]), on: .agentAPI, target: "agent-a")
+        }
+        #expect(await relayed(2, on: cluster))
+        let refused = try await cluster.client.request(AgentAPI.NodeDispatchRequest(reqid: "over", action: ["get_id_value", "Cluster::node"]),
+                                                       on: .agentAPI, target: "agent-a")
+        #expect(refused.results.map(\.node) == ["w"])
+        #expect(refused.results.first?.success == false)
+        #expect(refused.results.first?.error == "2 dispatches are already waiting for nodes of agent-a, the most it takes at once; try again later")
+
+        cluster.clock.advance(by: .seconds(5))
+        for pending in waiting {
+            #expect(try await pending.value.results.first?.error == "cluster node w did not answer within 5.0 seconds")
+        }
+        host.setSilent(false)
+        let answered = try await cluster.client.request(AgentAPI.NodeDispatchRequest(reqid: "again", action: ["get_id_value", "Cluster::node"]),
+                                                        on: .agentAPI, target: "agent-a")
+        #expect(answered.results.first?.data == .string("w"), "room again once the others ended")
+    }
+
+    /// A dispatch stamped in the far future waits one request timeout, not decades.
+    @Test func aDispatchStampedInTheFutureEndsAtTheRequestTimeout() async throws {
+        let cluster = InProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let host = cluster.startAgent("agent-a")
+        #expect(await cluster.waitForCheckIns(["agent-a"]))
+        let config = Management.Configuration(id: "one", instances: [Management.Instance(name: "agent-a")],
+                                              nodes: [Management.Node(name: "w", instance: "agent-a", role: .worker, interface: "eth0")])
+        _ = try await cluster.client.request(AgentAPI.DeployRequest(reqid: "d", config: config), on: .agentAPI, target: "agent-a")
+        host.setSilent(true)
+        #expect(cluster.bus.publishRaw(#"{"event":"Management::Agent::API::node_dispatch_request","args":{"reqid":"future","action":["get_id_value","Cluster::node"],"nodes":[]},"sender":"client","target":"agent-a","ts":1e300,"api_version":1}"#, on: .agentAPI))
+        #expect(await relayed(1, on: cluster))
+        cluster.clock.advance(by: .seconds(5))
+        let answer = await cluster.client.first(AgentAPI.NodeDispatchResponse.self, timeout: .seconds(5)) { $0.event.reqid == "future" }
+        #expect(answer?.event.results.first?.error == "cluster node w did not answer within 5.0 seconds")
+    }
+
+    // MARK: Helpers
+
+    private func instances(_ cluster: InProcessCluster) async throws -> [String] {
+        let response = try await cluster.ask(ControllerAPI.GetInstancesRequest(reqid: UUID().uuidString))
+        return try response.result.data?.decode(as: [Management.Instance].self).map(\.name) ?? []
+    }
+
+    /// Waits until the agent relayed `count` dispatches to its nodes.
+    private func relayed(_ count: Int, on cluster: InProcessCluster) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if cluster.bus.messages(on: .nodeAPI).filter({ $0.event == NodeAPI.DispatchRequest.eventName }).count >= count { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
 }
