@@ -131,8 +131,22 @@ struct ClientSettings: Sendable {
     var requestTimeout: Duration
     var prettyJSON: Bool
     var quiet: Bool
-    /// The effective settings, as `show-settings` prints them.
+    /// The effective settings.
     var document: INIDocument
+
+    /// The effective settings as `show-settings` prints them: credentials (`sasl.password`
+    /// and the like in `[kafka]`) as `[redacted]`, since the output ends up in terminals,
+    /// tickets and CI logs.
+    var shownDocument: INIDocument {
+        var shown = document
+        for section in shown.sections.indices {
+            for entry in shown.sections[section].entries.indices {
+                let (key, value) = shown.sections[section].entries[entry]
+                shown.sections[section].entries[entry].value = value.map { Secrets.redacted($0, forKey: key) }
+            }
+        }
+        return shown
+    }
 
     /// Connects a client to the controller's topic (and `extraTopics`, whose messages go to
     /// `observer`); prints what to do if Kafka cannot be reached.
