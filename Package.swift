@@ -264,7 +264,7 @@ let package = Package(
 
         .testTarget(
             name: "ContractTests",
-            dependencies: ["ManagementTypes", "ManagementMessaging", "ManagementTesting"],
+            dependencies: ["ManagementTypes", "ManagementMessaging", "ManagementTesting", "MessageSigning", .product(name: "Logging", package: "swift-log")],
             path: "Tests/ContractTests"
         ),
         .testTarget(

@@ -27,14 +27,18 @@ public actor Agent {
         public var host: IPAddress
         /// Between checks that what the supervisor runs matches what is deployed.
         public var reconcileInterval: Duration
+        /// The most node dispatches (`get_id_value`) waiting for nodes at once; more are
+        /// refused until some are answered, so a flood of requests cannot grow memory without end.
+        public var maximumDispatches: Int
 
         public init(instance: String, requestTimeout: Duration = .seconds(5), heartbeat: Duration = .seconds(5), host: IPAddress = .loopback,
-                    reconcileInterval: Duration = .seconds(10)) {
+                    reconcileInterval: Duration = .seconds(10), maximumDispatches: Int = 1_000) {
             self.instance = instance
             self.requestTimeout = requestTimeout
             self.heartbeat = heartbeat
             self.host = host
             self.reconcileInterval = reconcileInterval
+            self.maximumDispatches = maximumDispatches
         }
     }
 
@@ -397,11 +401,16 @@ public actor Agent {
             results[name] = Management.Result(reqid: reqid, success: false, instance: instance, error: "cluster node \(name) not in running state", node: name)
         }
         let expected = Set(targets).subtracting(results.keys)
+        if !expected.isEmpty, dispatches.count >= settings.maximumDispatches {
+            let error = "\(settings.maximumDispatches) dispatches are already waiting for nodes of \(instance), the most it takes at once; try again later"
+            logger.warning("refused a dispatch: \(error)")
+            return targets.map { results[$0] ?? Management.Result(reqid: reqid, success: false, instance: instance, error: error, node: $0) }
+        }
         if !expected.isEmpty {
             let child = UUID().uuidString
             dispatches[child] = (expected, [:])
             bus.enqueue(NodeAPI.DispatchRequest(reqid: child, action: action, nodes: requested), to: .nodeAPI, target: instance)
-            _ = await changes.wait(until: deadline) {
+            _ = await changes.wait(until: bounded(deadline)) {
                 self.dispatches[child].map { $0.results.count >= $0.expected.count } ?? true
             }
             let answered = dispatches.removeValue(forKey: child)?.results ?? [:]
@@ -437,7 +446,7 @@ public actor Agent {
                 if ok { restarted.insert(name) } else { notifyError("failed to restart node \(name)", node: name) }
             }
         }
-        let completed = await changes.wait(until: deadline) {
+        let completed = await changes.wait(until: bounded(deadline)) {
             restarted.allSatisfy { self.nodes[$0]?.state == .running }
         }
         var results = targets.map { name in
@@ -486,6 +495,13 @@ public actor Agent {
     }
 
     // MARK: Helpers
+
+    /// A request's deadline, but no later than one request timeout from now: a request
+    /// stamped in the future (a wrong clock, or hostile) would otherwise be waited for for
+    /// years. One that arrived in time has an earlier deadline anyway.
+    private func bounded(_ deadline: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        min(deadline, clock.now + settings.requestTimeout)
+    }
 
     private func change(_ name: String, to state: Management.State) {
         guard let node = nodes[name], node.state != state else { return }

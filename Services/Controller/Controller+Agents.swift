@@ -26,12 +26,17 @@ extension Controller {
             return
         }
         guard clock.wallTime - timestamp < settings.agentTimeout.timeInterval else { return }
+        guard agents[name] != nil || agents.count < settings.maximumAgents else {
+            refuseCheckIn(of: name)
+            return
+        }
         var record = agents[name] ?? AgentRecord()
         let previous = record.checkIn
         record.checkIn = AgentRecord.CheckIn(
             instance: Management.Instance(name: name, host: hello.host ?? .unspecified,
                                           listenPort: hello.connecting ? nil : previous?.instance.listenPort),
-            id: hello.id, lastSeen: max(timestamp, previous?.lastSeen ?? 0)
+            // Not later than now: a hello stamped in the future would keep its agent from ever being lost.
+            id: hello.id, lastSeen: max(min(timestamp, clock.wallTime), previous?.lastSeen ?? 0)
         )
         if previous == nil {
             logger.info("agent \(name) checked in", metadata: ["host": "\(hello.host?.description ?? "-")"])
@@ -47,6 +52,18 @@ extension Controller {
             sendStandby(to: name)
         }
         changes.signal()
+    }
+
+    /// An agent of a new name checked in while ``Settings/maximumAgents`` are known: it is
+    /// ignored, with a warning at most once a minute (a flood of names must not flood the log).
+    func refuseCheckIn(of name: String) {
+        refusedCheckIns.count += 1
+        if let last = refusedCheckIns.lastWarning, clock.now - last < .seconds(60) { return }
+        logger.warning("""
+            ignoring the check-in of agent \(name) and \(refusedCheckIns.count - 1) other(s) refused since the last warning: \
+            the controller knows \(settings.maximumAgents) agents, its maximum; agents of new names are let in as others are lost
+            """)
+        refusedCheckIns = (0, clock.now)
     }
 
     /// Marks agents silent for longer than the agent timeout as lost, and reports them.
@@ -139,10 +156,21 @@ extension Controller {
         bus.enqueue(ControllerAPI.NotifyAgentsReady(instances: names), to: .controllerAPI.notify)
     }
 
+    /// Tells an agent it is not part of the cluster. No answer is awaited (reqid `""`, as
+    /// Zeek's controller sends it), but like every request to agents it asks to be answered on
+    /// ``answers``: else the agent's answer lands in the partition of `Management.Agent.API`
+    /// that agents sharing the controller's partition read (contract 2.1).
     func sendStandby(to name: String) {
         agents[name]?.state = .standby
         logger.info("sending agent \(name) to standby")
-        bus.enqueue(AgentAPI.AgentStandbyRequest(reqid: ""), to: .agentAPI, target: name)
+        let (bus, logger) = (bus, logger)
+        work.submit {
+            do {
+                try await bus.publish(AgentAPI.AgentStandbyRequest(reqid: ""), to: .agentAPI, target: name, replyTo: Self.answers)
+            } catch {
+                logger.warning("could not send agent \(name) to standby: \(error)")
+            }
+        }
     }
 
     /// Makes `config`'s instances the configured ones: agents no longer wanted go to standby,

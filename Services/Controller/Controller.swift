@@ -23,13 +23,19 @@ public actor Controller {
         /// An agent silent for this long is lost (3 heartbeats of 5 s).
         public var agentTimeout: Duration
         public var staging: StagingPolicy
+        /// The most agents the controller keeps a record of. Check-ins come from the wire, and
+        /// a million names must not take a million records: beyond this many, agents of names
+        /// it does not know yet (and that no configuration names) are refused until others
+        /// are lost.
+        public var maximumAgents: Int
 
         public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
-                    staging: StagingPolicy = StagingPolicy()) {
+                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000) {
             self.name = name
             self.requestTimeout = requestTimeout
             self.agentTimeout = agentTimeout
             self.staging = staging
+            self.maximumAgents = maximumAgents
         }
     }
 
@@ -47,6 +53,9 @@ public actor Controller {
     /// The latest check-in of every agent heard while standing by, with its publish time: a
     /// controller that takes over knows the fleet at once instead of after a heartbeat.
     private var heardWhileStandingBy: [String: (hello: AgentAPI.NotifyAgentHello, publishedAt: Double)] = [:]
+    /// Check-ins refused for ``Settings/maximumAgents`` since the last warning about them, and
+    /// when that was: refusals are logged at most once a minute.
+    var refusedCheckIns = (count: 0, lastWarning: ContinuousClock.Instant?.none)
     /// Whether `notify_agents_ready` was published for the configured agents as they are.
     var announcedReady = false
     /// The deploy under way: its request and the instances of its configuration.
@@ -121,7 +130,7 @@ public actor Controller {
             do {
                 let restored = try await store.load()
                 staged = restored.staged?.config
-                readyToDeploy = staged.map { settings.staging.prepared($0, knownHosts: knownHosts) }
+                readyToDeploy = staged.flatMap(readyToDeploy(_:))
                 deployed = restored.deployed?.config
                 signatures = [:]
                 for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
@@ -158,6 +167,10 @@ public actor Controller {
     /// restored; until then (standing by, taking over) kept, and taken up when it is.
     func heard(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
         guard isActive && restored else {
+            guard heardWhileStandingBy[hello.instance] != nil || heardWhileStandingBy.count < settings.maximumAgents else {
+                refuseCheckIn(of: hello.instance)
+                return
+            }
             heardWhileStandingBy[hello.instance] = (hello, timestamp)
             return
         }
@@ -217,6 +230,13 @@ public actor Controller {
                 return problems.map { Management.Result(reqid: reqid, success: false, error: $0) }
             }
         }
+        // Ports are assigned before anything is kept: a configuration that cannot get them is refused.
+        let ready: Management.Configuration
+        do throws(PortsExhausted) {
+            ready = try settings.staging.prepared(config, knownHosts: knownHosts)
+        } catch {
+            return [Management.Result(reqid: reqid, success: false, error: error.description)]
+        }
         do {
             try await store.save(SignedConfiguration(config: config, signature: signature), as: .staged)
         } catch {
@@ -225,9 +245,20 @@ public actor Controller {
         staged = config
         signatures = signatures.filter { $0.key == deployed?.id }
         signatures[config.id] = signature
-        readyToDeploy = settings.staging.prepared(config, knownHosts: knownHosts)
+        readyToDeploy = ready
         logger.info("staged configuration \(config.id)", metadata: ["instances": "\(config.instances.count)", "nodes": "\(config.nodes.count)"])
         return [Management.Result(reqid: reqid, data: .string(config.id))]
+    }
+
+    /// The persisted staged configuration completed for deployment; nil, logged, if its ports
+    /// cannot be assigned (it was staged under other settings): deploying it is refused.
+    private func readyToDeploy(_ staged: Management.Configuration) -> Management.Configuration? {
+        do throws(PortsExhausted) {
+            return try settings.staging.prepared(staged, knownHosts: knownHosts)
+        } catch {
+            logger.warning("staged configuration \(staged.id) cannot be deployed: \(error)")
+            return nil
+        }
     }
 
     func configuration(deployed wantsDeployed: Bool, reqid: String) -> Management.Result {

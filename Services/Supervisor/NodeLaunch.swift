@@ -98,6 +98,9 @@ public struct NodeLaunch: Sendable {
         if let cpu = config.cpuAffinity, cpu < 0 || cpu >= 1024 {
             throw NodeLaunchError("node '\(name)' has invalid cpu_affinity \(cpu)")
         }
+        for script in config.addlBaseScripts + config.addlUserScripts {
+            if let problem = ZeekNodeCommand.scriptProblem(script) { throw NodeLaunchError("node '\(name)': \(problem)") }
+        }
         let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
         self.config = config
         self.directory = directory
@@ -121,8 +124,8 @@ public struct NodeLaunch: Sendable {
             }
         }
         zeekOptions = options
-        // Refuses what Zeek could not be started with (options that are not one expression)
-        // before anything is created.
+        // Refuses what Zeek could not or must not be started with (options that are not
+        // literals) before anything is created.
         if case .zeek = context.program { _ = try zeekCommand(in: directory, websocketPort: nil) }
     }
 

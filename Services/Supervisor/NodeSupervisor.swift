@@ -24,6 +24,15 @@ public actor NodeSupervisor {
         public var outputLines = 100
         /// How long Zeek may take to parse a node's scripts in a check.
         public var checkTimeout: Duration = .seconds(60)
+        /// Checks (`zeek --parse-only`) run at once: each is a Zeek parsing every script, which
+        /// takes a core and hundreds of MB for seconds; more wait their turn.
+        public var concurrentChecks = 2
+        /// Checks that may wait for their turn; more are refused, so requests cannot pile up
+        /// processes and memory without end.
+        public var waitingChecks = 256
+        /// The most nodes the supervisor runs; creating more is refused. Each is a process, and
+        /// names come from the wire.
+        public var maximumNodes = 1_000
 
         public init(launch: NodeLaunch.Context, stopInterval: Duration = .seconds(2), killAfter: Duration = .seconds(26), stableUptime: Duration = .seconds(30)) {
             self.launch = launch
@@ -59,8 +68,13 @@ public actor NodeSupervisor {
     let relay: ZeekNodeRelay?
     private var nodes: [String: SupervisedNode] = [:]
     private var nextNodeID: UInt64 = 0
-    /// Checks running now, by what decides their outcome, so nodes alike are checked once.
+    /// Checks running or waiting now, by what decides their outcome, so nodes alike are
+    /// checked once.
     private var checks: [String: Task<String, Never>] = [:]
+    /// Checks running now (at most ``Settings/concurrentChecks``), and those waiting for one
+    /// to end, first come first served.
+    private var runningChecks = 0
+    private var checksWaiting: [CheckedContinuation<Void, Never>] = []
 
     init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
@@ -83,6 +97,10 @@ public actor NodeSupervisor {
             return Task { error.description }
         }
         guard nodes[config.name] == nil else { return Task { "node with name '\(config.name)' already exists" } }
+        guard nodes.count < settings.maximumNodes else {
+            let refusal = "node '\(config.name)' refused: this supervisor already runs \(nodes.count) nodes, the most it runs"
+            return Task { refusal }
+        }
         do {
             try FileManager.default.createDirectory(at: launch.directory, withIntermediateDirectories: true)
         } catch {
@@ -105,6 +123,9 @@ public actor NodeSupervisor {
     ///
     /// Nothing running is touched, so an agent can check a whole configuration before it
     /// stops the nodes it replaces.
+    ///
+    /// At most ``Settings/concurrentChecks`` run at once; the others wait their turn, and
+    /// beyond ``Settings/waitingChecks`` waiting a check is refused.
     func check(_ config: Supervisor.NodeConfig) -> Task<String, Never> {
         let launch: NodeLaunch
         do {
@@ -114,16 +135,29 @@ public actor NodeSupervisor {
         }
         let key = launch.checkKey
         if let running = checks[key] { return running }
+        guard checks.count < settings.concurrentChecks + settings.waitingChecks else {
+            let refusal = "node '\(config.name)' not checked: \(checks.count) checks are running or waiting on this host, "
+                + "the most it takes (\(settings.concurrentChecks) at once); try again later"
+            logger.warning("\(refusal)")
+            return Task { refusal }
+        }
         let scratch = settings.launch.baseDirectory.appendingPathComponent(".zeek-mgmt/check-\(UUID().uuidString)")
         let logger = self.logger, limit = settings.checkTimeout
         let task = Task<String, Never> {
+            await self.startCheckWhenItsTurn()
             defer { try? FileManager.default.removeItem(at: scratch) }
+            let verdict: String
             do {
-                guard let spec = try launch.checkSpec(in: scratch) else { return "" }
-                return await ZeekCheck.run(spec, node: config.name, timeout: limit, logger: logger)
+                if let spec = try launch.checkSpec(in: scratch) {
+                    verdict = await ZeekCheck.run(spec, node: config.name, timeout: limit, logger: logger)
+                } else {
+                    verdict = ""
+                }
             } catch {
-                return "cannot check node '\(config.name)': \(error)"
+                verdict = "cannot check node '\(config.name)': \(error)"
             }
+            checkEnded()
+            return verdict
         }
         checks[key] = task
         work.submit {
@@ -135,6 +169,24 @@ public actor NodeSupervisor {
 
     private func checkFinished(_ key: String) {
         checks[key] = nil
+    }
+
+    /// Returns once fewer than ``Settings/concurrentChecks`` checks run, counting this one in.
+    private func startCheckWhenItsTurn() async {
+        guard runningChecks >= settings.concurrentChecks else {
+            runningChecks += 1
+            return
+        }
+        // The check that ends hands its place over: `runningChecks` stays as it is.
+        await withCheckedContinuation { checksWaiting.append($0) }
+    }
+
+    private func checkEnded() {
+        if checksWaiting.isEmpty {
+            runningChecks -= 1
+        } else {
+            checksWaiting.removeFirst().resume()
+        }
     }
 
     /// Status of one node (empty if unknown) or, for `""`, of all.

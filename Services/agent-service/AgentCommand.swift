@@ -46,8 +46,9 @@ struct AgentCommand: AsyncParsableCommand {
     var advertisedHost: String?
 
     func validate() throws {
-        guard pushInterval > 0, heartbeat > 0, requestTimeout > 0, reconcileInterval > 0 else {
-            throw ValidationError("--push-interval, --heartbeat, --request-timeout and --reconcile-interval must be positive")
+        for (flag, value) in [("--push-interval", pushInterval), ("--heartbeat", heartbeat), ("--request-timeout", requestTimeout),
+                              ("--reconcile-interval", reconcileInterval)] where Seconds.duration(value) == nil {
+            throw ValidationError(Seconds.problem(flag))
         }
         if let advertisedHost, IPAddress(advertisedHost) == nil {
             throw ValidationError("--advertised-host \(advertisedHost) is not an IP address")
@@ -59,9 +60,10 @@ struct AgentCommand: AsyncParsableCommand {
         let instance = instanceOption.name
         let logger = settings.bootstrapLogging(label: "agent-service")
         let agentSettings = Agent.Settings(
-            instance: instance, requestTimeout: .milliseconds(Int(requestTimeout * 1000)), heartbeat: .milliseconds(Int(heartbeat * 1000)),
+            // The intervals were validated.
+            instance: instance, requestTimeout: Seconds.duration(requestTimeout)!, heartbeat: Seconds.duration(heartbeat)!,
             host: advertisedHost.flatMap(IPAddress.init) ?? IPAddress.firstExternalIPv4 ?? .loopback,
-            reconcileInterval: .milliseconds(Int(reconcileInterval * 1000))
+            reconcileInterval: Seconds.duration(reconcileInterval)!
         )
         let registry = PrometheusCollectorRegistry()
         let metrics = AgentMetrics(registry: registry)
@@ -84,7 +86,7 @@ struct AgentCommand: AsyncParsableCommand {
         ]
         if let pushgateway {
             let client = PushgatewayClient(group: PushgatewayGroup(baseURL: pushgateway, job: "zeek-agent", instance: instance))
-            services.append(MetricsPushService(client: client, registry: registry, interval: .milliseconds(Int(pushInterval * 1000)), logger: logger))
+            services.append(MetricsPushService(client: client, registry: registry, interval: Seconds.duration(pushInterval)!, logger: logger))
         }
         try await runUntilTerminated(services, logger: logger)
     }

@@ -39,8 +39,11 @@ struct SupervisorCommand: AsyncParsableCommand {
     var stableAfter: Double = 30
 
     func validate() throws {
-        guard stopInterval > 0, killAfter > 0, stableAfter >= 0 else {
-            throw ValidationError("--stop-interval and --kill-after must be positive, --stable-after not negative")
+        for (flag, value) in [("--stop-interval", stopInterval), ("--kill-after", killAfter)] where Seconds.duration(value) == nil {
+            throw ValidationError(Seconds.problem(flag))
+        }
+        if Seconds.duration(stableAfter, allowingZero: true) == nil {
+            throw ValidationError(Seconds.problem("--stable-after", allowingZero: true))
         }
     }
 
@@ -62,9 +65,10 @@ struct SupervisorCommand: AsyncParsableCommand {
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment),
-            stopInterval: .milliseconds(Int(stopInterval * 1000)),
-            killAfter: .milliseconds(Int(killAfter * 1000)),
-            stableUptime: .milliseconds(Int(stableAfter * 1000))
+            // All three were validated.
+            stopInterval: Seconds.duration(stopInterval)!,
+            killAfter: Seconds.duration(killAfter)!,
+            stableUptime: Seconds.duration(stableAfter, allowingZero: true)!
         )
         let endpoint = EndpointConfiguration(
             name: instance,

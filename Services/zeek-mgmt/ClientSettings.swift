@@ -78,8 +78,8 @@ struct ClientOptions: ParsableArguments {
         try document.set("kafka", "topic_prefix", service.namespace.prefix)
 
         let client = document[section: "client"]!
-        guard let timeout = Double(client["request_timeout_secs"]! ?? ""), timeout > 0 else {
-            throw ValidationError("client.request_timeout_secs must be a positive number of seconds")
+        guard let timeout = Double(client["request_timeout_secs"]! ?? "").flatMap({ Seconds.duration($0) }) else {
+            throw ValidationError(Seconds.problem("client.request_timeout_secs"))
         }
         guard let pretty = Self.boolean(client["pretty_json"]! ?? "") else {
             throw ValidationError("client.pretty_json must be a boolean (true/false, yes/no, on/off, 1/0)")
@@ -87,7 +87,7 @@ struct ClientOptions: ParsableArguments {
         return ClientSettings(
             service: service,
             controller: document[section: "controller"]!["name"]! ?? "controller",
-            requestTimeout: .milliseconds(Int(timeout * 1000)),
+            requestTimeout: timeout,
             prettyJSON: pretty,
             quiet: quiet,
             document: document
@@ -131,8 +131,22 @@ struct ClientSettings: Sendable {
     var requestTimeout: Duration
     var prettyJSON: Bool
     var quiet: Bool
-    /// The effective settings, as `show-settings` prints them.
+    /// The effective settings.
     var document: INIDocument
+
+    /// The effective settings as `show-settings` prints them: credentials (`sasl.password`
+    /// and the like in `[kafka]`) as `[redacted]`, since the output ends up in terminals,
+    /// tickets and CI logs.
+    var shownDocument: INIDocument {
+        var shown = document
+        for section in shown.sections.indices {
+            for entry in shown.sections[section].entries.indices {
+                let (key, value) = shown.sections[section].entries[entry]
+                shown.sections[section].entries[entry].value = value.map { Secrets.redacted($0, forKey: key) }
+            }
+        }
+        return shown
+    }
 
     /// Connects a client to the controller's topic (and `extraTopics`, whose messages go to
     /// `observer`); prints what to do if Kafka cannot be reached.

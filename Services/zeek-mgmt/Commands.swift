@@ -163,7 +163,7 @@ struct ShowSettings: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        Console.output(try options.resolve().document.text.trimmingCharacters(in: .newlines))
+        Console.output(try options.resolve().shownDocument.text.trimmingCharacters(in: .newlines))
     }
 }
 

@@ -154,10 +154,15 @@ extension BrokerValue {
               (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
         var milliseconds = 0
         if characters.count > 19 {
-            guard characters[19] == UInt8(ascii: "."), characters.count > 20,
-                  let fraction = number(20..<characters.count) else { return nil }
-            let digits = characters.count - 20
-            milliseconds = digits >= 3 ? fraction / Int(pow10(digits - 3)) : fraction * Int(pow10(3 - digits))
+            // Any number of digits, of which the first three count: 10^digits would overflow
+            // for a long fraction, and a fraction like "+5" is no fraction.
+            let fraction = characters[20...]
+            guard characters[19] == UInt8(ascii: "."), !fraction.isEmpty,
+                  fraction.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+            let digits = Array(fraction.prefix(3))
+            for position in 0..<3 {
+                milliseconds = milliseconds * 10 + (position < digits.count ? Int(digits[position] - UInt8(ascii: "0")) : 0)
+            }
         }
         let days = daysFromCivil(year: year, month: month, day: day)
         return Int64(((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + Int64(milliseconds)
@@ -172,10 +177,6 @@ extension BrokerValue {
         func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
         let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
         return "\(year)-\(two(month))-\(two(day))T\(two(secondsOfDay / 3600)):\(two(secondsOfDay / 60 % 60)):\(two(secondsOfDay % 60)).\(fraction)"
-    }
-
-    private static func pow10(_ exponent: Int) -> Int64 {
-        (0..<exponent).reduce(Int64(1)) { value, _ in value * 10 }
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

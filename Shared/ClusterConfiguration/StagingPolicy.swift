@@ -72,8 +72,12 @@ public struct StagingPolicy: Sendable, Hashable {
     /// The configuration as it is deployed: instances that connect with an unknown address
     /// get the one their agent reported, and nodes get the ports they lack.
     ///
+    /// Ports are handed out upward from the start, skipping those in use, up to 65535; a
+    /// configuration that needs more than are left is refused with ``PortsExhausted``. The
+    /// ports in use are sorted once, so this takes O(N log N) for N nodes, however full.
+    ///
     /// - Parameter knownHosts: the address of every agent checked in, by instance name.
-    public func prepared(_ config: Management.Configuration, knownHosts: [String: IPAddress]) -> Management.Configuration {
+    public func prepared(_ config: Management.Configuration, knownHosts: [String: IPAddress]) throws(PortsExhausted) -> Management.Configuration {
         var instances = config.instances.map { instance in
             var instance = instance
             if instance.host == .unspecified, let known = knownHosts[instance.name], known != .unspecified {
@@ -85,35 +89,38 @@ public struct StagingPolicy: Sendable, Hashable {
         var nodes = config.nodes.sorted(by: Self.assignmentOrder)
 
         if autoAssignBrokerPorts {
-            var used = Set(instances.compactMap(\.listenPort?.number)).union(nodes.compactMap(\.port?.number))
-            var next = brokerPortStart
-            for index in nodes.indices where nodes[index].role.listensForBroker && nodes[index].port == nil {
-                while used.contains(next) { next &+= 1 }
-                nodes[index].port = ZeekPort(next)
-                used.insert(next)
-                next &+= 1
+            let lacking = nodes.indices.filter { nodes[$0].role.listensForBroker && nodes[$0].port == nil }
+            var pool = PortPool(from: brokerPortStart, skipping: instances.compactMap(\.listenPort?.number) + nodes.compactMap(\.port?.number))
+            for index in lacking {
+                guard let port = pool.take() else {
+                    throw PortsExhausted(kind: "Broker", node: nodes[index].name, instance: nodes[index].instance, needed: lacking.count,
+                                         start: brokerPortStart, free: pool.taken)
+                }
+                nodes[index].port = ZeekPort(port)
             }
         }
         if autoAssignMetricsPorts {
             let hostOf = Dictionary(instances.map { ($0.name, $0.host) }, uniquingKeysWith: { first, _ in first })
-            var usedByHost: [IPAddress: Set<UInt16>] = [:]
-            var nextByHost: [IPAddress: UInt16] = [:]
+            var usedByHost: [IPAddress: [UInt16]] = [:]
             for instance in instances {
-                var used: Set<UInt16> = []
-                if let port = instance.listenPort?.number { used.insert(port) }
-                for node in nodes where node.instance == instance.name {
-                    if let port = node.port?.number { used.insert(port) }
-                    if let port = node.metricsPort?.number { used.insert(port) }
-                }
-                usedByHost[instance.host, default: []].formUnion(used)
+                if let port = instance.listenPort?.number { usedByHost[instance.host, default: []].append(port) }
             }
-            for index in nodes.indices where nodes[index].metricsPort == nil && nodes[index].role != .none {
+            var lackingByHost: [IPAddress: [Int]] = [:]
+            for index in nodes.indices {
                 guard let host = hostOf[nodes[index].instance] else { continue }
-                var next = nextByHost[host] ?? metricsPortStart
-                while usedByHost[host, default: []].contains(next) { next &+= 1 }
-                nodes[index].metricsPort = ZeekPort(next)
-                usedByHost[host, default: []].insert(next)
-                nextByHost[host] = next &+ 1
+                if let port = nodes[index].port?.number { usedByHost[host, default: []].append(port) }
+                if let port = nodes[index].metricsPort?.number { usedByHost[host, default: []].append(port) }
+                if nodes[index].metricsPort == nil && nodes[index].role != .none { lackingByHost[host, default: []].append(index) }
+            }
+            for (host, lacking) in lackingByHost.sorted(by: { $0.value[0] < $1.value[0] }) {
+                var pool = PortPool(from: metricsPortStart, skipping: usedByHost[host] ?? [])
+                for index in lacking {
+                    guard let port = pool.take() else {
+                        throw PortsExhausted(kind: "metrics", node: nodes[index].name, instance: nodes[index].instance, needed: lacking.count,
+                                             start: metricsPortStart, free: pool.taken)
+                    }
+                    nodes[index].metricsPort = ZeekPort(port)
+                }
             }
         }
         return Management.Configuration(id: config.id, instances: Set(instances), nodes: Set(nodes))
@@ -122,6 +129,66 @@ public struct StagingPolicy: Sendable, Hashable {
     /// Zeek assigns ports by instance name, then role (manager, logger, proxy, worker), then node name.
     static func assignmentOrder(_ lhs: Management.Node, _ rhs: Management.Node) -> Bool {
         (lhs.instance, lhs.role.assignmentRank, lhs.name) < (rhs.instance, rhs.role.assignmentRank, rhs.name)
+    }
+}
+
+/// More nodes lack a port than there are free port numbers: the configuration cannot be staged.
+public struct PortsExhausted: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `Broker` or `metrics`.
+    public var kind: String
+    /// The first node left without a port, and its instance.
+    public var node: String
+    public var instance: String
+    /// How many nodes needed a port from the pool (all instances for Broker ports, the
+    /// instance's host for metrics ports), and how many they got.
+    public var needed: Int
+    public var start: UInt16
+    public var free: Int
+
+    public init(kind: String, node: String, instance: String, needed: Int, start: UInt16, free: Int) {
+        self.kind = kind
+        self.node = node
+        self.instance = instance
+        self.needed = needed
+        self.start = start
+        self.free = free
+    }
+
+    public var description: String {
+        "cannot assign a \(kind) port to node '\(node)' on instance '\(instance)': \(needed) nodes need one, "
+            + "but only \(free) of the ports from \(max(start, 1)) to 65535 are free; give nodes ports, or start auto-assignment lower"
+    }
+}
+
+/// Free port numbers from a start upward, in order, skipping those in use.
+struct PortPool {
+    /// The ports in use, sorted, each once.
+    private let used: [Int]
+    /// The first of `used` not below `next`.
+    private var usedIndex = 0
+    private var next: Int
+    /// How many ports were handed out.
+    private(set) var taken = 0
+
+    init(from start: UInt16, skipping used: [UInt16]) {
+        self.used = Set(used.map(Int.init)).sorted()
+        // Port 0 is no port: it asks the kernel for any.
+        next = max(Int(start), 1)
+    }
+
+    /// The next free port; nil once none is left below 65536.
+    mutating func take() -> UInt16? {
+        while usedIndex < used.count, used[usedIndex] < next { usedIndex += 1 }
+        while usedIndex < used.count, used[usedIndex] == next {
+            next += 1
+            usedIndex += 1
+        }
+        guard next <= Int(UInt16.max) else { return nil }
+        defer {
+            next += 1
+            taken += 1
+        }
+        return UInt16(next)
     }
 }
 

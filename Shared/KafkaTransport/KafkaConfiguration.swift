@@ -116,7 +116,7 @@ extension KafkaConfiguration {
         var result: [String: String] = [:]
         for option in options {
             guard let equals = option.firstIndex(of: "="), equals != option.startIndex else {
-                throw KafkaError(.configuration, "kafka option \"\(option)\" is not of the form KEY=VALUE (e.g. security.protocol=SASL_SSL)")
+                throw KafkaError(.configuration, "kafka option \"\(Secrets.redactedOption(option))\" is not of the form KEY=VALUE (e.g. security.protocol=SASL_SSL)")
             }
             result[String(option[..<equals])] = String(option[option.index(after: equals)...])
         }

@@ -155,7 +155,7 @@ public enum KafkaTopicSnapshot {
             throw KafkaError(.consumer, "could not allocate an offset query")
         }
         defer { rd_kafka_topic_partition_list_destroy(query) }
-        rd_kafka_topic_partition_list_add(query, topic, partition)?.pointee.offset = Int64(time.timeIntervalSince1970 * 1000)
+        rd_kafka_topic_partition_list_add(query, topic, partition)?.pointee.offset = KafkaTimestamp.milliseconds(of: time)
         let error = rd_kafka_offsets_for_times(client.handle, query, 5_000)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, query.pointee.elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(.consumer, "offset of \(topic)[\(partition)] at \(time)", error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? query.pointee.elems[0].err : error)

@@ -78,7 +78,7 @@ final class RdKafkaClient: @unchecked Sendable {
             let result = rd_kafka_conf_set(conf, key, value, &errorBuffer, errorBuffer.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                throw KafkaError(.configuration, "property \(key)=\(value) rejected: \(Self.string(errorBuffer))")
+                throw KafkaError(.configuration, "property \(key)=\(Secrets.redacted(value, forKey: key)) rejected: \(Self.string(errorBuffer))")
             }
         }
         let retained = Unmanaged.passRetained(context)

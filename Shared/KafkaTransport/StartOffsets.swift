@@ -49,7 +49,7 @@ enum StartOffsets {
                 throw KafkaError(.consumer, "could not allocate an offset query")
             }
             defer { rd_kafka_topic_partition_list_destroy(query) }
-            let since = Int64((Date().timeIntervalSince1970 - lookback.timeInterval) * 1000)
+            let since = KafkaTimestamp.milliseconds(of: Date(timeIntervalSinceNow: -lookback.timeInterval))
             for index in missing {
                 let entry = list.pointee.elems[index]
                 rd_kafka_topic_partition_list_add(query, entry.topic, entry.partition)?.pointee.offset = since

@@ -64,7 +64,9 @@ final class AnsweredRequests: Sendable {
             guard record.offset < end, let reqid = message.reqid else { return false }
             return answered.contains(reqid)
         case .resumed:
-            guard Date().timeIntervalSince1970 - message.head.timestamp < Self.horizon.timeInterval,
+            // Nor those stamped that far in the future (a wrong clock, or hostile): answers are
+            // looked up from the request's time on, which would find none.
+            guard abs(Date().timeIntervalSince1970 - message.head.timestamp) < Self.horizon.timeInterval,
                   let reqid = message.reqid else { return false }
             let responses = await responses(message) ?? partition
             let (end, answered) = await lookUp(partition, from: record.offset, responsesIn: responses, since: message.head.timestamp)

@@ -34,8 +34,28 @@ extension ManagementClock {
 
     /// The local instant of a wall-clock time (epoch seconds), e.g. a request's deadline
     /// computed from the `ts` of its envelope.
+    ///
+    /// `time` comes from the wire and may be any JSON number (`1e300`, `-1e300`): the offset
+    /// from now saturates at ``WallTimeOffset/limit`` either way (a NaN counts as now), so a
+    /// hostile timestamp gives a deadline far in the past or the future, never a trap.
     public func instant(atWallTime time: Double) -> ContinuousClock.Instant {
-        now + .milliseconds(Int64(((time - wallTime) * 1000).rounded()))
+        now + WallTimeOffset.duration(seconds: time - wallTime)
+    }
+}
+
+/// A difference of wall-clock times taken from the wire, as a `Duration` that is safe to add.
+public enum WallTimeOffset {
+    /// How far from now a wall-clock time may place an instant, in seconds: about 31 years,
+    /// beyond any deadline or age the control plane measures, and far inside what `Int64`
+    /// milliseconds and `ContinuousClock.Instant` hold.
+    public static let limit: Double = 1e9
+
+    /// `seconds`, clamped to ±``limit``, rounded to milliseconds; NaN is zero.
+    public static func duration(seconds: Double) -> Duration {
+        guard !seconds.isNaN else { return .zero }
+        let clamped = min(max(seconds, -limit), limit)
+        // Exact: |clamped × 1000| ≤ 1e12 is an integer-valued Double well inside Int64.
+        return .milliseconds(Int64((clamped * 1000).rounded()))
     }
 }
 

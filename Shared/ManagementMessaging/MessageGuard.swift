@@ -138,6 +138,11 @@ public final class MessageGuard: Sendable {
         if let refusal = security.policy.refusal(of: principal, event: head.event, sender: head.sender, on: topic) {
             return reject(.notAllowed, "\(head.event) from \(head.sender): \(refusal)")
         }
+        // A host speaks for itself only, also where the arguments name an instance (a check-in).
+        if principal.kind == .host, security.policy.admissions[topic]?.contains(.enrolledHosts) == true,
+           let instance = document["args"]?["instance"]?.stringValue, instance != principal.name {
+            return reject(.notAllowed, "\(head.event) from \(head.sender): host \(principal.name) may not speak for \(instance)")
+        }
         let now = clock.wallTime
         guard head.timestamp.isFinite, head.timestamp <= now + security.maximumClockSkew.timeInterval else {
             return reject(.future, "\(head.event) from \(head.sender) is stamped \(head.timestamp), ahead of this host's clock (\(now)) by more than \(security.maximumClockSkew)")

@@ -116,7 +116,9 @@ public final class TrustStore: Sendable {
     private let recheckInterval: Duration
     private struct State {
         var keyring: Keyring
-        var modified: Date?
+        /// The file's modification time and size when read: an edit changes one of them (an
+        /// append within the clock's granularity, the size).
+        var modified: FileVersion?
         var lastCheck: ContinuousClock.Instant
         /// Principals added at run time (hosts approved through the controller).
         var added: [Principal] = []
@@ -163,7 +165,7 @@ public final class TrustStore: Sendable {
             return true
         }
         guard due else { return }
-        let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+        let modified = Self.version(of: path)
         guard modified != state.withLock({ $0.modified }), let loaded = try? Self.read(path) else { return }
         var keyring = loaded.0
         state.withLock { state in
@@ -173,11 +175,22 @@ public final class TrustStore: Sendable {
         }
     }
 
-    private static func read(_ path: String) throws(KeyError) -> (Keyring, Date?) {
+    struct FileVersion: Equatable {
+        var modified: Date?
+        var size: Int?
+    }
+
+    private static func version(of path: String) -> FileVersion {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes?[.size] as? Int) ?? (attributes?[.size] as? UInt64).map { Int(truncatingIfNeeded: $0) }
+        return FileVersion(modified: attributes?[.modificationDate] as? Date, size: size)
+    }
+
+    private static func read(_ path: String) throws(KeyError) -> (Keyring, FileVersion) {
+        let modified = version(of: path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KeyError("cannot read the trust file \(path); check --trust / ZEEK_MGMT_TRUST_FILE")
         }
-        let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         do throws(KeyError) {
             return (try Keyring(parsing: String(decoding: data, as: UTF8.self), directory: directory.isEmpty ? "/" : directory), modified)

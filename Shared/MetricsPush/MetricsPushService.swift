@@ -26,7 +26,7 @@ public struct MetricsPushService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await client.push(render())
-                if failing { logger.notice("metrics push to \(client.group.baseURL) works again") }
+                if failing { logger.notice("metrics push to \(client.group.shownBaseURL) works again") }
                 failing = false
             } catch {
                 if failing {

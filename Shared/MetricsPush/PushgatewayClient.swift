@@ -24,7 +24,11 @@ public struct PushgatewayGroup: Sendable, Hashable, CustomStringConvertible {
         "\(baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL)/metrics/job@base64/\(Self.base64URL(job))/instance@base64/\(Self.base64URL(instance))"
     }
 
-    public var description: String { "\(baseURL) job=\(job) instance=\(instance)" }
+    /// The base URL as it may be logged: without the credentials it may carry
+    /// (`http://user:pass@pushgateway:9091`).
+    public var shownBaseURL: String { Secrets.redactingUserinfo(in: baseURL) }
+
+    public var description: String { "\(shownBaseURL) job=\(job) instance=\(instance)" }
 
     private static func base64URL(_ value: String) -> String {
         // Pushgateway's "@base64" encoding is RFC 4648 URL-safe base64; "=" stands for empty.
@@ -76,11 +80,11 @@ public struct PushgatewayClient: Sendable {
         var result = outcome.result
         guard outcome.code == 0 else {
             let reason = withUnsafeBytes(of: &result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw PushgatewayError(description: "\(method) \(url) failed: \(reason); is the Pushgateway running at \(group.baseURL)?")
+            throw PushgatewayError(description: "\(method) \(Secrets.redactingUserinfo(in: url)) failed: \(reason); is the Pushgateway running at \(group.shownBaseURL)?")
         }
         guard (200..<300).contains(result.status) else {
             let body = withUnsafeBytes(of: &result.body) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw PushgatewayError(description: "\(method) \(url) answered HTTP \(result.status): \(body.split(whereSeparator: \.isNewline).joined(separator: " "))")
+            throw PushgatewayError(description: "\(method) \(Secrets.redactingUserinfo(in: url)) answered HTTP \(result.status): \(body.split(whereSeparator: \.isNewline).joined(separator: " "))")
         }
     }
 }

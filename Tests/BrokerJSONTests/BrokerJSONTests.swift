@@ -30,6 +30,11 @@ struct BrokerJSONTests {
         #expect(BrokerValue.port(ZeekPort(0, .unknown)).jsonData == "0/?")
         #expect(BrokerValue.none.json == ["@data-type": "none", "data": [:]])
         #expect(try BrokerValue(tag: "timestamp", data: "2022-04-10T07:00:00.5") == .timestamp(milliseconds: 1_649_574_000_500))
+        #expect(try BrokerValue(tag: "timestamp", data: "2022-04-10T07:00:00.123456789") == .timestamp(milliseconds: 1_649_574_000_123))
+        // Fractions of any length are read, not overflowed on (which stopped the controller).
+        let long = "2022-04-10T07:00:00." + String(repeating: "0", count: 40) + "1"
+        #expect(try BrokerValue(tag: "timestamp", data: .string(long)) == .timestamp(milliseconds: 1_649_574_000_000))
+        #expect(throws: BrokerJSONError.self) { try BrokerValue(tag: "timestamp", data: "2022-04-10T07:00:00.+5") }
         #expect(try BrokerValue(tag: "timespan", data: "2.5s") == .timespan(nanoseconds: 2_500_000_000))
         #expect(try BrokerValue(tag: "real", data: 3) == .real(3))
     }

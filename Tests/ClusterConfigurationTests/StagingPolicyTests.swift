@@ -61,8 +61,8 @@ struct StagingPolicyTests {
         #expect(problems == ["Broker port auto-assignment disabled but nodes manager, proxy lack ports"])
     }
 
-    @Test func brokerPortsAreAssignedByInstanceRoleAndName() {
-        let prepared = policy.prepared(config(
+    @Test func brokerPortsAreAssignedByInstanceRoleAndName() throws {
+        let prepared = try policy.prepared(config(
             [.init(name: "i1"), .init(name: "i2")],
             [node("manager", "i1", role: .manager), node("logger", "i1", role: .logger), node("proxy-1", "i1", role: .proxy), node("proxy-2", "i1", role: .proxy),
              node("logger-2", "i2", role: .logger), node("proxy-3", "i2", role: .proxy), node("proxy-4", "i2", role: .proxy), node("worker", "i2", role: .worker)]
@@ -72,8 +72,8 @@ struct StagingPolicyTests {
                           "logger-2": 2204, "proxy-3": 2205, "proxy-4": 2206, "worker": nil])
     }
 
-    @Test func assignmentSkipsPortsInUse() {
-        let prepared = policy.prepared(config(
+    @Test func assignmentSkipsPortsInUse() throws {
+        let prepared = try policy.prepared(config(
             [.init(name: "i1", host: IPAddress("10.0.0.1")!, listenPort: ZeekPort(2200))],
             [node("manager", role: .manager), node("logger", role: .logger, port: 2201), node("proxy", role: .proxy)]
         ), knownHosts: [:])
@@ -81,8 +81,8 @@ struct StagingPolicyTests {
         #expect(prepared.nodes.first { $0.name == "proxy" }?.port == ZeekPort(2203))
     }
 
-    @Test func metricsPortsArePerHost() {
-        let prepared = policy.prepared(config(
+    @Test func metricsPortsArePerHost() throws {
+        let prepared = try policy.prepared(config(
             [.init(name: "i1"), .init(name: "i2")],
             [node("manager", "i1", role: .manager), node("logger", "i1", role: .logger), node("worker", "i1", role: .worker, metrics: 9001),
              node("worker-2", "i2", role: .worker)]
@@ -93,10 +93,66 @@ struct StagingPolicyTests {
         #expect(prepared.id == "c")
     }
 
-    @Test func disabledAssignmentLeavesPortsUnset() {
+    @Test func disabledAssignmentLeavesPortsUnset() throws {
         let off = StagingPolicy(autoAssignBrokerPorts: false, autoAssignMetricsPorts: false)
-        let prepared = off.prepared(config([.init(name: "i1")], [node("manager", role: .manager, port: 3000), node("w")]), knownHosts: [:])
+        let prepared = try off.prepared(config([.init(name: "i1")], [node("manager", role: .manager, port: 3000), node("w")]), knownHosts: [:])
         #expect(prepared.nodes.map(\.metricsPort) == [nil, nil])
         #expect(prepared.instances.first?.host == .unspecified)
+    }
+
+    /// A port space taken up to its end: assignment must stop and say so, not wrap around or
+    /// search forever.
+    @Test(.timeLimit(.minutes(1))) func exhaustedBrokerPortsAreAnErrorNamingTheInstance() throws {
+        // Every port from 2200 taken by workers of i1, then two managers on i2 wanting one.
+        let workers = (2200...65535).map { node("w\($0)", role: .worker, port: UInt16($0)) }
+        let config = config([.init(name: "i1"), .init(name: "i2")], workers + [node("m1", "i2", role: .manager), node("m2", "i2", role: .manager)])
+        let started = ContinuousClock.now
+        #expect(throws: PortsExhausted(kind: "Broker", node: "m1", instance: "i2", needed: 2, start: 2200, free: 0)) {
+            try policy.prepared(config, knownHosts: [:])
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let error = try #require(throws: PortsExhausted.self) { try policy.prepared(config, knownHosts: [:]) }
+        #expect(error.description == "cannot assign a Broker port to node 'm1' on instance 'i2': 2 nodes need one, "
+            + "but only 0 of the ports from 2200 to 65535 are free; give nodes ports, or start auto-assignment lower")
+    }
+
+    @Test func brokerPortsStopAtTheTopOfThePortSpace() throws {
+        var high = policy
+        high.brokerPortStart = 65534
+        let config = config([.init(name: "i1")], [node("a", role: .proxy), node("b", role: .proxy), node("c", role: .proxy)])
+        let error = try #require(throws: PortsExhausted.self) { try high.prepared(config, knownHosts: [:]) }
+        #expect(error.node == "c" && error.needed == 3 && error.free == 2, "65534 and 65535 given out, then no wrap-around to port 0")
+        high.brokerPortStart = 65533
+        let fits = try high.prepared(config, knownHosts: [:])
+        #expect(fits.nodes.compactMap(\.port?.number).sorted() == [65533, 65534, 65535])
+    }
+
+    @Test func exhaustedMetricsPortsAreAnError() throws {
+        var high = policy
+        high.metricsPortStart = 65535
+        let config = config([.init(name: "i1")], [node("w1"), node("w2")])
+        let error = try #require(throws: PortsExhausted.self) { try high.prepared(config, knownHosts: [:]) }
+        #expect(error.kind == "metrics" && error.node == "w2" && error.instance == "i1" && error.needed == 2 && error.free == 1)
+    }
+
+    /// About as many nodes as one instance can have: each gets its own ports, in little time
+    /// (the search for a free port used to restart for every node).
+    @Test(.timeLimit(.minutes(1))) func sixtyThousandNodesOnOneInstanceGetPortsQuickly() throws {
+        var policy = policy
+        policy.metricsPortStart = 2200 // the same range as Broker ports: each must skip the other's
+        // 2,000 Broker ports and 60,000 metrics ports: nearly all of 2200-65535.
+        let proxies = (0..<2_000).map { node("p\($0)", role: .proxy) }
+        let workers = (0..<58_000).map { node("w\($0)", role: .worker) }
+        let config = config([.init(name: "i1", listenPort: ZeekPort(2300))], proxies + workers)
+        let started = ContinuousClock.now
+        let prepared = try policy.prepared(config, knownHosts: [:])
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let brokerPorts = prepared.nodes.compactMap(\.port?.number)
+        let metricsPorts = prepared.nodes.compactMap(\.metricsPort?.number)
+        #expect(brokerPorts.count == 2_000 && metricsPorts.count == 60_000)
+        let all = brokerPorts + metricsPorts + [2300]
+        #expect(Set(all).count == all.count, "no port given twice on the host, nor the agent's")
+        #expect(brokerPorts.min() == 2200 && brokerPorts.max() == 4200, "Broker ports from the start upward, skipping the agent's 2300")
+        #expect(all.allSatisfy { $0 >= 2200 })
     }
 }

@@ -98,7 +98,7 @@ struct ControllerFlowTests {
         let (cluster, _, _) = try await cluster()
         defer { Task { await cluster.shutdown() } }
         // An agent that checks in but never answers.
-        try await cluster.client.endpoint.publish(AgentAPI.NotifyAgentHello(instance: "agent-ghost", id: "g", host: nil), to: .agentAPI.notify)
+        cluster.client.endpoint.enqueue(AgentAPI.NotifyAgentHello(instance: "agent-ghost", id: "g", host: nil), to: .agentAPI.notify, target: nil, sender: "agent-ghost")
         #expect(await cluster.waitForCheckIns(["agent-ghost"]))
         let started = ContinuousClock.now
         let pending = cluster.client.send(ControllerAPI.GetNodesRequest(reqid: "n"), on: .controllerAPI, target: "controller")

@@ -50,7 +50,9 @@ struct HostileWriterTests {
         defer { Task { await cluster.shutdown() } }
         let pids = a.pids.merging(b.pids) { $1 }
         let now = "\(cluster.clock.wallTime)"
-        let evil = #"{"id":"evil","instances":[{"name":"agent-a"}],"nodes":[{"name":"evil","instance":"agent-a","role":"Supervisor::WORKER","scripts":["-e","system(\"id\")"]}]}"#
+        let evilConfig = Management.Configuration(id: "evil", instances: [Management.Instance(name: "agent-a")],
+                                                  nodes: [Management.Node(name: "evil", instance: "agent-a", role: .worker, scripts: ["-e", "system(\"id\")"])])
+        let evil = String(decoding: try ZeekJSON.encode(evilConfig), as: UTF8.self)
         let stolenHost = TestIdentities.shared.host("agent-b")
         let attacks: [(topic: Topic, json: String, key: SigningKey?)] = [
             // Unsigned, signed by a stranger, and by another host's key (an exploited worker).

@@ -5,6 +5,7 @@ import ManagementTesting
 import ManagementTypes
 import NodeSupervision
 import Testing
+import ZeekNodes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,7 +40,11 @@ struct SupervisorServiceTests {
         let baseDirectory: URL
         let running: Task<Void, any Error>
 
-        init(script: String = SupervisorServiceTests.nodeScript, requestTimeout: Duration = .seconds(30)) throws {
+        /// - Parameters:
+        ///   - zeek: a script to run as Zeek instead of the stand-in node (for checks).
+        ///   - configure: changes the supervisor's settings.
+        init(script: String = SupervisorServiceTests.nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil,
+             configure: (inout NodeSupervisor.Settings) -> Void = { _ in }) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-inprocess-\(UUID().uuidString)")
             baseDirectory = root.appendingPathComponent("base")
             try FileManager.default.createDirectory(at: baseDirectory, withIntermediateDirectories: true)
@@ -51,16 +56,23 @@ struct SupervisorServiceTests {
             let bus = InMemoryBus()
             self.bus = bus
             probe = BusProbe(bus, name: "agent-x", topics: [.supervisorAPI, .supervisorAPI.notify])
-            let program = NodeProgram.standIn(path: scriptPath)
+            var program = NodeProgram.standIn(path: scriptPath)
+            if let zeek {
+                let zeekPath = root.appendingPathComponent("zeek").path
+                try "#!/bin/sh\n\(zeek)\n".write(toFile: zeekPath, atomically: true, encoding: .utf8)
+                chmod(zeekPath, 0o755)
+                program = .zeek(ZeekInstallation(executable: zeekPath, scriptPath: "."), nodeScript: root.appendingPathComponent("node.zeek").path)
+            }
             let endpoint = bus.connect(SupervisorServiceTests.instance, consumes: SupervisorService.consumedTopics(for: program),
                                    membership: .group("supervisor.\(SupervisorServiceTests.instance)"),
                                    addressing: .targets([SupervisorServiceTests.instance], orUntargeted: false),
                                    security: TestIdentities.shared.security(.host(instance: SupervisorServiceTests.instance),
                                                                             key: TestIdentities.shared.host(SupervisorServiceTests.instance)))
-            let settings = NodeSupervisor.Settings(
+            var settings = NodeSupervisor.Settings(
                 launch: NodeLaunch.Context(baseDirectory: baseDirectory, program: program, environment: ProcessInfo.processInfo.environment),
                 stopInterval: .milliseconds(100), killAfter: .seconds(2), stableUptime: .seconds(30)
             )
+            configure(&settings)
             var logger = Logger(label: "supervisor-in-process")
             logger.logLevel = .critical
             let service = SupervisorService(instance: SupervisorServiceTests.instance, settings: settings,
@@ -125,9 +137,10 @@ struct SupervisorServiceTests {
     }
 
     /// Runs `body` with a fresh host and stops it afterwards, also when `body` throws.
-    static func withHost(script: String = nodeScript, requestTimeout: Duration = .seconds(30),
+    static func withHost(script: String = nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil,
+                         configure: (inout NodeSupervisor.Settings) -> Void = { _ in },
                          sourceLocation: SourceLocation = #_sourceLocation, _ body: (Host) async throws -> Void) async throws {
-        let host = try Host(script: script, requestTimeout: requestTimeout)
+        let host = try Host(script: script, requestTimeout: requestTimeout, zeek: zeek, configure: configure)
         do {
             try await body(host)
         } catch {
@@ -358,6 +371,73 @@ struct SupervisorServiceTests {
             let status = try await host.status()
             #expect(status.nodes.isEmpty, "a check creates no node")
             #expect(host.announcements.isEmpty, "a check starts no process")
+        }
+    }
+}
+
+extension SupervisorServiceTests {
+    /// A Zeek that notes when each check starts and ends (in `$CHECK_LOG`, appended line by
+    /// line), taking `seconds` in between.
+    static func slowZeek(seconds: Double) -> String {
+        "echo start >> \"$CHECK_LOG\"\nsleep \(seconds)\necho end >> \"$CHECK_LOG\"\nexit 0"
+    }
+
+    /// The most checks that ran at once, from such a log.
+    static func mostAtOnce(in log: String) -> Int {
+        var running = 0, most = 0
+        for line in log.split(separator: "\n") {
+            running += line == "start" ? 1 : -1
+            most = max(most, running)
+        }
+        return most
+    }
+
+    /// Checks of `count` nodes that are not alike (each its own `zeek --parse-only`), sent at once.
+    static func checkAtOnce(_ count: Int, on host: Host, log: URL) async throws -> [String] {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<count {
+                let node = Supervisor.NodeConfig(name: "worker-\(index)", env: ["CHECK_LOG": log.path, "N": "\(index)"], cluster: layout)
+                group.addTask { try await host.check(node) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test func checksRunTwoAtATimeAndTheOthersWaitTheirTurn() async throws {
+        try await Self.withHost(zeek: Self.slowZeek(seconds: 0.3)) { host in
+            let log = host.root.appendingPathComponent("checks.log")
+            let verdicts = try await Self.checkAtOnce(6, on: host, log: log)
+            #expect(verdicts == Array(repeating: "", count: 6), "every check passed in the end")
+            let text = try String(contentsOf: log, encoding: .utf8)
+            #expect(text.split(separator: "\n").filter { $0 == "start" }.count == 6)
+            #expect(Self.mostAtOnce(in: text) == 2, "\(text)")
+        }
+    }
+
+    @Test func checksBeyondTheWaitingRoomAreRefused() async throws {
+        try await Self.withHost(zeek: Self.slowZeek(seconds: 1), configure: { $0.concurrentChecks = 1; $0.waitingChecks = 1 }) { host in
+            let log = host.root.appendingPathComponent("checks.log")
+            let verdicts = try await Self.checkAtOnce(3, on: host, log: log)
+            #expect(verdicts.filter(\.isEmpty).count == 2, "one ran, one waited: \(verdicts)")
+            let refused = try #require(verdicts.first { !$0.isEmpty })
+            #expect(refused.hasPrefix("node 'worker-") && refused.hasSuffix(
+                "' not checked: 2 checks are running or waiting on this host, the most it takes (1 at once); try again later"), "\(refused)")
+            #expect(Self.mostAtOnce(in: try String(contentsOf: log, encoding: .utf8)) == 1)
+            // Once they are done, there is room again.
+            let node = Supervisor.NodeConfig(name: "later", env: ["CHECK_LOG": log.path], cluster: Self.layout)
+            #expect(try await host.check(node) == "")
+        }
+    }
+
+    @Test func nodesBeyondTheMaximumAreRefused() async throws {
+        try await Self.withHost(configure: { $0.maximumNodes = 2 }) { (host: Host) async throws in
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w1")) == "")
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w2")) == "")
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w3")) == "node 'w3' refused: this supervisor already runs 2 nodes, the most it runs")
+            #expect(Set(try await host.status().nodes.keys) == ["w1", "w2"])
+            #expect(!FileManager.default.fileExists(atPath: host.baseDirectory.appendingPathComponent("w3").path), "nothing created for it")
+            #expect(try await host.destroy("w1"))
+            #expect(try await host.create(Supervisor.NodeConfig(name: "w3")) == "", "room again")
         }
     }
 }

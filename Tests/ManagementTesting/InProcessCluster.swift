@@ -42,37 +42,39 @@ public final class InProcessCluster: Sendable {
 
     /// Starts a controller process, known to the test as `process`, in the `controller` group
     /// (the first one is active). Every controller is named `controller`, as with `--name`.
+    /// `configure` changes its settings from those of the executable's defaults.
     @discardableResult
-    public func startController(_ process: String = "controller") -> InMemoryBus.Endpoint {
+    public func startController(_ process: String = "controller", configure: (inout Controller.Settings) -> Void = { _ in }) -> InMemoryBus.Endpoint {
         let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.replies, .agentAPI.notify],
                                    membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true),
                                    security: TestIdentities.shared.security(.controller, key: TestIdentities.shared.controller))
-        let service = ControllerService(
-            settings: Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout),
-            clock: clock, logger: Self.logger
-        )
+        var settings = Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout)
+        configure(&settings)
+        let service = ControllerService(settings: settings, clock: clock, logger: Self.logger)
         services.start(process, service, on: endpoint)
         return endpoint
     }
 
-    /// Starts the agent of `instance` with a simulated host (its supervisor and nodes).
+    /// Starts the agent of `instance` with a simulated host (its supervisor and nodes);
+    /// `configure` changes the agent's settings.
     @discardableResult
-    public func startAgent(_ instance: String, host: SimulatedHost? = nil) -> SimulatedHost {
+    public func startAgent(_ instance: String, host: SimulatedHost? = nil, configure: (inout Agent.Settings) -> Void = { _ in }) -> SimulatedHost {
         let host = host ?? SimulatedHost(instance: instance)
         let hostEndpoint = host.connect(to: bus)
         services.start("\(instance)-host", host, on: hostEndpoint)
-        startAgentService(instance)
+        startAgentService(instance, configure: configure)
         return host
     }
 
     /// Starts only the agent service of `instance` (its host keeps running).
-    public func startAgentService(_ instance: String) {
+    public func startAgentService(_ instance: String, configure: (inout Agent.Settings) -> Void = { _ in }) {
         let endpoint = bus.connect(instance, consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
                                    membership: .group("agent.\(instance)"), addressing: .targets([instance], orUntargeted: true),
                                    security: TestIdentities.shared.security(.agent(instance: instance), key: TestIdentities.shared.host(instance)))
+        var settings = Agent.Settings(instance: instance, requestTimeout: .seconds(5), heartbeat: .seconds(5), host: IPAddress("10.0.0.1")!)
+        configure(&settings)
         let service = AgentService(
-            settings: Agent.Settings(instance: instance, requestTimeout: .seconds(5), heartbeat: .seconds(5), host: IPAddress("10.0.0.1")!),
-            metrics: AgentMetrics(registry: PrometheusCollectorRegistry()), clock: clock, logger: Self.logger
+            settings: settings, metrics: AgentMetrics(registry: PrometheusCollectorRegistry()), clock: clock, logger: Self.logger
         )
         services.start(instance, service, on: endpoint)
     }

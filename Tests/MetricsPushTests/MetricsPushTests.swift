@@ -24,6 +24,18 @@ struct MetricsPushTests {
         return registry
     }
 
+    /// A Pushgateway URL may carry credentials (`http://user:pass@host`); what is logged of it,
+    /// and the errors of a push, must not.
+    @Test func credentialsInThePushgatewayURLAreNeverShown() async throws {
+        let group = PushgatewayGroup(baseURL: "http://zeek:hunter2@127.0.0.1:1", job: "zeek-agent", instance: "agent-a")
+        #expect(group.description == "http://[redacted]@127.0.0.1:1 job=zeek-agent instance=agent-a")
+        #expect(group.url.hasPrefix("http://zeek:hunter2@127.0.0.1:1/metrics/"), "the request itself still authenticates")
+        let client = PushgatewayClient(group: group, timeout: .seconds(2))
+        let error = await #expect(throws: PushgatewayError.self) { try await client.push("x 1\n") }
+        let text = try #require(error?.description)
+        #expect(!text.contains("hunter2") && text.contains("[redacted]@127.0.0.1:1"), "\(text)")
+    }
+
     @Test func pushedMetricsAppearWithGroupLabelsAndDeleteRemovesThem() async throws {
         let pushgateway = try await LocalPushgateway.start()
         defer { pushgateway.stop() }

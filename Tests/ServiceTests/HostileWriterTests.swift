@@ -27,7 +27,9 @@ struct HostileWriterLiveTests {
             func envelope(_ event: String, _ args: String, sender: String, target: String, ts: Double = now) -> String {
                 #"{"event":"\#(event)","args":\#(args),"sender":"\#(sender)","target":"\#(target)","ts":\#(ts),"api_version":1}"#
             }
-            let evil = #"{"id":"evil","instances":[{"name":"agent-a"}],"nodes":[{"name":"evil","instance":"agent-a","role":"Supervisor::WORKER","scripts":["-e","system(\"touch /tmp/owned\")"]}]}"#
+            let evilConfig = Management.Configuration(id: "evil", instances: [Management.Instance(name: "agent-a")],
+                                                      nodes: [Management.Node(name: "evil", instance: "agent-a", role: .worker, scripts: ["-e", "system(\"touch /tmp/owned\")"])])
+            let evil = String(decoding: try ZeekJSON.encode(evilConfig), as: UTF8.self)
             let node = #"{"name":"evil","cluster":{},"bare_mode":false,"addl_base_scripts":[],"addl_user_scripts":[],"env":{}}"#
             // Orders to the agent: unsigned, a stranger's, another host's, and the controller's
             // own key with a configuration no operator signed.

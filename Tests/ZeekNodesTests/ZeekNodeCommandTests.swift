@@ -27,7 +27,7 @@ struct ZeekNodeCommandTests {
         let node = Supervisor.NodeConfig(name: "worker-1", interface: "af_packet::eth0", addlUserScripts: ["site-extra.zeek"], cluster: layout)
         let command = try ZeekNodeCommand(node: node, options: [.init(name: "AF_Packet::fanout_id", value: "21")], installation: zeek,
                                           nodeScript: "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek", directory: "/nodes/worker-1", websocketPort: 40001)
-        #expect(command.arguments == ["-i", "af_packet::eth0", "local", "site-extra.zeek", "/nodes/worker-1/zeek-mgmt-options.zeek",
+        #expect(command.arguments == ["-i", "af_packet::eth0", "--", "local", "site-extra.zeek", "/nodes/worker-1/zeek-mgmt-options.zeek",
                                       "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek"])
         #expect(command.environment["ZEEKPATH"] == "/nodes/worker-1:.:/opt/zeek/share/zeek:/opt/zeek/share/zeek/policy")
         #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == "40001")
@@ -39,7 +39,7 @@ struct ZeekNodeCommandTests {
     func bareAndOffline() throws {
         let node = Supervisor.NodeConfig(name: "reader", pcapFile: "/data/trace.pcap", bareMode: true, addlBaseScripts: ["base/init-default"])
         let command = try ZeekNodeCommand(node: node, options: [], installation: zeek, nodeScript: "/n.zeek", directory: "/d", websocketPort: nil)
-        #expect(command.arguments == ["-b", "-r", "/data/trace.pcap", "base/init-default", "/n.zeek"])
+        #expect(command.arguments == ["-b", "-r", "/data/trace.pcap", "--", "base/init-default", "/n.zeek"])
         #expect(command.files.isEmpty)
         #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == nil, "a check never serves the relay")
     }
@@ -53,6 +53,57 @@ struct ZeekNodeCommandTests {
     ])
     func invalidOptions(option: Management.Option) {
         #expect(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.redefs([option]) }
+    }
+
+    @Test("script entries that Zeek would read as a flag or a redef are refused, naming the entry", arguments: [
+        ("-e", "script \"-e\" begins with '-': script entries are script names or paths, never flags"),
+        ("--exec=print 1", "script \"--exec=print 1\" begins with '-': script entries are script names or paths, never flags"),
+        ("Site::local_nets=set()", "script \"Site::local_nets=set()\" contains '=', which Zeek reads as a redef, not as a script to load"),
+        ("", "a script entry is empty"),
+    ])
+    func flagLikeScripts(script: String, error: String) {
+        for node in [Supervisor.NodeConfig(name: "w", addlUserScripts: ["ok.zeek", script]), Supervisor.NodeConfig(name: "w", addlBaseScripts: [script])] {
+            #expect(throws: ZeekNodeCommand.Invalid(description: error)) {
+                try ZeekNodeCommand(node: node, options: [], installation: zeek, nodeScript: "/n.zeek", directory: "/d", websocketPort: nil)
+            }
+        }
+    }
+
+    @Test("every script comes after --, so none can be read as a flag")
+    func scriptsFollowTheEndOfFlags() throws {
+        let node = Supervisor.NodeConfig(name: "w", interface: "eth0", addlBaseScripts: ["base/x"], addlUserScripts: ["user/e.zeek"])
+        let command = try ZeekNodeCommand(node: node, options: [.init(name: "A::b", value: "1")], installation: zeek, nodeScript: "/n.zeek",
+                                          directory: "/d", websocketPort: nil)
+        let end = try #require(command.arguments.firstIndex(of: "--"))
+        #expect(Array(command.arguments[..<end]) == ["-i", "eth0"])
+        #expect(Array(command.arguments[(end + 1)...]) == ["base/x", "local", "user/e.zeek", "/d/zeek-mgmt-options.zeek", "/n.zeek"])
+    }
+
+    @Test("literal option values are accepted", arguments: [
+        "21", "-1", "0x1f", "3.5e-2", "T", "F", "\"text with (parens) and f(x)\"", "\"escaped \\\" quote(\"", "80/tcp", "10.0.0.1",
+        "[fe80::1]", "10.0.0.0/8", "[2001:db8::]/32", "5 mins", "1.5sec", "AF_Packet::FANOUT_HASH", "set(1, 2)", "{ 10.0.0.0/8, 192.168.0.0/16 }",
+        "vector(\"a\", \"b\")", "table([1] = \"one\")", "{ [\"a\"] = 1 }", "[$a=1, $b=\"x\"]", "(1 + 2) * 3", "-(5)", "Log::ROTATE",
+    ])
+    func literalOptions(value: String) throws {
+        let text = try ZeekNodeCommand.redefs([.init(name: "Site::x", value: value)])
+        #expect(text.contains("redef Site::x = \(value);\n"))
+    }
+
+    @Test("option values that call a function are refused, naming the option", arguments: [
+        ("(system(\"touch /tmp/x\")==0)", "it calls system(...)"),
+        ("system (\"id\")", "it calls system(...)"),
+        ("set(system_env(\"x\", table()))", "it calls system_env(...)"),
+        ("function() { }", "it calls function(...)"),
+        ("(f)(1)", "it calls the value before '('"),
+        ("fs[0](1)", "it calls the value before '('"),
+        ("\"a\"(1)", "it calls the value before '('"),
+        ("1 # comment", "it contains '#'"),
+        ("@load x", "it contains '@'"),
+        ("\"unterminated", "a string is not terminated"),
+    ])
+    func callsAreRefused(value: String, problem: String) throws {
+        let error = try #require(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.redefs([.init(name: "Site::x", value: value)]) }
+        #expect(error.description.hasPrefix("option Site::x value \"\(value)\" is not a literal: \(problem); options take literal values only"))
     }
 
     @Test("the node script is part of the executable and speaks the Node API")
