@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // MARK: Shared libraries
@@ -146,15 +147,27 @@ let package = Package(
 
         // MARK: Services: the domain logic of each executable, runnable on any MessageBus
 
-        /// The controller: agents, staged and deployed configurations, client requests, and the
-        /// zeek-client WebSocket gateway.
+        /// The controller: agents, staged and deployed configurations, client requests.
         .target(
             name: "ManagementController",
             dependencies: [
                 "ManagementMessaging",
                 "ClusterConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Controller"
+        ),
+        /// The zeek-client gateway: Broker's WebSocket JSON protocol in front of the controller's
+        /// API, with TLS, client authentication and roles. A security boundary of its own, and the
+        /// only target that links NIO's HTTP, WebSocket and TLS stacks.
+        .target(
+            name: "ZeekClientGateway",
+            dependencies: [
+                "ManagementMessaging",
                 "BrokerJSON",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -162,7 +175,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Services/Controller"
+            path: "Services/ZeekClientGateway"
         ),
         /// The agent of one host: its nodes, its supervisor, its heartbeat and metrics.
         .target(
@@ -193,7 +206,7 @@ let package = Package(
 
         .executableTarget(
             name: "controller-service",
-            dependencies: ["ServiceRuntime", "ManagementController", "ClusterConfiguration", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["ServiceRuntime", "ManagementController", "ZeekClientGateway", "ClusterConfiguration"],
             path: "Services/controller-service"
         ),
         .executableTarget(

@@ -6,6 +6,7 @@ import ManagementMessaging
 import ManagementTypes
 import ServiceLifecycle
 import ServiceRuntime
+import ZeekClientGateway
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -89,16 +90,26 @@ struct ControllerCommand: AsyncParsableCommand {
             addressing: .targets([name], orUntargeted: true)
         )
         var services: [any Service] = []
-        if let websocket = try websocket.resolve() {
+        if var websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
+            let kafka = settings.kafkaConfiguration(clientID: gatewayName)
+            // No WebSocket message may be larger than what Kafka takes: nothing larger could be
+            // relayed, and the bound keeps a client from making the gateway buffer more.
+            websocket.maximumMessageSize = kafka.maximumMessageSize
+            let gateway: ZeekClientGateway
+            do {
+                gateway = try ZeekClientGateway(settings: websocket, controllerName: name, logger: logger)
+            } catch {
+                throw ValidationError(error.description)
+            }
             services.append(EndpointService(
                 role: "zeek-client gateway",
                 configuration: EndpointConfiguration(
-                    name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
+                    name: gatewayName, kafka: kafka, namespace: settings.namespace,
                     consumes: [Topic.controllerAPI.whole, Topic.controllerAPI.notify.whole], membership: .fromEnd, addressing: .everything
                 ),
                 logger: logger,
-                serving: ZeekClientGateway(host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name, logger: logger)
+                serving: gateway
             ))
         }
         services.append(EndpointService(
