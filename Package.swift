@@ -279,6 +279,11 @@ let package = Package(
             path: "Tests/BrokerJSONTests"
         ),
         .testTarget(
+            name: "ZeekClientGatewayTests",
+            dependencies: ["ZeekClientGateway", .product(name: "NIOWebSocket", package: "swift-nio")],
+            path: "Tests/ZeekClientGatewayTests"
+        ),
+        .testTarget(
             name: "KafkaTransportTests",
             dependencies: ["KafkaTransport", "ManagementMessaging", "LocalServers"],
             path: "Tests/KafkaTransportTests"
