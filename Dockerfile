@@ -63,7 +63,8 @@ ENV PATH=/usr/local/zeek/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 # networking to see the host's interfaces (see compose/ and helm/).
 USER zeek
 WORKDIR /var/lib/zeek-mgmt
-# zeek-client's WebSocket endpoint, when controller-service runs with --websocket 0.0.0.0:2149.
+# zeek-client's gateway, when controller-service serves it on every address (--websocket 0.0.0.0:2149,
+# which needs TLS with client certificates: README, "Security").
 EXPOSE 2149
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["zeek-mgmt", "--help"]

@@ -159,16 +159,28 @@ let package = Package(
 
         // MARK: Services: the domain logic of each executable, runnable on any MessageBus
 
-        /// The controller: agents, staged and deployed configurations, client requests, and the
-        /// zeek-client WebSocket gateway.
+        /// The controller: agents, staged and deployed configurations, client requests.
         .target(
             name: "ManagementController",
             dependencies: [
                 "MessageSigning",
                 "ManagementMessaging",
                 "ClusterConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Controller"
+        ),
+        /// The zeek-client gateway: Broker's WebSocket JSON protocol in front of the controller's
+        /// API, with TLS, client authentication and roles. A security boundary of its own, and the
+        /// only target that links NIO's HTTP, WebSocket and TLS stacks.
+        .target(
+            name: "ZeekClientGateway",
+            dependencies: [
+                "ManagementMessaging",
                 "BrokerJSON",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,7 +188,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Services/Controller"
+            path: "Services/ZeekClientGateway"
         ),
         /// The agent of one host: its nodes, its supervisor, its heartbeat and metrics.
         .target(
@@ -209,7 +221,7 @@ let package = Package(
 
         .executableTarget(
             name: "controller-service",
-            dependencies: ["ServiceRuntime", "ManagementController", "ClusterConfiguration", "MessageSigning", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["ServiceRuntime", "ManagementController", "ZeekClientGateway", "ClusterConfiguration", "MessageSigning"],
             path: "Services/controller-service"
         ),
         .executableTarget(
@@ -286,6 +298,11 @@ let package = Package(
             name: "BrokerJSONTests",
             dependencies: ["BrokerJSON", "ManagementTypes"],
             path: "Tests/BrokerJSONTests"
+        ),
+        .testTarget(
+            name: "ZeekClientGatewayTests",
+            dependencies: ["ZeekClientGateway", .product(name: "NIOWebSocket", package: "swift-nio")],
+            path: "Tests/ZeekClientGatewayTests"
         ),
         .testTarget(
             name: "KafkaTransportTests",

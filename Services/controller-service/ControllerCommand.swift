@@ -7,6 +7,7 @@ import ManagementTypes
 import MessageSigning
 import ServiceLifecycle
 import ServiceRuntime
+import ZeekClientGateway
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -94,17 +95,27 @@ struct ControllerCommand: AsyncParsableCommand {
             security: settings.security(.controller)
         )
         var services: [any Service] = []
-        if let websocket = try websocket.resolve() {
+        if var websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
+            let kafka = settings.kafkaConfiguration(clientID: gatewayName)
+            // No WebSocket message may be larger than what Kafka takes: nothing larger could be
+            // relayed, and the bound keeps a client from making the gateway buffer more.
+            websocket.maximumMessageSize = kafka.maximumMessageSize
+            let gateway: ZeekClientGateway
+            do {
+                gateway = try ZeekClientGateway(settings: websocket, controllerName: name, logger: logger)
+            } catch {
+                throw ValidationError(error.description)
+            }
             services.append(EndpointService(
                 role: "zeek-client gateway",
                 configuration: EndpointConfiguration(
-                    name: gatewayName, kafka: settings.kafkaConfiguration(clientID: gatewayName), namespace: settings.namespace,
+                    name: gatewayName, kafka: kafka, namespace: settings.namespace,
                     consumes: [Topic.controllerAPI.whole, Topic.controllerAPI.notify.whole], membership: .fromEnd, addressing: .everything,
                     security: try gatewaySecurity(settings)
                 ),
                 logger: logger,
-                serving: ZeekClientGateway(host: websocket.host, port: websocket.port, tls: websocket.tls, controllerName: name, logger: logger)
+                serving: gateway
             ))
         }
         services.append(EndpointService(

@@ -1,15 +1,15 @@
 import ArgumentParser
-import NIOSSL
+import ZeekClientGateway
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
 
-/// Where and how the controller serves zeek-client. Every flag falls back to an environment
-/// variable so a container turns the endpoint on without changing its command.
+/// Where and how the controller serves zeek-client (the gateway). Every flag falls back to an
+/// environment variable so a container turns the endpoint on without changing its command.
 struct WebSocketOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Serve zeek-client (Broker's WebSocket JSON protocol) at ws://ADDR:PORT/v1/messages/json; Zeek's default port is 2149 (env ZEEK_MGMT_WEBSOCKET; off unless given).", valueName: "addr:port"))
+    @Option(help: ArgumentHelp("Serve zeek-client (Broker's WebSocket JSON protocol) at ADDR:PORT/v1/messages/json; Zeek's port is 2149. Without ADDR: 127.0.0.1, or every address with TLS. A non-loopback ADDR needs TLS (env ZEEK_MGMT_WEBSOCKET; off unless given).", valueName: "[addr:]port"))
     var websocket: String?
 
     @Option(help: ArgumentHelp("Serve the WebSocket over TLS (wss://) with this PEM certificate chain; zeek-client's ssl.enable = true (env ZEEK_MGMT_WEBSOCKET_CERT).", valueName: "pem-file"))
@@ -18,25 +18,43 @@ struct WebSocketOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The PEM private key of --websocket-cert (env ZEEK_MGMT_WEBSOCKET_KEY).", valueName: "pem-file"))
     var websocketKey: String?
 
-    @Option(help: ArgumentHelp("Require WebSocket clients to present a certificate signed by a CA in this PEM file: zeek-client's ssl.certificate and ssl.keyfile (env ZEEK_MGMT_WEBSOCKET_CA).", valueName: "pem-file"))
+    @Option(help: ArgumentHelp("The CA that signs client certificates: with TLS every client must present one (zeek-client's ssl.certificate, ssl.keyfile) (env ZEEK_MGMT_WEBSOCKET_CA).", valueName: "pem-file"))
     var websocketCA: String?
 
-    /// The endpoint to serve, or nil when it is off.
-    struct Endpoint {
-        var host: String
-        var port: Int
-        /// Serves `wss://` when set.
-        var tls: NIOSSLContext?
-    }
+    @Flag(help: ArgumentHelp("With TLS, do not ask for client certificates: clients authenticate with bearer tokens of --websocket-clients (env ZEEK_MGMT_WEBSOCKET_NO_CLIENT_CERTIFICATES=true)."))
+    var websocketNoClientCertificates = false
 
-    /// Applies the environment fallbacks, checks the flags and loads the TLS material.
-    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Endpoint? {
+    @Option(help: ArgumentHelp("The clients file: one `OPERATOR ROLE CREDENTIAL` per line, ROLE read or deploy, CREDENTIAL cert-sha256=FINGERPRINT, cert-cn=NAME or token-sha256=HEX. Without it, every certificate the CA signed (or, on loopback without TLS, every local process) may deploy (env ZEEK_MGMT_WEBSOCKET_CLIENTS).", valueName: "file"))
+    var websocketClients: String?
+
+    @Option(help: ArgumentHelp("An origin (https://host[:port]) whose web pages may connect; browsers' handshakes from any other origin are refused. Repeatable (env ZEEK_MGMT_WEBSOCKET_ALLOWED_ORIGINS, comma-separated).", valueName: "origin"))
+    var websocketAllowedOrigin: [String] = []
+
+    @Option(help: ArgumentHelp("Connections served at once, TLS handshakes included (env ZEEK_MGMT_WEBSOCKET_MAX_CONNECTIONS; default 64).", valueName: "n"))
+    var websocketMaxConnections: Int?
+
+    @Option(help: ArgumentHelp("Seconds a connection may stay silent before it is closed; it is pinged halfway (env ZEEK_MGMT_WEBSOCKET_IDLE_TIMEOUT; default 300).", valueName: "seconds"))
+    var websocketIdleTimeout: Double?
+
+    @Option(help: ArgumentHelp("Requests of one connection awaiting their response (env ZEEK_MGMT_WEBSOCKET_MAX_OUTSTANDING; default 16).", valueName: "n"))
+    var websocketMaxOutstanding: Int?
+
+    /// The gateway's settings (Kafka's message limit applied by the caller), or nil when it is off.
+    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ZeekClientGatewaySettings? {
         func value(_ flag: String?, _ variable: String) -> String? {
             (flag ?? environment[variable]).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func number<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ name: String) throws -> T? {
+            if let flag { return flag }
+            guard let text = value(nil, variable) else { return nil }
+            guard let number = T(text) else { throw ValidationError("\(variable)=\(text) (\(name)) is not a number") }
+            return number
         }
         let certificate = value(websocketCert, "ZEEK_MGMT_WEBSOCKET_CERT")
         let key = value(websocketKey, "ZEEK_MGMT_WEBSOCKET_KEY")
         let ca = value(websocketCA, "ZEEK_MGMT_WEBSOCKET_CA")
+        let noClientCertificates = websocketNoClientCertificates
+            || ["1", "true", "yes"].contains(environment["ZEEK_MGMT_WEBSOCKET_NO_CLIENT_CERTIFICATES"]?.lowercased() ?? "")
         if (certificate == nil) != (key == nil) {
             throw ValidationError("--websocket-cert and --websocket-key go together")
         }
@@ -47,39 +65,32 @@ struct WebSocketOptions: ParsableArguments {
             if certificate != nil { throw ValidationError("--websocket-cert configures the WebSocket endpoint: give --websocket ADDR:PORT too") }
             return nil
         }
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
-            throw ValidationError("--websocket \(address) is not ADDR:PORT, e.g. 0.0.0.0:2149")
+        let colon = address.lastIndex(of: ":")
+        let portText = colon.map { address[address.index(after: $0)...] } ?? address[...]
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw ValidationError("--websocket \(address) is not [ADDR:]PORT, e.g. 127.0.0.1:2149")
         }
-        let host = address[..<colon].trimming(charactersIn: "[]")
-        var endpoint = Endpoint(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+        let host = colon.map { address[..<$0].trimming(charactersIn: "[]") }
+        var settings = ZeekClientGatewaySettings(host: host.flatMap { $0.isEmpty ? nil : String($0) }, port: port)
         if let certificate, let key {
-            endpoint.tls = try Self.serverContext(certificate: certificate, key: key, clientCA: ca)
+            settings.tls = .init(certificate: certificate, key: key, clientCA: ca)
         }
-        return endpoint
-    }
-
-    /// A TLS server context; with `clientCA`, clients must present a certificate it signed.
-    private static func serverContext(certificate: String, key: String, clientCA: String?) throws -> NIOSSLContext {
-        func load<T>(_ flag: String, _ path: String, _ body: () throws -> T) throws -> T {
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw ValidationError("\(flag) \(path): no such readable file")
-            }
-            do { return try body() } catch {
-                throw ValidationError("\(flag) \(path): not a usable PEM file (\(error))")
-            }
+        settings.requireClientCertificates = !noClientCertificates
+        settings.clientsFile = value(websocketClients, "ZEEK_MGMT_WEBSOCKET_CLIENTS")
+        let origins = websocketAllowedOrigin.isEmpty
+            ? (value(nil, "ZEEK_MGMT_WEBSOCKET_ALLOWED_ORIGINS") ?? "").split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
+            : websocketAllowedOrigin
+        settings.allowedOrigins = Set(origins.filter { !$0.isEmpty })
+        if let limit: Int = try number(websocketMaxConnections, "ZEEK_MGMT_WEBSOCKET_MAX_CONNECTIONS", "--websocket-max-connections") {
+            settings.maximumConnections = limit
         }
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try load("--websocket-cert", certificate) { try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) } },
-            privateKey: .privateKey(try load("--websocket-key", key) { try NIOSSLPrivateKey(file: key, format: .pem) })
-        )
-        if let clientCA {
-            configuration.trustRoots = .certificates(try load("--websocket-ca", clientCA) { try NIOSSLCertificate.fromPEMFile(clientCA) })
-            configuration.certificateVerification = .noHostnameVerification
+        if let seconds: Double = try number(websocketIdleTimeout, "ZEEK_MGMT_WEBSOCKET_IDLE_TIMEOUT", "--websocket-idle-timeout") {
+            guard seconds > 0 else { throw ValidationError("--websocket-idle-timeout must be positive") }
+            settings.idleTimeout = .milliseconds(Int(seconds * 1000))
         }
-        do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw ValidationError("--websocket-cert \(certificate) and --websocket-key \(key) do not make a TLS server (\(error)); is the key the certificate's?")
+        if let limit: Int = try number(websocketMaxOutstanding, "ZEEK_MGMT_WEBSOCKET_MAX_OUTSTANDING", "--websocket-max-outstanding") {
+            settings.maximumOutstandingRequests = limit
         }
+        return settings
     }
 }

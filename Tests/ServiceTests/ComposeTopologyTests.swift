@@ -27,13 +27,23 @@ struct ComposeTopologyTests {
             try? FileManager.default.removeItem(at: base)
         }
         let zeekClientPort = try freeLoopbackPort()
-        /// The compose environment of `service`, pointed at the local servers.
+        // The gateway's secrets, made as the README says: a server certificate, the client CA,
+        // and a clients file naming the operator's certificate.
+        let pki = try await TestPKI(in: base.appendingPathComponent("gateway"), clients: ["operator"])
+        let clients = base.appendingPathComponent("gateway/clients").path
+        try "operator deploy cert-sha256=\(try await pki.fingerprint("operator"))\n".write(toFile: clients, atomically: true, encoding: .utf8)
+        let secrets = ["gateway-cert": pki.serverCertificate, "gateway-key": pki.serverKey, "gateway-client-ca": pki.ca, "gateway-clients": clients]
+        #expect(Set(compose.block("secrets", of: "controller").map { $0.replacing("- source: ", with: "") }) == Set(secrets.keys))
+        /// The compose environment of `service`, pointed at the local servers and secrets.
         func environment(_ service: String) -> [String: String] {
             compose.environment(of: service).mapValues { value in
-                value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
+                var value = value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
                     .replacing("0.0.0.0:2149", with: "127.0.0.1:\(zeekClientPort)")
+                for (name, path) in secrets { value = value.replacing("/run/secrets/\(name)", with: path) }
+                return value
             }
         }
+        #expect(environment("controller")["ZEEK_MGMT_WEBSOCKET_CA"] == pki.ca)
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url) --request-timeout 20")
         // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
         #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
@@ -80,8 +90,10 @@ struct ComposeTopologyTests {
             let directory = base.appendingPathComponent("host-\(replica)/zeek-agent-\(replica)/\(node)")
             #expect(FileManager.default.fileExists(atPath: directory.path), "\(directory.path)")
         }
-        // zeek-client through the controller's published WebSocket port.
-        let zeekClient = try await ZeekClientTests.zeekClient(["get-nodes"], port: zeekClientPort)
+        // zeek-client through the controller's published WebSocket port, with its certificate.
+        let zeekClient = try await ZeekClientTests.zeekClient(["get-nodes"], port: zeekClientPort, settings: [
+            "ssl.enable=true", "ssl.certificate=\(pki.certificate("operator"))", "ssl.keyfile=\(pki.key("operator"))", "ssl.cafile=\(pki.ca)",
+        ])
         #expect(zeekClient.status == 0 && zeekClient.stdout == nodes.stdout, "\(zeekClient.stdout)\(zeekClient.stderr)")
 
         // The compose health check of an agent replica.

@@ -66,3 +66,10 @@ ssl.key.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.keyFile }}
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/* Non-empty when the controller mounts a Secret of the zeek-client gateway. */}}
+{{- define "zeek-mgmt.websocketSecrets" -}}
+{{- if .Values.controller.websocketPort }}
+{{- if or .Values.controller.websocketTLS.existingSecret .Values.controller.websocketClients.existingSecret }}true{{ end }}
+{{- end }}
+{{- end }}
