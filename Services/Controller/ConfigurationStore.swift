@@ -29,11 +29,14 @@ struct SignedConfiguration: Sendable, Codable, Hashable {
 struct ConfigurationStore: Sendable {
     enum Key: String, Sendable, CaseIterable {
         case staged, deployed
+        /// Hosts enrolled through the controller: instance -> public key (trust-file form).
+        case enrolled
     }
 
     struct Snapshot: Sendable {
         var staged: SignedConfiguration?
         var deployed: SignedConfiguration?
+        var enrolled: [String: String] = [:]
     }
 
     let bus: any MessageBus
@@ -41,6 +44,10 @@ struct ConfigurationStore: Sendable {
 
     func save(_ config: SignedConfiguration, as key: Key) async throws {
         try await bus.store(config, key: key.rawValue, in: .controllerState)
+    }
+
+    func saveEnrolled(_ hosts: [String: String]) async throws {
+        try await bus.store(hosts, key: Key.enrolled.rawValue, in: .controllerState)
     }
 
     /// The latest stored configurations; a value that does not decode is logged and skipped.
@@ -55,6 +62,14 @@ struct ConfigurationStore: Sendable {
                 return nil
             }
         }
-        return Snapshot(staged: decode(.staged), deployed: decode(.deployed))
+        var enrolled: [String: String] = [:]
+        if let data = values[Key.enrolled.rawValue], !data.isEmpty {
+            do {
+                enrolled = try ZeekJSON.decode([String: String].self, from: data)
+            } catch {
+                logger.error("ignoring the persisted enrolled hosts: \(error)")
+            }
+        }
+        return Snapshot(staged: decode(.staged), deployed: decode(.deployed), enrolled: enrolled)
     }
 }

@@ -28,14 +28,29 @@ public actor Controller {
         /// it does not know yet (and that no configuration names) are refused until others
         /// are lost.
         public var maximumAgents: Int
+        /// Where hosts are enrolled: the trust store the controller's bus verifies with, and the
+        /// hosts waiting; nil on an unsigned bus.
+        public var enrollment: Enrollment?
 
         public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
-                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000) {
+                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000, enrollment: Enrollment? = nil) {
             self.name = name
             self.requestTimeout = requestTimeout
             self.agentTimeout = agentTimeout
             self.staging = staging
             self.maximumAgents = maximumAgents
+            self.enrollment = enrollment
+        }
+    }
+
+    /// The trust store a controller enrolls hosts into, and the hosts waiting for it.
+    public struct Enrollment: Sendable {
+        public var trust: TrustStore
+        public var pending: PendingEnrollments
+
+        public init(trust: TrustStore, pending: PendingEnrollments) {
+            self.trust = trust
+            self.pending = pending
         }
     }
 
@@ -66,6 +81,9 @@ public actor Controller {
     /// The operators' signatures of the staged and deployed configurations, by configuration
     /// id: sent with a configuration to the agents, which run nothing unsigned.
     var signatures: [String: SignedRecord] = [:]
+    /// Hosts enrolled through the controller (not the trust file), by instance: their keys'
+    /// trust-file form. Persisted with the configurations.
+    var enrolled: [String: String] = [:]
     /// The last known state of each node of the deployed configuration: from the deploy's
     /// results, then from the agents' `notify_change`s.
     var nodeStates: [String: Management.State] = [:]
@@ -134,6 +152,8 @@ public actor Controller {
                 deployed = restored.deployed?.config
                 signatures = [:]
                 for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
+                enrolled = restored.enrolled
+                trustEnrolledHosts()
                 for instance in restored.deployed?.config.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
@@ -258,6 +278,59 @@ public actor Controller {
         } catch {
             logger.warning("staged configuration \(staged.id) cannot be deployed: \(error)")
             return nil
+        }
+    }
+
+    // MARK: Enrollment
+
+    /// The hosts whose check-ins are dropped for want of a known key.
+    func enrollments(reqid: String) -> Management.Result {
+        guard let enrollment = settings.enrollment else {
+            return Management.Result(reqid: reqid, success: false, error: "this controller runs unsigned: there is nothing to enroll")
+        }
+        return Management.Result(reqid: reqid, data: try? JSONValue(encoding: enrollment.pending.all))
+    }
+
+    /// Enrolls the pending host `instance`, if it checked in with `key` (when given), and
+    /// remembers it in the state topic.
+    func enroll(_ instance: String, key: String?, reqid: String) async -> Management.Result {
+        guard let enrollment = settings.enrollment else {
+            return Management.Result(reqid: reqid, success: false, error: "this controller runs unsigned: there is nothing to enroll")
+        }
+        if let known = enrollment.trust.keyring.all(.host).first(where: { $0.name == instance }), key == nil || key == known.key.line {
+            return Management.Result(reqid: reqid, data: .string("\(instance) is enrolled"))
+        }
+        guard let pending = enrollment.pending.entry(instance) else {
+            return Management.Result(reqid: reqid, success: false,
+                                     error: "no host \(instance) is waiting to be enrolled: start its agent with its key, then see zeek-mgmt get-enrollments")
+        }
+        if let key, key != pending.key {
+            return Management.Result(reqid: reqid, success: false,
+                                     error: "host \(instance) checks in with another key than the one given (\(pending.key)); check which host this is before enrolling it")
+        }
+        var hosts = enrolled
+        hosts[instance] = pending.key
+        do {
+            try await store.saveEnrolled(hosts)
+        } catch {
+            return Management.Result(reqid: reqid, success: false, error: "could not persist the enrollment: \(error)")
+        }
+        enrolled = hosts
+        trustEnrolledHosts()
+        enrollment.pending.remove(instance)
+        logger.notice("enrolled host \(instance)", metadata: ["key": "\(pending.key)"])
+        return Management.Result(reqid: reqid, data: .string("\(instance) is enrolled"))
+    }
+
+    /// Adds the hosts enrolled through the controller to the trust store its bus verifies with.
+    private func trustEnrolledHosts() {
+        guard let trust = settings.enrollment?.trust else { return }
+        for (instance, line) in enrolled {
+            do {
+                try trust.add(Principal(kind: .host, name: instance, key: try VerifyingKey(text: line)))
+            } catch {
+                logger.error("not trusting enrolled host \(instance): \(error)")
+            }
         }
     }
 

@@ -149,6 +149,12 @@ extension RequestResponder {
         responder.onceRestored(ControllerAPI.StageConfigurationRequest.self, by: controller) { request, context in
             .init(reqid: request.reqid, results: await controller.stage(request.config, signature: context.authentication?.record, reqid: request.reqid))
         }
+        responder.on(ControllerAPI.GetEnrollmentsRequest.self) { request, _ in
+            .init(reqid: request.reqid, result: await controller.enrollments(reqid: request.reqid))
+        }
+        responder.onceRestored(ControllerAPI.EnrollRequest.self, by: controller) { request, _ in
+            .init(reqid: request.reqid, result: await controller.enroll(request.instance, key: request.key, reqid: request.reqid))
+        }
         responder.onceRestored(ControllerAPI.GetConfigurationRequest.self, by: controller) { request, _ in
             .init(reqid: request.reqid, result: await controller.configuration(deployed: request.deployed, reqid: request.reqid))
         }

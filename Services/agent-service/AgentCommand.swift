@@ -58,6 +58,8 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try common.resolve()
         let instance = instanceOption.name
+        // A host's processes share its key: they believe it without the trust file listing it.
+        try settings.trustingOwnKey(as: .host, name: instance)
         let logger = settings.bootstrapLogging(label: "agent-service")
         let agentSettings = Agent.Settings(
             // The intervals were validated.

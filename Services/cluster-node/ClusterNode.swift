@@ -44,6 +44,7 @@ struct ClusterNode: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        try settings.trustingOwnKey(as: .host, name: identity.instance)
         let endpoint = EndpointConfiguration(
             name: identity.name,
             kafka: settings.kafkaConfiguration(clientID: "cluster-node.\(identity.name)"),

@@ -69,6 +69,9 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.resolve()
+        try settings.trustingOwnKey(as: .controller, name: name)
+        // Hosts that check in with keys nobody listed, for an operator to enroll.
+        let pendingEnrollments = PendingEnrollments()
         let logger = settings.bootstrapLogging(label: "controller-service")
         let controllerSettings = Controller.Settings(
             name: name,
@@ -78,7 +81,8 @@ struct ControllerCommand: AsyncParsableCommand {
                 controllerPort: controllerPort == 0 ? nil : ZeekPort(UInt16(controllerPort)),
                 autoAssignBrokerPorts: autoAssignPorts, brokerPortStart: UInt16(brokerPortStart),
                 autoAssignMetricsPorts: autoAssignMetricsPorts, metricsPortStart: UInt16(metricsPortStart)
-            )
+            ),
+            enrollment: settings.identity.map { Controller.Enrollment(trust: $0.trust, pending: pendingEnrollments) }
         )
         let endpoint = EndpointConfiguration(
             name: name,
@@ -92,7 +96,7 @@ struct ControllerCommand: AsyncParsableCommand {
             creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
             membership: .group(id: "controller", mayStandBy: true),
             addressing: .targets([name], orUntargeted: true),
-            security: settings.security(.controller)
+            security: settings.security(.controller, pendingEnrollments: pendingEnrollments)
         )
         var services: [any Service] = []
         if var websocket = try websocket.resolve() {

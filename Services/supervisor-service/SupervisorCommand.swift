@@ -50,6 +50,8 @@ struct SupervisorCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try common.resolve()
         let instance = instanceOption.name
+        // A host's processes share its key: they believe it without the trust file listing it.
+        try settings.trustingOwnKey(as: .host, name: instance)
         let logger = settings.bootstrapLogging(label: "supervisor-service")
         let base = URL(fileURLWithPath: baseDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)

@@ -69,6 +69,8 @@ public final class LocalKeys: Sendable {
             if let name = environment["ZEEK_MGMT_INSTANCE"] ?? ProcessInfo.processInfo.environment["ZEEK_MGMT_INSTANCE"] { return name }
             return "agent-" + (ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost")
         }
+        // A test that gives a process its own key (an unenrolled host's) gets only the trust file.
+        if environment["ZEEK_MGMT_KEY_FILE"] != nil { return ["ZEEK_MGMT_TRUST_FILE": trustFile] }
         switch name {
         case "controller-service":
             return self.environment(key: controller).merging(["ZEEK_MGMT_GATEWAY_KEY_FILE": gateway]) { $1 }

@@ -21,15 +21,20 @@ public struct EndpointSecurity: Sendable {
     public var maximumAge: Duration
     /// Told of every message dropped, for metrics.
     public var onRejection: (@Sendable (MessageRejection) -> Void)?
+    /// Where a controller keeps the hosts that check in with keys it does not know (still
+    /// dropped), for an operator to enroll; nil elsewhere.
+    public var pendingEnrollments: PendingEnrollments?
 
     public init(key: SigningKey, trust: TrustStore, policy: TrustPolicy, maximumClockSkew: Duration = .seconds(30),
-                maximumAge: Duration = .seconds(300), onRejection: (@Sendable (MessageRejection) -> Void)? = nil) {
+                maximumAge: Duration = .seconds(300), onRejection: (@Sendable (MessageRejection) -> Void)? = nil,
+                pendingEnrollments: PendingEnrollments? = nil) {
         self.key = key
         self.trust = trust
         self.policy = policy
         self.maximumClockSkew = maximumClockSkew
         self.maximumAge = maximumAge
         self.onRejection = onRejection
+        self.pendingEnrollments = pendingEnrollments
     }
 }
 
@@ -129,6 +134,7 @@ public final class MessageGuard: Sendable {
             return reject(.badSignature, "\(head.event) from \(head.sender) has a malformed signature")
         }
         guard let principal = security.trust.principal(signingWith: signer) else {
+            noteEnrollment(value: value, topic: kafkaTopic, key: key, signer: signer, signature: signature, head: head, document: document, on: topic)
             return reject(.unknownSigner, "\(head.event) from \(head.sender) is signed by an unknown key \(signerText)")
         }
         let record = SignedRecord(topic: kafkaTopic, key: key ?? Data(), value: value, signer: signer, signature: signature)
@@ -161,6 +167,19 @@ public final class MessageGuard: Sendable {
             if let seen { return reject(.replay, "\(head.event) \(reqid) from \(head.sender) \(seen)") }
         }
         return .success(Authentication(principal: principal, record: record))
+    }
+
+    /// A fresh check-in of a host signed by a key nobody listed, under its own name: kept for an
+    /// operator to enroll (``PendingEnrollments``). The signature proves the host holds the key.
+    private func noteEnrollment(value: Data, topic kafkaTopic: String, key: Data?, signer: Data, signature: Data, head: EnvelopeHead,
+                                document: JSONValue, on topic: Topic) {
+        guard let pending = security.pendingEnrollments, head.event == AgentAPI.NotifyAgentHello.eventName,
+              security.policy.admissions[topic]?.contains(.enrolledHosts) == true,
+              document["args"]?["instance"]?.stringValue == head.sender, head.sender.utf8.count <= 256,
+              head.timestamp.isFinite, abs(head.timestamp - clock.wallTime) <= security.maximumClockSkew.timeInterval,
+              let verifying = try? VerifyingKey(raw: signer),
+              SignedRecord(topic: kafkaTopic, key: key ?? Data(), value: value, signer: signer, signature: signature).verifies(with: verifying) else { return }
+        pending.note(head.sender, key: verifying, at: head.timestamp)
     }
 
     /// Whether the configuration of a request is one a `deploy` operator signed, completed only

@@ -26,7 +26,7 @@ public struct TrustPolicy: Sendable {
     public static let readOnlyEvents: Set<String> = [
         ControllerAPI.GetConfigurationRequest.eventName, ControllerAPI.GetInstancesRequest.eventName,
         ControllerAPI.GetNodesRequest.eventName, ControllerAPI.GetIDValueRequest.eventName,
-        ControllerAPI.TestTimeoutRequest.eventName,
+        ControllerAPI.TestTimeoutRequest.eventName, ControllerAPI.GetEnrollmentsRequest.eventName,
         ClusterControllerAPI.GetInstancesRequest.eventName, ClusterControllerAPI.GetNodesRequest.eventName,
     ]
 

@@ -125,9 +125,30 @@ public struct ServiceSettings: Sendable {
     }
 
     /// How an endpoint of this process signs and whom it takes each topic from.
-    public func security(_ policy: TrustPolicy, onRejection: (@Sendable (MessageRejection) -> Void)? = nil) -> MessageSecurity {
+    public func security(_ policy: TrustPolicy, onRejection: (@Sendable (MessageRejection) -> Void)? = nil,
+                         pendingEnrollments: PendingEnrollments? = nil) -> MessageSecurity {
         guard let identity else { return .unsignedInsecure }
-        return .signed(EndpointSecurity(key: identity.key, trust: identity.trust, policy: policy, onRejection: onRejection))
+        return .signed(EndpointSecurity(key: identity.key, trust: identity.trust, policy: policy, onRejection: onRejection,
+                                        pendingEnrollments: pendingEnrollments))
+    }
+
+    /// Believes this process's own key as `kind` `name` (a host's agent and supervisor their
+    /// host's key, a controller its own), whether or not the trust file lists it; refuses a
+    /// key the trust file gives to someone else.
+    public func trustingOwnKey(as kind: Principal.Kind, name: String) throws {
+        guard let identity else { return }
+        let own = identity.key.publicKey
+        if let listed = identity.trust.principal(signingWith: own.raw) {
+            guard listed.kind == kind, kind == .controller || listed.name == name else {
+                throw ValidationError("the trust file \(identity.trustPath) gives this process's key (\(identity.keyPath)) to \(listed), not to \(kind.rawValue) \(name); check --key")
+            }
+            return
+        }
+        do {
+            try identity.trust.add(Principal(kind: kind, name: name, key: own))
+        } catch {
+            throw ValidationError("the trust file \(identity.trustPath) lists \(kind.rawValue) \(name) with another key than \(identity.keyPath)'s: \(error)")
+        }
     }
 
     /// The environment that gives a child process (a node) these same settings. Kafka options

@@ -72,25 +72,26 @@ final class Cluster: Sendable {
 
     var controllers: [ServiceProcess] { processes.all(role: "controller") }
 
-    func startHost(_ instance: String) async throws {
-        try await startSupervisor(instance)
-        try await startAgent(instance)
+    /// - Parameter environment: added to the processes' own (a host key of the test's, say).
+    func startHost(_ instance: String, environment: [String: String] = [:]) async throws {
+        try await startSupervisor(instance, environment: environment)
+        try await startAgent(instance, environment: environment)
     }
 
     /// Starts (or starts again) the supervisor of `instance`, on the same base directory.
-    func startSupervisor(_ instance: String) async throws {
+    func startSupervisor(_ instance: String, environment: [String: String] = [:]) async throws {
         let supervisor = try ServiceProcess("supervisor-service", arguments: [
             "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
             "--kill-after", "3", "--stop-interval", "1",
-        ] + prefixArguments + hostArguments.supervisor)
+        ] + prefixArguments + hostArguments.supervisor, environment: environment)
         processes.add(supervisor, role: "supervisor.\(instance)")
         try await supervisor.waitForOutput("supervisor-service ready")
     }
 
     /// Starts (or starts again) the agent of `instance`.
-    func startAgent(_ instance: String) async throws {
+    func startAgent(_ instance: String, environment: [String: String] = [:]) async throws {
         let agent = try ServiceProcess("agent-service", arguments: ["--brokers", broker.address, "--instance", instance, "--heartbeat", "1"]
-                                       + prefixArguments + hostArguments.agent)
+                                       + prefixArguments + hostArguments.agent, environment: environment)
         processes.add(agent, role: "agent.\(instance)")
         try await agent.waitForOutput("agent-service ready")
     }

@@ -137,6 +137,66 @@ public enum ControllerAPI {
         public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
     }
 
+    /// The hosts whose check-ins the controller drops because it does not know their key, each
+    /// with the key it signs with, waiting for an operator to enroll them. (Contract 3.0.)
+    /// `result.data` is a vector of ``Enrollment`` records, sorted by instance.
+    public struct GetEnrollmentsRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::get_enrollments_request"
+        public typealias Response = GetEnrollmentsResponse
+        public var reqid: String
+        public init(reqid: String) { self.reqid = reqid }
+    }
+
+    public struct GetEnrollmentsResponse: ResultResponse {
+        public static let eventName = "Management::Controller::API::get_enrollments_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// Enrolls the host `instance` with the key it checked in with: from then on the controller
+    /// takes its check-ins and answers, and remembers it across restarts and failovers. `key`,
+    /// if given, must be that key (the trust-file form `get-enrollments` shows), so what is
+    /// approved is what was seen. Needs the `deploy` role. (Contract 3.0.)
+    public struct EnrollRequest: ManagementRequest {
+        public static let eventName = "Management::Controller::API::enroll_request"
+        public typealias Response = EnrollResponse
+        public var reqid: String
+        public var instance: String
+        public var key: String?
+        public init(reqid: String, instance: String, key: String? = nil) { self.reqid = reqid; self.instance = instance; self.key = key }
+    }
+
+    public struct EnrollResponse: ResultResponse {
+        public static let eventName = "Management::Controller::API::enroll_response"
+        public var reqid: String
+        public var result: Management.Result
+        public init(reqid: String, result: Management.Result) { self.reqid = reqid; self.result = result }
+    }
+
+    /// A host waiting to be enrolled, as `get_enrollments` lists it.
+    public struct Enrollment: Codable, Sendable, Hashable {
+        public var instance: String
+        /// The public key it signs with, in its trust-file form.
+        public var key: String
+        /// When its check-ins were first and last dropped (epoch seconds).
+        public var firstSeen: Double
+        public var lastSeen: Double
+
+        public init(instance: String, key: String, firstSeen: Double, lastSeen: Double) {
+            self.instance = instance
+            self.key = key
+            self.firstSeen = firstSeen
+            self.lastSeen = lastSeen
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case instance, key
+            case firstSeen = "first_seen"
+            case lastSeen = "last_seen"
+        }
+    }
+
     /// Published by the active controller when every node of the deployed configuration runs:
     /// after a deploy whose nodes all came up, and again whenever the cluster returns to that
     /// state after nodes were lost or restarted. (Beyond Zeek's API.)
