@@ -41,6 +41,9 @@ struct FleetCommand: AsyncParsableCommand {
     @Option(help: "linger.ms of the simulated agents' one producer: how long it gathers answers into a batch.")
     var linger: Int = 5
 
+    @Flag(inversion: .prefixedNo, help: "Also measure each fleet size with every message unsigned, alternating with the signed run, to show what signing costs.")
+    var compareUnsigned = true
+
     @Option(help: "fetch.wait.max.ms of the controller and the simulation. The embedded broker spends its CPU on the idle fetches of many partitions at the tests' 10 ms.")
     var fetchWait: Int = Int(LocalBroker.clientOptions["fetch.wait.max.ms"] ?? "10") ?? 10
 
@@ -49,18 +52,32 @@ struct FleetCommand: AsyncParsableCommand {
         let sizes = agents.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--agents takes sizes such as 100,1000,5000") }
         var reports: [FleetReport] = []
-        for size in sizes {
-            let report = try await broker.withBroker { servers, brokerProcess in
-                try await measure(agents: size, servers: servers, brokerProcess: brokerProcess, logger: logger)
+        var unsignedReports: [FleetReport] = []
+        for (index, size) in sizes.enumerated() {
+            let variants = !compareUnsigned ? [true] : index.isMultiple(of: 2) ? [true, false] : [false, true]
+            for signed in variants {
+                BenchmarkSigning.isEnabled = signed
+                defer { BenchmarkSigning.isEnabled = true }
+                let report = try await broker.withBroker { servers, brokerProcess in
+                    try await measure(agents: size, servers: servers, brokerProcess: brokerProcess, logger: logger)
+                }
+                print((signed ? "signed: " : "unsigned: ") + report.lines.joined(separator: "\n"))
+                if signed { reports.append(report) } else { unsignedReports.append(report) }
             }
-            print(report.lines.joined(separator: "\n"))
-            reports.append(report)
         }
         let idle = try await broker.withBroker { servers in try await idleFetchRate(servers: servers, logger: logger) }
         print("")
         print("\(nodesPerAgent) nodes per agent, \(partitions) partitions, fetch.wait.max.ms=\(fetchWait)")
         print("agents  stage      deploy     get-nodes  controller RSS (peak)  deployed config  one agent reads per deploy: median / most (x config)")
         for report in reports { print(report.row) }
+        if !unsignedReports.isEmpty {
+            print("every message unsigned (--insecure-unsigned), in the same run:")
+            for report in unsignedReports { print(report.row) }
+            for (signed, unsigned) in zip(reports, unsignedReports) {
+                func cost(_ a: Duration, _ b: Duration) -> String { String(format: "%+.1f%%", (seconds(a) / seconds(b) - 1) * 100) }
+                print("  \(signed.agents) agents: signing costs deploy \(cost(signed.deploy, unsigned.deploy)), get-nodes \(cost(signed.getNodes, unsigned.getNodes)); controller CPU for one get-nodes \(signed.getNodesCPU) signed, \(unsigned.getNodesCPU) unsigned")
+            }
+        }
         print(String(format: "idle: one consumer with the services' settings sends %.1f fetch requests/s", idle))
         print(String(format: "      a host with an agent, a supervisor and %d stand-in nodes: %d consumers, %.0f requests/s (+0.4/s heartbeats)", nodesPerAgent, nodesPerAgent + 2, idle * Double(nodesPerAgent + 2)))
         for report in reports {
@@ -71,6 +88,9 @@ struct FleetCommand: AsyncParsableCommand {
 
     private func measure(agents count: Int, servers: String, brokerProcess: Int32?, logger: Logger) async throws -> FleetReport {
         let options = LocalBroker.clientOptions.merging(["fetch.wait.max.ms": "\(fetchWait)"]) { _, new in new }
+        let names = (1...count).map { "host-\($0)" }
+        // The simulated hosts' keys are in the trust file before the controller starts.
+        let signing = try FleetSigning(names: names, logger: logger)
         let kafka = KafkaConfiguration(bootstrapServers: servers.split(separator: ",").map(String.init), clientID: "bench-fleet", overrides: options)
         try await KafkaAdmin(configuration: kafka, logger: logger).ensureTopics([.agentAPI, .agentAPI.notify, .agentAPI.replies].map(TopicNamespace(partitions: partitions).specification))
         let controller = try launchService("controller-service", ["--request-timeout", "120", "--agent-timeout", "30", "--partitions", "\(partitions)"],
@@ -84,8 +104,8 @@ struct FleetCommand: AsyncParsableCommand {
         func cpu() -> CPUShares {
             CPUShares(controller: cpuTime(of: controller.processIdentifier), broker: brokerProcess.map { cpuTime(of: $0) }, fleet: cpuTime(of: nil))
         }
-        let names = (1...count).map { "host-\($0)" }
-        let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, lingerMs: linger, logger: logger)
+        let fleet = try await SimulatedFleet.start(names: names, nodesPerAgent: nodesPerAgent, partitions: partitions, kafka: kafka, lingerMs: linger,
+                                                   signing: signing, logger: logger)
         let client = try await ManagementClient.connect(name: "bench-fleet-client", kafka: kafka, namespace: TopicNamespace(), topics: [.controllerAPI],
                                                     security: try BenchmarkSigning.security(.client, keyPath: LocalKeys.shared.deployer), logger: logger)
         func ask<Request: ManagementRequest>(_ request: Request) async throws -> Request.Response {
@@ -226,7 +246,8 @@ struct SimulatedFleet {
     private let consumer: KafkaConsumer
     private let work: Task<Void, Never>
 
-    static func start(names: [String], nodesPerAgent: Int, partitions: Int, kafka: KafkaConfiguration, lingerMs: Int, logger: Logger) async throws -> SimulatedFleet {
+    static func start(names: [String], nodesPerAgent: Int, partitions: Int, kafka: KafkaConfiguration, lingerMs: Int, signing: FleetSigning?,
+                      logger: Logger) async throws -> SimulatedFleet {
         let byPartition = Dictionary(grouping: names) { Murmur2Partitioner.partition(of: $0, among: partitions) }
         // One producer answers for every agent; a short linger puts one request's answers in a
         // few batches. Real agents send one batch each, which Apache Kafka indexes; the embedded
@@ -240,7 +261,6 @@ struct SimulatedFleet {
             subscription: .assigned(byPartition.values.map { PartitionSelection(topic: Topic.agentAPI.name, key: $0[0]) }, committedIn: nil),
             bufferLimits: .init(lowWatermark: 1_000, highWatermark: 10_000), logger: logger
         )
-        let signing = try FleetSigning(names: names, logger: logger)
         let responder = FleetResponder(agentsByPartition: byPartition, producer: producer, signing: signing, logger: logger)
         let work = Task {
             await withDiscardingTaskGroup { group in

@@ -181,7 +181,8 @@ public final class TrustStore: Sendable {
     }
 
     private static func version(of path: String) -> FileVersion {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        // Followed to the file itself: Kubernetes replaces a Secret's files by moving a symlink.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: resolvingSymlinks(path))
         let size = (attributes?[.size] as? Int) ?? (attributes?[.size] as? UInt64).map { Int(truncatingIfNeeded: $0) }
         return FileVersion(modified: attributes?[.modificationDate] as? Date, size: size)
     }

@@ -1,5 +1,10 @@
 import Crypto
 import CryptoExtras
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -37,7 +42,8 @@ public struct SigningKey: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KeyError("cannot read the key file \(path); check --key / ZEEK_MGMT_KEY_FILE")
         }
-        if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        // What a symlink points to (Kubernetes mounts Secrets through two of them) is what others could read.
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: resolvingSymlinks(path)),
            let permissions = attributes[.posixPermissions] as? Int, permissions & 0o077 != 0 {
             throw KeyError("the key file \(path) may be read by others (mode \(String(permissions, radix: 8))); make it private: chmod 600 \(path)")
         }
@@ -122,4 +128,11 @@ public struct KeyError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) {
         self.description = description
     }
+}
+
+/// `path` with every symbolic link in it followed, or `path` itself if that fails.
+func resolvingSymlinks(_ path: String) -> String {
+    guard let resolved = realpath(path, nil) else { return path }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }

@@ -43,8 +43,9 @@ public struct ZeekNodeCommand: Sendable, Hashable {
         if node.bareMode == true { arguments.append("-b") }
         if let interface = node.interface { arguments += ["-i", interface] }
         if let pcap = node.pcapFile { arguments += ["-r", pcap] }
-        // Only scripts after this: none can be taken for a flag, wherever it stands.
-        arguments.append("--")
+        // Scripts follow. Not after `--`: Zeek loads only the first file after it and hands the
+        // rest to that script as arguments (`zeek_script_args`). No entry can be taken for a
+        // flag, since ``scriptProblem(_:)`` refused every one that starts with `-`.
         arguments += node.addlBaseScripts
         // `local` (site/local.zeek) needs Zeek's base scripts, which bare mode leaves out.
         if node.bareMode != true { arguments.append("local") }

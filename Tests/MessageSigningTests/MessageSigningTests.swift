@@ -91,3 +91,18 @@ struct MessageSigningTests {
         #expect(store.principal(signingWith: alice.publicKey.raw)?.name == "alice")
     }
 }
+
+extension MessageSigningTests {
+    /// Kubernetes mounts Secret files through symlinks (mode 777 themselves): what counts is
+    /// the file they point to.
+    @Test func aPrivateKeyBehindASymlinkIsRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let target = directory.appendingPathComponent("key.pem").path, link = directory.appendingPathComponent("link.pem").path
+        let key = SigningKey.generate()
+        FileManager.default.createFile(atPath: target, contents: Data(key.pem.utf8), attributes: [.posixPermissions: 0o600])
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        #expect(try SigningKey(file: link).publicKey == key.publicKey)
+    }
+}

@@ -27,7 +27,7 @@ struct ZeekNodeCommandTests {
         let node = Supervisor.NodeConfig(name: "worker-1", interface: "af_packet::eth0", addlUserScripts: ["site-extra.zeek"], cluster: layout)
         let command = try ZeekNodeCommand(node: node, options: [.init(name: "AF_Packet::fanout_id", value: "21")], installation: zeek,
                                           nodeScript: "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek", directory: "/nodes/worker-1", websocketPort: 40001)
-        #expect(command.arguments == ["-i", "af_packet::eth0", "--", "local", "site-extra.zeek", "/nodes/worker-1/zeek-mgmt-options.zeek",
+        #expect(command.arguments == ["-i", "af_packet::eth0", "local", "site-extra.zeek", "/nodes/worker-1/zeek-mgmt-options.zeek",
                                       "/nodes/.zeek-mgmt/zeek-mgmt-node.zeek"])
         #expect(command.environment["ZEEKPATH"] == "/nodes/worker-1:.:/opt/zeek/share/zeek:/opt/zeek/share/zeek/policy")
         #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == "40001")
@@ -39,7 +39,7 @@ struct ZeekNodeCommandTests {
     func bareAndOffline() throws {
         let node = Supervisor.NodeConfig(name: "reader", pcapFile: "/data/trace.pcap", bareMode: true, addlBaseScripts: ["base/init-default"])
         let command = try ZeekNodeCommand(node: node, options: [], installation: zeek, nodeScript: "/n.zeek", directory: "/d", websocketPort: nil)
-        #expect(command.arguments == ["-b", "-r", "/data/trace.pcap", "--", "base/init-default", "/n.zeek"])
+        #expect(command.arguments == ["-b", "-r", "/data/trace.pcap", "base/init-default", "/n.zeek"])
         #expect(command.files.isEmpty)
         #expect(command.environment["ZEEK_MGMT_WEBSOCKET_PORT"] == nil, "a check never serves the relay")
     }
@@ -69,14 +69,17 @@ struct ZeekNodeCommandTests {
         }
     }
 
-    @Test("every script comes after --, so none can be read as a flag")
-    func scriptsFollowTheEndOfFlags() throws {
+    /// Zeek loads only the first file after `--` and passes the rest to it as script
+    /// arguments, so the scripts must not follow one: the refusal of `-` entries is what keeps
+    /// them from being read as flags.
+    @Test("scripts follow the flags without --, each a script name")
+    func scriptsFollowTheFlags() throws {
         let node = Supervisor.NodeConfig(name: "w", interface: "eth0", addlBaseScripts: ["base/x"], addlUserScripts: ["user/e.zeek"])
         let command = try ZeekNodeCommand(node: node, options: [.init(name: "A::b", value: "1")], installation: zeek, nodeScript: "/n.zeek",
                                           directory: "/d", websocketPort: nil)
-        let end = try #require(command.arguments.firstIndex(of: "--"))
-        #expect(Array(command.arguments[..<end]) == ["-i", "eth0"])
-        #expect(Array(command.arguments[(end + 1)...]) == ["base/x", "local", "user/e.zeek", "/d/zeek-mgmt-options.zeek", "/n.zeek"])
+        #expect(!command.arguments.contains("--"))
+        #expect(command.arguments == ["-i", "eth0", "base/x", "local", "user/e.zeek", "/d/zeek-mgmt-options.zeek", "/n.zeek"])
+        #expect(command.arguments.dropFirst(2).allSatisfy { !$0.hasPrefix("-") })
     }
 
     @Test("literal option values are accepted", arguments: [
