@@ -32,8 +32,37 @@ struct ComposeTopologyTests {
         let pki = try await TestPKI(in: base.appendingPathComponent("gateway"), clients: ["operator"])
         let clients = base.appendingPathComponent("gateway/clients").path
         try "operator deploy cert-sha256=\(try await pki.fingerprint("operator"))\n".write(toFile: clients, atomically: true, encoding: .utf8)
-        let secrets = ["gateway-cert": pki.serverCertificate, "gateway-key": pki.serverKey, "gateway-client-ca": pki.ca, "gateway-clients": clients]
-        #expect(Set(compose.block("secrets", of: "controller").map { $0.replacing("- source: ", with: "") }) == Set(secrets.keys))
+        // The signing keys, as make-keys makes them with zeek-mgmt keygen: the controller's, the
+        // gateway's operator key, the operator's (this test's zeek-mgmt), and three hosts' keys
+        // provisioned ahead (compose mounts one with ZEEK_MGMT_KEY_FILE); all in the trust file.
+        let keys = base.appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var trustLines = ["# made like compose/make-keys"]
+        func keygen(_ file: String, kind: String, name: String) async throws -> String {
+            let path = keys.appendingPathComponent(file).path
+            let made = try await CLIResult.run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
+                                               arguments: ["keygen", path, "--kind", kind, "--name", name])
+            #expect(made.status == 0 && made.stdout.hasPrefix("\(kind) \(name) "), "\(made.stdout)\(made.stderr)")
+            trustLines.append(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            return path
+        }
+        let controllerKey = try await keygen("controller.pem", kind: "controller", name: "controller")
+        let gatewayKey = try await keygen("gateway.pem", kind: "deploy", name: "zeek-client-gateway")
+        let operatorKey = try await keygen("operator.pem", kind: "deploy", name: "operator")
+        var hostKeys: [String] = []
+        for replica in 1...3 {
+            hostKeys.append(try await keygen("zeek-agent-\(replica).pem", kind: "host", name: "zeek-agent-\(replica)"))
+        }
+        let trust = keys.appendingPathComponent("trust").path
+        try (trustLines.joined(separator: "\n") + "\n").write(toFile: trust, atomically: true, encoding: .utf8)
+        let secrets = ["gateway-cert": pki.serverCertificate, "gateway-key": pki.serverKey, "gateway-client-ca": pki.ca, "gateway-clients": clients,
+                       "trust": trust, "controller-key": controllerKey, "gateway-operator-key": gatewayKey, "operator-key": operatorKey]
+        func secretNames(of service: String) -> Set<String> {
+            Set(compose.block("secrets", of: service).map { $0.replacing("- source: ", with: "") })
+        }
+        #expect(secretNames(of: "controller") == Set(secrets.keys).subtracting(["operator-key"]))
+        #expect(secretNames(of: "agent") == ["trust"])
+        #expect(secretNames(of: "client") == ["trust", "operator-key"])
         /// The compose environment of `service`, pointed at the local servers and secrets.
         func environment(_ service: String) -> [String: String] {
             compose.environment(of: service).mapValues { value in
@@ -44,6 +73,15 @@ struct ComposeTopologyTests {
             }
         }
         #expect(environment("controller")["ZEEK_MGMT_WEBSOCKET_CA"] == pki.ca)
+        // Every process signs: the controller with its key (and the gateway's), each host with its own.
+        #expect(environment("controller")["ZEEK_MGMT_KEY_FILE"] == controllerKey)
+        #expect(environment("controller")["ZEEK_MGMT_GATEWAY_KEY_FILE"] == gatewayKey)
+        #expect(environment("controller")["ZEEK_MGMT_TRUST_FILE"] == trust)
+        #expect(environment("agent")["ZEEK_MGMT_TRUST_FILE"] == trust)
+        #expect(environment("agent")["ZEEK_MGMT_KEY_FILE"] == nil)
+        #expect(environment("agent")["ZEEK_MGMT_KEY_DIR"] == "/var/lib/zeek-mgmt/keys")
+        #expect(compose.block("volumes", of: "agent").contains { $0.hasPrefix("- zeek-host-keys:/var/lib/zeek-mgmt/keys") })
+        #expect(environment("client")["ZEEK_MGMT_KEY_FILE"] == operatorKey)
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url) --request-timeout 20")
         // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
         #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
@@ -52,31 +90,72 @@ struct ComposeTopologyTests {
 
         let controller = try ServiceProcess("controller-service", arguments: Array(compose.command(of: "controller").dropFirst()),
                                             environment: environment("controller"))
-        var hosts: [ServiceProcess] = []
-        for replica in 1...3 {
+        let hostKeyDirectory = base.appendingPathComponent("host-keys")
+        /// Replica `replica` as compose starts it, with the host key `key` mounted, or none.
+        func startHost(_ replica: Int, key: String?) throws -> ServiceProcess {
             // Compose names the replicas zeek-agent-<n>; zeek-mgmt-host finds that name by DNS.
-            hosts.append(try ServiceProcess.withCleanSignalMask(
+            try ServiceProcess.withCleanSignalMask(
                 "zeek-mgmt-host", executable: root.appendingPathComponent("compose/zeek-mgmt-host"), arguments: [],
                 environment: environment("agent").merging([
                 "ZEEK_MGMT_INSTANCE": "zeek-agent-\(replica)",
                 "ZEEK_MGMT_BIN": ServiceProcess.binDirectory.path,
                 "ZEEK_MGMT_BASE_DIR": base.appendingPathComponent("host-\(replica)").path,
                 "ZEEK_MGMT_HOST_PIDS": base.appendingPathComponent("host-\(replica).pids").path,
+                // The zeek-host-keys volume.
+                "ZEEK_MGMT_KEY_DIR": hostKeyDirectory.path,
+                "ZEEK_MGMT_KEY_FILE": key ?? "",
                 // The stand-in, even where the test's own environment names a Zeek.
                 "ZEEK_MGMT_ZEEK": "",
                 ]) { $1 }
-            ))
+            )
+        }
+        var hosts: [ServiceProcess] = []
+        for replica in 1...3 {
+            hosts.append(try startHost(replica, key: hostKeys[replica - 1]))
         }
         try await controller.waitForOutput("controller active")
         for host in hosts { try await host.waitForOutput("agent-service ready") }
 
-        let cli = { (arguments: [String]) in try await CLIResult.run(arguments, brokers: broker.address) }
+        // zeek-mgmt as the operator, with the operator's key and the trust file.
+        let cli = { (arguments: [String]) in
+            try await CLIResult.run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
+                                    arguments: arguments + ["--brokers", broker.address],
+                                    environment: ProcessInfo.processInfo.environment.merging(["ZEEK_MGMT_KEY_FILE": operatorKey, "ZEEK_MGMT_TRUST_FILE": trust]) { $1 })
+        }
         var instances = try await cli(["get-instances"])
         for _ in 0..<100 where instances.json.map({ if case .object(let o) = $0 { o.count } else { 0 } }) != 3 {
             try await Task.sleep(for: .milliseconds(200))
             instances = try await cli(["get-instances"])
         }
         #expect(instances["zeek-agent-3"] != nil, "\(instances.stdout)")
+
+        // The controller's compose health check: zeek-mgmt in its container, signing as the gateway's operator.
+        let healthTest = compose.block("healthcheck", of: "controller").drop { $0 != "test:" }.dropFirst()
+            .prefix { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
+        #expect(Array(healthTest.prefix(2)) == ["CMD", "zeek-mgmt"])
+        let health = try await CLIResult.run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
+                                             arguments: healthTest.dropFirst(2).map { argument in
+                                                 secrets.reduce(argument) { $0.replacing("/run/secrets/\($1.key)", with: $1.value) }
+                                             } + ["--brokers", broker.address],
+                                             environment: ProcessInfo.processInfo.environment.merging(environment("controller")) { $1 })
+        #expect(health.status == 0, "\(health.stdout)\(health.stderr)")
+
+        // A fourth replica without a key of its own makes one on the key volume at its first start
+        // and starts, but the controller ignores it until an operator approves it.
+        let unknown = try startHost(4, key: nil)
+        hosts.append(unknown)
+        try await unknown.waitForOutput("agent-service ready")
+        let madeKey = hostKeyDirectory.appendingPathComponent("zeek-agent-4.pem").path
+        #expect(unknown.text.contains("made the host key \(madeKey)"), "\(unknown.text)")
+        #expect(unknown.text.contains("host zeek-agent-4 MCow"), "\(unknown.text)")
+        #expect(unknown.text.contains("zeek-mgmt enroll zeek-agent-4"), "\(unknown.text)")
+        let keyMode = try FileManager.default.attributesOfItem(atPath: madeKey)[.posixPermissions] as? Int
+        let directoryMode = try FileManager.default.attributesOfItem(atPath: hostKeyDirectory.path)[.posixPermissions] as? Int
+        #expect(keyMode == 0o600 && directoryMode == 0o700)
+        // Several heartbeats (5 s) later it is still not an instance of the controller.
+        try await Task.sleep(for: .seconds(6))
+        instances = try await cli(["get-instances"])
+        #expect(instances["zeek-agent-3"] != nil && instances["zeek-agent-4"] == nil, "\(instances.stdout)")
 
         let deployed = try await cli(["deploy-config", root.appendingPathComponent("compose/cluster.ini").path, "--set", "client.request_timeout_secs=90"])
         #expect(deployed.status == 0, "\(deployed.stdout)\(deployed.stderr)")

@@ -73,3 +73,21 @@ ssl.key.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.keyFile }}
 {{- if or .Values.controller.websocketTLS.existingSecret .Values.controller.websocketClients.existingSecret }}true{{ end }}
 {{- end }}
 {{- end }}
+
+{{/* The trust file every container reads: its variable, its mount, and the Secret's volume. */}}
+{{- define "zeek-mgmt.trustEnv" -}}
+- name: ZEEK_MGMT_TRUST_FILE
+  value: /etc/zeek-mgmt/trust/{{ .Values.signing.trust.key }}
+{{- end }}
+{{- define "zeek-mgmt.trustMount" -}}
+- name: trust
+  mountPath: /etc/zeek-mgmt/trust
+  readOnly: true
+{{- end }}
+{{- define "zeek-mgmt.trustVolume" -}}
+# Public keys only: readable by every container's user.
+- name: trust
+  secret:
+    secretName: {{ .Values.signing.trust.existingSecret | quote }}
+    defaultMode: 0444
+{{- end }}
