@@ -253,7 +253,7 @@ public final class MessageGuard: Sendable {
         let (shouldLog, suppressed) = log.withLock { $0.note(rejection.claimedSender, at: now) }
         guard shouldLog else { return }
         let level: Logger.Level = rejection.reason == .stale ? .info : .warning
-        logger.log(level: level, "dropped a message on \(topic): \(rejection)\(suppressed > 0 ? " (and \(suppressed) more from this sender since the last report)" : "")")
+        logger.log(level: level, "dropped a message on \(topic): \(rejection)\(suppressed > 0 ? " (\(suppressed) more dropped unlogged since the last report)" : "")")
     }
 }
 
@@ -299,41 +299,39 @@ struct ReplayWindow {
     }
 }
 
-/// When each claimed sender's rejections were last logged, so a flood is one line a minute.
+/// When each claimed sender's rejections were last logged, so a flood is one line a minute
+/// per sender, and at most ``budget`` lines a minute in all however many senders it claims.
 struct RejectionLog {
     private var last: [String: (time: ContinuousClock.Instant, suppressed: Int)] = [:]
+    private var windowStart: ContinuousClock.Instant?
+    private var linesInWindow = 0
+    /// Rejections not logged because the budget was spent, since the last line.
+    private var overBudget = 0
     static let interval = Duration.seconds(60)
     static let capacity = 1024
+    static let budget = 20
 
+    /// Whether to log a rejection from `sender` now, and how many were dropped unlogged since
+    /// this sender's (and, over budget, anyone's) last line.
     mutating func note(_ sender: String, at now: ContinuousClock.Instant) -> (log: Bool, suppressed: Int) {
+        if windowStart.map({ now - $0 >= Self.interval }) ?? true {
+            windowStart = now
+            linesInWindow = 0
+        }
         let key = sender.count > 128 ? String(sender.prefix(128)) : sender
         if let entry = last[key], now - entry.time < Self.interval {
             last[key]?.suppressed += 1
             return (false, 0)
         }
+        guard linesInWindow < Self.budget else {
+            overBudget += 1
+            return (false, 0)
+        }
         if last.count >= Self.capacity { last = last.filter { now - $0.value.time < Self.interval } }
-        if last.count >= Self.capacity { return (false, 0) }
-        let suppressed = last[key]?.suppressed ?? 0
-        last[key] = (now, 0)
+        let suppressed = (last[key]?.suppressed ?? 0) + overBudget
+        overBudget = 0
+        linesInWindow += 1
+        if last.count < Self.capacity { last[key] = (now, 0) }
         return (true, suppressed)
-    }
-}
-
-extension SignedRecord {
-    /// A `stage_configuration_request` for `config` signed with an operator's `key`, as the
-    /// operator's client writes it on `topic`: the warrant agents require of a configuration.
-    /// For tools that hand a configuration to agents themselves, and for tests.
-    public static func stageRequest(for config: Management.Configuration, signedWith key: SigningKey, sender: String = "operator",
-                                    topic: String = Topic.controllerAPI.name, at time: Double = Date().timeIntervalSince1970) throws -> SignedRecord {
-        let envelope = Envelope(event: ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config), sender: sender,
-                                target: "controller", timestamp: time)
-        return SignedRecord(signing: try envelope.encoded(), topic: topic, key: Data("controller".utf8), with: key)
-    }
-
-    /// As ``stageRequest(for:signedWith:sender:topic:at:)``, for the legacy `set_configuration_request`.
-    public static func legacyStageRequest(for config: ClusterController.Types.Configuration, signedWith key: SigningKey, sender: String = "operator",
-                                          topic: String = Topic.legacyControllerAPI.name) throws -> SignedRecord {
-        let envelope = Envelope(event: ClusterControllerAPI.SetConfigurationRequest(reqid: UUID().uuidString, config: config), sender: sender, target: "controller")
-        return SignedRecord(signing: try envelope.encoded(), topic: topic, key: Data("controller".utf8), with: key)
     }
 }

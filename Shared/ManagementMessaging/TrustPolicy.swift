@@ -94,6 +94,10 @@ public struct TrustPolicy: Sendable {
         for admission in admitted {
             switch admission {
             case .controllers where principal.kind == .controller:
+                // A controller answers clients; it never asks itself or its peers for anything.
+                if event.hasSuffix("_request"), topic == .controllerAPI || topic == .legacyControllerAPI {
+                    return "controller \(principal.name) may not send \(event): only operators make requests of the controller"
+                }
                 return nil
             case .host(let name) where principal.kind == .host && principal.name == name:
                 return nil

@@ -136,6 +136,9 @@ struct HostileWriterTests {
                                         sender: "bob", target: "controller", ts: now), on: .controllerAPI, signedWith: reader)
         cluster.bus.publishRaw(envelope(ControllerAPI.DeployRequest.eventName, args: #"{"reqid":"r2"}"#, sender: "bob", target: "controller", ts: now),
                                on: .controllerAPI, signedWith: reader)
+        // Nor can a stolen controller key stage anything.
+        cluster.bus.publishRaw(envelope(ControllerAPI.StageConfigurationRequest.eventName, args: #"{"reqid":"r4","config":\#(config)}"#,
+                                        sender: "controller", target: "controller", ts: now), on: .controllerAPI, signedWith: TestIdentities.shared.controller)
         // The reader may read: get-nodes signed by bob is answered.
         cluster.bus.publishRaw(envelope(ControllerAPI.GetInstancesRequest.eventName, args: #"{"reqid":"r3"}"#, sender: "client", target: "client", ts: now),
                                on: .controllerAPI, signedWith: reader)
