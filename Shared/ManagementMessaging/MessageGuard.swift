@@ -335,3 +335,22 @@ struct RejectionLog {
         return (true, suppressed)
     }
 }
+
+extension SignedRecord {
+    /// A `stage_configuration_request` for `config` signed with an operator's `key`, as the
+    /// operator's client writes it on `topic`: the warrant agents require of a configuration.
+    /// For tools that hand a configuration to agents themselves, and for tests.
+    public static func stageRequest(for config: Management.Configuration, signedWith key: SigningKey, sender: String = "operator",
+                                    topic: String = Topic.controllerAPI.name, at time: Double = Date().timeIntervalSince1970) throws -> SignedRecord {
+        let envelope = Envelope(event: ControllerAPI.StageConfigurationRequest(reqid: UUID().uuidString, config: config), sender: sender,
+                                target: "controller", timestamp: time)
+        return SignedRecord(signing: try envelope.encoded(), topic: topic, key: Data("controller".utf8), with: key)
+    }
+
+    /// As ``stageRequest(for:signedWith:sender:topic:at:)``, for the legacy `set_configuration_request`.
+    public static func legacyStageRequest(for config: ClusterController.Types.Configuration, signedWith key: SigningKey, sender: String = "operator",
+                                          topic: String = Topic.legacyControllerAPI.name) throws -> SignedRecord {
+        let envelope = Envelope(event: ClusterControllerAPI.SetConfigurationRequest(reqid: UUID().uuidString, config: config), sender: sender, target: "controller")
+        return SignedRecord(signing: try envelope.encoded(), topic: topic, key: Data("controller".utf8), with: key)
+    }
+}
