@@ -46,6 +46,8 @@ struct SupervisionCommand: AsyncParsableCommand {
         supervisor.executableURL = binaries.appendingPathComponent("supervisor-service")
         supervisor.arguments = ["--brokers", servers, "--instance", instance, "--base-dir", base.path,
                                 "--stable-after", "1", "--log-level", "warning"]
+        supervisor.environment = ProcessInfo.processInfo.environment
+            .merging(BenchmarkSigning.environment(forExecutable: "supervisor-service", arguments: supervisor.arguments ?? [])) { $1 }
         supervisor.standardOutput = FileHandle.nullDevice
         supervisor.standardError = FileHandle.nullDevice // the crashes below are logged as warnings
         try supervisor.run()
@@ -119,7 +121,7 @@ func startDirectly(_ names: [String], binaries: URL, servers: String, instance: 
         process.executableURL = binaries.appendingPathComponent("cluster-node")
         process.environment = ProcessInfo.processInfo.environment.merging([
             "ZEEK_MGMT_BROKERS": servers, "ZEEK_MGMT_INSTANCE": instance, "CLUSTER_NODE": name, "ZEEK_MGMT_LOG_LEVEL": "warning",
-        ]) { $1 }
+        ].merging(BenchmarkSigning.environment(forExecutable: "cluster-node", arguments: ["--instance", instance])) { $1 }) { $1 }
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         processes.append(process)
