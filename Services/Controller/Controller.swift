@@ -300,11 +300,15 @@ public actor Controller {
         if let known = enrollment.trust.keyring.all(.host).first(where: { $0.name == instance }), key == nil || key == known.key.line {
             return Management.Result(reqid: reqid, data: .string("\(instance) is enrolled"))
         }
+        guard let key else {
+            return Management.Result(reqid: reqid, success: false,
+                                     error: "give the key host \(instance) should check in with (zeek-mgmt enroll \(instance) --host-key KEY), as the host printed it")
+        }
         guard let pending = enrollment.pending.entry(instance) else {
             return Management.Result(reqid: reqid, success: false,
                                      error: "no host \(instance) is waiting to be enrolled: start its agent with its key, then see zeek-mgmt get-enrollments")
         }
-        if let key, key != pending.key {
+        if key != pending.key {
             return Management.Result(reqid: reqid, success: false,
                                      error: "host \(instance) checks in with another key than the one given (\(pending.key)); check which host this is before enrolling it")
         }

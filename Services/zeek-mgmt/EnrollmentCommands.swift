@@ -33,7 +33,7 @@ struct GetEnrollments: ControllerCommand {
 struct Enroll: ControllerCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enroll a host waiting in get-enrollments: the controller takes its check-ins from then on, and remembers it.",
-        discussion: "Compare the key get-enrollments shows with the one the host printed when it made it (or give it with --host-key, which must match)."
+        discussion: "Compare the key get-enrollments shows with the one the host printed when it made it (given with --host-key, which is required and must match), so that what is enrolled is that host, not whoever checked in under its name."
     )
     @OptionGroup var options: ClientOptions
 
@@ -41,7 +41,7 @@ struct Enroll: ControllerCommand {
     var instance: String
 
     @Option(name: .customLong("host-key"), help: "The key the host must be checking in with (its trust-file form, as get-enrollments shows it).")
-    var key: String?
+    var key: String
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
         let response = try await settings.ask(client, ControllerAPI.EnrollRequest(reqid: newRequestID(), instance: instance, key: key))

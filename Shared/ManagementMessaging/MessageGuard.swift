@@ -87,14 +87,15 @@ public final class MessageGuard: Sendable {
     public let security: EndpointSecurity
     private let clock: any ManagementClock
     private let logger: Logger
-    private let replays: Mutex<ReplayWindow>
+    private let replays: Mutex<ReplayWindows>
     private let log: Mutex<RejectionLog>
+    private let lastTrustProblem = Mutex<String?>(nil)
 
     public init(security: EndpointSecurity, clock: any ManagementClock = SystemClock(), logger: Logger) {
         self.security = security
         self.clock = clock
         self.logger = logger
-        replays = Mutex(ReplayWindow(capacity: 200_000))
+        replays = Mutex(ReplayWindows(capacityPerSigner: 100_000))
         log = Mutex(RejectionLog())
     }
 
@@ -126,6 +127,25 @@ public final class MessageGuard: Sendable {
         func reject(_ reason: MessageRejection.Reason, _ detail: String) -> Result<Authentication, MessageRejection> {
             .failure(MessageRejection(reason: reason, detail: detail, claimedSender: head.sender))
         }
+        noteTrustProblem()
+        // What the sender claims goes into log lines only cut short and without control characters.
+        let (event, sender) = (Self.printable(head.event), Self.printable(head.sender))
+        guard head.event.utf8.count <= Self.maximumNameLength, head.sender.utf8.count <= Self.maximumNameLength else {
+            return reject(.notAllowed, "\(event) from \(sender): event and sender names are at most \(Self.maximumNameLength) bytes")
+        }
+        // The cheap checks first, on what the record claims: a stale or far-off record costs no signature check.
+        let now = clock.wallTime
+        guard head.timestamp.isFinite, head.timestamp <= now + security.maximumClockSkew.timeInterval else {
+            return reject(.future, "\(event) from \(sender) is stamped \(head.timestamp), ahead of this host's clock (\(now)) by more than \(security.maximumClockSkew)")
+        }
+        let oldest = now - security.maximumAge.timeInterval
+        guard head.timestamp >= oldest else {
+            return reject(.stale, "\(event) from \(sender) is older than \(security.maximumAge)")
+        }
+        let reqid = document["args"]?["reqid"]?.stringValue
+        if let reqid, reqid.utf8.count > Self.maximumNameLength {
+            return reject(.notAllowed, "\(event) from \(sender): a reqid is at most \(Self.maximumNameLength) bytes")
+        }
         guard let signerText = header(SignedRecord.Header.signer), let signatureText = header(SignedRecord.Header.signature) else {
             return reject(.unsigned, "\(head.event) from \(head.sender) is not signed")
         }
@@ -142,31 +162,43 @@ public final class MessageGuard: Sendable {
             return reject(.badSignature, "\(head.event) from \(head.sender) does not verify with the key of \(principal)")
         }
         if let refusal = security.policy.refusal(of: principal, event: head.event, sender: head.sender, on: topic) {
-            return reject(.notAllowed, "\(head.event) from \(head.sender): \(refusal)")
+            return reject(.notAllowed, "\(event) from \(sender): \(refusal)")
         }
         // A host speaks for itself only, also where the arguments name an instance (a check-in).
         if principal.kind == .host, security.policy.admissions[topic]?.contains(.enrolledHosts) == true,
            let instance = document["args"]?["instance"]?.stringValue, instance != principal.name {
-            return reject(.notAllowed, "\(head.event) from \(head.sender): host \(principal.name) may not speak for \(instance)")
+            return reject(.notAllowed, "\(event) from \(sender): host \(principal.name) may not speak for \(Self.printable(instance))")
         }
-        let now = clock.wallTime
-        guard head.timestamp.isFinite, head.timestamp <= now + security.maximumClockSkew.timeInterval else {
-            return reject(.future, "\(head.event) from \(head.sender) is stamped \(head.timestamp), ahead of this host's clock (\(now)) by more than \(security.maximumClockSkew)")
-        }
-        let oldest = now - security.maximumAge.timeInterval
-        guard head.timestamp >= oldest else {
-            return reject(.stale, "\(head.event) from \(head.sender) is older than \(security.maximumAge)")
+        // Remembered before the costlier configuration check, so a replayed broadcast costs no second one.
+        if let reqid {
+            // Stamped at most now: a signer's flood stamped ahead cannot push its window's floor into the future.
+            let seen = replays.withLock {
+                $0.insert(ReplayWindow.Entry(signer: signer, sender: head.sender, event: head.event, reqid: reqid), at: min(head.timestamp, now), notBefore: oldest)
+            }
+            if let seen { return reject(.replay, "\(event) \(Self.printable(reqid)) from \(sender) \(seen)") }
         }
         if TrustPolicy.warrantedEvents.contains(head.event), let problem = warrantProblem(document) {
-            return reject(.badWarrant, "\(head.event) from \(head.sender): \(problem)")
-        }
-        if let reqid = document["args"]?["reqid"]?.stringValue {
-            let seen = replays.withLock {
-                $0.insert(ReplayWindow.Entry(signer: signer, sender: head.sender, event: head.event, reqid: reqid), at: head.timestamp, notBefore: oldest)
-            }
-            if let seen { return reject(.replay, "\(head.event) \(reqid) from \(head.sender) \(seen)") }
+            return reject(.badWarrant, "\(event) from \(sender): \(problem)")
         }
         return .success(Authentication(principal: principal, record: record))
+    }
+
+    /// The longest event name, sender or reqid taken: what the replay window keeps is bounded.
+    static let maximumNameLength = 256
+
+    /// `text` cut to 128 characters, control characters as `?`: what may go into a log line.
+    static func printable(_ text: String) -> String {
+        String(text.prefix(128).map { $0.isASCII && ($0.asciiValue ?? 0) < 0x20 ? "?" : $0 })
+    }
+
+    /// Logs, once per edit, that the trust file's latest edit could not be read.
+    private func noteTrustProblem() {
+        guard let problem = security.trust.problem else { return }
+        let isNew = lastTrustProblem.withLock { last in
+            defer { last = problem }
+            return last != problem
+        }
+        if isNew { logger.error("\(problem)") }
     }
 
     /// A fresh check-in of a host signed by a key nobody listed, under its own name: kept for an
@@ -254,6 +286,21 @@ public final class MessageGuard: Sendable {
         guard shouldLog else { return }
         let level: Logger.Level = rejection.reason == .stale ? .info : .warning
         logger.log(level: level, "dropped a message on \(topic): \(rejection)\(suppressed > 0 ? " (\(suppressed) more dropped unlogged since the last report)" : "")")
+    }
+}
+
+/// A replay window per signer: one signer's flood fills and ages only its own, never another's.
+/// Signers are verified keys of the trust file, so there are as many windows as principals.
+struct ReplayWindows {
+    let capacityPerSigner: Int
+    private var windows: [Data: ReplayWindow] = [:]
+
+    init(capacityPerSigner: Int) {
+        self.capacityPerSigner = capacityPerSigner
+    }
+
+    mutating func insert(_ entry: ReplayWindow.Entry, at time: Double, notBefore oldest: Double) -> String? {
+        windows[entry.signer, default: ReplayWindow(capacity: capacityPerSigner)].insert(entry, at: time, notBefore: oldest)
     }
 }
 

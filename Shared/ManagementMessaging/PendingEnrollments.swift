@@ -7,10 +7,14 @@ import Synchronization
 /// kept, each proven by a valid signature, and at most ``capacity`` of them.
 public final class PendingEnrollments: Sendable {
     public let capacity: Int
+    /// How long a host stays listed after its last check-in: a name is held for one key until
+    /// then, and junk names make room.
+    public let expiry: Double
     private let entries = Mutex<[String: ControllerAPI.Enrollment]>([:])
 
-    public init(capacity: Int = 1_024) {
+    public init(capacity: Int = 1_024, expiry: Duration = .seconds(600)) {
         self.capacity = capacity
+        self.expiry = Double(expiry.components.seconds)
     }
 
     /// Notes a check-in from `instance` signed by the unknown `key` at `time`; false if the
@@ -23,8 +27,10 @@ public final class PendingEnrollments: Sendable {
                 entries[instance] = known
                 return true
             }
-            // A new key for a pending name replaces the old one: what an operator approves is
-            // confirmed by the key it shows (``ControllerAPI/EnrollRequest/key``).
+            // A name is held for the first key seen until it expires: another writer cannot
+            // swap its key under an operator who is comparing it.
+            if let held = entries[instance], time - held.lastSeen < expiry { return false }
+            if entries.count >= capacity { entries = entries.filter { time - $0.value.lastSeen < expiry } }
             guard entries[instance] != nil || entries.count < capacity else { return false }
             entries[instance] = ControllerAPI.Enrollment(instance: instance, key: key.line, firstSeen: time, lastSeen: time)
             return true

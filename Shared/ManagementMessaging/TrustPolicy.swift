@@ -100,6 +100,10 @@ public struct TrustPolicy: Sendable {
                 }
                 return nil
             case .host(let name) where principal.kind == .host && principal.name == name:
+                // A host is told what to do by controllers; it never orders its own agent about.
+                if event.hasSuffix("_request"), topic == .agentAPI || topic == .legacyAgentAPI {
+                    return "host \(principal.name) may not send \(event): only controllers make requests of an agent"
+                }
                 return nil
             case .enrolledHosts where principal.kind == .host:
                 return principal.name == sender ? nil : "host \(principal.name) may not speak as \(sender)"

@@ -122,6 +122,8 @@ public final class TrustStore: Sendable {
         var lastCheck: ContinuousClock.Instant
         /// Principals added at run time (hosts approved through the controller).
         var added: [Principal] = []
+        /// Why the file's current version could not be read.
+        var problem: String?
     }
     private let state: Mutex<State>
 
@@ -142,12 +144,16 @@ public final class TrustStore: Sendable {
 
     public var keyring: Keyring { state.withLock { $0.keyring } }
 
-    /// Who signs with `key`, if anyone this store knows.
+    /// Who signs with `key`, if anyone this store knows. The file is looked at (at most once
+    /// per ``recheckInterval``) on every lookup, so a key removed from it is revoked at once,
+    /// also while its holder keeps using it.
     public func principal(signingWith key: Data) -> Principal? {
-        if let known = state.withLock({ $0.keyring.principal(signingWith: key) }) { return known }
         reloadIfChanged()
         return state.withLock { $0.keyring.principal(signingWith: key) }
     }
+
+    /// Why the trust file's last edit could not be read (the trust of before stays), if it could not.
+    public var problem: String? { state.withLock { $0.problem } }
 
     /// Trusts `principal` from now on, beside the file (a host approved at run time).
     public func add(_ principal: Principal) throws(KeyError) {
@@ -166,12 +172,24 @@ public final class TrustStore: Sendable {
         }
         guard due else { return }
         let modified = Self.version(of: path)
-        guard modified != state.withLock({ $0.modified }), let loaded = try? Self.read(path) else { return }
+        guard modified != state.withLock({ $0.modified }) else { return }
+        let loaded: (Keyring, FileVersion)
+        do {
+            loaded = try Self.read(path)
+        } catch {
+            // Kept as it was; said once per version of the file (``problem``), not per message.
+            state.withLock { state in
+                state.modified = modified
+                state.problem = "\(error.description); the trust file as it was before this edit stays in force"
+            }
+            return
+        }
         var keyring = loaded.0
         state.withLock { state in
             for principal in state.added { try? keyring.add(principal) }
             state.keyring = keyring
             state.modified = modified
+            state.problem = nil
         }
     }
 

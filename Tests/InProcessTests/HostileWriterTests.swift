@@ -60,6 +60,9 @@ struct HostileWriterTests {
             (.agentAPI, envelope(AgentAPI.DeployRequest.eventName, args: #"{"reqid":"f2","config":\#(evil),"force":true}"#, sender: "controller", target: "agent-a", ts: now), SigningKey.generate()),
             (.agentAPI, envelope(AgentAPI.DeployRequest.eventName, args: #"{"reqid":"f3","config":\#(evil),"force":true}"#, sender: "controller", target: "agent-a", ts: now), stolenHost),
             (.agentAPI, envelope(AgentAPI.AgentStandbyRequest.eventName, args: #"{"reqid":"f4"}"#, sender: "controller", target: "agent-a", ts: now), stolenHost),
+            // A host's own key orders its agent about no more than another host's does.
+            (.agentAPI, envelope(AgentAPI.AgentStandbyRequest.eventName, args: #"{"reqid":"f9"}"#, sender: "controller", target: "agent-a", ts: now),
+             TestIdentities.shared.host("agent-a")),
             (.agentAPI, envelope(AgentAPI.RestartRequest.eventName, args: #"{"reqid":"f5","nodes":[]}"#, sender: "controller", target: nil, ts: now), nil),
             (.agentAPI, envelope(AgentAPI.CheckRequest.eventName, args: #"{"reqid":"f6","config":\#(evil)}"#, sender: "controller", target: "agent-a", ts: now), stolenHost),
             // A stolen controller key alone: the configuration carries no deploy operator's signature.
@@ -70,7 +73,7 @@ struct HostileWriterTests {
         for attack in attacks { #expect(cluster.bus.publishRaw(attack.json, on: attack.topic, signedWith: attack.key, unsigned: attack.key == nil)) }
         try await expectUntouched(cluster, a, b, pids: pids)
         // Nothing answered the forgeries with data either.
-        #expect(cluster.client.messages.filter { ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"].contains($0.reqid ?? "") && $0.event.hasSuffix("_response") }.isEmpty)
+        #expect(cluster.client.messages.filter { ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"].contains($0.reqid ?? "") && $0.event.hasSuffix("_response") }.isEmpty)
     }
 
     @Test func aCapturedDeployReplayedChangesNothing() async throws {

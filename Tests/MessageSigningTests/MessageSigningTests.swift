@@ -106,3 +106,25 @@ extension MessageSigningTests {
         #expect(try SigningKey(file: link).publicKey == key.publicKey)
     }
 }
+
+extension MessageSigningTests {
+    /// A key taken out of the trust file is refused from then on, also while its holder keeps
+    /// using it (the file is looked at on every lookup, at most once per interval).
+    @Test func aKeyRemovedFromTheTrustFileIsRevokedAtOnce() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("signing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("trust").path
+        let stolen = SigningKey.generate(), kept = SigningKey.generate()
+        try "host agent-a \(stolen.publicKey.line)\nhost agent-b \(kept.publicKey.line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let store = try TrustStore(file: path, recheckInterval: .zero)
+        #expect(store.principal(signingWith: stolen.publicKey.raw)?.name == "agent-a")
+        try "host agent-b \(kept.publicKey.line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(store.principal(signingWith: stolen.publicKey.raw) == nil)
+        #expect(store.principal(signingWith: kept.publicKey.raw)?.name == "agent-b")
+        // A broken edit is reported and changes nothing.
+        try "host agent-b broken\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(store.principal(signingWith: kept.publicKey.raw)?.name == "agent-b")
+        #expect(store.problem?.contains("stays in force") == true)
+    }
+}

@@ -35,7 +35,7 @@ struct EnrollmentTests {
             let wrong = try await cluster.cli("enroll", "agent-new", "--host-key", SigningKey.generate().publicKey.line)
             #expect(wrong.status == 1 && wrong.stderr.contains("another key"), "\(wrong.stdout) \(wrong.stderr)")
             let reader = try await CLIResult.run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
-                                                 arguments: ["enroll", "agent-new", "--brokers", cluster.broker.address],
+                                                 arguments: ["enroll", "agent-new", "--host-key", line, "--brokers", cluster.broker.address],
                                                  environment: ProcessInfo.processInfo.environment.merging(LocalKeys.shared.environment(key: LocalKeys.shared.reader)) { $1 },
                                                  timeout: .seconds(60))
             #expect(reader.status != 0)
