@@ -15,6 +15,9 @@ public final class Requester: Sendable {
     private let pending: PendingResponses<InboundMessage>
     /// Broadcast requests collecting responses, by reqid.
     private let gatherings = Mutex<[String: AsyncStream<Gathering>.Continuation]>([:])
+    /// Who must answer each request sent to one endpoint, by reqid: an answer with the same
+    /// reqid from anyone else (another host that read the request) is not its answer.
+    private let responders = Mutex<[String: String]>([:])
 
     public init(bus: any MessageBus, clock: any ManagementClock = SystemClock()) {
         self.bus = bus
@@ -41,6 +44,8 @@ public final class Requester: Sendable {
         to request: Request, on topic: Topic, target: String?, replyTo: Topic? = nil, until deadline: ContinuousClock.Instant
     ) async throws(RequestFailure) -> InboundMessage {
         let (bus, pending, reqid) = (bus, pending, request.reqid)
+        if let target { responders.withLock { $0[reqid] = target } }
+        defer { if target != nil { responders.withLock { $0[reqid] = nil } } }
         pending.register(reqid)
         do {
             return try await withThrowingTaskGroup(of: InboundMessage?.self) { group in
@@ -153,6 +158,7 @@ public final class Requester: Sendable {
             gathering.yield(.response(message))
             return true
         }
+        if let responder = responders.withLock({ $0[reqid] }), responder != message.head.sender { return false }
         return pending.deliver(message, for: reqid)
     }
 }
