@@ -494,8 +494,7 @@ struct FleetSigning: Sendable {
 
     func sign(_ record: inout KafkaRecord, as agent: String) {
         guard let key = keys[agent] else { return }
-        let (signer, signature) = SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).headerValues
-        record.headers += [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+        record.headers += SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).kafkaHeaders
     }
 
     func admits(_ message: InboundMessage) -> Bool {

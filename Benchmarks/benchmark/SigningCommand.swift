@@ -36,8 +36,7 @@ struct SigningCommand: ParsableCommand {
         var signed: [KafkaMessage] = []
         signed.reserveCapacity(records.count)
         for var record in records {
-            let (signer, signature) = SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).headerValues
-            record.headers += [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+            record.headers += SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).kafkaHeaders
             signed.append(record)
         }
         let signing = (ContinuousClock.now - signingStart) / messages

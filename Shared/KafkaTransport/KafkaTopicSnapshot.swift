@@ -9,20 +9,6 @@ import Logging
 /// Reads a topic up to the end it has now, without a consumer group: nothing is committed and
 /// any number of readers may do it.
 public enum KafkaTopicSnapshot {
-    /// The latest value of every key of a topic, read from its start.
-    ///
-    /// For compacted topics used as a small key-value store (the controller's persisted
-    /// configurations): a reader that starts or takes over rebuilds its state from them.
-    public static func latestValues(
-        of topic: String, configuration: KafkaConfiguration, logger: Logger, timeout: Duration = .seconds(10)
-    ) async throws -> [String: Data] {
-        var values: [String: Data] = [:]
-        for record in try await records(of: topic, configuration: configuration, logger: logger, timeout: timeout) {
-            if let key = record.key { values[String(decoding: key, as: UTF8.self)] = record.value }
-        }
-        return values
-    }
-
     /// Where a snapshot starts reading a partition.
     public enum Start: Sendable, Hashable {
         /// At this offset (the oldest retained record if that is older).

@@ -245,27 +245,15 @@ public final class ManagementEndpoint: MessageBus {
     /// Adds the signature headers to a record, on a signed endpoint.
     private func sign(_ record: inout KafkaRecord) {
         guard let messageGuard else { return }
-        for header in messageGuard.sign(record.value, topic: record.topic, key: record.key ?? Data()) {
-            record.headers.append(KafkaHeader(name: header.name, string: header.value))
-        }
+        record.headers += messageGuard.sign(record.value, topic: record.topic, key: record.key ?? Data())
     }
 
     /// The latest value of every key of a compacted state topic, read from its beginning; on a
     /// signed endpoint, a key whose latest record is not signed by whom the policy admits for
     /// `topic` is left out (and logged).
     public func storedValues(in topic: Topic) async throws -> [String: Data] {
-        let kafkaTopic = namespace.kafkaName(topic)
-        var latest: [Data: KafkaMessage] = [:]
-        for record in try await KafkaTopicSnapshot.records(of: kafkaTopic, configuration: kafka, logger: logger) {
-            if let key = record.key { latest[key] = record }
-        }
-        var values: [String: Data] = [:]
-        for (key, record) in latest {
-            if let messageGuard, !record.value.isEmpty,
-               !messageGuard.admitsStored(record.value, topic: kafkaTopic, key: key, header: { record.header($0)?.stringValue }, on: topic) { continue }
-            values[String(decoding: key, as: UTF8.self)] = record.value
-        }
-        return values
+        let records = try await KafkaTopicSnapshot.records(of: namespace.kafkaName(topic), configuration: kafka, logger: logger)
+        return MessageGuard.latestValues(of: records, on: topic, admittedBy: messageGuard)
     }
 
     /// Publishes `event` at once, in order with everything else enqueued from the same task or

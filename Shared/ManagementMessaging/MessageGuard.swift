@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KafkaTransport
 import Logging
 import ManagementTypes
 import MessageSigning
@@ -99,11 +100,9 @@ public final class MessageGuard: Sendable {
         log = Mutex(RejectionLog())
     }
 
-    /// The `signer` and `signature` header values for a record of `topic` with `key` and `value`.
-    public func sign(_ value: Data, topic: String, key: Data) -> [(name: String, value: String)] {
-        let record = SignedRecord(signing: value, topic: topic, key: key, with: security.key)
-        let (signer, signature) = record.headerValues
-        return [(SignedRecord.Header.signer, signer), (SignedRecord.Header.signature, signature)]
+    /// The signature headers of a record of `topic` with `key` and `value`, signed with this endpoint's key.
+    public func sign(_ value: Data, topic: String, key: Data) -> [KafkaHeader] {
+        SignedRecord(signing: value, topic: topic, key: key, with: security.key).kafkaHeaders
     }
 
     /// `message` with who signed it, or why it is not to be read (counted and logged); its
@@ -258,8 +257,25 @@ public final class MessageGuard: Sendable {
             : try ZeekJSON.decode(Management.Configuration.self, from: value)
     }
 
+    /// The latest value of every key among `records` of a compacted state topic (oldest first),
+    /// on a signed endpoint (`messageGuard` given) only where that latest record was written by
+    /// someone the policy admits for `topic`: the one reading of state for every bus.
+    public static func latestValues(of records: some Sequence<KafkaMessage>, on topic: Topic, admittedBy messageGuard: MessageGuard?) -> [String: Data] {
+        var latest: [Data: KafkaMessage] = [:]
+        for record in records {
+            if let key = record.key { latest[key] = record }
+        }
+        var values: [String: Data] = [:]
+        for (key, record) in latest {
+            if let messageGuard, !record.value.isEmpty,
+               !messageGuard.admitsStored(record.value, topic: record.topic, key: key, header: { record.header($0)?.stringValue }, on: topic) { continue }
+            values[String(decoding: key, as: UTF8.self)] = record.value
+        }
+        return values
+    }
+
     /// Whether a record of a state topic was written by someone its policy admits; logs why not.
-    public func admitsStored(_ value: Data, topic kafkaTopic: String, key: Data, header: (String) -> String?, on topic: Topic) -> Bool {
+    private func admitsStored(_ value: Data, topic kafkaTopic: String, key: Data, header: (String) -> String?, on topic: Topic) -> Bool {
         let keyName = String(decoding: key, as: UTF8.self)
         guard let signer = header(SignedRecord.Header.signer).flatMap({ Data(base64Encoded: $0) }),
               let signature = header(SignedRecord.Header.signature).flatMap({ Data(base64Encoded: $0) }) else {
@@ -384,6 +400,12 @@ struct RejectionLog {
 }
 
 extension SignedRecord {
+    /// The `signer` and `signature` headers that carry this signature on a Kafka record.
+    public var kafkaHeaders: [KafkaHeader] {
+        let (signer, signature) = headerValues
+        return [KafkaHeader(name: Header.signer, string: signer), KafkaHeader(name: Header.signature, string: signature)]
+    }
+
     /// A `stage_configuration_request` for `config` signed with an operator's `key`, as the
     /// operator's client writes it on `topic`: the warrant agents require of a configuration.
     /// For tools that hand a configuration to agents themselves, and for tests.

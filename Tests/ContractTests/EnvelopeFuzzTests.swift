@@ -76,8 +76,7 @@ struct EnvelopeFuzzTests {
             _ = messageGuard.admit(message)
             // Signed as the controller would: the checks past the signature see it too.
             var signed = record
-            let (signer, signature) = SignedRecord(signing: bytes, topic: record.topic, key: Data(), with: controllerKey).headerValues
-            signed.headers = [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+            signed.headers = SignedRecord(signing: bytes, topic: record.topic, key: Data(), with: controllerKey).kafkaHeaders
             if let signedMessage = try? InboundMessage(parsing: signed, on: .agentAPI) { _ = messageGuard.admit(signedMessage) }
             _ = message.reqid
             _ = message.replyTopic

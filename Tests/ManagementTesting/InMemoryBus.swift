@@ -160,18 +160,13 @@ public final class InMemoryBus: Sendable {
         let headers = if let signingAs {
             Self.signatureHeaders(record.value, topic: topic, key: record.key ?? Data(), with: signingAs(topic, target, sender))
         } else {
-            Self.signatureHeaders(record.value, topic: topic, key: record.key ?? Data(), signer: signer)
+            signer?.sign(record.value, topic: topic.name, key: record.key ?? Data()) ?? []
         }
         try append(record.value, key: record.key, headers: headers, on: topic)
     }
 
-    private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, signer: MessageGuard?) -> [KafkaHeader] {
-        signer?.sign(value, topic: topic.name, key: key).map { KafkaHeader(name: $0.name, string: $0.value) } ?? []
-    }
-
     private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, with signingKey: SigningKey) -> [KafkaHeader] {
-        let (signer, signature) = SignedRecord(signing: value, topic: topic.name, key: key, with: signingKey).headerValues
-        return [KafkaHeader(name: SignedRecord.Header.signer, string: signer), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+        SignedRecord(signing: value, topic: topic.name, key: key, with: signingKey).kafkaHeaders
     }
 
     /// Stores `value` at the end of `topic`, parsed once, and hands it to the readers.
@@ -188,7 +183,7 @@ public final class InMemoryBus: Sendable {
 
     fileprivate func store(_ data: Data, key: String, in topic: Topic, signer: MessageGuard?) throws {
         let record = KafkaMessage(topic: topic.name, partition: 0, offset: 0, key: Data(key.utf8), value: data,
-                                  headers: Self.signatureHeaders(data, topic: topic, key: Data(key.utf8), signer: signer), timestamp: nil)
+                                  headers: signer?.sign(data, topic: topic.name, key: Data(key.utf8)) ?? [], timestamp: nil)
         try state.withLock { state in
             if let reason = state.refusesPublishing { throw InMemoryBusError(description: reason) }
             state.stored[topic, default: [:]][key] = record
@@ -275,15 +270,7 @@ public final class InMemoryBus: Sendable {
         }
 
         public func storedValues(in topic: Topic) async throws -> [String: Data] {
-            var values: [String: Data] = [:]
-            for (key, record) in try bus.storedRecords(in: topic) {
-                if let messageGuard, !record.value.isEmpty,
-                   !messageGuard.admitsStored(record.value, topic: topic.name, key: Data(key.utf8), header: { record.header($0)?.stringValue }, on: topic) {
-                    continue
-                }
-                values[key] = record.value
-            }
-            return values
+            MessageGuard.latestValues(of: try bus.storedRecords(in: topic).values, on: topic, admittedBy: messageGuard)
         }
 
         /// What is addressed to this endpoint and, on a signed endpoint, passes ``MessageGuard``;

@@ -81,8 +81,7 @@ final class TestAgent: Sendable {
         var record = KafkaRecord(topic: topic.name, key: Data(target.utf8), value: Data(json.utf8), headers: [KafkaHeader(name: "target", string: target)])
         if !unsigned {
             let signer = try key ?? SigningKey(file: keyPath)
-            let (signerHeader, signature) = SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: signer).headerValues
-            record.headers += [KafkaHeader(name: SignedRecord.Header.signer, string: signerHeader), KafkaHeader(name: SignedRecord.Header.signature, string: signature)]
+            record.headers += SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: signer).kafkaHeaders
         }
         try await producer.send(record)
         await producer.shutdown()
