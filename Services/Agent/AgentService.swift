@@ -39,12 +39,13 @@ public struct AgentService: BusService {
                 group.addTask { await reconcilePeriodically(agent) }
                 for await message in bus.inbound {
                     switch message.topic {
-                    case .agentAPI where message.event.hasSuffix("_request"), .legacyAgentAPI where message.event.hasSuffix("_request"):
+                    case .agentAPI where RequestResponder.isRequest(message), .legacyAgentAPI where RequestResponder.isRequest(message):
                         let responder = message.topic == .agentAPI ? requests : legacyRequests
-                        // In a task of its own: a deploy takes seconds, and nothing else should wait for it.
-                        // Handled once answered: an agent that dies first reads it again when it restarts.
-                        work.submit {
-                            if await answer(message, with: responder, agent: agent).isSettled { bus.handled(message) }
+                        await responder.serve(message, in: work, clock: clock) { message, outcome, duration in
+                            if let problem = outcome.problem(with: message) {
+                                if outcome.isWarning { await agent.notifyError(problem) } else { logger.info("\(problem)") }
+                            }
+                            metrics.requestHandled(event: message.event, outcome: outcome.label, duration: duration)
                         }
                         continue
                     case .supervisorAPI:
@@ -92,17 +93,6 @@ public struct AgentService: BusService {
     /// without a report, messages that were missed).
     private func reconcilePeriodically(_ agent: Agent) async {
         await clock.repeatEvery(settings.reconcileInterval) { await agent.reconcile(because: "periodic check") }
-    }
-
-    /// Answers one request, reports what became of it, and returns that.
-    private func answer(_ message: InboundMessage, with responder: RequestResponder, agent: Agent) async -> RequestResponder.Outcome {
-        let started = clock.now
-        let outcome = await responder.respond(to: message, clock: clock)
-        if let problem = outcome.problem(with: message) {
-            if outcome.isWarning { await agent.notifyError(problem) } else { logger.info("\(problem)") }
-        }
-        metrics.requestHandled(event: message.event, outcome: outcome.label, duration: clock.now - started)
-        return outcome
     }
 }
 

@@ -42,12 +42,12 @@ public struct ControllerService: BusService {
                     }
                     await controller.prepare()
                     switch message.topic {
-                    case .controllerAPI where message.event.hasSuffix("_request"), .legacyControllerAPI where message.event.hasSuffix("_request"):
+                    case .controllerAPI where RequestResponder.isRequest(message), .legacyControllerAPI where RequestResponder.isRequest(message):
                         let responder = message.topic == .controllerAPI ? requests : legacyRequests
-                        // In a task of its own: a deploy takes seconds, and other clients should not wait
-                        // for it. Handled once answered: a controller that dies first leaves it to the next.
-                        work.submit {
-                            if await answer(message, with: responder).isSettled { bus.handled(message) }
+                        await responder.serve(message, in: work, clock: clock) { message, outcome, _ in
+                            if let problem = outcome.problem(with: message) {
+                                logger.log(level: outcome.isWarning ? .warning : .info, "\(problem)")
+                            }
                         }
                         continue
                     case .agentAPI, Controller.answers:
@@ -105,15 +105,6 @@ public struct ControllerService: BusService {
     /// not known to run the deployed configuration (``Controller/lookAfterAgentsIfActive()``).
     private func lookAfterAgents(of controller: Controller) async {
         await clock.repeatEvery(.seconds(1)) { await controller.lookAfterAgentsIfActive() }
-    }
-
-    /// Answers one request, logs what went wrong with it, and says what became of it.
-    private func answer(_ message: InboundMessage, with responder: RequestResponder) async -> RequestResponder.Outcome {
-        let outcome = await responder.respond(to: message, clock: clock)
-        if let problem = outcome.problem(with: message) {
-            logger.log(level: outcome.isWarning ? .warning : .info, "\(problem)")
-        }
-        return outcome
     }
 
     private func note(_ message: InboundMessage, controller: Controller) async {

@@ -60,18 +60,14 @@ public struct SupervisorService: BusService {
                         bus.handled(message)
                         continue
                     }
-                    guard message.event.hasSuffix("_request") else { // our own responses
+                    guard RequestResponder.isRequest(message) else { // our own responses
                         bus.handled(message)
                         continue
                     }
-                    let answer = await requests.accept(message, clock: clock)
-                    // Handled once answered: a supervisor that dies first reads it again when it restarts.
-                    work.submit {
-                        let outcome = await answer()
+                    await requests.serve(message, in: work, clock: clock) { message, outcome, _ in
                         if let problem = outcome.problem(with: message) {
                             logger.log(level: outcome.isWarning ? .warning : .info, "\(problem)")
                         }
-                        if outcome.isSettled { bus.handled(message) }
                     }
                 }
             }

@@ -281,25 +281,61 @@ public final class ManagementEndpoint: MessageBus {
     /// requests it finds already answered under its name (``AnsweredRequests``).
     public var inbound: InboundMessages {
         InboundMessages { [consumers, answeredRequests, consumedTopics, logger, name] in
-            let nextMessage = Self.messages(of: consumers)
+            let nextBatch = Self.batches(of: consumers)
+            var ready: [InboundMessage] = []
+            var readyIndex = 0
             return {
-                while let message = await nextMessage() {
-                    guard let inbound = self.accept(message) else { continue }
+                while true {
+                    if readyIndex == ready.count {
+                        guard let batch = await nextBatch() else { return nil }
+                        ready = await self.acceptAll(batch)
+                        readyIndex = 0
+                        continue
+                    }
+                    let inbound = ready[readyIndex]
+                    readyIndex += 1
                     // Only where reading resumed: a look-ahead holds up every message behind it
                     // (up to its 10 s timeout), such as the answers the controller is waiting for.
-                    if let answeredRequests, consumedTopics.contains(message.topic), await answeredRequests.wasAnswered(inbound) {
+                    if let answeredRequests, consumedTopics.contains(inbound.kafkaMessage.topic), await answeredRequests.wasAnswered(inbound) {
                         // On Supervisor.API agent and supervisor share the instance name: an
                         // agent finds its own requests answered, which is no news.
                         logger.log(level: inbound.head.sender == name ? .debug : .info,
-                                   "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(message.topic)")
-                        self.commit(message)
+                                   "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(inbound.kafkaMessage.topic)")
+                        self.commit(inbound.kafkaMessage)
                         continue
                     }
                     return inbound
                 }
-                return nil
             }
         }
+    }
+
+    /// The records that arrive together, read as one run: a burst (a thousand answers to one
+    /// broadcast) is parsed and verified on every core rather than one record after another.
+    static let batchLimit = 512
+
+    /// Below this many records a run is accepted on the reader's own thread: handing work to
+    /// other threads costs more than a few signature checks.
+    static let parallelThreshold = 8
+
+    /// ``accept(_:)`` for each record of `batch`, in order: runs of a few records on the
+    /// calling task, longer ones split across the cores. Verification has no order of its own
+    /// to keep (the replay window and the rejection log are locked), and the messages come
+    /// back in the order they were read.
+    private func acceptAll(_ batch: [KafkaMessage]) async -> [InboundMessage] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard batch.count >= Self.parallelThreshold, cores > 1 else { return batch.compactMap(accept) }
+        let chunkSize = (batch.count + cores - 1) / cores
+        let chunks = stride(from: 0, to: batch.count, by: chunkSize).map { $0..<min($0 + chunkSize, batch.count) }
+        var accepted = [[InboundMessage]](repeating: [], count: chunks.count)
+        await withTaskGroup(of: (Int, [InboundMessage]).self) { group in
+            for (index, range) in chunks.enumerated() {
+                let records = Array(batch[range])
+                group.addTask { (index, records.compactMap(self.accept)) }
+            }
+            for await (index, messages) in group { accepted[index] = messages }
+        }
+        return Array(accepted.joined())
     }
 
     /// Whether the endpoint reads partitions, at every change: for a group member that may
@@ -322,14 +358,15 @@ public final class ManagementEndpoint: MessageBus {
         await producer.shutdown()
     }
 
-    /// The next message of any consumer, as they arrive; nil once all have ended.
-    private static func messages(of consumers: [KafkaConsumer]) -> () async -> KafkaMessage? {
+    /// The records each consumer has waiting, a run at a time, from whichever consumer has
+    /// some first; nil once all have ended.
+    private static func batches(of consumers: [KafkaConsumer]) -> () async -> [KafkaMessage]? {
         if consumers.count == 1 {
-            var messages = consumers[0].messages.makeAsyncIterator()
-            return { await messages.next() }
+            var batches = consumers[0].messages.batches(limit: batchLimit).makeAsyncIterator()
+            return { await batches.next() }
         }
-        var messages = merge(consumers[0].messages, consumers[1].messages).makeAsyncIterator()
-        return { await messages.next() }
+        var batches = merge(consumers[0].messages.batches(limit: batchLimit), consumers[1].messages.batches(limit: batchLimit)).makeAsyncIterator()
+        return { await batches.next() }
     }
 
     private func commit(_ message: KafkaMessage) {

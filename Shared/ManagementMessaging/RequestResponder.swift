@@ -177,4 +177,29 @@ public struct RequestResponder: Sendable {
     public func respond(to message: InboundMessage, clock: any ManagementClock) async -> Outcome {
         await accept(message, clock: clock)()
     }
+
+    /// Told what became of each request a service served, and how long it took from arrival:
+    /// where a service logs, counts or reports its requests.
+    public typealias Observer = @Sendable (_ request: InboundMessage, _ outcome: Outcome, _ duration: Duration) async -> Void
+
+    /// Serves one request read from the bus, the one way every service does: takes it in
+    /// arrival order (``accept(_:clock:)``), completes its answer in `work` (a deploy takes
+    /// seconds, and nothing else waits for it), tells `observer` what became of it, and marks
+    /// it handled only once settled, so that an endpoint that dies first leaves the request to
+    /// whoever reads it next.
+    public func serve(_ message: InboundMessage, in work: BackgroundWork, clock: any ManagementClock, observer: @escaping Observer) async {
+        let started = clock.now
+        let complete = await accept(message, clock: clock)
+        work.submit { [bus] in
+            let outcome = await complete()
+            await observer(message, outcome, clock.now - started)
+            if outcome.isSettled { bus.handled(message) }
+        }
+    }
+
+    /// Whether `message` is a request (rather than a response or a notification), by the
+    /// event naming every API of the contract follows.
+    public static func isRequest(_ message: InboundMessage) -> Bool {
+        message.event.hasSuffix("_request")
+    }
 }
