@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "benchmark", targets: ["benchmark"]),
         .library(name: "ManagementTypes", targets: ["ManagementTypes"]),
         .library(name: "ManagementMessaging", targets: ["ManagementMessaging"]),
+        .library(name: "ManagementKafka", targets: ["ManagementKafka"]),
         .library(name: "KafkaTransport", targets: ["KafkaTransport"]),
         .library(name: "MessageSigning", targets: ["MessageSigning"]),
     ],
@@ -73,17 +74,29 @@ let package = Package(
             ],
             path: "Shared/MessageSigning"
         ),
-        /// The wire contract: topic names, the envelope, addressing, signatures, and endpoints that speak it.
+        /// The wire contract, whatever carries it: topic names, the envelope, addressing,
+        /// signatures and their verification, and the request/response logic of every service.
         .target(
             name: "ManagementMessaging",
             dependencies: [
+                "ManagementTypes",
+                "MessageSigning",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/ManagementMessaging"
+        ),
+        /// The contract over Kafka: endpoints and clients that speak it through KafkaTransport.
+        .target(
+            name: "ManagementKafka",
+            dependencies: [
+                "ManagementMessaging",
                 "ManagementTypes",
                 "MessageSigning",
                 "KafkaTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
-            path: "Shared/ManagementMessaging"
+            path: "Shared/ManagementKafka"
         ),
         /// libcurl behind one non-variadic C function (Swift cannot call curl_easy_setopt).
         .target(
@@ -135,6 +148,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
+                "ManagementKafka",
                 "MessageSigning",
                 "CMallocTuning",
                 "ManagementMessaging",
@@ -249,6 +263,7 @@ let package = Package(
             dependencies: [
                 "CRdKafka",
                 "KafkaTransport",
+                "ManagementKafka",
                 "ManagementMessaging",
                 "LocalServers",
                 "ZeekNodes",
@@ -267,7 +282,7 @@ let package = Package(
         .target(
             name: "ManagementTesting",
             dependencies: [
-                "ManagementMessaging", "ManagementTypes", "MessageSigning", "KafkaTransport", "ManagementController", "ManagementAgent",
+                "ManagementMessaging", "ManagementTypes", "MessageSigning", "ManagementController", "ManagementAgent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -276,7 +291,7 @@ let package = Package(
 
         .testTarget(
             name: "ContractTests",
-            dependencies: ["ManagementTypes", "ManagementMessaging", "ManagementTesting", "MessageSigning", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ManagementKafka", "ManagementTypes", "ManagementMessaging", "ManagementTesting", "MessageSigning", .product(name: "Logging", package: "swift-log")],
             path: "Tests/ContractTests"
         ),
         .testTarget(
@@ -306,7 +321,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaTransportTests",
-            dependencies: ["KafkaTransport", "ManagementMessaging", "LocalServers"],
+            dependencies: ["ManagementKafka", "KafkaTransport", "ManagementMessaging", "LocalServers"],
             path: "Tests/KafkaTransportTests"
         ),
         .testTarget(
@@ -333,7 +348,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport", "MessageSigning"],
+            dependencies: ["ManagementKafka", "LocalServers", "ManagementMessaging", "ManagementTypes", "KafkaTransport", "MessageSigning"],
             path: "Tests/ServiceTests"
         ),
     ],

@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import KafkaTransport
+import ManagementKafka
 import ManagementMessaging
 import Synchronization
 

@@ -4,6 +4,7 @@ import Foundation
 import KafkaTransport
 import LocalServers
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import MessageSigning
 import ManagementTypes
@@ -270,7 +271,7 @@ struct SimulatedFleet {
                     while !Task.isCancelled {
                         for name in names {
                             let hello = Envelope(event: AgentAPI.NotifyAgentHello(instance: name, id: id, host: IPAddress("192.0.2.1")), sender: name)
-                            guard var record = try? hello.record(topic: Topic.agentAPI.notify.name) else { continue }
+                            guard var record = try? hello.kafkaRecord(topic: Topic.agentAPI.notify.name) else { continue }
                             signing?.sign(&record, as: name)
                             _ = try? producer.enqueue(record)
                         }
@@ -340,7 +341,7 @@ final class FleetResponder: Sendable {
         guard message.header(EnvelopeHeader.event)?.stringValue?.hasSuffix("_request") == true else { return }
         // A broadcast comes once per partition: parsed once, as each real agent parses its one copy.
         let inbound: InboundMessage
-        if let last = state.withLock({ $0.lastParsed }), last.kafkaMessage.value == message.value {
+        if let last = state.withLock({ $0.lastParsed }), last.record.value == message.value {
             inbound = last
         } else {
             guard let parsed = try? InboundMessage(parsing: message, on: .agentAPI) else { return }
@@ -360,7 +361,7 @@ final class FleetResponder: Sendable {
                 guard let response = make(agent) else { continue }
                 let envelope = Envelope(event: response, sender: agent, target: head.sender)
                 do {
-                    var record = try envelope.record(topic: replyTopic.name)
+                    var record = try envelope.kafkaRecord(topic: replyTopic.name)
                     signing?.sign(&record, as: agent)
                     _ = try producer.enqueue(record)
                 } catch { logger.warning("\(agent): \(error)") }

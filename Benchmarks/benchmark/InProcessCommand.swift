@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ManagementKafka
 import ManagementMessaging
 import ManagementTesting
 import ManagementTypes

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KafkaTransport
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MessageSigning
@@ -27,16 +28,16 @@ struct SigningCommand: ParsableCommand {
                                     logger: logger)
         let statuses = (1...8).map { Management.NodeStatus(node: "worker-\($0)", state: .running, mgmtRole: .none, clusterRole: .worker, pid: 4000 + $0) }
         let topic = Topic.agentAPI.replies
-        var records: [KafkaMessage] = []
+        var records: [WireRecord] = []
         for index in 0..<messages {
             let response = AgentAPI.GetNodesResponse(reqid: "req-\(index)", result: Management.Result(reqid: "req-\(index)", instance: "agent-a", data: try JSONValue(encoding: statuses)))
             records.append(try record(Envelope(event: response, sender: "agent-a", target: "controller"), topic: topic))
         }
         let signingStart = ContinuousClock.now
-        var signed: [KafkaMessage] = []
+        var signed: [WireRecord] = []
         signed.reserveCapacity(records.count)
         for var record in records {
-            record.headers += SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).kafkaHeaders
+            record.headers += SignedRecord(signing: record.value, topic: record.topic, key: record.key ?? Data(), with: key).headers
             signed.append(record)
         }
         let signing = (ContinuousClock.now - signingStart) / messages
@@ -53,8 +54,7 @@ struct SigningCommand: ParsableCommand {
         print("  verify (signature, policy, freshness, replay)  \(format(verifying)) per message")
     }
 
-    private func record<Event: ManagementEvent>(_ envelope: Envelope<Event>, topic: Topic) throws -> KafkaMessage {
-        let record = try envelope.record(topic: topic.name)
-        return KafkaMessage(topic: record.topic, partition: 0, offset: 0, key: record.key, value: record.value, headers: record.headers, timestamp: nil)
+    private func record<Event: ManagementEvent>(_ envelope: Envelope<Event>, topic: Topic) throws -> WireRecord {
+        try envelope.record(topic: topic.name)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import KafkaTransport
 import LocalServers
 import Logging
+import ManagementKafka
 import ManagementMessaging
 
 /// Measures request/response round trips through the project's transport against a bare

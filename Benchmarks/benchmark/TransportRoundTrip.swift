@@ -1,6 +1,7 @@
 import Foundation
 import KafkaTransport
 import Logging
+import ManagementKafka
 import ManagementMessaging
 
 /// A request/response round trip through the project's own stack: envelopes, addressing,

@@ -1,5 +1,5 @@
-import KafkaTransport
 import Logging
+import ManagementMessaging
 import NIOSSL
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -52,7 +52,7 @@ public struct ZeekClientGatewaySettings: Sendable {
     /// The largest WebSocket message a client may send: the Kafka message limit
     /// (`message.max.bytes`). Nothing larger could be published anyway, and a bound on what a
     /// client makes the gateway buffer is what keeps one client from exhausting its memory.
-    public var maximumMessageSize = KafkaConfiguration.defaultMaximumMessageSize
+    public var maximumMessageSize = EnvelopeHead.maximumSize
     /// Messages queued for one client that does not read them; past this it is disconnected.
     public var maximumQueuedMessages = 256
 

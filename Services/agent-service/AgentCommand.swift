@@ -9,6 +9,7 @@ import Glibc
 #endif
 import Logging
 import ManagementAgent
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MetricsPush

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ServiceLifecycle
 import ServiceRuntime

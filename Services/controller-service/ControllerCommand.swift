@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterConfiguration
 import Logging
 import ManagementController
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MessageSigning

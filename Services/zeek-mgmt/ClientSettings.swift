@@ -3,6 +3,7 @@ import ClusterConfiguration
 import Foundation
 import KafkaTransport
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ServiceRuntime
 import Synchronization

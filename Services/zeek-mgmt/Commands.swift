@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClusterConfiguration
 import Foundation
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 

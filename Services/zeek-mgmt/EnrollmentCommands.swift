@@ -1,4 +1,5 @@
 import ArgumentParser
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 

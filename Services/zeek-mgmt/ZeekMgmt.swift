@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ManagementKafka
 import ManagementMessaging
 import ServiceLifecycle
 import ServiceRuntime
@@ -63,7 +64,7 @@ struct MessagePrinter: BusService {
             for await message in bus.inbound {
                 let line: String
                 if json {
-                    line = String(decoding: message.kafkaMessage.value, as: UTF8.self)
+                    line = String(decoding: message.record.value, as: UTF8.self)
                 } else {
                     let target = message.head.target.map { " -> \($0)" } ?? ""
                     line = "[\(message.topic)] \(message.head.sender)\(target): \(message.event)"

@@ -49,7 +49,7 @@ enum StartOffsets {
                 throw KafkaError(.consumer, "could not allocate an offset query")
             }
             defer { rd_kafka_topic_partition_list_destroy(query) }
-            let since = KafkaTimestamp.milliseconds(of: Date(timeIntervalSinceNow: -lookback.timeInterval))
+            let since = KafkaTimestamp.milliseconds(of: Date(timeIntervalSinceNow: -Double(lookback.milliseconds) / 1000))
             for index in missing {
                 let entry = list.pointee.elems[index]
                 rd_kafka_topic_partition_list_add(query, entry.topic, entry.partition)?.pointee.offset = since

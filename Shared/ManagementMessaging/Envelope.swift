@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import KafkaTransport
 import ManagementTypes
 
 /// One event with its routing data: the unit of the wire contract.
@@ -39,15 +38,25 @@ public struct Envelope<Event: ManagementEvent>: Sendable {
                                          replyTo: replyTo?.name))
     }
 
-    /// The Kafka record: key = target (else sender); headers repeat event, sender and target.
-    public func record(topic: String) throws -> KafkaRecord {
+    /// The record key: the target, else the sender (the partition of a per-host topic follows it).
+    public var key: Data { Data((target ?? sender).utf8) }
+
+    /// The headers that repeat event, sender and target, so that readers can route a record
+    /// without parsing it.
+    public var headers: [WireHeader] {
         var headers = [
-            KafkaHeader(name: EnvelopeHeader.event, string: Event.eventName),
-            KafkaHeader(name: EnvelopeHeader.sender, string: sender),
+            WireHeader(name: EnvelopeHeader.event, string: Event.eventName),
+            WireHeader(name: EnvelopeHeader.sender, string: sender),
         ]
-        if let target { headers.append(KafkaHeader(name: EnvelopeHeader.target, string: target)) }
-        headers.append(KafkaHeader(name: EnvelopeHeader.contentType, string: "application/json"))
-        return KafkaRecord(topic: topic, key: Data((target ?? sender).utf8), value: try encoded(), headers: headers)
+        if let target { headers.append(WireHeader(name: EnvelopeHeader.target, string: target)) }
+        headers.append(WireHeader(name: EnvelopeHeader.contentType, string: "application/json"))
+        return headers
+    }
+
+    /// The record that carries the envelope on `topic` (its name as written, with the
+    /// deployment's prefix), unsigned.
+    public func record(topic: String) throws -> WireRecord {
+        WireRecord(topic: topic, key: key, value: try encoded(), headers: headers)
     }
 }
 
@@ -71,7 +80,7 @@ public struct EnvelopeTooLarge: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Kafka header names of the envelope.
+/// Header names of the envelope's record.
 public enum EnvelopeHeader {
     public static let event = "event"
     public static let sender = "sender"
@@ -92,7 +101,7 @@ public struct EnvelopeHead: Sendable, Hashable, Decodable {
     /// Larger values are refused before parsing, unless the endpoint's `message.max.bytes` is
     /// raised: what the services may send, so nothing legitimate is lost, and a hostile
     /// 100 MiB value costs nothing.
-    public static let maximumSize = KafkaConfiguration.defaultMaximumMessageSize
+    public static let maximumSize = 16 * 1024 * 1024
 
     enum CodingKeys: String, CodingKey {
         case event, args, sender, target
@@ -134,7 +143,8 @@ public struct InboundMessage: Sendable {
     public let head: EnvelopeHead
     /// The contract topic it arrived on.
     public let topic: Topic
-    public let kafkaMessage: KafkaMessage
+    /// The record it came in, as the bus carried it.
+    public let record: WireRecord
     /// The whole envelope as parsed: arguments and `reqid` are decoded from it, not from the bytes again.
     public let document: JSONValue
     /// Who signed it, as the bus verified before handing it out; nil only on a bus that runs
@@ -143,10 +153,10 @@ public struct InboundMessage: Sendable {
 
     /// Parses a record of `topic`; the error names what is wrong and where. Records larger than
     /// `maximumSize` are refused unparsed (see ``EnvelopeHead/maximumSize``).
-    public init(parsing kafkaMessage: KafkaMessage, on topic: Topic, maximumSize: Int = EnvelopeHead.maximumSize) throws(WireDecodingError) {
-        (head, document) = try EnvelopeHead.parseDocument(kafkaMessage.value, maximumSize: maximumSize)
+    public init(parsing record: WireRecord, on topic: Topic, maximumSize: Int = EnvelopeHead.maximumSize) throws(WireDecodingError) {
+        (head, document) = try EnvelopeHead.parseDocument(record.value, maximumSize: maximumSize)
         self.topic = topic
-        self.kafkaMessage = kafkaMessage
+        self.record = record
     }
 
     public var event: String { head.event }

@@ -8,7 +8,7 @@ import Foundation
 /// those addressed to them, keep state in a compacted topic, and learn whether their group
 /// made them the active reader.
 ///
-/// ``ManagementEndpoint`` is the implementation over Kafka; an in-memory one (in the
+/// `ManagementEndpoint` (in `ManagementKafka`) is the implementation over Kafka; an in-memory one (in the
 /// `ManagementTesting` target) runs the same service code in one process, in milliseconds,
 /// for tests and benchmarks.
 public protocol MessageBus: Sendable {
@@ -88,7 +88,7 @@ public struct BusSequence<Element: Sendable>: AsyncSequence, Sendable {
 public typealias InboundMessages = BusSequence<InboundMessage>
 
 /// A long-running part of a service that works on a bus: the controller, an agent, a
-/// supervisor. The executables run it on a Kafka endpoint (``ManagementEndpoint``) inside a
+/// supervisor. The executables run it on a Kafka endpoint (`ManagementEndpoint`) inside a
 /// ServiceGroup; tests run it on an in-memory bus.
 ///
 /// `run(on:)` returns when the task is cancelled or the service is shut down gracefully,

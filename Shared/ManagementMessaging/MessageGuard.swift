@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import KafkaTransport
 import Logging
 import ManagementTypes
 import MessageSigning
@@ -101,14 +100,14 @@ public final class MessageGuard: Sendable {
     }
 
     /// The signature headers of a record of `topic` with `key` and `value`, signed with this endpoint's key.
-    public func sign(_ value: Data, topic: String, key: Data) -> [KafkaHeader] {
-        SignedRecord(signing: value, topic: topic, key: key, with: security.key).kafkaHeaders
+    public func sign(_ value: Data, topic: String, key: Data) -> [WireHeader] {
+        SignedRecord(signing: value, topic: topic, key: key, with: security.key).headers
     }
 
     /// `message` with who signed it, or why it is not to be read (counted and logged); its
     /// routing and parsed envelope decide what its signer may send.
     public func admit(_ message: InboundMessage) -> Result<InboundMessage, MessageRejection> {
-        let record = message.kafkaMessage
+        let record = message.record
         switch check(value: record.value, topic: record.topic, key: record.key, header: { record.header($0)?.stringValue },
                      head: message.head, document: message.document, on: message.topic) {
         case .success(let authentication):
@@ -260,8 +259,8 @@ public final class MessageGuard: Sendable {
     /// The latest value of every key among `records` of a compacted state topic (oldest first),
     /// on a signed endpoint (`messageGuard` given) only where that latest record was written by
     /// someone the policy admits for `topic`: the one reading of state for every bus.
-    public static func latestValues(of records: some Sequence<KafkaMessage>, on topic: Topic, admittedBy messageGuard: MessageGuard?) -> [String: Data] {
-        var latest: [Data: KafkaMessage] = [:]
+    public static func latestValues(of records: some Sequence<WireRecord>, on topic: Topic, admittedBy messageGuard: MessageGuard?) -> [String: Data] {
+        var latest: [Data: WireRecord] = [:]
         for record in records {
             if let key = record.key { latest[key] = record }
         }
@@ -400,10 +399,10 @@ struct RejectionLog {
 }
 
 extension SignedRecord {
-    /// The `signer` and `signature` headers that carry this signature on a Kafka record.
-    public var kafkaHeaders: [KafkaHeader] {
+    /// The `signer` and `signature` headers that carry this signature beside its record.
+    public var headers: [WireHeader] {
         let (signer, signature) = headerValues
-        return [KafkaHeader(name: Header.signer, string: signer), KafkaHeader(name: Header.signature, string: signature)]
+        return [WireHeader(name: Header.signer, string: signer), WireHeader(name: Header.signature, string: signature)]
     }
 
     /// A `stage_configuration_request` for `config` signed with an operator's `key`, as the

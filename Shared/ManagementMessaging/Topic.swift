@@ -1,5 +1,3 @@
-import KafkaTransport
-
 /// A topic of the wire contract, by its unprefixed name (the Zeek namespace with `::` as `.`).
 public struct Topic: Hashable, Sendable, CustomStringConvertible {
     public let name: String
@@ -99,15 +97,4 @@ public struct TopicNamespace: Hashable, Sendable {
 
     /// Consumer group ids carry the prefix too, so two clusters' controllers never share a group.
     public func groupID(_ base: String) -> String { prefix + base }
-
-    /// How `topic` is created when missing: partitioned topics with ``partitions`` partitions,
-    /// the others with one, so that per-topic order between two endpoints holds; the state
-    /// topic is compacted, keeping the last value per key.
-    public func specification(_ topic: Topic) -> TopicSpecification {
-        TopicSpecification(
-            name: kafkaName(topic),
-            partitions: topic.isPartitioned ? Int32(partitions) : 1,
-            config: topic == .controllerState ? ["cleanup.policy": "compact"] : [:]
-        )
-    }
 }

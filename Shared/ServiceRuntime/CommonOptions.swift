@@ -6,6 +6,7 @@ import Foundation
 #endif
 import KafkaTransport
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MessageSigning

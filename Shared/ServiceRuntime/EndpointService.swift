@@ -8,6 +8,7 @@ import Glibc
 #endif
 import KafkaTransport
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ServiceLifecycle
 

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaTransport
+import ManagementKafka
 import ManagementMessaging
 import ManagementTesting
 import ManagementTypes

@@ -1,4 +1,5 @@
 import Foundation
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import Testing

@@ -1,4 +1,5 @@
 import KafkaTransport
+import ManagementKafka
 import ManagementMessaging
 import Testing
 

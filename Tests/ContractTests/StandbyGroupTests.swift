@@ -1,6 +1,7 @@
 import Foundation
 import KafkaTransport
-@testable import ManagementMessaging
+@testable import ManagementKafka
+import ManagementMessaging
 import Testing
 
 /// An active/standby group keeps its topics with the member that has been up longest: the

@@ -1,6 +1,7 @@
 import Foundation
 import KafkaTransport
 import LocalServers
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import Testing

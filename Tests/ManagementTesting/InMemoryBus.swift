@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import KafkaTransport
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -36,7 +35,7 @@ public final class InMemoryBus: Sendable {
 
     private struct State {
         var logs: [Topic: [InboundMessage]] = [:]
-        var stored: [Topic: [String: KafkaMessage]] = [:]
+        var stored: [Topic: [String: WireRecord]] = [:]
         var committed: [String: [Topic: Int]] = [:]
         /// Readers in the order they joined: the first of a group is its active member.
         var readers: [Reader] = []
@@ -131,7 +130,7 @@ public final class InMemoryBus: Sendable {
         let value = Data(json.utf8)
         guard let head = try? EnvelopeHead.parse(value) else { return false }
         let recordKey = Data((head.target ?? head.sender).utf8)
-        var headers: [KafkaHeader] = []
+        var headers: [WireHeader] = []
         if !unsigned {
             let signer = key ?? TestIdentities.shared.key(forWritingTo: topic, target: head.target, sender: head.sender)
             headers = Self.signatureHeaders(value, topic: topic, key: recordKey, with: signer)
@@ -143,7 +142,7 @@ public final class InMemoryBus: Sendable {
     /// Writes `message` again exactly as it was read, headers and signature included: what an
     /// attacker who captured a record can do.
     public func replay(_ message: InboundMessage) {
-        let record = message.kafkaMessage
+        let record = message.record
         try? append(record.value, key: record.key, headers: record.headers, on: message.topic)
     }
 
@@ -165,15 +164,15 @@ public final class InMemoryBus: Sendable {
         try append(record.value, key: record.key, headers: headers, on: topic)
     }
 
-    private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, with signingKey: SigningKey) -> [KafkaHeader] {
-        SignedRecord(signing: value, topic: topic.name, key: key, with: signingKey).kafkaHeaders
+    private static func signatureHeaders(_ value: Data, topic: Topic, key: Data, with signingKey: SigningKey) -> [WireHeader] {
+        SignedRecord(signing: value, topic: topic.name, key: key, with: signingKey).headers
     }
 
     /// Stores `value` at the end of `topic`, parsed once, and hands it to the readers.
-    private func append(_ value: Data, key: Data?, headers: [KafkaHeader], on topic: Topic) throws(WireDecodingError) {
+    private func append(_ value: Data, key: Data?, headers: [WireHeader], on topic: Topic) throws(WireDecodingError) {
         try state.withLock { state throws(WireDecodingError) in
             let offset = state.logs[topic, default: []].count
-            let record = KafkaMessage(topic: topic.name, partition: 0, offset: Int64(offset), key: key, value: value, headers: headers, timestamp: nil)
+            let record = WireRecord(topic: topic.name, offset: Int64(offset), key: key, value: value, headers: headers)
             state.logs[topic, default: []].append(try InboundMessage(parsing: record, on: topic))
             for index in state.readers.indices where state.readers[index].active && state.readers[index].topics.contains(topic) {
                 state.deliverPending(to: index, on: topic)
@@ -182,8 +181,7 @@ public final class InMemoryBus: Sendable {
     }
 
     fileprivate func store(_ data: Data, key: String, in topic: Topic, signer: MessageGuard?) throws {
-        let record = KafkaMessage(topic: topic.name, partition: 0, offset: 0, key: Data(key.utf8), value: data,
-                                  headers: signer?.sign(data, topic: topic.name, key: Data(key.utf8)) ?? [], timestamp: nil)
+        let record = WireRecord(topic: topic.name, key: Data(key.utf8), value: data, headers: signer?.sign(data, topic: topic.name, key: Data(key.utf8)) ?? [])
         try state.withLock { state in
             if let reason = state.refusesPublishing { throw InMemoryBusError(description: reason) }
             state.stored[topic, default: [:]][key] = record
@@ -194,9 +192,9 @@ public final class InMemoryBus: Sendable {
     /// with `key` if given, else unsigned.
     public func storeRaw(_ value: String, key: String, in topic: Topic, signedWith signingKey: SigningKey? = nil) {
         let data = Data(value.utf8)
-        var headers: [KafkaHeader] = []
+        var headers: [WireHeader] = []
         if let signingKey { headers = Self.signatureHeaders(data, topic: topic, key: Data(key.utf8), with: signingKey) }
-        state.withLock { $0.stored[topic, default: [:]][key] = KafkaMessage(topic: topic.name, partition: 0, offset: 0, key: Data(key.utf8), value: data, headers: headers, timestamp: nil) }
+        state.withLock { $0.stored[topic, default: [:]][key] = WireRecord(topic: topic.name, key: Data(key.utf8), value: data, headers: headers) }
     }
 
     /// From now on, reading a state topic fails with `reason` (nil: works again).
@@ -204,7 +202,7 @@ public final class InMemoryBus: Sendable {
         state.withLock { $0.refusesStateReads = reason }
     }
 
-    fileprivate func storedRecords(in topic: Topic) throws -> [String: KafkaMessage] {
+    fileprivate func storedRecords(in topic: Topic) throws -> [String: WireRecord] {
         try state.withLock { state in
             if let reason = state.refusesStateReads { throw InMemoryBusError(description: reason) }
             return state.stored[topic] ?? [:]
@@ -218,7 +216,7 @@ public final class InMemoryBus: Sendable {
             guard let index = state.readers.firstIndex(where: { $0.id == id }), state.readers[index].active,
                   let group = state.readers[index].group else { return }
             let topic = message.topic
-            state.readers[index].outstanding[topic]?.remove(Int(message.kafkaMessage.offset))
+            state.readers[index].outstanding[topic]?.remove(Int(message.record.offset))
             let position = state.readers[index].outstanding[topic]?.min() ?? state.readers[index].cursor[topic] ?? 0
             state.committed[group, default: [:]][topic] = max(state.committed[group]?[topic] ?? 0, position)
         }

@@ -2,6 +2,7 @@ import Foundation
 import KafkaTransport
 import LocalServers
 import Logging
+import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MessageSigning

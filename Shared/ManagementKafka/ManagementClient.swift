@@ -4,6 +4,8 @@ import FoundationEssentials
 import Foundation
 #endif
 import KafkaTransport
+import ManagementMessaging
+import ManagementTypes
 import Logging
 
 /// An endpoint that asks and waits: publishes requests and hands back the response with the

@@ -4,9 +4,11 @@ import FoundationEssentials
 import Foundation
 #endif
 import KafkaTransport
+import ManagementMessaging
 import AsyncAlgorithms
 import Logging
 import ManagementTypes
+import MessageSigning
 
 /// How an endpoint joins the conversation.
 public struct EndpointConfiguration: Sendable {
@@ -213,7 +215,7 @@ public final class ManagementEndpoint: MessageBus {
     /// broadcast (an untargeted request on a partitioned topic), sharing one copy of the value.
     private func enqueue<Event: ManagementEvent>(_ envelope: Envelope<Event>, on topic: Topic) throws -> [KafkaDelivery] {
         let kafkaTopic = namespace.kafkaName(topic)
-        var record = try envelope.record(topic: kafkaTopic)
+        var record = try envelope.kafkaRecord(topic: kafkaTopic)
         sign(&record)
         let size = record.value.count + (record.key?.count ?? 0) + record.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
         guard size <= kafka.maximumMessageSize else {
@@ -245,7 +247,7 @@ public final class ManagementEndpoint: MessageBus {
     /// Adds the signature headers to a record, on a signed endpoint.
     private func sign(_ record: inout KafkaRecord) {
         guard let messageGuard else { return }
-        record.headers += messageGuard.sign(record.value, topic: record.topic, key: record.key ?? Data())
+        record.headers += messageGuard.sign(record.value, topic: record.topic, key: record.key ?? Data()).map(KafkaHeader.init)
     }
 
     /// The latest value of every key of a compacted state topic, read from its beginning; on a
@@ -253,7 +255,7 @@ public final class ManagementEndpoint: MessageBus {
     /// `topic` is left out (and logged).
     public func storedValues(in topic: Topic) async throws -> [String: Data] {
         let records = try await KafkaTopicSnapshot.records(of: namespace.kafkaName(topic), configuration: kafka, logger: logger)
-        return MessageGuard.latestValues(of: records, on: topic, admittedBy: messageGuard)
+        return MessageGuard.latestValues(of: records.map(WireRecord.init), on: topic, admittedBy: messageGuard)
     }
 
     /// Publishes `event` at once, in order with everything else enqueued from the same task or
@@ -296,12 +298,12 @@ public final class ManagementEndpoint: MessageBus {
                     readyIndex += 1
                     // Only where reading resumed: a look-ahead holds up every message behind it
                     // (up to its 10 s timeout), such as the answers the controller is waiting for.
-                    if let answeredRequests, consumedTopics.contains(inbound.kafkaMessage.topic), await answeredRequests.wasAnswered(inbound) {
+                    if let answeredRequests, consumedTopics.contains(inbound.record.topic), await answeredRequests.wasAnswered(inbound) {
                         // On Supervisor.API agent and supervisor share the instance name: an
                         // agent finds its own requests answered, which is no news.
                         logger.log(level: inbound.head.sender == name ? .debug : .info,
-                                   "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(inbound.kafkaMessage.topic)")
-                        self.commit(inbound.kafkaMessage)
+                                   "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(inbound.record.topic)")
+                        self.commit(KafkaMessage(inbound.record))
                         continue
                     }
                     return inbound
@@ -349,7 +351,7 @@ public final class ManagementEndpoint: MessageBus {
 
     /// Marks a message handled, so the endpoint's group resumes after it.
     public func handled(_ message: InboundMessage) {
-        commit(message.kafkaMessage)
+        commit(KafkaMessage(message.record))
     }
 
     /// Stops consuming (committing what was handled) and flushes what is being published.

@@ -4,6 +4,8 @@ import FoundationEssentials
 import Foundation
 #endif
 import KafkaTransport
+import ManagementMessaging
+import ManagementTypes
 import Logging
 import Synchronization
 
@@ -54,7 +56,7 @@ final class AnsweredRequests: Sendable {
     /// Whether `message`, read by the endpoint, is a request it answered before it last
     /// resumed reading. Must see every message the endpoint accepts, in order.
     func wasAnswered(_ message: InboundMessage) async -> Bool {
-        let record = message.kafkaMessage
+        let record = message.record
         let partition = TopicPartition(topic: record.topic, partition: record.partition)
         let reading = partitions.withLock { $0[partition] ?? .resumed }
         // Only requests are looked up: responses and notifications are never answered.
