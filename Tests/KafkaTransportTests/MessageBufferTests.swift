@@ -43,6 +43,30 @@ struct MessageBufferTests {
         await thread.stop()
     }
 
+    /// A reader of runs (an endpoint verifying a burst on several cores) gets what waits, in
+    /// order and at most `limit` at a time, and fetching resumes once it has taken enough.
+    @Test func runsHoldWhatWaitsInOrderAndResumeFetching() async throws {
+        let limits = KafkaConsumer.BufferLimits(lowWatermark: 2, highWatermark: 8)
+        let parking = ThreadParking()
+        let buffer = MessageBuffer(limits: limits, fetching: parking)
+        for offset in Int64(0)..<8 { buffer.deliver(Self.message(offset)) }
+        #expect(buffer.isFetchPaused)
+        var runs = KafkaConsumer.Messages(buffer: buffer).batches(limit: 5).makeAsyncIterator()
+        #expect(await runs.next()?.map(\.offset) == [0, 1, 2, 3, 4])
+        #expect(buffer.isFetchPaused, "3 still wait, above the low watermark")
+        #expect(await runs.next()?.map(\.offset) == [5, 6, 7])
+        #expect(!buffer.isFetchPaused)
+        // Nothing waits: the next run is the next record, as soon as it comes.
+        let late = Task {
+            try await Task.sleep(for: .milliseconds(20))
+            buffer.deliver(Self.message(8))
+        }
+        #expect(await runs.next()?.map(\.offset) == [8])
+        try await late.value
+        buffer.finish()
+        #expect(await runs.next() == nil)
+    }
+
     @Test func thePositionNeverPassesARecordStillBeingHandled() {
         let offsets = HandledOffsets()
         let p = Self.partition
