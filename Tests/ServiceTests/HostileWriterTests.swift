@@ -19,7 +19,7 @@ struct HostileWriterLiveTests {
             _ = try await cluster.waitUntilConverged()
             let before = cluster.nodeProcesses()
             let deployedBefore = try await cluster.deployedNodes()
-            let attacker = try await TestAgent(broker: cluster.broker, instance: "agent-a", name: "controller", consumes: [.agentAPI.replies, .supervisorAPI])
+            let attacker = try await TestAgent(broker: cluster.broker, instance: "agent-a", name: "controller", consumes: [.agentAPI, .agentAPI.replies, .supervisorAPI])
             let stranger = SigningKey.generate()
             let otherHost = try SigningKey(file: LocalKeys.shared.host("agent-b"))
             let controllerKey = try SigningKey(file: LocalKeys.shared.controller)
@@ -66,7 +66,13 @@ struct HostileWriterLiveTests {
             let statuses = try await cluster.runningNodes()
             #expect(statuses.values.flatMap(\.values).allSatisfy { $0.state == "RUNNING" } && statuses["agent-a"]?["evil"] == nil)
             #expect(cluster.nodeProcesses() == before)
-            #expect(attacker.all(AgentAPI.DeployResponse.self).isEmpty && attacker.all(SupervisorControl.CreateResponse.self).isEmpty)
+            // No forged order was answered (answers to the legitimate deploy may still arrive:
+            // the attacker reads from when it joined).
+            let forgedReqids = Set((0..<4).flatMap { ["d\($0)", "c\($0)", "s\($0)", "cr\($0)", "de\($0)"] })
+            #expect(attacker.all(AgentAPI.DeployResponse.self, where: { forgedReqids.contains($0.reqid) }).isEmpty)
+            #expect(attacker.all(AgentAPI.CheckResponse.self, where: { forgedReqids.contains($0.reqid) }).isEmpty)
+            #expect(attacker.all(SupervisorControl.CreateResponse.self, where: { forgedReqids.contains($0.reqid) }).isEmpty)
+            #expect(attacker.all(SupervisorControl.DestroyResponse.self, where: { forgedReqids.contains($0.reqid) }).isEmpty)
             #expect(!FileManager.default.fileExists(atPath: "/tmp/owned"))
             // Every service is up and the operator's commands work.
             for process in [cluster.controllers[0], cluster.agent("agent-a"), cluster.supervisor("agent-a")].compactMap({ $0 }) {
