@@ -33,6 +33,10 @@ struct LaunchSpec: Sendable {
     var environment: [String: String]
     var directory: String?
     var cpu: Int?
+    /// The user the process runs as, with the capabilities it keeps; nil: the supervisor's.
+    var credentials: NodeCredentials? = nil
+    /// The process's file mode creation mask; nil: the supervisor's.
+    var umask: Int32? = nil
 }
 
 struct SpawnError: Error, CustomStringConvertible {
@@ -232,7 +236,10 @@ final class Spawner: Sendable {
                     withOptionalCString(spec.directory) { directory in
                         var options = zm_spawn_options(
                             path: path, argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
-                            directory: directory, stdout_fd: stdout, stderr_fd: stderr, cpu: Int32(spec.cpu ?? -1)
+                            directory: directory, stdout_fd: stdout, stderr_fd: stderr, cpu: Int32(spec.cpu ?? -1),
+                            umask: spec.umask ?? -1, switch_user: spec.credentials == nil ? 0 : 1,
+                            uid: spec.credentials?.uid ?? 0, gid: spec.credentials?.gid ?? 0,
+                            capabilities: spec.credentials?.capabilities ?? 0
                         )
                         return zm_spawn(&options, &pid, &step)
                     }

@@ -60,6 +60,8 @@ public struct NodeLaunch: Sendable {
     private let environment: [String: String]
     /// The node's Management options, which Zeek gets as `redef`s.
     private let zeekOptions: [Management.Option]
+    /// Whom a Zeek node runs as; nil for the stand-in, or where the supervisor cannot switch.
+    let credentials: NodeCredentials?
 
     /// Environment variable carrying the node's own configuration as JSON, as Zeek's
     /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
@@ -70,14 +72,27 @@ public struct NodeLaunch: Sendable {
     public struct Context: Sendable {
         public var baseDirectory: URL
         public var program: NodeProgram
-        /// Inherited environment plus what every node needs to reach Kafka and its agent.
+        /// The supervisor's environment plus what the stand-in needs to reach Kafka and its
+        /// agent. Zeek nodes get only ``zeekEnvironment(from:)`` of it: no Kafka settings.
         public var environment: [String: String]
+        /// Whom nodes run as, and what the host lets a configuration set.
+        public var identities: NodeIdentities
 
-        public init(baseDirectory: URL, program: NodeProgram, environment: [String: String]) {
+        public init(baseDirectory: URL, program: NodeProgram, environment: [String: String], identities: NodeIdentities) {
             self.baseDirectory = baseDirectory
             self.program = program
             self.environment = environment
+            self.identities = identities
         }
+    }
+
+    /// What a Zeek node inherits of the supervisor's environment: where programs are, and
+    /// language and time zone. Nothing else: above all no Kafka address, option or key file,
+    /// which a process that parses hostile traffic must never hold.
+    static func zeekEnvironment(from environment: [String: String]) -> [String: String] {
+        var inherited = environment.filter { ["PATH", "LANG", "TZ"].contains($0.key) || $0.key.hasPrefix("LC_") }
+        if inherited["PATH"] == nil { inherited["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return inherited
     }
 
     /// A process ready to start: how to launch it, and for Zeek the port of its relay endpoint.
@@ -108,7 +123,12 @@ public struct NodeLaunch: Sendable {
         self.stderrFile = if let file = config.stderrFile { try Self.contained(file, in: directory, what: "stderr_file", node: name) } else { nil }
         self.program = context.program
 
-        var environment = context.environment.merging(config.env) { $1 }
+        // The host decides what a configuration may set, before anything is created.
+        if let problem = context.identities.policy.environmentProblem(config.env) {
+            throw NodeLaunchError("node '\(name)': \(problem)")
+        }
+        let isZeek = if case .zeek = context.program { true } else { false }
+        var environment = (isZeek ? Self.zeekEnvironment(from: context.environment) : context.environment).merging(config.env) { $1 }
         if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
         var ownConfig = config
         ownConfig.cluster = [:]
@@ -124,6 +144,8 @@ public struct NodeLaunch: Sendable {
             }
         }
         zeekOptions = options
+        let role = config.cluster[name]?.role
+        credentials = isZeek ? context.identities.credentials(forType: role.map { $0.rawValue.lowercased() }, capture: role == .worker) : nil
         // Refuses what Zeek could not or must not be started with (options that are not
         // literals) before anything is created.
         if case .zeek = context.program { _ = try zeekCommand(in: directory, websocketPort: nil) }
@@ -134,6 +156,7 @@ public struct NodeLaunch: Sendable {
     func prepare() throws -> Prepared {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try ZeekJSON.encode(config).write(to: directory.appendingPathComponent(Supervisor.NodeConfig.fileName), options: .atomic)
+        try credentials?.own(directory)
         switch program {
         case .standIn(let path):
             var arguments: [String] = []
@@ -143,7 +166,7 @@ public struct NodeLaunch: Sendable {
             let scripts = config.addlBaseScripts + config.addlUserScripts
             if !scripts.isEmpty { arguments += ["--"] + scripts }
             return Prepared(spec: LaunchSpec(executable: path, arguments: arguments, environment: environment,
-                                             directory: directory.path, cpu: config.cpuAffinity))
+                                             directory: directory.path, cpu: config.cpuAffinity, umask: NodeIdentities.umask))
         case .zeek:
             let port = try freeLoopbackPort()
             return Prepared(spec: try zeekSpec(in: directory, websocketPort: port), websocketPort: port)
@@ -164,6 +187,12 @@ public struct NodeLaunch: Sendable {
         }
         var spec = try zeekSpec(in: directory, websocketPort: nil, config: config)
         spec.arguments.insert("--parse-only", at: 0)
+        // As the node itself runs, without capabilities: parsing captures nothing.
+        if var credentials {
+            credentials.capabilities = 0
+            try credentials.own(directory)
+            spec.credentials = credentials
+        }
         // Zeekygen only collects script documentation while parsing: a quarter of the parse.
         spec.environment["ZEEK_DISABLE_ZEEKYGEN"] = "1"
         spec.cpu = nil
@@ -199,7 +228,7 @@ public struct NodeLaunch: Sendable {
         }
         return LaunchSpec(executable: installation.executable, arguments: command.arguments,
                           environment: environment.merging(command.environment) { $1 },
-                          directory: directory.path, cpu: self.config.cpuAffinity)
+                          directory: directory.path, cpu: self.config.cpuAffinity, credentials: credentials, umask: NodeIdentities.umask)
     }
 
     /// Resolves a relative path inside `base`, refusing absolute paths and `..` components.

@@ -30,6 +30,11 @@ struct SupervisorCommand: AsyncParsableCommand {
     @Option(help: "Directory under which node working directories are created.")
     var baseDir: String = "nodes"
 
+    @Option(help: ArgumentHelp(
+        "The host policy: the users nodes run as and the environment a configuration may set (README: Security). Without one, the safe defaults. Env: ZEEK_MGMT_HOST_POLICY_FILE.",
+        valueName: "file"))
+    var hostPolicy: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_HOST_POLICY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+
     @Option(help: "Seconds between SIGTERMs while stopping a node.")
     var stopInterval: Double = 2
 
@@ -64,10 +69,16 @@ struct SupervisorCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
+        let identities: NodeIdentities
+        do {
+            identities = try NodeIdentities(policy: try hostPolicy.map { path throws(HostPolicy.Problem) in try HostPolicy(contentsOf: path) } ?? HostPolicy())
+        } catch {
+            throw ValidationError(error.description)
+        }
         var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
-            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment),
+            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities),
             // All three were validated.
             stopInterval: Seconds.duration(stopInterval)!,
             killAfter: Seconds.duration(killAfter)!,
@@ -88,6 +99,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         case .standIn(let path): logger.info("nodes run \(path) in \(base.path)")
         case .zeek(let installation, _):
             logger.info("nodes run Zeek \(installation.version) (\(installation.executable)) in \(base.path)")
+            logger.info("\(identities.summary)")
             if let problem = installation.unsupportedReason { logger.warning("\(problem)") }
         }
         try await runUntilTerminated([

@@ -2,6 +2,10 @@
 #include "cspawn.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,8 +24,10 @@ struct child_failure {
     int step;
 };
 
-static const char *const steps[] = {"fork", "pipe", "prctl", "sched_setaffinity", "chdir", "dup2", "open /dev/null", "exec"};
-enum { STEP_FORK, STEP_PIPE, STEP_PRCTL, STEP_AFFINITY, STEP_CHDIR, STEP_DUP2, STEP_DEVNULL, STEP_EXEC };
+static const char *const steps[] = {"fork", "pipe", "prctl", "sched_setaffinity", "chdir", "dup2", "open /dev/null", "exec",
+                                    "setgroups", "setresgid", "setresuid", "capset", "raise ambient capability", "no_new_privs"};
+enum { STEP_FORK, STEP_PIPE, STEP_PRCTL, STEP_AFFINITY, STEP_CHDIR, STEP_DUP2, STEP_DEVNULL, STEP_EXEC,
+       STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID, STEP_CAPSET, STEP_AMBIENT, STEP_NO_NEW_PRIVS };
 
 static void fail_in_child(int report_fd, int step) {
     struct child_failure failure = {errno, step};
@@ -35,6 +41,33 @@ static void mark_descriptors_cloexec(void) {
     long max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) max = 65536;
     for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Drops the child to the node's user, keeping `capabilities` as ambient capabilities (which
+ * survive execve for an unprivileged user) and nothing else. Returns the failed step, or -1. */
+static int drop_privileges(const zm_spawn_options *options) {
+    if (setgroups(0, NULL) != 0) return STEP_SETGROUPS;
+    if (options->capabilities != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return STEP_PRCTL;
+    if (setresgid(options->gid, options->gid, options->gid) != 0) return STEP_SETRESGID;
+    if (setresuid(options->uid, options->uid, options->uid) != 0) return STEP_SETRESUID;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    for (int index = 0; index < 2; index++) {
+        uint32_t bits = (uint32_t)(options->capabilities >> (32 * index));
+        data[index].effective = bits;
+        data[index].permitted = bits;
+        data[index].inheritable = bits;
+    }
+    /* Also with no capabilities to keep: a root-owned uid switch keeps none, but say so. */
+    if (syscall(SYS_capset, &header, data) != 0) return STEP_CAPSET;
+    for (int capability = 0; capability < 64; capability++) {
+        if ((options->capabilities >> capability) & 1ULL) {
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0) != 0) return STEP_AMBIENT;
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return STEP_NO_NEW_PRIVS;
+    return -1;
 }
 
 int zm_spawn(const zm_spawn_options *options, pid_t *pid_out, const char **failed_step) {
@@ -69,6 +102,14 @@ int zm_spawn(const zm_spawn_options *options, pid_t *pid_out, const char **faile
             CPU_ZERO(&set);
             CPU_SET(options->cpu, &set);
             if (sched_setaffinity(0, sizeof set, &set) != 0) fail_in_child(report[1], STEP_AFFINITY);
+        }
+        if (options->umask >= 0) umask((mode_t)options->umask);
+        if (options->switch_user) {
+            int failed = drop_privileges(options);
+            if (failed >= 0) fail_in_child(report[1], failed);
+            /* A change of user clears the death signal. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(report[1], STEP_PRCTL);
+            if (getppid() != parent) _exit(127);
         }
         if (options->directory != NULL && chdir(options->directory) != 0) fail_in_child(report[1], STEP_CHDIR);
 

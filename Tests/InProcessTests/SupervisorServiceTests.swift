@@ -43,8 +43,10 @@ struct SupervisorServiceTests {
         /// - Parameters:
         ///   - zeek: a script to run as Zeek instead of the stand-in node (for checks).
         ///   - configure: changes the supervisor's settings.
+        /// - policy: the host policy (nodes run as the test's user: switching users is the
+        ///   live tier's, with real Zeek).
         init(script: String = SupervisorServiceTests.nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil,
-             configure: (inout NodeSupervisor.Settings) -> Void = { _ in }) throws {
+             policy: HostPolicy = HostPolicy(), configure: (inout NodeSupervisor.Settings) -> Void = { _ in }) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-inprocess-\(UUID().uuidString)")
             baseDirectory = root.appendingPathComponent("base")
             try FileManager.default.createDirectory(at: baseDirectory, withIntermediateDirectories: true)
@@ -69,7 +71,8 @@ struct SupervisorServiceTests {
                                    security: TestIdentities.shared.security(.host(instance: SupervisorServiceTests.instance),
                                                                             key: TestIdentities.shared.host(SupervisorServiceTests.instance)))
             var settings = NodeSupervisor.Settings(
-                launch: NodeLaunch.Context(baseDirectory: baseDirectory, program: program, environment: ProcessInfo.processInfo.environment),
+                launch: NodeLaunch.Context(baseDirectory: baseDirectory, program: program, environment: ProcessInfo.processInfo.environment,
+                                           identities: try NodeIdentities(policy: policy, effectiveUID: 1)),
                 stopInterval: .milliseconds(100), killAfter: .seconds(2), stableUptime: .seconds(30)
             )
             configure(&settings)
@@ -137,10 +140,10 @@ struct SupervisorServiceTests {
     }
 
     /// Runs `body` with a fresh host and stops it afterwards, also when `body` throws.
-    static func withHost(script: String = nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil,
+    static func withHost(script: String = nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil, policy: HostPolicy = HostPolicy(),
                          configure: (inout NodeSupervisor.Settings) -> Void = { _ in },
                          sourceLocation: SourceLocation = #_sourceLocation, _ body: (Host) async throws -> Void) async throws {
-        let host = try Host(script: script, requestTimeout: requestTimeout, zeek: zeek, configure: configure)
+        let host = try Host(script: script, requestTimeout: requestTimeout, zeek: zeek, policy: policy, configure: configure)
         do {
             try await body(host)
         } catch {
@@ -376,6 +379,38 @@ struct SupervisorServiceTests {
 }
 
 extension SupervisorServiceTests {
+    /// The host decides what a configuration may put in a node's environment: a check names
+    /// the rule and the policy, and nothing is created.
+    @Test func theHostPolicyRefusesEnvironmentsBeforeAnythingStarts() async throws {
+        let policyFile = "/etc/zeek-mgmt/host-policy"
+        let policy = try HostPolicy(parsing: "preload-libraries = /usr/lib/libjemalloc.so.2\n", file: policyFile)
+        try await Self.withHost(zeek: "exit 0", policy: policy) { host in
+            func check(_ env: [String: String]) async throws -> String {
+                try await host.check(Supervisor.NodeConfig(name: "worker-1", env: env, cluster: Self.layout))
+            }
+            let refusals: [([String: String], String)] = [
+                (["ZEEK_MGMT_KAFKA_OPTIONS": "sasl.kerberos.kinit.cmd=touch /tmp/owned"], "ZEEK_MGMT_KAFKA_OPTIONS: set by the supervisor"),
+                (["ZEEK_MGMT_BROKERS": "evil:9092"], "ZEEK_MGMT_BROKERS: set by the supervisor"),
+                (["CLUSTER_NODE": "manager"], "CLUSTER_NODE: set by the supervisor"),
+                (["ZEEKPATH": "/tmp"], "ZEEKPATH: set by the supervisor"),
+                (["PATH": "/tmp"], "PATH: set by the supervisor"),
+                (["LD_PRELOAD": "/tmp/evil.so"], "LD_PRELOAD may name only /usr/lib/libjemalloc.so.2 (preload-libraries), not /tmp/evil.so"),
+                (["LD_LIBRARY_PATH": "/tmp"], "LD_LIBRARY_PATH: it can make the node load code"),
+                (["BASH_ENV": "/tmp/x"], "BASH_ENV: it can make the node load code"),
+                (["ZEEK_PLUGIN_PATH": "/tmp"], "ZEEK_PLUGIN_PATH: it can make the node load code"),
+                (["A=B": "1"], "not a valid name"),
+            ]
+            for (env, expected) in refusals {
+                let verdict = try await check(env)
+                #expect(verdict.hasPrefix("node 'worker-1': environment variable "), "\(env): \(verdict)")
+                #expect(verdict.contains(expected) && verdict.hasSuffix("(host policy \(policyFile))"), "\(env): \(verdict)")
+            }
+            #expect(try await check(["LD_PRELOAD": "/usr/lib/libjemalloc.so.2", "TZ": "UTC", Management.Option.environmentVariable: "[]"]) == "")
+            let status = try await host.status()
+            #expect(status.nodes.isEmpty && host.announcements.isEmpty, "a refused check creates and starts nothing")
+        }
+    }
+
     /// A Zeek that notes when each check starts and ends (in `$CHECK_LOG`, appended line by
     /// line), taking `seconds` in between.
     static func slowZeek(seconds: Double) -> String {

@@ -12,6 +12,16 @@ enum TestZeek {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
+    /// The uid Zeek nodes run as: `zeek` where that user exists, else `nobody`, when the tests
+    /// (and so the supervisors) run as root; the tests' own user otherwise.
+    static let nodeUID: Int = {
+        guard geteuid() == 0 else { return Int(geteuid()) }
+        return Int((getpwnam("zeek") ?? getpwnam("nobody"))?.pointee.pw_uid ?? 0)
+    }()
+
+    /// CAP_NET_RAW and CAP_NET_ADMIN, as far as this process may hand them on.
+    static let captureCapabilities: UInt64 = geteuid() == 0 ? (ProcessCredentials(pid: Int(getpid())).permitted & 0x3000) : 0
+
     static let skipReason: Comment = "no Zeek installed: run ../shared/zeek/install (scripts/setup does) or set ZEEK_MGMT_TEST_ZEEK to a zeek executable"
 
     /// Whether this process may capture packets (root alone is not enough in a container
@@ -77,6 +87,26 @@ struct ZeekNodeTests {
             }
             try await observer.waitFor(ControllerAPI.NotifyClusterRunning.self, timeout: .seconds(30)) { $0.nodes == 5 }
 
+            // Least privilege: as root, the supervisor runs every Zeek node as zeek (else
+            // nobody), workers keep only the capture capabilities, and no node holds a Kafka
+            // setting or key in its environment.
+            for (instance, nodes) in [("agent-host-a", ["logger", "manager", "proxy"]), ("agent-host-b", ["worker-1", "worker-2"])] {
+                for node in nodes {
+                    guard case .int(let pid)? = result["results", instance, node, "pid"] else {
+                        Issue.record("no pid for \(node): \(result.stdout)")
+                        continue
+                    }
+                    let process = ProcessCredentials(pid: Int(pid))
+                    #expect(process.uids == Array(repeating: TestZeek.nodeUID, count: 4), "\(node) runs as uid \(process.uids)")
+                    let capture = node.hasPrefix("worker") ? TestZeek.captureCapabilities : 0
+                    #expect(process.ambient == capture && process.effective == capture && process.permitted == capture,
+                            "\(node): ambient \(String(process.ambient, radix: 16)), effective \(String(process.effective, radix: 16))")
+                    let leaked = process.environment.filter { ["ZEEK_MGMT_BROKERS", "ZEEK_MGMT_KAFKA_OPTIONS", "ZEEK_MGMT_KEY_FILE", "ZEEK_MGMT_TRUST_FILE", "ZEEK_MGMT_OPTIONS_FILE"].contains($0.key) || $0.value.contains("sasl") }
+                    #expect(leaked.isEmpty, "\(node) holds \(leaked.keys.sorted())")
+                    #expect(process.umask == "0027", "\(node) umask \(process.umask)")
+                }
+            }
+
             // Every node answers itself, through Zeek's lookup_ID and to_json.
             result = try await cluster.cli("get-id-value", "Cluster::node")
             for node in Self.exampleNodes {
@@ -110,6 +140,18 @@ struct ZeekNodeTests {
             let loggerDirectory = cluster.baseDirectory.appendingPathComponent("agent-host-a/logger")
             #expect(FileManager.default.fileExists(atPath: loggerDirectory.appendingPathComponent("cluster.log").path),
                     "\((try? FileManager.default.contentsOfDirectory(atPath: loggerDirectory.path)) ?? [])")
+            // Workers capture as their own user: the loopback connections of the commands
+            // above (each one to the broker) reach the logger's conn.log.
+            if TestZeek.canCapture {
+                let connLog = loggerDirectory.appendingPathComponent("conn.log")
+                let deadline = ContinuousClock.now + .seconds(90)
+                while ((try? Data(contentsOf: connLog))?.count ?? 0) == 0 && ContinuousClock.now < deadline {
+                    _ = try await cluster.cli("get-instances")
+                    try await Task.sleep(for: .seconds(1))
+                }
+                #expect(((try? Data(contentsOf: connLog))?.count ?? 0) > 0,
+                        "conn.log in \(loggerDirectory.path): \((try? FileManager.default.contentsOfDirectory(atPath: loggerDirectory.path)) ?? [])")
+            }
         }
     }
 
@@ -276,5 +318,37 @@ struct ZeekNodeTests {
         try await agent.waitFor(SupervisorNotification.NodeExit.self, timeout: .seconds(30)) { $0.node == "worker-pcap" }
         #expect(logged("conn", "10.0.0.1\t43210\t10.0.0.2\t80\ttcp\thttp"),
                 "conn.log with the capture's connection in \(directory.path): \((try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? [])")
+    }
+}
+
+/// A process's user, capabilities, umask and environment, from /proc.
+struct ProcessCredentials {
+    var uids: [Int] = []
+    var permitted: UInt64 = 0
+    var effective: UInt64 = 0
+    var ambient: UInt64 = 0
+    var umask = ""
+    var environment: [String: String] = [:]
+
+    init(pid: Int) {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "Uid": uids = parts[1].split(separator: "\t").compactMap { Int($0) }
+            case "CapPrm": permitted = UInt64(parts[1], radix: 16) ?? 0
+            case "CapEff": effective = UInt64(parts[1], radix: 16) ?? 0
+            case "CapAmb": ambient = UInt64(parts[1], radix: 16) ?? 0
+            case "Umask": umask = parts[1]
+            default: break
+            }
+        }
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+        for entry in environ.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
     }
 }

@@ -18,11 +18,23 @@ typedef struct {
     int stderr_fd;
     /// CPU to pin the child to, or -1.
     int cpu;
+    /// File mode creation mask of the child, or -1 to inherit.
+    int umask;
+    /// Nonzero: the child drops to `uid`/`gid` (no supplementary groups, no new privileges)
+    /// before it execs, keeping only `capabilities` (a mask of CAP_* bits) as ambient
+    /// capabilities. Needs a parent with CAP_SETUID, CAP_SETGID and those capabilities.
+    int switch_user;
+    uid_t uid;
+    gid_t gid;
+    unsigned long long capabilities;
 } zm_spawn_options;
 
 /// Forks and execs a child that dies with its parent (PR_SET_PDEATHSIG = SIGKILL), runs in its
 /// own process group, starts with default signal dispositions and an empty signal mask, and
 /// inherits no descriptors but stdin (/dev/null), stdout and stderr.
+///
+/// With `switch_user`, the child also takes the node's identity (see ``zm_spawn_options``);
+/// the death signal is set again after the switch, which clears it.
 ///
 /// Returns 0 and stores the pid, or returns an errno value and stores which step failed
 /// ("fork", "chdir", "sched_setaffinity", "exec", ...). Failures after the fork are reported

@@ -1,0 +1,119 @@
+import Foundation
+
+/// Who a node's process is: its user and group, the capabilities it keeps and its umask.
+struct NodeCredentials: Sendable, Hashable {
+    var user: String
+    var uid: uid_t
+    var gid: gid_t
+    /// CAP_* bits kept as ambient capabilities (capture needs CAP_NET_RAW and CAP_NET_ADMIN).
+    var capabilities: UInt64
+}
+
+/// The users nodes run as on this host, resolved once at start: Zeek parses hostile traffic,
+/// so a worker exploited through a packet must not own the host.
+///
+/// Zeek nodes and their `zeek --parse-only` checks run as the host policy's user for their
+/// type: by default `zeek` where that user exists, else `nobody`. Workers keep only the
+/// capabilities capture needs (CAP_NET_RAW, CAP_NET_ADMIN) as ambient capabilities; every
+/// node runs with umask 027. A supervisor that is not root cannot switch users: its nodes
+/// run as its own user, as it reports at start.
+///
+/// The stand-in `cluster-node` runs as the supervisor's user: it is a test double that speaks
+/// Kafka with the host's key, which a node user cannot read.
+public struct NodeIdentities: Sendable {
+    /// The file mode creation mask of every node: group may read, others nothing.
+    public static let umask: Int32 = 0o027
+    /// CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
+    static let captureCapabilities: UInt64 = (1 << 12) | (1 << 13)
+
+    let policy: HostPolicy
+    /// The resolved users nodes may run as, by name; empty where the supervisor cannot switch.
+    private let users: [String: (uid: uid_t, gid: gid_t)]
+    /// The user of node types the policy gives none.
+    let defaultUser: String?
+    /// Capture capabilities this supervisor has to hand on (a container may lack some).
+    let capturable: UInt64
+
+    /// Resolves the policy's users on this host; refuses a policy naming a user it lacks.
+    /// `effectiveUID` and `permittedCapabilities` are this process's (tests give others).
+    public init(policy: HostPolicy, effectiveUID: uid_t = geteuid(), permittedCapabilities: UInt64? = nil) throws(HostPolicy.Problem) {
+        self.policy = policy
+        guard effectiveUID == 0 else {
+            users = [:]
+            defaultUser = nil
+            capturable = 0
+            return
+        }
+        var users: [String: (uid: uid_t, gid: gid_t)] = [:]
+        for name in policy.allowedUsers {
+            if let entry = Self.lookUp(name) { users[name] = entry }
+        }
+        for name in [policy.user].compactMap({ $0 }) + policy.usersByType.values.sorted() where users[name] == nil {
+            throw HostPolicy.Problem(description: "\(policy.source): user \(name) does not exist on this host")
+        }
+        guard let fallback = ["zeek", "nobody"].first(where: { users[$0] != nil }) ?? policy.allowedUsers.first(where: { users[$0] != nil }) else {
+            throw HostPolicy.Problem(description: "\(policy.source): none of the users nodes may run as (\(policy.allowedUsers.joined(separator: " "))) exists on this host")
+        }
+        self.users = users
+        defaultUser = fallback
+        capturable = Self.captureCapabilities & (permittedCapabilities ?? Self.permittedCapabilities())
+    }
+
+    /// Whether nodes run as users of their own (the supervisor is root).
+    public var switchesUsers: Bool { defaultUser != nil }
+
+    /// What the supervisor says at start about whom its nodes run as.
+    public var summary: String {
+        guard let defaultUser else {
+            return "Zeek nodes run as this supervisor's user (uid \(geteuid())): only root can run them as a user of their own"
+        }
+        let byType = policy.usersByType.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        let capture = capturable == Self.captureCapabilities ? "CAP_NET_RAW and CAP_NET_ADMIN"
+            : capturable == 0 ? "no capture capabilities (this supervisor has neither CAP_NET_RAW nor CAP_NET_ADMIN)"
+            : "only \(capturable & (1 << 13) != 0 ? "CAP_NET_RAW" : "CAP_NET_ADMIN") (this supervisor lacks the other)"
+        return "Zeek nodes and their checks run as \(policy.user ?? defaultUser)\(byType.isEmpty ? "" : " (\(byType.joined(separator: ", ")))"), "
+            + "umask 027; workers keep \(capture)"
+    }
+
+    /// The credentials of a Zeek node of `type` (`worker`, ...), or nil where the supervisor
+    /// cannot switch users. Workers that capture keep the capture capabilities.
+    func credentials(forType type: String?, capture: Bool) -> NodeCredentials? {
+        guard let defaultUser else { return nil }
+        let name = policy.userName(forType: type, defaultUser: defaultUser)
+        guard let entry = users[name] else { return nil }
+        return NodeCredentials(user: name, uid: entry.uid, gid: entry.gid, capabilities: capture ? capturable : 0)
+    }
+
+    private static func lookUp(_ name: String) -> (uid: uid_t, gid: gid_t)? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return (entry.pw_uid, entry.pw_gid)
+    }
+
+    /// CapPrm of this process, from /proc.
+    private static func permittedCapabilities() -> UInt64 {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapPrm:") }) else { return 0 }
+        return UInt64(line.dropFirst("CapPrm:".count).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+    }
+}
+
+extension NodeCredentials {
+    /// Gives the node's user its working directory and everything in it (logs of earlier runs
+    /// included), so a node that ran as root before can write there as its own user.
+    func own(_ directory: URL) throws {
+        try Self.chown(directory.path, uid, gid)
+        guard let paths = FileManager.default.enumerator(atPath: directory.path) else { return }
+        for case let path as String in paths {
+            try Self.chown(directory.appendingPathComponent(path).path, uid, gid)
+        }
+    }
+
+    private static func chown(_ path: String, _ uid: uid_t, _ gid: gid_t) throws {
+        guard lchown(path, uid, gid) == 0 else {
+            throw NodeLaunchError("cannot give \(path) to uid \(uid): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import NodeSupervision
+import Testing
+
+/// The host policy file: what an administrator writes, and what a mistake in it says.
+@Suite("Host policy")
+struct HostPolicyTests {
+    @Test func readsUsersEnvironmentKeysAndLibraries() throws {
+        let policy = try HostPolicy(parsing: """
+            # nodes of this sensor
+            user = nobody
+            user.worker = zeek   # capture
+            users = zeek nobody
+            env-keys = TZ MALLOC_ARENA_MAX
+            preload-libraries = /usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+            """, file: "policy")
+        #expect(policy.userName(forType: "worker", defaultUser: "x") == "zeek")
+        #expect(policy.userName(forType: "manager", defaultUser: "x") == "nobody")
+        #expect(policy.environmentKeys == ["TZ", "MALLOC_ARENA_MAX"])
+        #expect(policy.environmentProblem(["TZ": "UTC", "LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"]) == nil)
+        #expect(policy.environmentProblem(["X": "1"])?.contains("not among the keys configurations may set (env-keys: MALLOC_ARENA_MAX TZ)") == true)
+        // What the supervisor sets stays refused even where env-keys lists it.
+        let listed = try HostPolicy(parsing: "env-keys = CLUSTER_NODE ZEEK_MGMT_BROKERS LD_LIBRARY_PATH\n", file: "policy")
+        #expect(listed.environmentProblem(["CLUSTER_NODE": "x"])?.contains("set by the supervisor") == true)
+        #expect(listed.environmentProblem(["ZEEK_MGMT_BROKERS": "x"])?.contains("set by the supervisor") == true)
+        #expect(listed.environmentProblem(["LD_LIBRARY_PATH": "/opt/lib"]) == nil, "an administrator may allow a code-loading key by name")
+    }
+
+    @Test func theDefaultsRefuseWhatLoadsCodeAndAllowTheRest() {
+        let policy = HostPolicy()
+        #expect(policy.environmentProblem(["CHECK_LOG": "/tmp/x", "TZ": "UTC"]) == nil)
+        #expect(policy.environmentProblem(["LD_PRELOAD": "/usr/lib/libjemalloc.so.2"])?.contains("none are") == true)
+        #expect(policy.environmentProblem(["PYTHONPATH": "/tmp"])?.hasSuffix("(the supervisor's default host policy; see --host-policy)") == true)
+    }
+
+    @Test(arguments: [
+        ("user = a b", "policy:1: user takes one user name"),
+        ("\n\nuser.sniffer = zeek", "policy:3: unknown node type sniffer in user.sniffer; the types are manager, logger, proxy, worker"),
+        ("preload-libraries = libjemalloc.so", "policy:1: preload-libraries takes absolute paths, not libjemalloc.so"),
+        ("interfaces = eth0", "policy:1: unknown key interfaces; the keys are user, user.<type>, users, env-keys, preload-libraries"),
+        ("user", "policy:1: expected key = value"),
+        ("user = root", "policy: user root is not among users (zeek nobody)"),
+    ])
+    func mistakesNameTheLine(text: String, message: String) {
+        #expect(throws: HostPolicy.Problem.self) { try HostPolicy(parsing: text, file: "policy") }
+        do {
+            _ = try HostPolicy(parsing: text, file: "policy")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func aSupervisorThatIsNotRootRunsNodesAsItself() throws {
+        let identities = try NodeIdentities(policy: HostPolicy(), effectiveUID: 1000)
+        #expect(!identities.switchesUsers)
+        #expect(identities.summary.contains("only root can run them as a user of their own"))
+    }
+
+    @Test func rootRunsNodesAsZeekOrNobody() throws {
+        let identities = try NodeIdentities(policy: HostPolicy(), effectiveUID: 0, permittedCapabilities: ~0)
+        #expect(identities.switchesUsers)
+        #expect(identities.summary.contains("run as zeek") || identities.summary.contains("run as nobody"), "\(identities.summary)")
+        #expect(identities.summary.contains("workers keep CAP_NET_RAW and CAP_NET_ADMIN"))
+        #expect(throws: HostPolicy.Problem.self) {
+            try NodeIdentities(policy: try HostPolicy(parsing: "users = no-such-user-here\nuser = no-such-user-here\n", file: "p"), effectiveUID: 0)
+        }
+    }
+}
