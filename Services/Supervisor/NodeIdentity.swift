@@ -44,6 +44,15 @@ public struct NodeIdentities: Sendable {
             capturable = 0
             return
         }
+        // Root without the means to switch (a container that dropped them) would run every
+        // node as root: refused, with what to add.
+        let permitted = permittedCapabilities ?? Self.permittedCapabilities()
+        let needed: [(bit: UInt64, name: String)] = [(0, "CHOWN"), (6, "SETGID"), (7, "SETUID")]
+        let missing = needed.filter { permitted & (1 << $0.bit) == 0 }.map(\.name)
+        guard missing.isEmpty else {
+            throw HostPolicy.Problem(description: "this supervisor runs as root without \(missing.joined(separator: ", ")), which it needs to run nodes as a user of their own: "
+                + "add the capabilities (Helm: supervisor.capabilities; compose: cap_add), or run the supervisor as an unprivileged user")
+        }
         var users: [String: (uid: uid_t, gid: gid_t)] = [:]
         for name in policy.allowedUsers {
             if let entry = Self.lookUp(name) { users[name] = entry }
@@ -56,7 +65,7 @@ public struct NodeIdentities: Sendable {
         }
         self.users = users
         defaultUser = fallback
-        capturable = Self.captureCapabilities & (permittedCapabilities ?? Self.permittedCapabilities())
+        capturable = Self.captureCapabilities & permitted
     }
 
     /// Whether nodes run as users of their own (the supervisor is root).

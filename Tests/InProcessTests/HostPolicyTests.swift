@@ -61,7 +61,23 @@ struct HostPolicyTests {
         #expect(identities.summary.contains("run as zeek") || identities.summary.contains("run as nobody"), "\(identities.summary)")
         #expect(identities.summary.contains("workers keep CAP_NET_RAW and CAP_NET_ADMIN"))
         #expect(throws: HostPolicy.Problem.self) {
-            try NodeIdentities(policy: try HostPolicy(parsing: "users = no-such-user-here\nuser = no-such-user-here\n", file: "p"), effectiveUID: 0)
+            try NodeIdentities(policy: try HostPolicy(parsing: "users = no-such-user-here\nuser = no-such-user-here\n", file: "p"), effectiveUID: 0,
+                               permittedCapabilities: ~0)
         }
+    }
+
+    /// Root that cannot switch users (a container that dropped the capabilities) would run
+    /// every node as root: it refuses to start, saying what to add.
+    @Test func rootWithoutTheMeansToSwitchRefusesToStart() {
+        let onlyCapture: UInt64 = (1 << 12) | (1 << 13)
+        do {
+            _ = try NodeIdentities(policy: HostPolicy(), effectiveUID: 0, permittedCapabilities: onlyCapture)
+            Issue.record("a root supervisor without CAP_SETUID started")
+        } catch {
+            #expect(error.description.hasPrefix("this supervisor runs as root without CHOWN, SETGID, SETUID"), "\(error)")
+            #expect(error.description.contains("Helm: supervisor.capabilities"))
+        }
+        let captureless = try? NodeIdentities(policy: HostPolicy(), effectiveUID: 0, permittedCapabilities: (1 << 0) | (1 << 6) | (1 << 7))
+        #expect(captureless?.summary.contains("workers keep no capture capabilities") == true, "\(captureless?.summary ?? "")")
     }
 }

@@ -8,9 +8,9 @@ import Testing
 struct HostPolicyLiveTests {
     @Test(arguments: [
         ("LD_PRELOAD=/tmp/evil.so", "environment variable LD_PRELOAD: LD_PRELOAD is allowed only for the libraries listed in preload-libraries, and none are"),
-        ("ZEEK_MGMT_KAFKA_OPTIONS=sasl.kerberos.kinit.cmd=/tmp/owned", "environment variable ZEEK_MGMT_KAFKA_OPTIONS: set by the supervisor"),
-        ("ZEEK_MGMT_BROKERS=192.0.2.1:9092", "environment variable ZEEK_MGMT_BROKERS: set by the supervisor"),
-        ("PATH=/tmp", "environment variable PATH: set by the supervisor"),
+        ("ZEEK_MGMT_KAFKA_OPTIONS=sasl.kerberos.kinit.cmd=/tmp/owned", "environment variable ZEEK_MGMT_KAFKA_OPTIONS: set by the supervisor; a configuration may not override it"),
+        ("ZEEK_MGMT_BROKERS=192.0.2.1:9092", "environment variable ZEEK_MGMT_BROKERS: set by the supervisor; a configuration may not override it"),
+        ("PATH=/tmp", "environment variable PATH: set by the supervisor; a configuration may not override it"),
     ])
     func aConfigurationCannotSetWhatTheHostRefuses(env: String, rule: String) async throws {
         try await Cluster.run { cluster in
