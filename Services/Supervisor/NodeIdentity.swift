@@ -93,6 +93,34 @@ public struct NodeIdentities: Sendable {
         return NodeCredentials(user: name, uid: entry.uid, gid: entry.gid, capabilities: capture ? capturable : 0)
     }
 
+    /// Why some node user cannot reach `path` (a directory it must enter, or the Zeek it
+    /// runs), naming the directory that closes it off; nil if every node user can. Checked at
+    /// start: a node that cannot enter its directory would otherwise fail at every start.
+    public func reachProblem(_ path: String, executable: Bool = false) -> String? {
+        guard let defaultUser else { return nil }
+        let names = Set([policy.user ?? defaultUser] + policy.usersByType.values)
+        for name in names.sorted() {
+            guard let (uid, gid) = users[name] else { continue }
+            let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents
+            var walked = ""
+            let last = components.count - 1
+            for (index, component) in components.enumerated() {
+                walked = index == 0 ? "/" : (walked == "/" ? "/" : walked + "/") + component
+                var info = stat()
+                guard stat(walked, &info) == 0 else { break } // created later, by the supervisor
+                let isTarget = index == last
+                // Directories on the way must be searchable; the target itself entered (a
+                // directory) or run (an executable).
+                let bits: mode_t = info.st_uid == uid ? S_IXUSR : info.st_gid == gid ? S_IXGRP : S_IXOTH
+                if info.st_mode & bits == 0 {
+                    let what = isTarget ? (executable ? "cannot run \(walked)" : "cannot enter \(walked)") : "cannot enter \(walked) on the way to \(path)"
+                    return "nodes run as \(name) (uid \(uid)), which \(what) (mode \(String(info.st_mode & 0o777, radix: 8)), owner uid \(info.st_uid))"
+                }
+            }
+        }
+        return nil
+    }
+
     private static func lookUp(_ name: String) -> (uid: uid_t, gid: gid_t)? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?

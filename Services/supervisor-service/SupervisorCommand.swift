@@ -75,6 +75,14 @@ struct SupervisorCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        if case .zeek(let installation, _) = program {
+            if let problem = identities.reachProblem(base.path) {
+                throw ValidationError("\(problem): choose a --base-dir they can reach (such as /var/lib/zeek-mgmt/nodes), or open the directory to them")
+            }
+            if let problem = identities.reachProblem(installation.executable, executable: true) {
+                throw ValidationError("\(problem): install Zeek where they can run it")
+            }
+        }
         var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(

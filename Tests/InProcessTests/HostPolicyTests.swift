@@ -1,3 +1,4 @@
+import Foundation
 import NodeSupervision
 import Testing
 
@@ -79,5 +80,19 @@ struct HostPolicyTests {
         }
         let captureless = try? NodeIdentities(policy: HostPolicy(), effectiveUID: 0, permittedCapabilities: (1 << 0) | (1 << 6) | (1 << 7))
         #expect(captureless?.summary.contains("workers keep no capture capabilities") == true, "\(captureless?.summary ?? "")")
+    }
+
+    /// A base directory the node users cannot reach stops the supervisor at start, naming the
+    /// directory in the way, instead of failing every node start.
+    @Test func aBaseDirectoryClosedToTheNodeUsersIsNamed() throws {
+        let closed = FileManager.default.temporaryDirectory.appendingPathComponent("closed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: closed, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: closed) }
+        let identities = try NodeIdentities(policy: HostPolicy(), effectiveUID: 0, permittedCapabilities: ~0)
+        let nodes = closed.appendingPathComponent("nodes").path
+        chmod(closed.path, 0o700)
+        #expect(identities.reachProblem(nodes)?.contains("cannot enter \(closed.path) on the way to \(nodes)") == true, "\(identities.reachProblem(nodes) ?? "nil")")
+        chmod(closed.path, 0o755)
+        #expect(identities.reachProblem(nodes) == nil)
     }
 }
