@@ -15,6 +15,9 @@ import ManagementTypes
 ///     users = zeek zeek-capture   # the users nodes may run as (default: zeek nobody)
 ///     env-keys = TZ MALLOC_ARENA_MAX            # only these (default: any but the refused ones)
 ///     preload-libraries = /usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+///     script-roots = /etc/zeek/site-scripts     # besides Zeek's own script directories
+///     interfaces = eth1 eth2                    # default: any
+///     pcap-dirs = /var/lib/pcaps                # default: anywhere the node's user may read
 ///
 /// A configuration never sets what the supervisor sets itself (``reservedKeys``) nor what
 /// makes a process load code (``codeLoadingKeys``); `LD_PRELOAD` may name only libraries
@@ -32,10 +35,20 @@ public struct HostPolicy: Sendable, Equatable {
     public var environmentKeys: Set<String>?
     /// The libraries `LD_PRELOAD` may name.
     public var preloadLibraries: Set<String> = []
+    /// Directories under which a script given by absolute path must lie, besides Zeek's own
+    /// script directories (which are always roots).
+    public var scriptRoots: [String] = []
+    /// The interfaces nodes may capture on; nil: any.
+    public var interfaces: Set<String>?
+    /// Directories under which a node's `pcap_file` must lie; nil: anywhere the node's user may read.
+    public var pcapDirectories: [String]?
 
     public init(file: String? = nil) {
         self.file = file
     }
+
+    /// The keys of a policy file.
+    public static let keys = ["user", "user.<type>", "users", "env-keys", "preload-libraries", "script-roots", "interfaces", "pcap-dirs"]
 
     /// The node types a user may be given for, as zeek.conf names them.
     public static let nodeTypes = ["manager", "logger", "proxy", "worker"]
@@ -86,6 +99,46 @@ public struct HostPolicy: Sendable, Equatable {
             return "it can make the node load code; list it in env-keys to allow it"
         }
         return nil
+    }
+
+    /// Why a node may not load `script`, naming the rule and the policy file; nil if it may.
+    /// A script by relative name is found through ZEEKPATH (the node's directory and Zeek's own
+    /// script directories, `zeekRoots`) and may not climb out with `..`; one by absolute path
+    /// must lie under `zeekRoots` or the policy's `script-roots`.
+    public func scriptProblem(_ script: String, zeekRoots: [String]) -> String? {
+        let components = script.split(separator: "/")
+        if components.contains("..") {
+            return "script \(script) climbs out of its directory with '..' (\(source))"
+        }
+        guard script.hasPrefix("/") else { return nil }
+        let roots = zeekRoots + scriptRoots
+        guard !Self.lies(script, underAnyOf: roots) else { return nil }
+        return "script \(script) is outside the script roots (\(roots.isEmpty ? "none" : roots.joined(separator: " "))); list its directory in script-roots (\(source))"
+    }
+
+    /// Why a node may not capture on `interface` (Zeek's form, such as `af_packet::eth0`); nil if it may.
+    public func interfaceProblem(_ interface: String) -> String? {
+        guard let interfaces else { return nil }
+        let name = interface.split(separator: ":").last.map(String.init) ?? interface
+        guard !interfaces.contains(name) && !interfaces.contains(interface) else { return nil }
+        return "interface \(interface) is not among the interfaces nodes may capture on (\(interfaces.sorted().joined(separator: " "))) (\(source))"
+    }
+
+    /// Why a node may not read `pcapFile`; nil if it may.
+    public func pcapProblem(_ pcapFile: String) -> String? {
+        guard let pcapDirectories else { return nil }
+        guard !pcapFile.split(separator: "/").contains(".."), pcapFile.hasPrefix("/"), Self.lies(pcapFile, underAnyOf: pcapDirectories) else {
+            return "pcap file \(pcapFile) is outside the pcap directories (\(pcapDirectories.joined(separator: " "))) (\(source))"
+        }
+        return nil
+    }
+
+    private static func lies(_ path: String, underAnyOf roots: [String]) -> Bool {
+        let standardized = URL(fileURLWithPath: path).standardizedFileURL.path
+        return roots.contains { root in
+            let base = URL(fileURLWithPath: root).standardizedFileURL.path
+            return standardized.hasPrefix(base == "/" ? "/" : base + "/")
+        }
     }
 
     /// How refusals name where the rule comes from.
@@ -144,8 +197,13 @@ extension HostPolicy {
                     continue
                 }
                 throw fail("preload-libraries takes absolute paths, not \(relative)")
+            case "script-roots", "pcap-dirs":
+                if let relative = words.first(where: { !$0.hasPrefix("/") }) { throw fail("\(key) takes absolute paths, not \(relative)") }
+                if key == "script-roots" { scriptRoots = words } else { pcapDirectories = words }
+            case "interfaces":
+                interfaces = Set(words)
             default:
-                throw fail("unknown key \(key); the keys are user, user.<type>, users, env-keys, preload-libraries")
+                throw fail("unknown key \(key); the keys are \(Self.keys.joined(separator: ", "))")
             }
         }
         for name in [user].compactMap({ $0 }) + usersByType.values.sorted() where !allowedUsers.contains(name) {

@@ -123,8 +123,12 @@ public struct NodeLaunch: Sendable {
         self.stderrFile = if let file = config.stderrFile { try Self.contained(file, in: directory, what: "stderr_file", node: name) } else { nil }
         self.program = context.program
 
-        // The host decides what a configuration may set, before anything is created.
-        if let problem = context.identities.policy.environmentProblem(config.env) {
+        // The host decides what a configuration may do to it, before anything is created.
+        let policy = context.identities.policy
+        let zeekRoots: [String] = if case .zeek(let installation, _) = context.program { installation.scriptPath.split(separator: ":").map(String.init) } else { [] }
+        let problems = [policy.environmentProblem(config.env), config.interface.flatMap(policy.interfaceProblem), config.pcapFile.flatMap(policy.pcapProblem)]
+            + (config.addlBaseScripts + config.addlUserScripts).map { policy.scriptProblem($0, zeekRoots: zeekRoots) }
+        if let problem = problems.compactMap({ $0 }).first {
             throw NodeLaunchError("node '\(name)': \(problem)")
         }
         let isZeek = if case .zeek = context.program { true } else { false }

@@ -31,6 +31,11 @@ struct SupervisorCommand: AsyncParsableCommand {
     var baseDir: String = "nodes"
 
     @Option(help: ArgumentHelp(
+        "Kafka credentials for stand-in nodes (cluster-node), narrower than this supervisor's: a file of librdkafka properties they read. Without one they get no credential. Env: ZEEK_MGMT_NODE_KAFKA_OPTIONS_FILE.",
+        valueName: "file"))
+    var nodeKafkaOptionsFile: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_NODE_KAFKA_OPTIONS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Option(help: ArgumentHelp(
         "The host policy: the users nodes run as and the environment a configuration may set (README: Security). Without one, the safe defaults. Env: ZEEK_MGMT_HOST_POLICY_FILE.",
         valueName: "file"))
     var hostPolicy: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_HOST_POLICY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
@@ -83,7 +88,11 @@ struct SupervisorCommand: AsyncParsableCommand {
                 throw ValidationError("\(problem): install Zeek where they can run it")
             }
         }
-        var environment = ProcessInfo.processInfo.environment.merging(settings.childEnvironment) { $1 }
+        // Nodes inherit none of this process's own settings (its Kafka options file above all):
+        // the stand-in gets what ``ServiceSettings/nodeEnvironment(credentialsFile:)`` gives, Zeek
+        // nodes not even that (NodeLaunch).
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ZEEK_MGMT_") }
+            .merging(settings.nodeEnvironment(credentialsFile: nodeKafkaOptionsFile)) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities),

@@ -37,7 +37,8 @@ struct HostPolicyTests {
         ("user = a b", "policy:1: user takes one user name"),
         ("\n\nuser.sniffer = zeek", "policy:3: unknown node type sniffer in user.sniffer; the types are manager, logger, proxy, worker"),
         ("preload-libraries = libjemalloc.so", "policy:1: preload-libraries takes absolute paths, not libjemalloc.so"),
-        ("interfaces = eth0", "policy:1: unknown key interfaces; the keys are user, user.<type>, users, env-keys, preload-libraries"),
+        ("memory_max = 1G", "policy:1: unknown key memory_max; the keys are user, user.<type>, users, env-keys, preload-libraries, script-roots, interfaces, pcap-dirs"),
+        ("script-roots = site", "policy:1: script-roots takes absolute paths, not site"),
         ("user", "policy:1: expected key = value"),
         ("user = root", "policy: user root is not among users (zeek nobody)"),
     ])
@@ -94,5 +95,20 @@ struct HostPolicyTests {
         #expect(identities.reachProblem(nodes)?.contains("cannot enter \(closed.path) on the way to \(nodes)") == true, "\(identities.reachProblem(nodes) ?? "nil")")
         chmod(closed.path, 0o755)
         #expect(identities.reachProblem(nodes) == nil)
+    }
+
+    @Test func scriptsInterfacesAndCapturesStayWithinTheHostsLists() throws {
+        let policy = try HostPolicy(parsing: "script-roots = /etc/zeek/site-scripts\ninterfaces = eth1\npcap-dirs = /var/lib/pcaps\n", file: "p")
+        let zeek = ["/opt/zeek/share/zeek", "/opt/zeek/share/zeek/site"]
+        #expect(policy.scriptProblem("policy/misc/stats", zeekRoots: zeek) == nil, "found through ZEEKPATH")
+        #expect(policy.scriptProblem("/opt/zeek/share/zeek/site/local.zeek", zeekRoots: zeek) == nil)
+        #expect(policy.scriptProblem("/etc/zeek/site-scripts/detect.zeek", zeekRoots: zeek) == nil)
+        #expect(policy.scriptProblem("/etc/zeek/site-scripts-evil/x.zeek", zeekRoots: zeek)?.hasPrefix("script /etc/zeek/site-scripts-evil/x.zeek is outside the script roots") == true)
+        #expect(policy.scriptProblem("/etc/zeek/site-scripts/../../passwd", zeekRoots: zeek)?.contains("climbs out") == true)
+        #expect(policy.interfaceProblem("af_packet::eth1") == nil && policy.interfaceProblem("eth1") == nil)
+        #expect(policy.interfaceProblem("eth0") == "interface eth0 is not among the interfaces nodes may capture on (eth1) (host policy p)")
+        #expect(policy.pcapProblem("/var/lib/pcaps/a.pcap") == nil)
+        #expect(policy.pcapProblem("/etc/shadow")?.hasPrefix("pcap file /etc/shadow is outside the pcap directories") == true)
+        #expect(HostPolicy().interfaceProblem("eth0") == nil && HostPolicy().pcapProblem("/x.pcap") == nil, "by default any interface and file")
     }
 }

@@ -43,10 +43,14 @@ struct ZeekNodeTests {
     /// tests can share the machine.
     private static func zeekCluster(_ body: (Cluster) async throws -> Void) async throws {
         let base = try freeLoopbackPort()
+        // The tests' scripts are in the temporary directory: a script root of these hosts.
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("host-policy-\(UUID().uuidString)")
+        try "script-roots = \(FileManager.default.temporaryDirectory.path)\n".write(to: policy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policy) }
         try await Cluster.run(
             instances: ["agent-host-a", "agent-host-b"], requestTimeout: 60,
             controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
-            supervisorArguments: ["--zeek", TestZeek.executable!],
+            supervisorArguments: ["--zeek", TestZeek.executable!, "--host-policy", policy.path],
             agentArguments: ["--advertised-host", "127.0.0.1", "--request-timeout", "20"],
             body
         )
