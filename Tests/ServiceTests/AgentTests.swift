@@ -122,13 +122,15 @@ struct AgentTests {
 
     @Test func nodeFailingAtStartIsReportedWithItsOutput() async throws {
         let host = try await Host.start()
-        let broken = Management.Node(name: "worker-broken", instance: "agent-t", role: .worker, env: ["ZEEK_MGMT_BROKERS": "nowhere"])
+        // Options the stand-in cannot read: it exits at start, saying why (the host policy lets
+        // a configuration set no other ZEEK_MGMT_ key).
+        let broken = Management.Node(name: "worker-broken", instance: "agent-t", role: .worker, env: [Management.Option.environmentVariable: "not json"])
         let results = try await host.deploy(Self.config(extra: [broken]))
         #expect(results.first == Management.Result(reqid: results.first!.reqid, success: false, instance: "agent-t", error: "request timed out"))
         let failed = try #require(results.first { $0.node == "worker-broken" })
         #expect(!failed.success)
         let outputs = try #require(try failed.data?.decode(as: Management.NodeOutputs.self))
-        #expect(outputs.stderr.contains("broker address \"nowhere\" lacks a port"), "\(outputs)")
+        #expect(outputs.stderr.contains("\(Management.Option.environmentVariable) is not a JSON array of options"), "\(outputs)")
         let others = results.filter { $0.node != nil && $0.node != "worker-broken" }
         #expect(others.count == 3 && others.allSatisfy { $0.success }, "\(results)")
         try await host.stop()

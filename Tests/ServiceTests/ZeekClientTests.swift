@@ -147,8 +147,8 @@ struct ZeekClientTests {
             #expect(result["errors"] == [] && result["results", "nodes"] == nil, "\(result.stdout)")
             if case .string(let id)? = result["results", "id"] { #expect(!id.isEmpty) } else { Issue.record("no config id in \(result.stdout)") }
 
-            // A logger that cannot start (its Kafka address is broken): the agent's timeout, and
-            // the node's failure with its output.
+            // A logger that cannot start (options it cannot read): the agent's timeout, and the
+            // node's failure with its output.
             let failing = try cluster.file("""
                 [manager]
                 instance = agent-a
@@ -157,7 +157,7 @@ struct ZeekClientTests {
                 [logger]
                 instance = agent-a
                 role = logger
-                env = ZEEK_MGMT_BROKERS=nowhere
+                env = ZEEK_MGMT_NODE_OPTIONS=notjson
                 """)
             result = try await Self.zeekClient(["deploy-config", failing], port: port)
             #expect(result.status == 1)
@@ -165,7 +165,7 @@ struct ZeekClientTests {
             #expect(result["results", "nodes", "manager"] == ["instance": "agent-a", "success": true])
             #expect(result["results", "nodes", "logger", "success"] == false)
             if case .string(let stderr)? = result["results", "nodes", "logger", "stderr"] {
-                #expect(stderr.contains("lacks a port"), "\(stderr)")
+                #expect(stderr.contains("ZEEK_MGMT_NODE_OPTIONS is not a JSON array of options"), "\(stderr)")
             } else {
                 Issue.record("the failed logger's output is missing: \(result.stdout)")
             }
