@@ -44,8 +44,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libcurl4t64 libsasl2-modules ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/zeek-mgmt --create-home zeek \
- && install -d -o zeek -g zeek /var/lib/zeek-mgmt/nodes
+ && useradd --system --uid 10001 --home-dir /var/lib/zeek-mgmt --create-home zeek-mgmt \
+ && install -d -o zeek-mgmt -g zeek-mgmt /var/lib/zeek-mgmt/nodes \
+ && (id zeek >/dev/null 2>&1 || useradd --system --uid 10002 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin zeek)
 COPY --from=build /out/ /usr/local/bin/
 COPY compose/zeek-mgmt-host /usr/local/bin/zeek-mgmt-host
 COPY examples/cluster.ini /etc/zeek-mgmt/cluster.ini
@@ -58,10 +59,11 @@ ENV PATH=/usr/local/zeek/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 # each node writes its logs to <dir>/<node>/, rotated files under <dir>/<node>/logs/. Mount a
 # volume there (compose's zeek-logs, the chart's hostPath or claim) to keep them across container
 # restarts; no VOLUME here, so the controller and the client get no anonymous volumes.
-# Services run unprivileged. The host container (agent + supervisor) runs as root only where its
+# Services run unprivileged, as zeek-mgmt (uid 10001). Zeek nodes run as zeek (uid 10002), a user
+# no service is: a node exploited through the traffic it parses cannot read the host's key. The host container (agent + supervisor) runs as root only where its
 # Zeek nodes capture packets: that needs the NET_RAW and NET_ADMIN capabilities, and host
 # networking to see the host's interfaces (see compose/ and helm/).
-USER zeek
+USER zeek-mgmt
 WORKDIR /var/lib/zeek-mgmt
 # zeek-client's gateway, when controller-service serves it on every address (--websocket 0.0.0.0:2149,
 # which needs TLS with client certificates: README, "Security").

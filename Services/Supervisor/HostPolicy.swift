@@ -65,6 +65,7 @@ public struct HostPolicy: Sendable, Equatable {
     public static let codeLoadingKeys: [String] = [
         "LD_*", "ZEEK_PLUGIN_*", "GLIBC_TUNABLES", "BASH_ENV", "ENV", "BASH_FUNC_*", "SHELLOPTS", "BASHOPTS", "PS4", "IFS",
         "PYTHON*", "PERL5*", "PERLLIB", "RUBYLIB", "RUBYOPT", "NODE_OPTIONS", "TMPDIR", "HOME",
+        "GCONV_PATH", "OPENSSL_*", "LOCPATH", "NLSPATH", "ZEEK_PREFIXES", "HOSTALIASES", "RESOLV_HOST_CONF", "MALLOC_TRACE",
     ]
 
     /// Why `config` may not have its environment here, naming the rule and the policy file;
@@ -119,8 +120,11 @@ public struct HostPolicy: Sendable, Equatable {
     /// Why a node may not capture on `interface` (Zeek's form, such as `af_packet::eth0`); nil if it may.
     public func interfaceProblem(_ interface: String) -> String? {
         guard let interfaces else { return nil }
-        let name = interface.split(separator: ":").last.map(String.init) ?? interface
-        guard !interfaces.contains(name) && !interfaces.contains(interface) else { return nil }
+        // A packet source prefix (`af_packet::`) is Zeek's; any other `:` would be cut by the
+        // kernel (`mgmt0:eth1` captures on mgmt0).
+        var name = Substring(interface)
+        if let separator = interface.range(of: "::") { name = interface[separator.upperBound...] }
+        guard name.contains(":") || !interfaces.contains(String(name)) else { return nil }
         return "interface \(interface) is not among the interfaces nodes may capture on (\(interfaces.sorted().joined(separator: " "))) (\(source))"
     }
 
@@ -133,12 +137,21 @@ public struct HostPolicy: Sendable, Equatable {
         return nil
     }
 
+    /// Whether `path`, with its links resolved, lies under one of `roots` (also resolved):
+    /// a link inside a root cannot lead out of it.
     private static func lies(_ path: String, underAnyOf roots: [String]) -> Bool {
-        let standardized = URL(fileURLWithPath: path).standardizedFileURL.path
-        return roots.contains { root in
-            let base = URL(fileURLWithPath: root).standardizedFileURL.path
-            return standardized.hasPrefix(base == "/" ? "/" : base + "/")
+        let resolved = Self.resolved(path)
+        return roots.filter { $0.hasPrefix("/") }.contains { root in
+            let base = Self.resolved(root)
+            return resolved.hasPrefix(base == "/" ? "/" : base + "/")
         }
+    }
+
+    /// The real path where it exists, else the path without `.` components.
+    private static func resolved(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return URL(fileURLWithPath: path).standardizedFileURL.path }
+        defer { free(real) }
+        return String(cString: real)
     }
 
     /// How refusals name where the rule comes from.

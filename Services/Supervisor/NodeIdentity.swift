@@ -10,7 +10,9 @@ struct NodeCredentials: Sendable, Hashable {
 }
 
 /// The users nodes run as on this host, resolved once at start: Zeek parses hostile traffic,
-/// so a worker exploited through a packet must not own the host.
+/// so a worker exploited through a packet must not own the host. Give nodes a user no service
+/// uses (the image's `zeek`, uid 10002, while the services are `zeek-mgmt`, uid 10001): a
+/// node must not be able to read the host's key.
 ///
 /// Zeek nodes and their `zeek --parse-only` checks run as the host policy's user for their
 /// type: by default `zeek` where that user exists, else `nobody`. Workers keep only the
@@ -55,7 +57,11 @@ public struct NodeIdentities: Sendable {
         }
         var users: [String: (uid: uid_t, gid: gid_t)] = [:]
         for name in policy.allowedUsers {
-            if let entry = Self.lookUp(name) { users[name] = entry }
+            guard let entry = Self.lookUp(name) else { continue }
+            guard entry.uid != 0, entry.gid != 0 else {
+                throw HostPolicy.Problem(description: "\(policy.source): user \(name) has uid \(entry.uid) and gid \(entry.gid); nodes never run as root or its group")
+            }
+            users[name] = entry
         }
         for name in [policy.user].compactMap({ $0 }) + policy.usersByType.values.sorted() where users[name] == nil {
             throw HostPolicy.Problem(description: "\(policy.source): user \(name) does not exist on this host")
@@ -138,19 +144,19 @@ public struct NodeIdentities: Sendable {
 }
 
 extension NodeCredentials {
-    /// Gives the node's user its working directory and everything in it (logs of earlier runs
-    /// included), so a node that ran as root before can write there as its own user.
+    /// Gives the node's user its working directory, the directory alone: never what is in it
+    /// (the node's user controls that, and a root that walks it could be led anywhere by a
+    /// link). The directory is opened without following a link and changed through that
+    /// descriptor. Its parent, the base directory, is the supervisor's, so the node cannot
+    /// swap the directory itself.
     func own(_ directory: URL) throws {
-        try Self.chown(directory.path, uid, gid)
-        guard let paths = FileManager.default.enumerator(atPath: directory.path) else { return }
-        for case let path as String in paths {
-            try Self.chown(directory.appendingPathComponent(path).path, uid, gid)
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw NodeLaunchError("cannot open the node directory \(directory.path): \(String(cString: strerror(errno)))")
         }
-    }
-
-    private static func chown(_ path: String, _ uid: uid_t, _ gid: gid_t) throws {
-        guard lchown(path, uid, gid) == 0 else {
-            throw NodeLaunchError("cannot give \(path) to uid \(uid): \(String(cString: strerror(errno)))")
+        defer { close(fd) }
+        guard fchown(fd, uid, gid) == 0 else {
+            throw NodeLaunchError("cannot give \(directory.path) to uid \(uid): \(String(cString: strerror(errno)))")
         }
     }
 }

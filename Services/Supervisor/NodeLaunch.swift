@@ -117,15 +117,23 @@ public struct NodeLaunch: Sendable {
             if let problem = ZeekNodeCommand.scriptProblem(script) { throw NodeLaunchError("node '\(name)': \(problem)") }
         }
         let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
+        // One plain name each: the node's user owns its directory, and the supervisor (root)
+        // must never walk a path through it that the node could have linked elsewhere.
+        try Self.singleName(config.directory ?? name, what: "directory", node: name)
         self.config = config
         self.directory = directory
         self.stdoutFile = if let file = config.stdoutFile { try Self.contained(file, in: directory, what: "stdout_file", node: name) } else { nil }
         self.stderrFile = if let file = config.stderrFile { try Self.contained(file, in: directory, what: "stderr_file", node: name) } else { nil }
+        for file in [config.stdoutFile, config.stderrFile].compactMap({ $0 }) { try Self.singleName(file, what: "output file", node: name) }
         self.program = context.program
 
         // The host decides what a configuration may do to it, before anything is created.
         let policy = context.identities.policy
-        let zeekRoots: [String] = if case .zeek(let installation, _) = context.program { installation.scriptPath.split(separator: ":").map(String.init) } else { [] }
+        // Zeek's own script directories; a relative entry (Zeek's default ZEEKPATH starts with
+        // `.`) would make a root of wherever the supervisor runs.
+        let zeekRoots: [String] = if case .zeek(let installation, _) = context.program {
+            installation.scriptPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+        } else { [] }
         let problems = [policy.environmentProblem(config.env), config.interface.flatMap(policy.interfaceProblem), config.pcapFile.flatMap(policy.pcapProblem)]
             + (config.addlBaseScripts + config.addlUserScripts).map { policy.scriptProblem($0, zeekRoots: zeekRoots) }
         if let problem = problems.compactMap({ $0 }).first {
@@ -149,7 +157,11 @@ public struct NodeLaunch: Sendable {
         }
         zeekOptions = options
         let role = config.cluster[name]?.role
-        credentials = isZeek ? context.identities.credentials(forType: role.map { $0.rawValue.lowercased() }, capture: role == .worker) : nil
+        credentials = isZeek ? context.identities.credentials(forType: role.map { $0.rawValue.lowercased() }, capture: role == .worker && config.interface != nil) : nil
+        // Closed, not open: a node whose user cannot be had does not run as root instead.
+        if isZeek, context.identities.switchesUsers, credentials == nil {
+            throw NodeLaunchError("node '\(name)': no user to run it as on this host (\(context.identities.policy.source))")
+        }
         // Refuses what Zeek could not or must not be started with (options that are not
         // literals) before anything is created.
         if case .zeek = context.program { _ = try zeekCommand(in: directory, websocketPort: nil) }
@@ -191,10 +203,11 @@ public struct NodeLaunch: Sendable {
         }
         var spec = try zeekSpec(in: directory, websocketPort: nil, config: config)
         spec.arguments.insert("--parse-only", at: 0)
-        // As the node itself runs, without capabilities: parsing captures nothing.
+        // As the node itself runs, without capabilities: parsing captures nothing. The scratch
+        // directory stays the supervisor's (Zeek only reads it), so removing it afterwards
+        // walks nothing a node's user could have changed.
         if var credentials {
             credentials.capabilities = 0
-            try credentials.own(directory)
             spec.credentials = credentials
         }
         // Zeekygen only collects script documentation while parsing: a quarter of the parse.
@@ -233,6 +246,15 @@ public struct NodeLaunch: Sendable {
         return LaunchSpec(executable: installation.executable, arguments: command.arguments,
                           environment: environment.merging(command.environment) { $1 },
                           directory: directory.path, cpu: self.config.cpuAffinity, credentials: credentials, umask: NodeIdentities.umask)
+    }
+
+    /// Refuses all but one name of letters, digits, `_`, `-` and `.` (not first): no `/`, no `.`
+    /// or `..`, nothing hidden.
+    private static func singleName(_ text: String, what: String, node: String) throws(NodeLaunchError) {
+        let allowed = text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
+        guard allowed, let first = text.first, first != ".", !text.isEmpty else {
+            throw NodeLaunchError("node '\(node)' \(what) '\(text)' must be one name of letters, digits, '_', '-' and '.' (not first)")
+        }
     }
 
     /// Resolves a relative path inside `base`, refusing absolute paths and `..` components.

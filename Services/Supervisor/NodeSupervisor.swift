@@ -386,13 +386,24 @@ final class OutputFiles: Sendable {
 final class LineFile: Sendable {
     private let fd: Int32
 
+    /// Opens (creating) a node's output file in its directory, which the node's user owns: never
+    /// through a link the node could have put there, never a file with another name (a hard
+    /// link), and truncated only once it is known to be the node's own plain file.
     init?(_ url: URL, logger: Logger) {
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             logger.error("cannot open \(url.path): \(String(cString: strerror(errno)))")
             return nil
         }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 else {
+            logger.error("not writing \(url.path): not a plain file of its own (a link, a device or a pipe)")
+            Foundation.close(fd)
+            return nil
+        }
+        _ = ftruncate(fd, 0)
+        self.fd = fd
     }
 
     func write(_ line: String) {

@@ -106,6 +106,8 @@ struct HostPolicyTests {
         #expect(policy.scriptProblem("/etc/zeek/site-scripts-evil/x.zeek", zeekRoots: zeek)?.hasPrefix("script /etc/zeek/site-scripts-evil/x.zeek is outside the script roots") == true)
         #expect(policy.scriptProblem("/etc/zeek/site-scripts/../../passwd", zeekRoots: zeek)?.contains("climbs out") == true)
         #expect(policy.interfaceProblem("af_packet::eth1") == nil && policy.interfaceProblem("eth1") == nil)
+        #expect(policy.interfaceProblem("mgmt0:eth1") != nil, "the kernel would capture on mgmt0")
+        #expect(policy.interfaceProblem("af_packet::mgmt0:eth1") != nil)
         #expect(policy.interfaceProblem("eth0") == "interface eth0 is not among the interfaces nodes may capture on (eth1) (host policy p)")
         #expect(policy.pcapProblem("/var/lib/pcaps/a.pcap") == nil)
         #expect(policy.pcapProblem("/etc/shadow")?.hasPrefix("pcap file /etc/shadow is outside the pcap directories") == true)

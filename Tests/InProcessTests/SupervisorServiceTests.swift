@@ -201,6 +201,30 @@ struct SupervisorServiceTests {
         }
     }
 
+    /// The node's user owns its directory: root walks no path through it. A directory or an
+    /// output file is one plain name, and an output file the node replaced with a link (or a
+    /// second name of another file) is not written.
+    @Test func nodeDirectoriesAndOutputFilesAreOnePlainName() async throws {
+        try await Self.withHost { host in
+            for directory in ["a/b", ".", ".hidden", "a b"] {
+                let refused = try await host.create(Supervisor.NodeConfig(name: "x", directory: directory))
+                #expect(refused.hasSuffix("must be one name of letters, digits, '_', '-' and '.' (not first)") || refused.contains("must be a relative path"), "\(directory): \(refused)")
+            }
+            let nested = try await host.create(Supervisor.NodeConfig(name: "x", stdoutFile: "logs/out"))
+            #expect(nested == "node 'x' output file 'logs/out' must be one name of letters, digits, '_', '-' and '.' (not first)")
+
+            // A link where the node's stdout file goes, planted before its start.
+            let victim = host.root.appendingPathComponent("victim")
+            try "precious\n".write(to: victim, atomically: true, encoding: .utf8)
+            let directory = host.baseDirectory.appendingPathComponent("linked")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("out.log"), withDestinationURL: victim)
+            #expect(try await host.create(Supervisor.NodeConfig(name: "linked", stdoutFile: "out.log", cluster: Self.layout)) == "")
+            _ = await host.announcement(of: "linked")
+            #expect(try String(contentsOf: victim, encoding: .utf8) == "precious\n", "the link's target is neither truncated nor written")
+        }
+    }
+
     @Test func directoryOutsideTheBaseIsRefused() async throws {
         try await Self.withHost { host in
             let outside = "escape-\(UUID().uuidString)"
