@@ -41,17 +41,21 @@ ssl.key.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.keyFile }}
 {{- if or .Values.kafka.tls.existingSecret .Values.kafka.sasl.existingSecret }}true{{ end }}
 {{- end }}
 
-{{/* The Kafka secrets as volumes, and their mounts (call only when zeek-mgmt.hasSecrets). */}}
+{{/* The Kafka secrets as volumes, and their mounts (call only when zeek-mgmt.hasSecrets).
+Readable by the owner (root) and the pod's fsGroup (10001, the services) only: Zeek nodes run as
+uid 10002 without supplementary groups and cannot read them. */}}
 {{- define "zeek-mgmt.secretVolumes" -}}
 {{- with .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   secret:
     secretName: {{ . | quote }}
+    defaultMode: 0440
 {{- end }}
 {{- with .Values.kafka.sasl.existingSecret }}
 - name: kafka-sasl
   secret:
     secretName: {{ . | quote }}
+    defaultMode: 0440
 {{- end }}
 {{- end }}
 {{- define "zeek-mgmt.secretMounts" -}}
