@@ -183,11 +183,11 @@ struct SupervisorTests {
         let host = try await Host.start(nodeCommand: node)
         let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
         let config = Supervisor.NodeConfig(
-            name: "worker-2", directory: "spool/w2", stdoutFile: "out.log", stderrFile: "err.log", bareMode: true,
+            name: "worker-2", directory: "spool-w2", stdoutFile: "out.log", stderrFile: "err.log", bareMode: true,
             addlBaseScripts: ["base.zeek"], addlUserScripts: ["user.zeek"], env: ["X": "42"], cpuAffinity: cpu, cluster: Self.layout
         )
         #expect(try await host.create(config) == "")
-        let directory = host.baseDirectory.appendingPathComponent("spool/w2").path
+        let directory = host.baseDirectory.appendingPathComponent("spool-w2").path
         let line = try await host.agent.waitFor(SupervisorNotification.StdoutLine.self) { $0.node == "worker-2" }[0].msg
         #expect(line == "pwd=\(directory) x=42 cluster=worker-2 args=-b -- base.zeek user.zeek")
         try await host.agent.waitFor(SupervisorNotification.StderrLine.self) { $0.msg == "Cpus_allowed_list:\t\(cpu)" }
