@@ -112,7 +112,9 @@ public struct HostPolicy: Sendable, Equatable {
             return "script \(script) climbs out of its directory with '..' (\(source))"
         }
         guard script.hasPrefix("/") else { return nil }
-        let roots = zeekRoots + scriptRoots
+        // Relative roots count for nothing: Zeek's default ZEEKPATH starts with `.`, which would
+        // make a root of wherever the supervisor runs.
+        let roots = (zeekRoots + scriptRoots).filter { $0.hasPrefix("/") }
         guard !Self.lies(script, underAnyOf: roots) else { return nil }
         return "script \(script) is outside the script roots (\(roots.isEmpty ? "none" : roots.joined(separator: " "))); list its directory in script-roots (\(source))"
     }
@@ -141,7 +143,7 @@ public struct HostPolicy: Sendable, Equatable {
     /// a link inside a root cannot lead out of it.
     private static func lies(_ path: String, underAnyOf roots: [String]) -> Bool {
         let resolved = Self.resolved(path)
-        return roots.filter { $0.hasPrefix("/") }.contains { root in
+        return roots.contains { root in
             let base = Self.resolved(root)
             return resolved.hasPrefix(base == "/" ? "/" : base + "/")
         }
@@ -204,15 +206,13 @@ extension HostPolicy {
                 allowedUsers = words
             case "env-keys":
                 environmentKeys = Set(words)
-            case "preload-libraries":
-                guard let relative = words.first(where: { !$0.hasPrefix("/") }) else {
-                    preloadLibraries = Set(words)
-                    continue
-                }
-                throw fail("preload-libraries takes absolute paths, not \(relative)")
-            case "script-roots", "pcap-dirs":
+            case "preload-libraries", "script-roots", "pcap-dirs":
                 if let relative = words.first(where: { !$0.hasPrefix("/") }) { throw fail("\(key) takes absolute paths, not \(relative)") }
-                if key == "script-roots" { scriptRoots = words } else { pcapDirectories = words }
+                switch key {
+                case "preload-libraries": preloadLibraries = Set(words)
+                case "script-roots": scriptRoots = words
+                default: pcapDirectories = words
+                }
             case "interfaces":
                 interfaces = Set(words)
             default:

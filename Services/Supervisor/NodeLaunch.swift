@@ -129,11 +129,7 @@ public struct NodeLaunch: Sendable {
 
         // The host decides what a configuration may do to it, before anything is created.
         let policy = context.identities.policy
-        // Zeek's own script directories; a relative entry (Zeek's default ZEEKPATH starts with
-        // `.`) would make a root of wherever the supervisor runs.
-        let zeekRoots: [String] = if case .zeek(let installation, _) = context.program {
-            installation.scriptPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
-        } else { [] }
+        let zeekRoots: [String] = if case .zeek(let installation, _) = context.program { installation.scriptPath.split(separator: ":").map(String.init) } else { [] }
         let problems = [policy.environmentProblem(config.env), config.interface.flatMap(policy.interfaceProblem), config.pcapFile.flatMap(policy.pcapProblem)]
             + (config.addlBaseScripts + config.addlUserScripts).map { policy.scriptProblem($0, zeekRoots: zeekRoots) }
         if let problem = problems.compactMap({ $0 }).first {

@@ -231,7 +231,13 @@ public final class KafkaConsumer: Sendable {
     /// The position is committed at once (asynchronously) and also stored for the commit made
     /// when the consumer closes. Does nothing for consumers without a group.
     public func commit(_ message: KafkaMessage) {
-        guard let list = storePosition(afterHandling: message) else { return }
+        commit(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset)
+    }
+
+    /// ``commit(_:)`` for the record at `offset` of `partition`, for a reader that kept where a
+    /// record was rather than the record.
+    public func commit(_ partition: TopicPartition, offset: Int64) {
+        guard let list = storePosition(afterHandling: partition, offset: offset) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
         _ = try? client.withHandle { rd_kafka_commit($0, list, 1) }
     }
@@ -240,16 +246,16 @@ public final class KafkaConsumer: Sendable {
     /// committed with the next handled message, by the periodic auto-commit, or on close:
     /// every skipped record committing at once would cost the broker a request each.
     public func skip(_ message: KafkaMessage) {
-        storePosition(afterHandling: message).map(rd_kafka_topic_partition_list_destroy)
+        storePosition(afterHandling: TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset)
+            .map(rd_kafka_topic_partition_list_destroy)
     }
 
-    /// Marks `message` handled and stores the group's new position if it moved; returns the
-    /// one-entry list, or nil for consumers without a group, if the position did not move, or
-    /// if librdkafka refuses.
-    private func storePosition(afterHandling message: KafkaMessage) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
+    /// Marks the record at `offset` of `partition` handled and stores the group's new position if
+    /// it moved; returns the one-entry list, or nil for consumers without a group, if the
+    /// position did not move, or if librdkafka refuses.
+    private func storePosition(afterHandling partition: TopicPartition, offset: Int64) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? {
         guard isGroupMember else { return nil }
-        let partition = TopicPartition(topic: message.topic, partition: message.partition)
-        guard let position = handledOffsets.handled(partition, offset: message.offset) else { return nil }
+        guard let position = handledOffsets.handled(partition, offset: offset) else { return nil }
         return Self.storeOffset(client, partition: partition, nextOffset: position)
     }
 

@@ -18,6 +18,15 @@ public enum Secrets {
         return secretNameParts.contains { key.contains($0) }
     }
 
+    /// Whether a librdkafka property is (part of) a client's identity, which a process given
+    /// the connection settings without the credentials must not get: SASL settings, the
+    /// client's TLS key and certificate, and every secret (``isSecret(key:)``). The CA a client
+    /// trusts is not.
+    public static func isCredential(key: String) -> Bool {
+        let key = key.lowercased()
+        return isSecret(key: key) || ["sasl.", "ssl.key", "ssl.certificate", "ssl.keystore", "ssl_key", "ssl.engine"].contains { key.hasPrefix($0) }
+    }
+
     /// `value`, or ``placeholder`` if `key` names a credential.
     public static func redacted(_ value: String, forKey key: String) -> String {
         isSecret(key: key) ? placeholder : value

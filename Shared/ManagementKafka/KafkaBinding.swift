@@ -38,14 +38,6 @@ extension KafkaRecord {
     }
 }
 
-extension KafkaMessage {
-    /// The consumed record a contract record came in: where its consumer marks it handled.
-    init(_ record: WireRecord) {
-        self.init(topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value: record.value,
-                  headers: record.headers.map(KafkaHeader.init), timestamp: nil)
-    }
-}
-
 extension InboundMessage {
     /// Parses a consumed Kafka record of `topic` (see ``InboundMessage/init(parsing:on:maximumSize:)``).
     public init(parsing message: KafkaMessage, on topic: Topic, maximumSize: Int = EnvelopeHead.maximumSize) throws(WireDecodingError) {

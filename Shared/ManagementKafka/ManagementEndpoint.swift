@@ -303,7 +303,7 @@ public final class ManagementEndpoint: MessageBus {
                         // agent finds its own requests answered, which is no news.
                         logger.log(level: inbound.head.sender == name ? .debug : .info,
                                    "not answering \(inbound.event) \(inbound.reqid ?? "") from \(inbound.head.sender) again: it was answered before this endpoint resumed reading \(inbound.record.topic)")
-                        self.commit(KafkaMessage(inbound.record))
+                        self.commit(inbound.record)
                         continue
                     }
                     return inbound
@@ -320,12 +320,15 @@ public final class ManagementEndpoint: MessageBus {
     /// other threads costs more than a few signature checks.
     static let parallelThreshold = 8
 
+    /// The cores a run is split across, read once.
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     /// ``accept(_:)`` for each record of `batch`, in order: runs of a few records on the
     /// calling task, longer ones split across the cores. Verification has no order of its own
     /// to keep (the replay window and the rejection log are locked), and the messages come
     /// back in the order they were read.
     private func acceptAll(_ batch: [KafkaMessage]) async -> [InboundMessage] {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Self.cores
         guard batch.count >= Self.parallelThreshold, cores > 1 else { return batch.compactMap(accept) }
         let chunkSize = (batch.count + cores - 1) / cores
         let chunks = stride(from: 0, to: batch.count, by: chunkSize).map { $0..<min($0 + chunkSize, batch.count) }
@@ -351,7 +354,7 @@ public final class ManagementEndpoint: MessageBus {
 
     /// Marks a message handled, so the endpoint's group resumes after it.
     public func handled(_ message: InboundMessage) {
-        commit(KafkaMessage(message.record))
+        commit(message.record)
     }
 
     /// Stops consuming (committing what was handled) and flushes what is being published.
@@ -373,6 +376,11 @@ public final class ManagementEndpoint: MessageBus {
 
     private func commit(_ message: KafkaMessage) {
         consumerOfTopic[message.topic]?.commit(message)
+    }
+
+    /// Marks the record an inbound message came in handled, by where it was.
+    private func commit(_ record: WireRecord) {
+        consumerOfTopic[record.topic]?.commit(TopicPartition(topic: record.topic, partition: record.partition), offset: record.offset)
     }
 
     /// Whether `message` is one of the copies of a broadcast that a reader of several

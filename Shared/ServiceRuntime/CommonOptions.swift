@@ -156,7 +156,7 @@ public struct ServiceSettings: Sendable {
     /// go through the environment, not argv, because they may hold credentials.
     /// What a stand-in node (`cluster-node`, which speaks Kafka itself) is given to reach
     /// Kafka as its host: the brokers, prefix and partitions, the log level, the host's key
-    /// file, and this process's Kafka options without any credential (``isCredential(_:)``).
+    /// file, and this process's Kafka options without any credential (`Secrets.isCredential(key:)`).
     /// Credentials only from `credentialsFile`, a narrower file of the node's own, if one is
     /// configured: a process that runs a deployment's code never holds the host's.
     public func nodeEnvironment(credentialsFile: String?) -> [String: String] {
@@ -164,21 +164,12 @@ public struct ServiceSettings: Sendable {
             "ZEEK_MGMT_BROKERS": brokers.joined(separator: ","),
             "ZEEK_MGMT_TOPIC_PREFIX": namespace.prefix,
             "ZEEK_MGMT_PARTITIONS": "\(namespace.partitions)",
-            "ZEEK_MGMT_KAFKA_OPTIONS": kafkaOverrides.filter { !Self.isCredential($0.key) }.sorted { $0.key < $1.key }
+            "ZEEK_MGMT_KAFKA_OPTIONS": kafkaOverrides.filter { !Secrets.isCredential(key: $0.key) }.sorted { $0.key < $1.key }
                 .map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
             "ZEEK_MGMT_LOG_LEVEL": logLevel.rawValue,
         ].merging(identity.map { ["ZEEK_MGMT_KEY_FILE": $0.keyPath, "ZEEK_MGMT_TRUST_FILE": $0.trustPath] } ?? ["ZEEK_MGMT_INSECURE_UNSIGNED": "1"]) { $1 }
         if let credentialsFile { environment["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] = credentialsFile }
         return environment
-    }
-
-    /// Whether a librdkafka property is (part of) a credential: SASL settings, the client's
-    /// TLS key and certificate, and anything ``Secrets`` counts as secret. The CA a client
-    /// trusts is not.
-    public static func isCredential(_ key: String) -> Bool {
-        let key = key.lowercased()
-        return Secrets.isSecret(key: key) || key.hasPrefix("sasl.") || key.hasPrefix("ssl.key") || key.hasPrefix("ssl.certificate")
-            || key.hasPrefix("ssl.keystore") || key.hasPrefix("ssl_key") || key.hasPrefix("ssl.engine")
     }
 
     public func kafkaConfiguration(clientID: String) -> KafkaConfiguration {

@@ -105,6 +105,9 @@ struct HostPolicyTests {
         #expect(policy.scriptProblem("/etc/zeek/site-scripts/detect.zeek", zeekRoots: zeek) == nil)
         #expect(policy.scriptProblem("/etc/zeek/site-scripts-evil/x.zeek", zeekRoots: zeek)?.hasPrefix("script /etc/zeek/site-scripts-evil/x.zeek is outside the script roots") == true)
         #expect(policy.scriptProblem("/etc/zeek/site-scripts/../../passwd", zeekRoots: zeek)?.contains("climbs out") == true)
+        // Zeek's default ZEEKPATH starts with `.`: never a root, wherever the supervisor runs.
+        let here = FileManager.default.currentDirectoryPath
+        #expect(policy.scriptProblem(here + "/x.zeek", zeekRoots: ["."] + zeek)?.hasPrefix("script \(here)/x.zeek is outside the script roots") == true)
         #expect(policy.interfaceProblem("af_packet::eth1") == nil && policy.interfaceProblem("eth1") == nil)
         #expect(policy.interfaceProblem("mgmt0:eth1") != nil, "the kernel would capture on mgmt0")
         #expect(policy.interfaceProblem("af_packet::mgmt0:eth1") != nil)
