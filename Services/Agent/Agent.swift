@@ -52,6 +52,8 @@ public actor Agent {
         var helloPID: Int?
         /// Output of the node's last process that ended.
         var outputs: Management.NodeOutputs?
+        /// How the node's last process ended, as the supervisor tells it (get-nodes' `last_exit`).
+        var lastExit: String?
     }
 
     let settings: Settings
@@ -364,7 +366,8 @@ public actor Agent {
         }
         return Supervisor.NodeConfig(
             name: node.name, interface: node.interface, directory: node.name,
-            addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout
+            addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout,
+            limits: node.limits
         )
     }
 
@@ -381,7 +384,8 @@ public actor Agent {
             let endpoint = layout[name]
             return Management.NodeStatus(
                 node: name, state: node.state, clusterRole: node.config.role, pid: node.pid,
-                port: endpoint.flatMap { $0.port == .none ? nil : $0.port }, metricsPort: endpoint?.metricsPort
+                port: endpoint.flatMap { $0.port == .none ? nil : $0.port }, metricsPort: endpoint?.metricsPort,
+                lastExit: node.lastExit
             )
         }
         statuses.append(Management.NodeStatus(node: instance, state: .running, mgmtRole: .agent, pid: Int(getpid())))
@@ -480,10 +484,19 @@ public actor Agent {
 
     /// Only an exit of the node's current process counts; reports about a process the agent
     /// replaced on purpose (restart, redeploy) arrive late and are ignored.
-    func nodeExited(_ name: String, pid: Int?, outputs: Management.NodeOutputs) {
+    ///
+    /// A node killed at its memory limit is also told on the notify topic, as an error: the
+    /// operator must raise the limit or find the leak, and the supervisor restarts it with
+    /// back-off meanwhile.
+    func nodeExited(_ name: String, pid: Int?, outputs: Management.NodeOutputs, exit: String? = nil, reason: SupervisorNotification.NodeExit.Reason? = nil) {
         guard let current = nodes[name]?.pid, pid == nil || pid == current else { return }
         nodes[name]?.outputs = outputs
+        nodes[name]?.lastExit = exit
         change(name, to: .crashed)
+        if reason == .memory {
+            notifyError("node \(name) \(exit ?? "was killed at its memory limit"); it is started again with back-off. "
+                + "Raise its memory_max or find what grows", node: name)
+        }
     }
 
     func dispatchAnswered(_ childReqid: String, result: Management.Result) {

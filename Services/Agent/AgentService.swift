@@ -54,7 +54,7 @@ public struct AgentService: BusService {
                         if let status = try? message.decode(SupervisorNotification.NodeStatus.self) {
                             await agent.nodeStarted(status.event.node, pid: status.event.pid)
                         } else if let exit = try? message.decode(SupervisorNotification.NodeExit.self) {
-                            await agent.nodeExited(exit.event.node, pid: exit.event.pid, outputs: exit.event.outputs)
+                            await agent.nodeExited(exit.event.node, pid: exit.event.pid, outputs: exit.event.outputs, exit: exit.event.exit, reason: exit.event.reason)
                             metrics.nodeExited()
                         } else if message.event == SupervisorNotification.SupervisorHello.eventName {
                             work.submit { await agent.reconcile(because: "the supervisor started") }

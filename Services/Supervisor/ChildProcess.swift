@@ -37,6 +37,20 @@ struct LaunchSpec: Sendable {
     var credentials: NodeCredentials? = nil
     /// The process's file mode creation mask; nil: the supervisor's.
     var umask: Int32? = nil
+    /// How the process is held to its node's limits.
+    var confinement = ProcessConfinement()
+}
+
+/// The limits one process starts with (see ``NodeConfinement``).
+struct ProcessConfinement: Sendable, Hashable {
+    /// Its nice level; nil: the supervisor's.
+    var nice: Int32?
+    /// Its `RLIMIT_DATA` in bytes; nil: unlimited (or held by a cgroup instead).
+    var dataLimit: UInt64?
+    /// The CPUs it may run on; `cpu` then pins it to one of them.
+    var cpus: [Int]?
+    /// The cgroup it joins before it execs.
+    var cgroup: URL?
 }
 
 struct SpawnError: Error, CustomStringConvertible {
@@ -228,20 +242,36 @@ final class Spawner: Sendable {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        let limits = spec.confinement
+        var cgroupProcs: Int32 = -1
+        if let cgroup = limits.cgroup {
+            cgroupProcs = open(cgroup.appendingPathComponent("cgroup.procs").path, O_WRONLY | O_CLOEXEC)
+            guard cgroupProcs >= 0 else {
+                throw SpawnError(description: "cannot join the cgroup \(cgroup.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        defer { if cgroupProcs >= 0 { close(cgroupProcs) } }
+        let cpus = (limits.cpus ?? []).map { Int32($0) }
         var pid: pid_t = 0
         var step: UnsafePointer<CChar>?
         let error: Int32 = argv.withUnsafeBufferPointer { argvBuffer in
             envp.withUnsafeBufferPointer { envpBuffer in
-                spec.executable.withCString { path in
-                    withOptionalCString(spec.directory) { directory in
-                        var options = zm_spawn_options(
-                            path: path, argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
-                            directory: directory, stdout_fd: stdout, stderr_fd: stderr, cpu: Int32(spec.cpu ?? -1),
-                            umask: spec.umask ?? -1, switch_user: spec.credentials == nil ? 0 : 1,
-                            uid: spec.credentials?.uid ?? 0, gid: spec.credentials?.gid ?? 0,
-                            capabilities: spec.credentials?.capabilities ?? 0
-                        )
-                        return zm_spawn(&options, &pid, &step)
+                cpus.withUnsafeBufferPointer { cpuBuffer in
+                    spec.executable.withCString { path in
+                        withOptionalCString(spec.directory) { directory in
+                            var options = zm_spawn_options(
+                                path: path, argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
+                                directory: directory, stdout_fd: stdout, stderr_fd: stderr, cpu: Int32(spec.cpu ?? -1),
+                                umask: spec.umask ?? -1, switch_user: spec.credentials == nil ? 0 : 1,
+                                uid: spec.credentials?.uid ?? 0, gid: spec.credentials?.gid ?? 0,
+                                capabilities: spec.credentials?.capabilities ?? 0,
+                                set_nice: limits.nice == nil ? 0 : 1, nice: limits.nice ?? 0,
+                                memory_max: limits.dataLimit ?? 0,
+                                cpus: limits.cpus == nil ? nil : cpuBuffer.baseAddress, cpu_count: Int32(cpus.count),
+                                cgroup_procs_fd: cgroupProcs
+                            )
+                            return zm_spawn(&options, &pid, &step)
+                        }
                     }
                 }
             }

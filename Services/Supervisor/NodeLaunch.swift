@@ -62,6 +62,8 @@ public struct NodeLaunch: Sendable {
     private let zeekOptions: [Management.Option]
     /// Whom a Zeek node runs as; nil for the stand-in, or where the supervisor cannot switch.
     let credentials: NodeCredentials?
+    /// How the node's processes are held to its limits.
+    let confinement: NodeConfinement
 
     /// Environment variable carrying the node's own configuration as JSON, as Zeek's
     /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
@@ -77,12 +79,16 @@ public struct NodeLaunch: Sendable {
         public var environment: [String: String]
         /// Whom nodes run as, and what the host lets a configuration set.
         public var identities: NodeIdentities
+        /// How nodes are held to their limits.
+        public var confinement: NodeConfinement
 
-        public init(baseDirectory: URL, program: NodeProgram, environment: [String: String], identities: NodeIdentities) {
+        public init(baseDirectory: URL, program: NodeProgram, environment: [String: String], identities: NodeIdentities,
+                    confinement: NodeConfinement = .resourceLimits()) {
             self.baseDirectory = baseDirectory
             self.program = program
             self.environment = environment
             self.identities = identities
+            self.confinement = confinement
         }
     }
 
@@ -135,6 +141,10 @@ public struct NodeLaunch: Sendable {
         if let problem = problems.compactMap({ $0 }).first {
             throw NodeLaunchError("node '\(name)': \(problem)")
         }
+        if let problem = context.confinement.problem(config.limits, cpuAffinity: config.cpuAffinity) {
+            throw NodeLaunchError("node '\(name)': \(problem)")
+        }
+        confinement = context.confinement
         let isZeek = if case .zeek = context.program { true } else { false }
         var environment = (isZeek ? Self.zeekEnvironment(from: context.environment) : context.environment).merging(config.env) { $1 }
         if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
@@ -169,6 +179,26 @@ public struct NodeLaunch: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try ZeekJSON.encode(config).write(to: directory.appendingPathComponent(Supervisor.NodeConfig.fileName), options: .atomic)
         try credentials?.own(directory)
+        var prepared = try launch()
+        prepared.spec.confinement = try processConfinement()
+        return prepared
+    }
+
+    /// Removes the node's cgroup, if it has one, once its processes have ended.
+    func removeCgroup() {
+        confinement.removeCgroup(for: directory.lastPathComponent)
+    }
+
+    /// The limits the node's next process starts with; creates its cgroup where nodes get one.
+    private func processConfinement() throws -> ProcessConfinement {
+        guard let limits = config.limits else { return ProcessConfinement() }
+        let cgroup = try confinement.cgroup(for: directory.lastPathComponent, limits: limits)
+        let cpuSetByCgroup = cgroup != nil && confinement.cgroupCPUSets
+        return ProcessConfinement(nice: limits.nice.map(Int32.init), dataLimit: cgroup == nil ? limits.memoryMax.map(UInt64.init) : nil,
+                                  cpus: cpuSetByCgroup ? nil : limits.cpuSet, cgroup: cgroup)
+    }
+
+    private func launch() throws -> Prepared {
         switch program {
         case .standIn(let path):
             var arguments: [String] = []

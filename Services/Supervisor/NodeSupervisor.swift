@@ -200,13 +200,23 @@ public actor NodeSupervisor {
     func destroy(_ name: String) -> Task<Void, Never>? {
         let names = name.isEmpty ? Array(nodes.keys) : (nodes[name] == nil ? [] : [name])
         guard !names.isEmpty || name.isEmpty else { return nil }
-        var processes: [ChildProcess] = []
+        var stopping: [(process: ChildProcess?, launch: NodeLaunch)] = []
         for name in names {
             guard let node = nodes.removeValue(forKey: name) else { continue }
-            if let process = node.process { processes.append(process) }
+            stopping.append((node.process, node.launch))
             logger.info("destroying node \(name)")
         }
-        return stopInBackground(processes)
+        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                for (process, launch) in stopping {
+                    group.addTask {
+                        await process?.stop(interval: stopInterval, killAfter: killAfter)
+                        launch.removeCgroup()
+                    }
+                }
+            }
+        }
     }
 
     /// Kills the named nodes (all for `""`) and starts them again; the task finishes once the
@@ -279,6 +289,7 @@ public actor NodeSupervisor {
         if let relay, let port = prepared.websocketPort { await relay.attach(node: name, pid: Int(process.pid), port: port) }
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
         let bus = self.bus, limit = settings.outputLines, relay = self.relay
+        let memory = MemoryWatch(confinement: prepared.spec.confinement, memoryMax: node.launch.config.limits?.memoryMax)
         work.submit {
             var stdout = RecentLines(limit: limit), stderr = RecentLines(limit: limit)
             for await event in process.events {
@@ -294,11 +305,12 @@ public actor NodeSupervisor {
                 case .exited(let status):
                     files.close()
                     await relay?.detach(node: name, pid: Int(process.pid))
+                    let (how, reason) = memory.verdict(status, stderr: stderr.lines)
                     bus.enqueue(SupervisorNotification.NodeExit(
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
-                        exit: status.description, pid: Int(process.pid)
+                        exit: how, pid: Int(process.pid), reason: reason
                     ), to: .supervisorAPI.notify)
-                    await self.processEnded(name, id: id, generation: generation, how: status.description)
+                    await self.processEnded(name, id: id, generation: generation, how: how)
                 }
             }
         }
@@ -306,8 +318,9 @@ public actor NodeSupervisor {
     }
 
     /// A process of `name` ended. Unless it was stopped on purpose, schedules the next one:
-    /// at once after a stable run, else with Zeek's back-off (1, 1, 1, 2, 2, 2, 4, ... s from
-    /// the previous start), so a crash loop never spins.
+    /// after a stable run at once (or after the node's `restart_interval_sec`), else with
+    /// Zeek's back-off from that interval (1, 1, 1, 2, 2, 2, 4, ... s from the previous start
+    /// by default), so a crash loop never spins.
     ///
     /// The node's `id` and `generation` name the process: the exit of a node destroyed and
     /// created anew under the same name — its old process stopping in the background — is not
@@ -320,8 +333,8 @@ public actor NodeSupervisor {
         if uptime >= settings.stableUptime { node.failures = 0 }
         node.failures += 1
         let delay = node.failures == 1 && uptime >= settings.stableUptime
-            ? Duration.zero
-            : min(settings.maximumBackoff, .seconds(1 << min((node.failures - 1) / 3, 30)))
+            ? Duration.seconds(node.launch.config.limits?.restartIntervalSec ?? 0)
+            : Self.backoff(failures: node.failures, interval: node.launch.config.limits?.restartIntervalSec, maximum: settings.maximumBackoff)
         let wait = max(.zero, (node.lastSpawn ?? now) + delay - now)
         logger.warning("node \(name) (pid \(node.pid.map(String.init) ?? "-")) \(how) after \(uptime); starting it again in \(wait)")
         work.submit {
@@ -331,6 +344,17 @@ public actor NodeSupervisor {
         nodes[name] = node
     }
 
+    /// The wait before the next start after `failures` premature exits in a row: the restart
+    /// interval (1 s unless the node sets one) for the first three, doubling every three
+    /// after, up to `maximum` (or the interval itself, if longer). An interval of 0 restarts
+    /// at once three times, then backs off from 1 s: a crash loop never spins.
+    static func backoff(failures: Int, interval: Int?, maximum: Duration) -> Duration {
+        let base = interval ?? 1
+        if failures <= 3 { return .seconds(base) }
+        let doubled = Duration.seconds(max(base, 1)) * (1 << min((failures - 1) / 3, 30))
+        return min(max(maximum, .seconds(base)), doubled)
+    }
+
     /// Starts `name` again unless, since its process ended, it was destroyed (and perhaps
     /// created anew), restarted, or started by someone else.
     private func respawn(_ name: String, id: UInt64, after generation: Int) async {
@@ -338,15 +362,34 @@ public actor NodeSupervisor {
         if let failure = await spawn(name) { logger.error("node \(name) could not be started again: \(failure)") }
     }
 
-    private func stopInBackground(_ processes: [ChildProcess]) -> Task<Void, Never> {
-        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
-        return Task {
-            await withTaskGroup(of: Void.self) { group in
-                for process in processes {
-                    group.addTask { await process.stop(interval: stopInterval, killAfter: killAfter) }
-                }
-            }
+}
+
+/// Tells a process that ended at its memory limit from one that ended otherwise: in a cgroup
+/// by the kernel's count of memory kills, under `RLIMIT_DATA` by what the process said as its
+/// allocations failed.
+struct MemoryWatch: Sendable {
+    let confinement: ProcessConfinement
+    let memoryMax: Int?
+    /// The cgroup's memory kills before the process started.
+    private let killsBefore: Int
+
+    init(confinement: ProcessConfinement, memoryMax: Int?) {
+        self.confinement = confinement
+        self.memoryMax = memoryMax
+        killsBefore = confinement.cgroup.map(NodeConfinement.memoryKills) ?? 0
+    }
+
+    /// How the process ended, in words, and `memory` if it was at its limit.
+    func verdict(_ status: ExitStatus, stderr: [String]) -> (String, SupervisorNotification.NodeExit.Reason?) {
+        guard let memoryMax, status.code != 0 else { return (status.description, nil) }
+        let limit = NodeLimits.memoryText(memoryMax)
+        if let cgroup = confinement.cgroup, NodeConfinement.memoryKills(in: cgroup) > killsBefore {
+            return ("killed at its memory limit of \(limit) (cgroup memory.max): \(status)", .memory)
         }
+        if confinement.dataLimit != nil, NodeConfinement.saysOutOfMemory(stderr) {
+            return ("ran out of memory at its limit of \(limit) (RLIMIT_DATA): \(status)", .memory)
+        }
+        return (status.description, nil)
     }
 }
 

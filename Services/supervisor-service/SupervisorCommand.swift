@@ -88,6 +88,8 @@ struct SupervisorCommand: AsyncParsableCommand {
                 throw ValidationError("\(problem): install Zeek where they can run it")
             }
         }
+        let confinement = NodeConfinement.detect()
+        logger.info("\(confinement.summary)")
         // Nodes inherit none of this process's own settings (its Kafka options file above all):
         // the stand-in gets what ``ServiceSettings/nodeEnvironment(credentialsFile:)`` gives, Zeek
         // nodes not even that (NodeLaunch).
@@ -95,7 +97,8 @@ struct SupervisorCommand: AsyncParsableCommand {
             .merging(settings.nodeEnvironment(credentialsFile: nodeKafkaOptionsFile)) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
-            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities),
+            launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities,
+                                       confinement: confinement),
             // All three were validated.
             stopInterval: Seconds.duration(stopInterval)!,
             killAfter: Seconds.duration(killAfter)!,

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,9 +26,11 @@ struct child_failure {
 };
 
 static const char *const steps[] = {"fork", "pipe", "prctl", "sched_setaffinity", "chdir", "dup2", "open /dev/null", "exec",
-                                    "setgroups", "setresgid", "setresuid", "capset", "raise ambient capability", "no_new_privs"};
+                                    "setgroups", "setresgid", "setresuid", "capset", "raise ambient capability", "no_new_privs",
+                                    "join cgroup", "setpriority", "setrlimit RLIMIT_DATA"};
 enum { STEP_FORK, STEP_PIPE, STEP_PRCTL, STEP_AFFINITY, STEP_CHDIR, STEP_DUP2, STEP_DEVNULL, STEP_EXEC,
-       STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID, STEP_CAPSET, STEP_AMBIENT, STEP_NO_NEW_PRIVS };
+       STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID, STEP_CAPSET, STEP_AMBIENT, STEP_NO_NEW_PRIVS,
+       STEP_CGROUP, STEP_NICE, STEP_RLIMIT };
 
 static void fail_in_child(int report_fd, int step) {
     struct child_failure failure = {errno, step};
@@ -97,10 +100,32 @@ int zm_spawn(const zm_spawn_options *options, pid_t *pid_out, const char **faile
             if (signal_number != SIGKILL && signal_number != SIGSTOP) signal(signal_number, SIG_DFL);
         }
 
-        if (options->cpu >= 0) {
+        /* Into its cgroup first: whatever it allocates from here on counts against its limit. */
+        if (options->cgroup_procs_fd >= 0) {
+            ssize_t written;
+            do {
+                written = write(options->cgroup_procs_fd, "0\n", 2);
+            } while (written < 0 && errno == EINTR);
+            if (written != 2) fail_in_child(report[1], STEP_CGROUP);
+        }
+        if (options->set_nice) {
+            errno = 0;
+            if (setpriority(PRIO_PROCESS, 0, options->nice) != 0) fail_in_child(report[1], STEP_NICE);
+        }
+        if (options->memory_max > 0) {
+            struct rlimit limit = {(rlim_t)options->memory_max, (rlim_t)options->memory_max};
+            if (setrlimit(RLIMIT_DATA, &limit) != 0) fail_in_child(report[1], STEP_RLIMIT);
+        }
+        if (options->cpu >= 0 || options->cpus != NULL) {
             cpu_set_t set;
             CPU_ZERO(&set);
-            CPU_SET(options->cpu, &set);
+            if (options->cpu >= 0) {
+                CPU_SET(options->cpu, &set);
+            } else {
+                for (int index = 0; index < options->cpu_count; index++) {
+                    if (options->cpus[index] >= 0 && options->cpus[index] < CPU_SETSIZE) CPU_SET(options->cpus[index], &set);
+                }
+            }
             if (sched_setaffinity(0, sizeof set, &set) != 0) fail_in_child(report[1], STEP_AFFINITY);
         }
         if (options->umask >= 0) umask((mode_t)options->umask);
@@ -142,4 +167,15 @@ int zm_spawn(const zm_spawn_options *options, pid_t *pid_out, const char **faile
 
 int zm_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+int zm_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+    }
+    return count;
 }

@@ -101,7 +101,53 @@ public enum ClusterConfigurationFile {
 
     /// The node keys of zeek-client's format, and the capture keys this reader adds to them.
     private static let nodeKeys = Set(["instance", "role", "type", "scripts", "port", "interface", "cpu_affinity", "env", "metrics_port", "state"])
-        .union(captureKeys)
+        .union(captureKeys).union(limitKeys)
+
+    /// A node's process limits, named and written as Zeek's `zeek.conf` writes them per node
+    /// type (`worker_memory_max = 4G`, `worker_nice = 5`, `worker_cpu_set = 0-3`,
+    /// `restart_interval_sec = 1`), here per node section without the type.
+    public static let limitKeys = ["memory_max", "nice", "cpu_set", "restart_interval_sec"]
+
+    /// A section's limits, checked as Zeek's generator checks them; nil when it sets none.
+    static func limits(from section: INIDocument.Section) throws(Problem) -> NodeLimits? {
+        func text(_ key: String) -> String? { section[key].flatMap { $0?.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 } }
+        var limits = NodeLimits()
+        if let value = text("memory_max") {
+            guard let bytes = NodeLimits.memory(value) else {
+                throw Problem("invalid memory_max '\(value)': bytes, or a number with a K, M, G or T suffix")
+            }
+            limits.memoryMax = bytes
+        }
+        if let value = text("nice") {
+            guard let nice = Int(value), (-20...19).contains(nice) else { throw Problem("invalid nice value '\(value)': a number from -20 to 19") }
+            limits.nice = nice
+        }
+        if let value = text("cpu_set") {
+            guard let cpus = NodeLimits.cpuList(value), !cpus.isEmpty else {
+                throw Problem("invalid cpu_set '\(value)': CPU numbers and ranges, e.g. 0-3,8 or 0-8:2")
+            }
+            limits.cpuSet = cpus
+        }
+        if let value = text("restart_interval_sec") {
+            guard let seconds = Int(value), (0...NodeLimits.maximumRestartInterval).contains(seconds) else {
+                throw Problem("invalid restart_interval_sec '\(value)': whole seconds from 0 to \(NodeLimits.maximumRestartInterval)")
+            }
+            limits.restartIntervalSec = seconds
+        }
+        if let problem = limits.problem { throw Problem(problem) }
+        return limits.isEmpty ? nil : limits
+    }
+
+    /// A node's limits as the keys ``limits(from:)`` reads.
+    static func limitEntries(_ limits: NodeLimits?) -> [(key: String, value: String?)] {
+        guard let limits else { return [] }
+        var entries: [(key: String, value: String?)] = []
+        if let bytes = limits.memoryMax { entries.append(("memory_max", NodeLimits.memoryText(bytes))) }
+        if let nice = limits.nice { entries.append(("nice", "\(nice)")) }
+        if let cpus = limits.cpuSet { entries.append(("cpu_set", NodeLimits.cpuListText(cpus))) }
+        if let seconds = limits.restartIntervalSec { entries.append(("restart_interval_sec", "\(seconds)")) }
+        return entries
+    }
 
     /// Capture settings as zeekctl's node.cfg names them; only worker sections may use them.
     ///
@@ -287,7 +333,8 @@ public enum ClusterConfigurationFile {
         return Management.Node(
             name: section.name, instance: instance, role: role, state: .running,
             port: try port("port", "port"), scripts: scripts, interface: value("interface"),
-            cpuAffinity: try integer("cpu_affinity"), env: env, metricsPort: try port("metrics_port", "metrics port")
+            cpuAffinity: try integer("cpu_affinity"), env: env, metricsPort: try port("metrics_port", "metrics port"),
+            limits: try limits(from: section)
         )
     }
 
@@ -315,6 +362,7 @@ public enum ClusterConfigurationFile {
                 entries.append(("env", node.env.sorted { $0.key < $1.key }.map { "\($0.key)=\(quotedIfSpaced($0.value))" }.joined(separator: " ")))
             }
             if let metrics = node.metricsPort { entries.append(("metrics_port", "\(metrics.number)")) }
+            entries += limitEntries(node.limits)
             // zeek-client's format has no key for options; the capture ones go back as the keys
             // they were read from, so the file reads back to the same nodes.
             for (key, option) in afPacketOptionKeys {

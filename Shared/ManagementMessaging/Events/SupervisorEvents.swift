@@ -133,18 +133,36 @@ public enum SupervisorNotification {
     ///
     /// `exit` and `pid` are arguments beyond Zeek's: how the process ended (e.g. `exited with
     /// status 3`, `killed by signal 9`) and which process it was, so a late report about an
-    /// earlier process is not mistaken for one about the node's current process.
+    /// earlier process is not mistaken for one about the node's current process. `reason`
+    /// (contract 3.1) says why, when the supervisor knows: `memory` for a node that reached its
+    /// `memory_max`.
     public struct NodeExit: ManagementEvent {
         public static let eventName = "Management::Supervisor::API::notify_node_exit"
         public var node: String
         public var outputs: Management.NodeOutputs
         public var exit: String?
         public var pid: Int?
-        public init(node: String, outputs: Management.NodeOutputs, exit: String? = nil, pid: Int? = nil) {
+        public var reason: Reason?
+        public init(node: String, outputs: Management.NodeOutputs, exit: String? = nil, pid: Int? = nil, reason: Reason? = nil) {
             self.node = node
             self.outputs = outputs
             self.exit = exit
             self.pid = pid
+            self.reason = reason
+        }
+
+        /// Why a process ended, when the supervisor can tell. Unknown values read as nil, so a
+        /// later version may add reasons.
+        public enum Reason: String, Sendable, Codable {
+            /// It reached its memory limit (`memory_max`).
+            case memory
+
+            public init(from decoder: any Decoder) throws {
+                self = Reason(rawValue: try decoder.singleValueContainer().decode(String.self)) ?? .unknown
+            }
+
+            /// Read from a reason this version does not know.
+            case unknown
         }
     }
 

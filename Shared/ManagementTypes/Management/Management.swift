@@ -89,11 +89,13 @@ public enum Management {
         public var env: [String: String]
         /// Prometheus exposition port.
         public var metricsPort: ZeekPort?
+        /// What the node's process may take of its host (contract 3.1); nil: the host's defaults.
+        public var limits: NodeLimits?
 
         public init(
             name: String, instance: String, role: Supervisor.ClusterRole, state: State = .running,
             port: ZeekPort? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
-            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: ZeekPort? = nil
+            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: ZeekPort? = nil, limits: NodeLimits? = nil
         ) {
             self.name = name
             self.instance = instance
@@ -106,6 +108,7 @@ public enum Management {
             self.cpuAffinity = cpuAffinity
             self.env = env
             self.metricsPort = metricsPort
+            self.limits = limits
         }
 
         enum CodingKeys: String, CodingKey {
@@ -115,6 +118,7 @@ public enum Management {
             case cpuAffinity = "cpu_affinity"
             case env
             case metricsPort = "metrics_port"
+            case limits
         }
 
         public init(from decoder: any Decoder) throws {
@@ -130,6 +134,7 @@ public enum Management {
             cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             env = try c.decode([String: String].self, forKey: .env, default: [:])
             metricsPort = try c.decodeIfPresent(ZeekPort.self, forKey: .metricsPort)
+            limits = try c.decodeIfPresent(NodeLimits.self, forKey: .limits)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -145,6 +150,7 @@ public enum Management {
             try c.encodeIfPresent(cpuAffinity, forKey: .cpuAffinity)
             try c.encode(env, forKey: .env)
             try c.encodeIfPresent(metricsPort, forKey: .metricsPort)
+            if let limits, !limits.isEmpty { try c.encode(limits, forKey: .limits) }
         }
 
         public static func < (lhs: Node, rhs: Node) -> Bool {
@@ -202,10 +208,13 @@ public enum Management {
         /// Broker listening port (`p`), if any.
         public var port: ZeekPort?
         public var metricsPort: ZeekPort?
+        /// How the node's last process ended, e.g. that it was killed at its memory limit
+        /// (contract 3.1); unset while it never ended.
+        public var lastExit: String?
 
         public init(
             node: String, state: State, mgmtRole: Role = .none, clusterRole: Supervisor.ClusterRole = .none,
-            pid: Int? = nil, port: ZeekPort? = nil, metricsPort: ZeekPort? = nil
+            pid: Int? = nil, port: ZeekPort? = nil, metricsPort: ZeekPort? = nil, lastExit: String? = nil
         ) {
             self.node = node
             self.state = state
@@ -214,6 +223,7 @@ public enum Management {
             self.pid = pid
             self.port = port
             self.metricsPort = metricsPort
+            self.lastExit = lastExit
         }
 
         enum CodingKeys: String, CodingKey {
@@ -223,6 +233,7 @@ public enum Management {
             case pid
             case port = "p"
             case metricsPort = "metrics_port"
+            case lastExit = "last_exit"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -234,6 +245,7 @@ public enum Management {
             pid = try c.decodeIntegerIfPresent(forKey: .pid)
             port = try c.decodeIfPresent(ZeekPort.self, forKey: .port)
             metricsPort = try c.decodeIfPresent(ZeekPort.self, forKey: .metricsPort)
+            lastExit = try c.decodeIfPresent(String.self, forKey: .lastExit)
         }
     }
 

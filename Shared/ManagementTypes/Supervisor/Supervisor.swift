@@ -59,12 +59,14 @@ public enum Supervisor {
         public var cpuAffinity: Int?
         /// The full cluster layout keyed by node name; non-empty makes the node a cluster member.
         public var cluster: [String: ClusterEndpoint]
+        /// What the node may take of the host (contract 3.1), enforced by the supervisor.
+        public var limits: NodeLimits?
 
         public init(
             name: String, interface: String? = nil, pcapFile: String? = nil, directory: String? = nil,
             stdoutFile: String? = nil, stderrFile: String? = nil, bareMode: Bool? = nil,
             addlBaseScripts: [String] = [], addlUserScripts: [String] = [], env: [String: String] = [:],
-            cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:]
+            cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:], limits: NodeLimits? = nil
         ) {
             self.name = name
             self.interface = interface
@@ -78,6 +80,7 @@ public enum Supervisor {
             self.env = env
             self.cpuAffinity = cpuAffinity
             self.cluster = cluster
+            self.limits = limits
         }
 
         enum CodingKeys: String, CodingKey {
@@ -92,6 +95,7 @@ public enum Supervisor {
             case env
             case cpuAffinity = "cpu_affinity"
             case cluster
+            case limits
         }
 
         public init(from decoder: any Decoder) throws {
@@ -108,6 +112,7 @@ public enum Supervisor {
             env = try c.decode([String: String].self, forKey: .env, default: [:])
             cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             cluster = try c.decode([String: ClusterEndpoint].self, forKey: .cluster, default: [:])
+            limits = try c.decodeIfPresent(NodeLimits.self, forKey: .limits)
         }
     }
 
