@@ -387,7 +387,7 @@ struct MemoryWatch: Sendable {
             return ("killed at its memory limit of \(limit) (cgroup memory.max): \(status)", .memory)
         }
         if confinement.dataLimit != nil, NodeConfinement.saysOutOfMemory(stderr) {
-            return ("ran out of memory at its limit of \(limit) (RLIMIT_DATA): \(status)", .memory)
+            return ("ran out of memory at its memory limit of \(limit) (RLIMIT_DATA): \(status)", .memory)
         }
         return (status.description, nil)
     }

@@ -63,7 +63,7 @@ enum Reports {
             return .object(entry)
         }
         let nodes: [JSONValue] = config.nodes.sorted { $0.name < $1.name }.map { node in
-            [
+            var entry: [String: JSONValue] = [
                 "name": .string(node.name), "instance": .string(node.instance), "role": .string(node.role.rawValue),
                 "port": node.port.map { .int(Int64($0.number)) } ?? .null,
                 "scripts": node.scripts.map { .array($0.map(JSONValue.string)) } ?? .null,
@@ -73,6 +73,9 @@ enum Reports {
                 "env": .object(node.env.mapValues(JSONValue.string)),
                 "metrics_port": node.metricsPort.map { .int(Int64($0.number)) } ?? .null,
             ]
+            // Beyond zeek-client, and only where set, so zeek-client's output is unchanged otherwise.
+            if let limits = node.limits, let value = try? JSONValue(encoding: limits) { entry["limits"] = value }
+            return .object(entry)
         }
         return ["id": .string(config.id), "instances": .array(instances), "nodes": .array(nodes)]
     }
@@ -141,6 +144,8 @@ enum Reports {
                 if let pid = status.pid { entry["pid"] = .int(Int64(pid)) }
                 if let port = status.port { entry["port"] = .int(Int64(port.number)) }
                 if let port = status.metricsPort { entry["metrics_port"] = .int(Int64(port.number)) }
+                // Beyond zeek-client: how the node's last process ended (killed at its memory limit, say).
+                if let exit = status.lastExit { entry["last_exit"] = .string(exit) }
                 entries[status.node] = .object(entry)
             }
             report[instance] = .object(entries)

@@ -36,7 +36,7 @@ struct NodeConfinementTests {
         let exited = ExitStatus(raw: 1 << 8)
         let (how, reason) = watch.verdict(exited, stderr: ["out of memory in new.", "fatal error: out of memory in new."])
         #expect(reason == .memory)
-        #expect(how == "ran out of memory at its limit of 400M (RLIMIT_DATA): exited with status 1")
+        #expect(how == "ran out of memory at its memory limit of 400M (RLIMIT_DATA): exited with status 1")
         #expect(watch.verdict(exited, stderr: ["fatal error: bad script"]).1 == nil, "another failure is not blamed on memory")
         #expect(watch.verdict(ExitStatus(raw: 0), stderr: ["out of memory"]).1 == nil, "a clean exit is not a memory kill")
         let unlimited = MemoryWatch(confinement: ProcessConfinement(), memoryMax: nil)

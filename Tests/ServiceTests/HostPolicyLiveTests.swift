@@ -16,6 +16,17 @@ struct HostPolicyLiveTests {
         ("scripts = site/../../../../tmp/x.zeek", "script site/../../../../tmp/x.zeek climbs out of its directory with '..'"),
     ])
     func aConfigurationCannotSetWhatTheHostRefuses(line: String, rule: String) async throws {
+        try await Self.deployRefused(line, saying: "node 'worker-2': \(rule) (the supervisor's default host policy; see --host-policy)")
+    }
+
+    @Test("a limit the host cannot honour fails the check, naming it, and nothing running changes")
+    func aLimitTheHostCannotHonourIsRefused() async throws {
+        try await Self.deployRefused("cpu_set = 1000", saying: "node 'worker-2': cpu_set names CPU 1000, which this host does not give its supervisor (it has ")
+    }
+
+    /// Deploys the example, then the example with `line` added to its last node (worker-2),
+    /// which must be refused with `expected` while everything running stays as it was.
+    private static func deployRefused(_ line: String, saying expected: String) async throws {
         try await Cluster.run { cluster in
             #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
             _ = try await cluster.waitUntilConverged()
@@ -25,7 +36,7 @@ struct HostPolicyLiveTests {
             let result = try await cluster.cli("deploy-config", try cluster.file(Cluster.example + "\n\(line)\n"))
             #expect(result.status == 1)
             let said = result.stdout + result.stderr
-            #expect(said.contains("node 'worker-2': \(rule) (the supervisor's default host policy; see --host-policy)"), "\(said)")
+            #expect(said.contains(expected), "\(said)")
             #expect(cluster.nodeProcesses() == before, "nothing running changed")
             #expect(try await cluster.deployedNodes() == deployedBefore)
             #expect(!FileManager.default.fileExists(atPath: "/tmp/owned"))

@@ -278,6 +278,102 @@ struct ZeekNodeTests {
         }
     }
 
+    @Test("node limits: nice and cpu_set apply; a node at its memory_max is reported with that reason and started again with back-off from its restart interval")
+    func nodeLimits() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // While the marker file exists, the worker allocates without end.
+        let marker = directory.appendingPathComponent("grow")
+        let script = directory.appendingPathComponent("grow.zeek")
+        try """
+            global hog: vector of string;
+            event poll() {
+                if ( file_size("\(marker.path)") >= 0.0 ) {
+                    local s = "xxxxxxxxxxxxxxxx";
+                    while ( T ) {
+                        s = s + s;
+                        if ( |s| >= 1048576 ) { hog += s; s = "xxxxxxxxxxxxxxxx"; }
+                    }
+                }
+                schedule 200 msec { poll() };
+            }
+            event zeek_init() { schedule 200 msec { poll() }; }
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("limits.ini")
+        try """
+            [manager]
+            instance = agent-host-a
+            role = manager
+            nice = 5
+            cpu_set = 0
+
+            [logger]
+            instance = agent-host-a
+            role = logger
+
+            [worker-1]
+            instance = agent-host-b
+            role = worker
+            scripts = \(script.path)
+            memory_max = 400M
+            restart_interval_sec = 4
+            """.write(to: config, atomically: true, encoding: .utf8)
+
+        try await Self.zeekCluster { cluster in
+            let observer = try await TestAgent(broker: cluster.broker, instance: "agent-host-b", name: "observer",
+                                               consumes: [.supervisorAPI.notify, .agentAPI.notify])
+            defer { Task { await observer.shutdown() } }
+            var result = try await Self.deploy(cluster, config.path)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-config", "--as-json")
+            #expect(result.stdout.contains("419430400"), "the limits round-trip: \(result.stdout)")
+
+            result = try await cluster.cli("get-nodes")
+            guard case .int(let manager)? = result["results", "agent-host-a", "manager", "pid"],
+                  case .int(let worker)? = result["results", "agent-host-b", "worker-1", "pid"] else {
+                Issue.record("no pids: \(result.stdout)")
+                return
+            }
+            let managerProcess = ProcessCredentials(pid: Int(manager))
+            #expect(managerProcess.nice == 5 && managerProcess.allowedCPUs == "0", "manager: nice \(managerProcess.nice ?? 99), CPUs \(managerProcess.allowedCPUs)")
+            #expect(ProcessCredentials(pid: Int(worker)).dataLimit == "419430400", "the worker's data limit is its memory_max")
+
+            // The worker grows: each process ends at its limit, and the next starts one restart
+            // interval (4 s) after the one before, not at Zeek's default of 1 s.
+            try Data().write(to: marker)
+            var pids: Set<Int> = [Int(worker)]
+            var starts: [ContinuousClock.Instant] = []
+            for _ in 0..<2 {
+                let started = try await observer.waitFor(SupervisorNotification.NodeStatus.self, timeout: .seconds(60)) {
+                    $0.node == "worker-1" && !pids.contains($0.pid)
+                }
+                starts.append(.now)
+                pids.formUnion(started.map(\.pid))
+            }
+            #expect(starts[1] - starts[0] >= .seconds(3.5), "restarted after \(starts[1] - starts[0]), sooner than its restart interval")
+            let exits = try await observer.waitFor(SupervisorNotification.NodeExit.self) { $0.node == "worker-1" && $0.reason == .memory }
+            #expect(exits.first?.exit?.contains("at its memory limit of 400M") == true, "\(exits.first?.exit ?? "")")
+            let errors = try await observer.waitFor(AgentAPI.NotifyError.self) { $0.node == "worker-1" }
+            #expect(errors.first?.msg.contains("memory limit of 400M") == true && errors.first?.msg.contains("Raise its memory_max") == true, "\(errors.first?.msg ?? "")")
+
+            // Without the marker the next process stays up; get-nodes tells how the last one ended.
+            try FileManager.default.removeItem(at: marker)
+            let deadline = ContinuousClock.now + .seconds(60)
+            repeat {
+                result = try await cluster.cli("get-nodes")
+                if result["results", "agent-host-b", "worker-1", "state"] == "RUNNING" { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while ContinuousClock.now < deadline
+            #expect(result["results", "agent-host-b", "worker-1", "state"] == "RUNNING", "\(result.stdout)")
+            guard case .string(let lastExit)? = result["results", "agent-host-b", "worker-1", "last_exit"] else {
+                Issue.record("no last_exit for worker-1: \(result.stdout)")
+                return
+            }
+            #expect(lastExit.contains("memory limit of 400M"), "\(lastExit)")
+        }
+    }
+
     @Test("a worker reading a pcap writes conn.log in its directory")
     func workerReadsPcap() async throws {
         let broker = try await LocalBroker.start()
@@ -333,6 +429,12 @@ struct ProcessCredentials {
     var ambient: UInt64 = 0
     var umask = ""
     var environment: [String: String] = [:]
+    /// `Cpus_allowed_list`, as the kernel prints it (`0-3,6`).
+    var allowedCPUs = ""
+    /// The nice level (field 19 of /proc/PID/stat).
+    var nice: Int?
+    /// The soft RLIMIT_DATA ("unlimited" or bytes).
+    var dataLimit = ""
 
     init(pid: Int) {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -345,8 +447,17 @@ struct ProcessCredentials {
             case "CapEff": effective = UInt64(parts[1], radix: 16) ?? 0
             case "CapAmb": ambient = UInt64(parts[1], radix: 16) ?? 0
             case "Umask": umask = parts[1]
+            case "Cpus_allowed_list": allowedCPUs = parts[1]
             default: break
             }
+        }
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") {
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            nice = fields.count > 16 ? Int(fields[16]) : nil // fields from 3 (state) on
+        }
+        let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
+        if let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max data size") }) {
+            dataLimit = String(line.dropFirst("Max data size".count).split(separator: " ").first ?? "")
         }
         let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
         for entry in environ.split(separator: 0) {
