@@ -161,7 +161,8 @@ struct ClientSettings: Sendable {
                 topics: [.controllerAPI] + extraTopics, security: service.security(.client), logger: logger, observer: observer
             )
         } catch {
-            Console.error("cannot reach Kafka at \(service.brokers.joined(separator: ",")): \(error). Check --brokers and that the broker is running.")
+            let whatToCheck = (error as? KafkaError)?.whatToCheck ?? "Check --brokers and that the broker is running."
+            Console.error("cannot reach Kafka at \(service.brokers.joined(separator: ",")): \(error). \(whatToCheck)")
             throw ExitCode.failure
         }
     }

@@ -30,11 +30,19 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// librdkafka's numeric error code (`rd_kafka_resp_err_t`), if the error came from librdkafka.
     public var code: Int32?
+    /// Why the broker could not be talked to, when librdkafka said why (a TLS handshake failed).
+    public var diagnosis: BrokerConnectionDiagnosis?
 
-    public init(_ kind: Kind, _ message: String, code: Int32? = nil) {
+    public init(_ kind: Kind, _ message: String, code: Int32? = nil, diagnosis: BrokerConnectionDiagnosis? = nil) {
         self.kind = kind
         self.message = message
         self.code = code
+        self.diagnosis = diagnosis
+    }
+
+    /// What an operator should check when this error kept a client from reaching Kafka.
+    public var whatToCheck: String {
+        diagnosis.map { "\($0.remedy) (--kafka-options-file or --kafka-option)." } ?? "Check --brokers and that the broker is running."
     }
 
     init(_ kind: Kind, _ context: String, error: rd_kafka_resp_err_t) {

@@ -15,6 +15,9 @@ final class ClientContext: Sendable {
     /// A consumer's record of what it read, forgotten for partitions a rebalance moves.
     let offsetContinuity: OffsetContinuity?
     let errorObserver: (@Sendable (KafkaError) -> Void)?
+    /// librdkafka's latest report of a failed broker connection (a refused TLS handshake,
+    /// say): the cause of a later "Broker transport failure", which does not say it.
+    let lastConnectionFailure = Mutex<String?>(nil)
 
     init(
         logger: Logger,
@@ -85,12 +88,17 @@ final class RdKafkaClient: @unchecked Sendable {
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
         rd_kafka_conf_set_log_cb(conf) { handle, level, facility, message in
             guard let context = ClientContext.from(handle) else { return }
-            let text = "\(facility.map { String(cString: $0) } ?? "?"): \(message.map { String(cString: $0) } ?? "")"
+            let facilityName = facility.map { String(cString: $0) } ?? "?"
+            let text = "\(facilityName): \(message.map { String(cString: $0) } ?? "")"
+            // Logged on the broker's thread as the connection fails, before the error callback
+            // is served on the poll thread.
+            if facilityName == "FAIL", let message { context.lastConnectionFailure.withLock { $0 = String(cString: message) } }
             context.logger.log(level: RdKafkaClient.logLevel(syslog: level), "librdkafka \(text)")
         }
         rd_kafka_conf_set_error_cb(conf) { handle, code, reason, _ in
             guard let context = ClientContext.from(handle) else { return }
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
+            if code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.lastConnectionFailure.withLock { $0 = text } }
             context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
             context.errorObserver?(KafkaError(.client, text, code: code))
         }
@@ -150,6 +158,12 @@ final class RdKafkaClient: @unchecked Sendable {
         let error = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMilliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             let unreachable = [RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN].contains(error)
+            let failure = context.lastConnectionFailure.withLock { $0 }
+            if let failure, let diagnosis = BrokerConnectionDiagnosis.diagnose(failure) {
+                throw KafkaError(unreachable ? .unreachable : .admin,
+                                 "listing topics: \(String(cString: rd_kafka_err2str(error))): \(diagnosis.problem) (librdkafka: \(failure))",
+                                 code: error.rawValue, diagnosis: diagnosis)
+            }
             throw KafkaError(unreachable ? .unreachable : .admin,
                              "listing topics: \(String(cString: rd_kafka_err2str(error))); is the broker running and reachable at the configured address?",
                              code: error.rawValue)

@@ -9,8 +9,11 @@ import Glibc
 ///
 /// Used by the tests (one broker each, so they never share state) and the benchmark.
 public final class LocalBroker: Sendable {
+    /// The port the broker listens on.
     public let port: Int
-    public var address: String { "127.0.0.1:\(port)" }
+    /// The address clients bootstrap from, which the broker also advertises in its metadata:
+    /// its own, or that of a proxy in front of it (a TLS terminator).
+    public let address: String
     private let process: Process
 
     /// The broker's process id, for measuring what it costs.
@@ -38,8 +41,13 @@ public final class LocalBroker: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Starts a broker and returns once it accepts connections.
-    public static func start(port requestedPort: Int? = nil, timeout: Duration = .seconds(20)) async throws -> LocalBroker {
+    ///
+    /// - Parameter advertisedAddress: `HOST:PORT` the broker tells clients to connect to
+    ///   (default: its own), e.g. a TLS terminator's that forwards to `port`.
+    public static func start(port requestedPort: Int? = nil, advertisedAddress: String? = nil,
+                             timeout: Duration = .seconds(20)) async throws -> LocalBroker {
         let port = try requestedPort ?? freeLoopbackPort()
+        let address = advertisedAddress ?? "127.0.0.1:\(port)"
         let script = repositoryRoot.appendingPathComponent("scripts/broker")
         let runDirectory = repositoryRoot.appendingPathComponent(".run")
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
@@ -49,12 +57,12 @@ public final class LocalBroker: Sendable {
 
         let process = Process()
         process.executableURL = script
-        process.arguments = ["run", String(port)]
+        process.arguments = ["run", String(port), address]
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let broker = LocalBroker(port: port, process: process, logURL: logURL)
+        let broker = LocalBroker(port: port, address: address, process: process, logURL: logURL)
 
         let deadline = ContinuousClock.now + timeout
         while !isAcceptingConnections(port: port) {
@@ -71,8 +79,9 @@ public final class LocalBroker: Sendable {
         return broker
     }
 
-    private init(port: Int, process: Process, logURL: URL) {
+    private init(port: Int, address: String, process: Process, logURL: URL) {
         self.port = port
+        self.address = address
         self.process = process
         self.logURL = logURL
     }

@@ -70,7 +70,8 @@ public struct EndpointService: Service {
                 throw error
             } catch {
                 let pause = min(attempt, 5)
-                logger.warning("cannot connect to Kafka at \(configuration.kafka.bootstrapServers.joined(separator: ",")) (attempt \(attempt)): \(error); retrying in \(pause) s. Check --brokers and that the broker is running.")
+                let whatToCheck = (error as? KafkaError)?.whatToCheck ?? "Check --brokers and that the broker is running."
+                logger.warning("cannot connect to Kafka at \(configuration.kafka.bootstrapServers.joined(separator: ",")) (attempt \(attempt)): \(error); retrying in \(pause) s. \(whatToCheck)")
                 do {
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(pause)) }
                 } catch {

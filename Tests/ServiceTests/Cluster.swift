@@ -15,6 +15,8 @@ final class Cluster: Sendable {
     let hostArguments: (supervisor: [String], agent: [String])
     /// Topic prefix of every process and client of this cluster (clusters sharing a broker).
     let prefix: String
+    /// Extra arguments of every zeek-mgmt run (e.g. the operator's `--kafka-options-file`).
+    let cliArguments: [String]
     private let ownsBroker: Bool
     private let processes = ProcessList()
 
@@ -22,10 +24,10 @@ final class Cluster: Sendable {
     /// are lost after `agentTimeout`, the controller times requests out after `requestTimeout`.
     static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
                       prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = [],
-                      supervisorArguments: [String] = [], agentArguments: [String] = []) async throws -> Cluster {
+                      supervisorArguments: [String] = [], agentArguments: [String] = [], cliArguments: [String] = []) async throws -> Cluster {
         let broker: LocalBroker
         if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
-        let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix,
+        let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix, cliArguments: cliArguments,
                               controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra,
                               hostArguments: (supervisorArguments, agentArguments))
         // The first becomes active; the others stand by.
@@ -51,11 +53,12 @@ final class Cluster: Sendable {
         try await cluster.stop()
     }
 
-    private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, controllerArguments: [String],
+    private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, cliArguments: [String] = [], controllerArguments: [String],
                  hostArguments: (supervisor: [String], agent: [String]) = ([], [])) {
         self.broker = broker
         self.ownsBroker = ownsBroker
         self.prefix = prefix
+        self.cliArguments = cliArguments
         self.controllerArguments = controllerArguments
         self.hostArguments = hostArguments
         baseDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-test-\(UUID().uuidString)")
@@ -106,7 +109,7 @@ final class Cluster: Sendable {
     }
 
     func cli(arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CLIResult {
-        try await CLIResult.run(arguments + prefixArguments, brokers: broker.address, stdin: stdin, timeout: timeout)
+        try await CLIResult.run(arguments + prefixArguments + cliArguments, brokers: broker.address, stdin: stdin, timeout: timeout)
     }
 
     private var prefixArguments: [String] { prefix.isEmpty ? [] : ["--topic-prefix", prefix] }
