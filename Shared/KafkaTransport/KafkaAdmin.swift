@@ -115,14 +115,14 @@ public struct KafkaAdmin: Sendable {
         }
         // The admin request times out on its own; the extra second only covers queue delivery.
         guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1_000) else {
-            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms; is the broker running and reachable at the configured address?")
+            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms")
         }
         defer { rd_kafka_event_destroy(event) }
         let eventError = rd_kafka_event_error(event)
         guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
             let kind: KafkaError.Kind = eventError == RD_KAFKA_RESP_ERR__TIMED_OUT ? .timedOut : .admin
-            throw KafkaError(kind, "creating topics failed: \(text); is the broker running and reachable at the configured address?", code: eventError.rawValue)
+            throw KafkaError(kind, "creating topics failed: \(text)", code: eventError.rawValue)
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
             throw KafkaError(.admin, "unexpected admin result event")

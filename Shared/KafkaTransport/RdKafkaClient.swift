@@ -165,7 +165,7 @@ final class RdKafkaClient: @unchecked Sendable {
                                  code: error.rawValue, diagnosis: diagnosis)
             }
             throw KafkaError(unreachable ? .unreachable : .admin,
-                             "listing topics: \(String(cString: rd_kafka_err2str(error))); is the broker running and reachable at the configured address?",
+                             "listing topics: \(String(cString: rd_kafka_err2str(error)))",
                              code: error.rawValue)
         }
         defer { rd_kafka_metadata_destroy(metadata) }
