@@ -53,7 +53,9 @@ struct ZeekCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        if let reason = installation.unsupportedReason { throw ValidationError(reason) }
+        if ClusterBackend.defaultName(forZeek: installation.version) != .broker || installation.problem(with: .broker) != nil {
+            throw ValidationError("benchmark zeek measures Broker clusters, on Zeek 8.0; Zeek \(installation.version) defaults to ZeroMQ")
+        }
         try await broker.withBroker { servers in try await measure(servers: servers, installation: installation, logger: logger) }
     }
 

@@ -68,6 +68,8 @@ public actor Agent {
     /// agent that restarted leaves the nodes it finds running alone until it is told.
     private var knowsDeployment = false
     private var layout: [String: Supervisor.ClusterEndpoint] = [:]
+    /// The deployed configuration's cluster backend, handed to every node.
+    private var clusterBackend: ClusterBackend?
     private(set) var nodes: [String: OwnNode] = [:]
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
     private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
@@ -99,6 +101,16 @@ public actor Agent {
     /// that are not listening yet.
     static let startOrder: [Supervisor.ClusterRole] = [.logger, .manager, .proxy, .worker, .none]
 
+    /// On ZeroMQ the manager comes first: it runs the proxy every other node talks through,
+    /// the relay's requests and the nodes' answers included.
+    static func startOrder(for backend: ClusterBackend.Name?) -> [Supervisor.ClusterRole] {
+        backend == .zeromq ? [.manager, .logger, .proxy, .worker, .none] : startOrder
+    }
+
+    /// The Zeek this host's supervisor runs and the backend its nodes would use, as its last
+    /// check told (nil for the stand-in): decides the start order on this host.
+    private var hostZeek: (version: String, backend: ClusterBackend.Name)?
+
     /// The configuration last checked successfully, so a deploy right after its check does
     /// not parse every script again.
     private var checkedConfiguration: Management.Configuration?
@@ -109,8 +121,24 @@ public actor Agent {
     func check(_ config: Management.Configuration, reqid: String) async -> [Management.Result] {
         let layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
-        let refused = await askSupervisor(about: mine) {
-            SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout))
+        var refused: [String: String] = [:]
+        var zeek: (version: String, backend: ClusterBackend.Name)?
+        await withTaskGroup(of: (String, SupervisorManagement.CheckResponse?, RequestFailure?).self) { tasks in
+            for node in mine {
+                let request = SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout, backend: config.clusterBackend))
+                tasks.addTask {
+                    do throws(RequestFailure) {
+                        return (node.name, try await self.supervisor(request), nil)
+                    } catch {
+                        return (node.name, nil, error)
+                    }
+                }
+            }
+            for await (name, response, failure) in tasks {
+                if let failure { refused[name] = "the supervisor did not answer: \(failure)" }
+                if let response, !response.result.isEmpty { refused[name] = response.result }
+                if let version = response?.zeekVersion, let backend = response?.clusterBackend { zeek = (version, backend) }
+            }
         }
         let failures = refused.keys.sorted().map { name in
             // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
@@ -122,7 +150,11 @@ public actor Agent {
             return failures
         }
         checkedConfiguration = config
-        return [Management.Result(reqid: reqid, instance: instance)]
+        if let zeek { hostZeek = zeek }
+        // Which Zeek runs here and on which backend, so the controller can refuse a cluster
+        // whose hosts disagree before any of them changes anything.
+        let runtime: JSONValue? = zeek.map { .object(["zeek_version": .string($0.version), "cluster_backend": .string($0.backend.rawValue)]) }
+        return [Management.Result(reqid: reqid, instance: instance, data: runtime)]
     }
 
     /// Deploys the configuration of `id` this agent checked last (``check(_:reqid:)``); if it
@@ -154,13 +186,14 @@ public actor Agent {
         configID = config.id
         knowsDeployment = true
         layout = Self.layout(of: config)
+        clusterBackend = config.clusterBackend
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
         operations += 1
         defer { operations -= 1 }
 
         // Keep what already runs as wanted (an agent that restarted, the same nodes deployed
         // again), unless forced; stop the rest; start what is missing.
-        let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout)) }, uniquingKeysWith: { first, _ in first })
+        let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout, backend: clusterBackend)) }, uniquingKeysWith: { first, _ in first })
         let running = force ? nil : await supervisorStatus()
         let adopted = (running ?? [:]).filter { $0.value.pid != nil && wanted[$0.key] == $0.value.node }
         await stopOnSupervisor(running.map { Set($0.keys).subtracting(adopted.keys) }, before: config.id)
@@ -207,7 +240,7 @@ public actor Agent {
     private func start(_ nodes: [Management.Node]) async -> Bool {
         var failed: Set<String> = []
         var completed = true
-        for role in Self.startOrder {
+        for role in Self.startOrder(for: hostZeek?.backend) {
             let group = nodes.filter { $0.role == role }
             guard !group.isEmpty else { continue }
             failed.formUnion(await create(group))
@@ -289,7 +322,7 @@ public actor Agent {
         var missing: [Management.Node] = []
         var stale: Set<String> = Set(running.keys).subtracting(nodes.keys)
         for node in own {
-            let wanted = nodeConfig(for: node, layout: layout)
+            let wanted = nodeConfig(for: node, layout: layout, backend: clusterBackend)
             guard let status = running[node.name], status.node == wanted else {
                 if running[node.name] != nil { stale.insert(node.name) }
                 missing.append(node)
@@ -317,7 +350,7 @@ public actor Agent {
     /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
     private func create(_ group: [Management.Node]) async -> Set<String> {
         let refused = await askSupervisor(about: group) {
-            SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout))
+            SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend))
         }
         for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
         return Set(refused.keys)
@@ -359,7 +392,7 @@ public actor Agent {
 
     /// The supervisor's view of a node: the whole cluster layout, its scripts after the user's,
     /// and — beyond Zeek — its options, which the node applies.
-    private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint]) -> Supervisor.NodeConfig {
+    private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint], backend: ClusterBackend?) -> Supervisor.NodeConfig {
         var env = node.env
         if let options = node.options, !options.isEmpty {
             env[Management.Option.environmentVariable] = try? ZeekJSON.encodeString(options.sorted())
@@ -367,7 +400,7 @@ public actor Agent {
         return Supervisor.NodeConfig(
             name: node.name, interface: node.interface, directory: node.name,
             addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout,
-            limits: node.limits
+            limits: node.limits, clusterBackend: backend
         )
     }
 

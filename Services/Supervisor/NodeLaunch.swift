@@ -104,7 +104,11 @@ public struct NodeLaunch: Sendable {
     /// A process ready to start: how to launch it, and for Zeek the port of its relay endpoint.
     struct Prepared: Sendable {
         var spec: LaunchSpec
+        /// Where the node serves the relay; nil for a carried node or the stand-in.
         var websocketPort: Int?
+        /// Whether the relay reaches the node through another node's WebSocket (see
+        /// ``ZeekNodeCommand/isCarried(_:installation:)``).
+        var carried = false
     }
 
     init(_ config: Supervisor.NodeConfig, context: Context) throws(NodeLaunchError) {
@@ -209,7 +213,10 @@ public struct NodeLaunch: Sendable {
             if !scripts.isEmpty { arguments += ["--"] + scripts }
             return Prepared(spec: LaunchSpec(executable: path, arguments: arguments, environment: environment,
                                              directory: directory.path, cpu: config.cpuAffinity, umask: NodeIdentities.umask))
-        case .zeek:
+        case .zeek(let installation, _):
+            if ZeekNodeCommand.isCarried(config, installation: installation) {
+                return Prepared(spec: try zeekSpec(in: directory, websocketPort: nil), carried: true)
+            }
             let port = try freeLoopbackPort()
             return Prepared(spec: try zeekSpec(in: directory, websocketPort: port), websocketPort: port)
         }

@@ -75,6 +75,12 @@ public actor NodeSupervisor {
     /// to end, first come first served.
     private var runningChecks = 0
     private var checksWaiting: [CheckedContinuation<Void, Never>] = []
+    /// Nodes serving Zeek's WebSocket API to the relay: their process and port, and whether
+    /// they are the manager (the carrier preferred for nodes that cannot serve it).
+    private var relayEndpoints: [String: (pid: Int, port: Int, isManager: Bool)] = [:]
+    /// Carried nodes (``ZeekNodeCommand/isCarried(_:installation:)``): their process, and the
+    /// node whose WebSocket the relay reaches them through, once one of this host runs.
+    private var carriedNodes: [String: (pid: Int, carrier: String?)] = [:]
 
     init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
@@ -189,6 +195,13 @@ public actor NodeSupervisor {
         }
     }
 
+    /// The Zeek this host runs `config` with and the cluster backend it would use: the one the
+    /// configuration names, else the default of this Zeek. Nil for the stand-in node.
+    nonisolated func zeek(for config: Supervisor.NodeConfig) -> (version: String, backend: ClusterBackend.Name)? {
+        guard case .zeek(let installation, _) = settings.launch.program else { return nil }
+        return (installation.version, config.clusterBackend?.name ?? ClusterBackend.defaultName(forZeek: installation.version))
+    }
+
     /// Status of one node (empty if unknown) or, for `""`, of all.
     func status(_ name: String) -> Supervisor.Status {
         let selected = name.isEmpty ? nodes : nodes.filter { $0.key == name }
@@ -286,7 +299,15 @@ public actor NodeSupervisor {
         nodes[name]?.lastSpawn = .now
         bus.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
         logger.info("node \(name) running (pid \(process.pid))")
-        if let relay, let port = prepared.websocketPort { await relay.attach(node: name, pid: Int(process.pid), port: port) }
+        if let port = prepared.websocketPort {
+            relayEndpoints[name] = (Int(process.pid), port, node.launch.config.cluster[name]?.role == .manager)
+            await relay?.attach(node: name, pid: Int(process.pid), port: port)
+            // Nodes waiting for a carrier, or carried by this node's earlier process.
+            for (carried, entry) in carriedNodes where entry.carrier == nil || entry.carrier == name { await carry(carried) }
+        } else if prepared.carried {
+            carriedNodes[name] = (Int(process.pid), nil)
+            await carry(name)
+        }
         let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
         let bus = self.bus, limit = settings.outputLines, relay = self.relay
         let memory = MemoryWatch(confinement: prepared.spec.confinement, memoryMax: node.launch.config.limits?.memoryMax)
@@ -305,6 +326,7 @@ public actor NodeSupervisor {
                 case .exited(let status):
                     files.close()
                     await relay?.detach(node: name, pid: Int(process.pid))
+                    await self.relayLost(name, pid: Int(process.pid))
                     let (how, reason) = memory.verdict(status, stderr: stderr.lines)
                     bus.enqueue(SupervisorNotification.NodeExit(
                         node: name, outputs: Management.NodeOutputs(stdout: stdout.joined, stderr: stderr.joined),
@@ -315,6 +337,28 @@ public actor NodeSupervisor {
             }
         }
         return nil
+    }
+
+    /// Has the relay reach carried node `name` through a WebSocket of this host, the
+    /// manager's if it runs here; waits for one to start otherwise.
+    private func carry(_ name: String) async {
+        guard let entry = carriedNodes[name] else { return }
+        let carrier = relayEndpoints.sorted { ($0.value.isManager ? 0 : 1, $0.key) < ($1.value.isManager ? 0 : 1, $1.key) }.first
+        carriedNodes[name]?.carrier = carrier?.key
+        guard let carrier else {
+            logger.info("node \(name) is reached through another node's WebSocket; none runs on this host yet")
+            return
+        }
+        await relay?.attach(node: name, pid: entry.pid, port: carrier.value.port)
+    }
+
+    /// Process `pid` of `name` ended: it serves the relay no more, and nodes it carried move
+    /// to another carrier (or wait for one).
+    private func relayLost(_ name: String, pid: Int) async {
+        if carriedNodes[name]?.pid == pid { carriedNodes[name] = nil }
+        guard relayEndpoints[name]?.pid == pid else { return }
+        relayEndpoints[name] = nil
+        for (carried, entry) in carriedNodes where entry.carrier == name { await carry(carried) }
     }
 
     /// A process of `name` ended. Unless it was stopped on purpose, schedules the next one:

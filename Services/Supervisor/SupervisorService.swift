@@ -117,7 +117,11 @@ extension RequestResponder {
         })
         responder.on(SupervisorManagement.CheckRequest.self, inOrder: { request, _ in
             let check = await supervisor.check(request.node)
-            return { SupervisorManagement.CheckResponse(reqid: request.reqid, result: await verdict(of: check, "node \(request.node.name) fails its check", logger)) }
+            let zeek = supervisor.zeek(for: request.node)
+            return {
+                SupervisorManagement.CheckResponse(reqid: request.reqid, result: await verdict(of: check, "node \(request.node.name) fails its check", logger),
+                                                   zeekVersion: zeek?.version, clusterBackend: zeek?.backend)
+            }
         })
         return responder
     }

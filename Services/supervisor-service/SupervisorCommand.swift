@@ -120,7 +120,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         case .zeek(let installation, _):
             logger.info("nodes run Zeek \(installation.version) (\(installation.executable)) in \(base.path)")
             logger.info("\(identities.summary)")
-            if let problem = installation.unsupportedReason { logger.warning("\(problem)") }
+            logger.info("the cluster backend of nodes is \(ClusterBackend.defaultName(forZeek: installation.version).displayName) unless a configuration names one")
         }
         try await runUntilTerminated([
             EndpointService(role: "supervisor-service", configuration: endpoint, logger: logger,

@@ -37,14 +37,19 @@ public enum ClusterConfigurationFile {
         var nodes: [Management.Node] = []
         var nodeSections = 0
         var nodesWithoutInstance = 0
-        let sectionNames = Set(document.sections.map(\.name)).subtracting(["instances"])
+        let sectionNames = Set(document.sections.map(\.name)).subtracting(["instances", clusterSection])
         var fanoutGroups = FanoutGroups()
+        var backend: ClusterBackend?
 
         for section in document.sections {
             if section.name == "instances" {
                 for entry in section.entries {
                     instances.append(try instance(named: entry.key, spec: entry.value))
                 }
+                continue
+            }
+            if section.name == clusterSection {
+                backend = try clusterBackend(from: section)
                 continue
             }
             for entry in section.entries where entry.value == nil {
@@ -80,7 +85,36 @@ public enum ClusterConfigurationFile {
         if !hasInstancesSection {
             instances = Set(nodes.map(\.instance)).sorted().map { Management.Instance(name: $0) }
         }
-        return Reading(configuration: Management.Configuration(id: id, instances: Set(instances), nodes: Set(nodes)), warnings: warnings)
+        return Reading(configuration: Management.Configuration(id: id, instances: Set(instances), nodes: Set(nodes), clusterBackend: backend),
+                       warnings: warnings)
+    }
+
+    /// The section for settings of the whole cluster rather than of one node (beyond
+    /// zeek-client's format, which has no such settings): the cluster backend.
+    public static let clusterSection = "cluster"
+
+    /// `[cluster]`: `backend = zeromq | broker | auto` (auto, the default: each host's Zeek
+    /// decides, ZeroMQ from 8.1 on), and the manager's ZeroMQ proxy ports `zeromq_xpub_port`
+    /// and `zeromq_xsub_port` (assigned by the controller when left out).
+    static func clusterBackend(from section: INIDocument.Section) throws(Problem) -> ClusterBackend? {
+        let known = ["backend", "zeromq_xpub_port", "zeromq_xsub_port"]
+        if let unknown = section.entries.map(\.key).first(where: { !known.contains($0) }) {
+            throw Problem("invalid [\(clusterSection)] key \"\(unknown)\": expected one of \(known.joined(separator: ", "))")
+        }
+        func text(_ key: String) -> String? { section[key].flatMap { $0?.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 } }
+        var backend = ClusterBackend()
+        if let value = text("backend"), value.lowercased() != "auto" {
+            guard let name = ClusterBackend.Name(rawValue: value.lowercased()) else {
+                throw Problem("invalid [\(clusterSection)] backend \"\(value)\": zeromq, broker or auto")
+            }
+            backend.name = name
+        }
+        for (key, path) in [("zeromq_xpub_port", \ClusterBackend.xpubPort), ("zeromq_xsub_port", \ClusterBackend.xsubPort)] {
+            guard let value = text(key) else { continue }
+            guard let number = UInt16(value), number > 0 else { throw Problem("invalid [\(clusterSection)] \(key) \"\(value)\": a port from 1 to 65535") }
+            backend[keyPath: path] = ZeekPort(number)
+        }
+        return backend.isEmpty ? nil : backend
     }
 
     private static func instance(named name: String, spec: String?) throws(Problem) -> Management.Instance {
@@ -345,6 +379,12 @@ public enum ClusterConfigurationFile {
     /// zeek-client leaves them out.
     public static func render(_ config: Management.Configuration) -> String {
         var document = INIDocument()
+        if let backend = config.clusterBackend, !backend.isEmpty {
+            var entries: [(key: String, value: String?)] = [("backend", backend.name?.rawValue ?? "auto")]
+            if let port = backend.xpubPort { entries.append(("zeromq_xpub_port", "\(port.number)")) }
+            if let port = backend.xsubPort { entries.append(("zeromq_xsub_port", "\(port.number)")) }
+            document.sections.append(INIDocument.Section(name: clusterSection, entries: entries))
+        }
         if !config.instances.isEmpty {
             document.sections.append(INIDocument.Section(name: "instances", entries: config.instances.sorted().map { instance in
                 (instance.name, instance.listenPort.map { "\(instance.host):\($0.number)" })

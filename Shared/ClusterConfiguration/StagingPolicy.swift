@@ -60,6 +60,16 @@ public struct StagingPolicy: Sendable, Hashable {
                 problems.insert("multiple nodes on instance '\(instance)' using port \(port)")
             }
         }
+        // The ZeroMQ proxy listens on the manager's host: its ports are that host's too.
+        if let backend = config.clusterBackend, let manager = config.nodes.filter({ $0.role == .manager }).map(\.instance).min() {
+            let proxyPorts = [("xpub_port", backend.xpubPort), ("xsub_port", backend.xsubPort)].compactMap { key, port in port.map { (key, $0) } }
+            for (key, port) in proxyPorts where portsInUse[manager]?[port] != nil {
+                problems.insert("cluster_backend \(key) \(port) is used by a node on instance '\(manager)', the manager's")
+            }
+            if let xpub = backend.xpubPort, xpub == backend.xsubPort {
+                problems.insert("cluster_backend xpub_port and xsub_port are both \(xpub)")
+            }
+        }
         if !autoAssignBrokerPorts {
             let lacking = config.nodes.filter { $0.role.listensForBroker && $0.port == nil }.map(\.name)
             if !lacking.isEmpty {
@@ -88,15 +98,30 @@ public struct StagingPolicy: Sendable, Hashable {
         instances.sort()
         var nodes = config.nodes.sorted(by: Self.assignmentOrder)
 
+        var backend = config.clusterBackend
         if autoAssignBrokerPorts {
             let lacking = nodes.indices.filter { nodes[$0].role.listensForBroker && nodes[$0].port == nil }
-            var pool = PortPool(from: brokerPortStart, skipping: instances.compactMap(\.listenPort?.number) + nodes.compactMap(\.port?.number))
+            var pool = PortPool(from: brokerPortStart, skipping: instances.compactMap(\.listenPort?.number) + nodes.compactMap(\.port?.number)
+                                + [backend?.xpubPort?.number, backend?.xsubPort?.number].compactMap { $0 })
             for index in lacking {
                 guard let port = pool.take() else {
                     throw PortsExhausted(kind: "Broker", node: nodes[index].name, instance: nodes[index].instance, needed: lacking.count,
                                          start: brokerPortStart, free: pool.taken)
                 }
                 nodes[index].port = ZeekPort(port)
+            }
+            // The ZeroMQ proxy's ports, whichever backend the hosts choose: a host decides only
+            // when it checks the configuration, and two spare ports cost nothing.
+            if let manager = nodes.first(where: { $0.role == .manager }) {
+                var completed = backend ?? ClusterBackend()
+                for key in [\ClusterBackend.xpubPort, \ClusterBackend.xsubPort] where completed[keyPath: key] == nil {
+                    guard let port = pool.take() else {
+                        throw PortsExhausted(kind: "ZeroMQ proxy", node: manager.name, instance: manager.instance, needed: 2,
+                                             start: brokerPortStart, free: pool.taken)
+                    }
+                    completed[keyPath: key] = ZeekPort(port)
+                }
+                backend = completed
             }
         }
         if autoAssignMetricsPorts {
@@ -123,7 +148,7 @@ public struct StagingPolicy: Sendable, Hashable {
                 }
             }
         }
-        return Management.Configuration(id: config.id, instances: Set(instances), nodes: Set(nodes))
+        return Management.Configuration(id: config.id, instances: Set(instances), nodes: Set(nodes), clusterBackend: backend)
     }
 
     /// Zeek assigns ports by instance name, then role (manager, logger, proxy, worker), then node name.

@@ -1,4 +1,5 @@
 import Foundation
+import ManagementTypes
 
 /// A Zeek installation the supervisor runs nodes with: the `zeek` executable and the script
 /// search path it was built with.
@@ -15,12 +16,29 @@ public struct ZeekInstallation: Sendable, Hashable {
     /// What `zeek --version` says, e.g. `8.0.10`; empty if it could not be run.
     public let version: String
 
-    /// Why this Zeek cannot serve the relay, if it cannot: Zeek 9.1 removed the WebSocket
-    /// server of its Broker backend, which the node script opens for the relay.
-    public var unsupportedReason: String? {
-        let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
-        guard parts.count >= 2, parts[0] > 9 || (parts[0] == 9 && parts[1] >= 1) else { return nil }
-        return "Zeek \(version) has no WebSocket server in its Broker backend, which nodes need to reach their relay; run Zeek 8.0 LTS or 9.0"
+    /// Why this Zeek cannot run a cluster node on `backend`, or nil if it can.
+    ///
+    /// - ZeroMQ needs Zeek's ZeroMQ backend scripts (Zeek 8.0 and later ship them).
+    /// - Broker cannot serve the relay from Zeek 9.1 on: Zeek removed its Broker WebSocket
+    ///   server, which the node script opens.
+    public func problem(with backend: ClusterBackend.Name) -> String? {
+        switch backend {
+        case .zeromq:
+            return hasScript("policy/frameworks/cluster/backend/zeromq/main.zeek") ? nil
+                : "Zeek \(version) (\(executable)) has no ZeroMQ cluster backend: deploy with backend = broker, or run Zeek 8.0 or later"
+        case .broker:
+            let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
+            guard parts.count >= 2, (parts[0], parts[1]) >= (9, 1) else { return nil }
+            return "Zeek \(version) has no WebSocket server on the Broker backend, which nodes need to reach their relay: deploy with backend = zeromq (or auto)"
+        }
+    }
+
+    /// Whether `relative` (e.g. `policy/frameworks/...`) is among Zeek's installed scripts.
+    public func hasScript(_ relative: String) -> Bool {
+        let tail = relative.hasPrefix("policy/") ? String(relative.dropFirst("policy/".count)) : relative
+        return scriptPath.split(separator: ":").contains { directory in
+            FileManager.default.fileExists(atPath: "\(directory)/\(relative)") || FileManager.default.fileExists(atPath: "\(directory)/\(tail)")
+        }
     }
 
     public struct NotFound: Error, CustomStringConvertible {

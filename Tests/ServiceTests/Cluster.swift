@@ -142,7 +142,15 @@ final class Cluster: Sendable {
             #expect(status == 0 || status == 128 + SIGKILL || status == 128 + SIGTERM, "\(process.name) exited with \(status):\n\(process.text)")
         }
         if ownsBroker { broker.stop() }
-        try? FileManager.default.removeItem(at: baseDirectory)
+        // ZEEK_MGMT_KEEP_TEST_DIRECTORIES keeps the nodes' directories (Zeek's logs) and each
+        // service's output (<name>.out) to look into.
+        if ProcessInfo.processInfo.environment["ZEEK_MGMT_KEEP_TEST_DIRECTORIES"] == nil {
+            try? FileManager.default.removeItem(at: baseDirectory)
+        } else {
+            for (index, process) in processes.all().enumerated() {
+                try? Data(process.text.utf8).write(to: baseDirectory.appendingPathComponent("\(index)-\(process.name).out"))
+            }
+        }
     }
 
     /// Breaks every validation rule a cluster INI file can break (configparser itself rejects

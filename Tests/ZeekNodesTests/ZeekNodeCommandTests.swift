@@ -120,13 +120,34 @@ struct ZeekNodeCommandTests {
 
 @Suite("Finding Zeek")
 struct ZeekInstallationTests {
-    @Test("Zeek 9.1 and later are refused with what to run instead", arguments: [
-        ("8.0.10", false), ("9.0.2", false), ("9.1.0-dev", true), ("10.0.0", true), ("", false),
+    @Test("each Zeek's default backend, as zeekctl chooses it: ZeroMQ from 8.1 on; Broker is refused where it cannot serve the relay", arguments: [
+        ("8.0.10", ClusterBackend.Name.broker, false), ("8.1.0", .zeromq, false), ("9.0.2", .zeromq, false), ("9.1.0-dev", .zeromq, true),
+        ("10.0.0", .zeromq, true), ("", .broker, false),
     ])
-    func versions(version: String, unsupported: Bool) {
+    func versions(version: String, backend: ClusterBackend.Name, brokerRefused: Bool) {
+        #expect(ClusterBackend.defaultName(forZeek: version) == backend)
         let zeek = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: ".", version: version)
-        #expect((zeek.unsupportedReason != nil) == unsupported)
-        if unsupported { #expect(zeek.unsupportedReason!.contains("run Zeek 8.0 LTS")) }
+        #expect((zeek.problem(with: .broker) != nil) == brokerRefused)
+        if brokerRefused { #expect(zeek.problem(with: .broker)!.contains("deploy with backend = zeromq")) }
+        #expect(zeek.problem(with: .zeromq)?.contains("has no ZeroMQ cluster backend") == true, "no ZeroMQ scripts on the script path \(zeek.scriptPath)")
+    }
+
+    @Test("the ZeroMQ layout: the manager runs the proxy on its address and the deployed ports; every node connects to it; IPv6 switched on")
+    func zeromqSettings() throws {
+        let cluster: [String: Supervisor.ClusterEndpoint] = [
+            "manager": .init(role: .manager, host: IPAddress("2001:db8::1")!, port: ZeekPort(27760)),
+            "logger": .init(role: .logger, host: IPAddress("192.0.2.2")!, port: ZeekPort(27761)),
+            "worker-1": .init(role: .worker, host: IPAddress("192.0.2.3")!),
+        ]
+        let backend = ClusterBackend(name: .zeromq, xpubPort: ZeekPort(27758), xsubPort: ZeekPort(27759))
+        let manager = try #require(try ZeekNodeCommand.backendSettings(.zeromq, for: Supervisor.NodeConfig(name: "manager", cluster: cluster, clusterBackend: backend)))
+        #expect(manager.contains(#"listen_xpub_endpoint = "tcp://[2001:db8::1]:27758""#) && manager.contains(#"listen_xsub_endpoint = "tcp://[2001:db8::1]:27759""#))
+        #expect(manager.contains(#"connect_xpub_endpoint = "tcp://[2001:db8::1]:27759""#) && manager.contains(#"connect_xsub_endpoint = "tcp://[2001:db8::1]:27758""#))
+        #expect(manager.contains("@load frameworks/cluster/backend/zeromq") && manager.contains("ipv6 = T"))
+        let worker = try #require(try ZeekNodeCommand.backendSettings(.zeromq, for: Supervisor.NodeConfig(name: "worker-1", cluster: cluster, clusterBackend: backend)))
+        #expect(worker.contains(#"listen_xpub_endpoint = """#) && worker.contains(#"connect_xsub_endpoint = "tcp://[2001:db8::1]:27758""#), "only the manager listens")
+        #expect(try ZeekNodeCommand.backendSettings(.broker, for: Supervisor.NodeConfig(name: "manager", cluster: cluster)) == nil)
+        #expect(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.backendSettings(.zeromq, for: Supervisor.NodeConfig(name: "manager", cluster: cluster)) }
     }
 
     @Test("a path that is not Zeek says what to pass")

@@ -98,12 +98,27 @@ public enum SupervisorManagement {
         public init(reqid: String, node: Supervisor.NodeConfig) { self.reqid = reqid; self.node = node }
     }
 
-    /// `""` when the node would start, else what is wrong (Zeek's own error text).
+    /// `""` when the node would start, else what is wrong (Zeek's own error text). From
+    /// contract 3.1 also which Zeek the host runs (`zeek_version`) and the cluster backend
+    /// the node would use there (`cluster_backend`); both absent for the stand-in node.
     public struct CheckResponse: ManagementResponse {
         public static let eventName = "Management::Supervisor::API::check_response"
         public var reqid: String
         public var result: String
-        public init(reqid: String, result: String) { self.reqid = reqid; self.result = result }
+        public var zeekVersion: String?
+        public var clusterBackend: ClusterBackend.Name?
+        public init(reqid: String, result: String, zeekVersion: String? = nil, clusterBackend: ClusterBackend.Name? = nil) {
+            self.reqid = reqid
+            self.result = result
+            self.zeekVersion = zeekVersion
+            self.clusterBackend = clusterBackend
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case reqid, result
+            case zeekVersion = "zeek_version"
+            case clusterBackend = "cluster_backend"
+        }
         public init(reqid: String, failure error: String, instance: String?) { self.init(reqid: reqid, result: error) }
         public var succeeded: Bool { result.isEmpty }
     }

@@ -166,20 +166,25 @@ public enum Management {
         public var instances: Set<Instance>
         /// All nodes, across all instances.
         public var nodes: Set<Node>
+        /// The Zeek cluster backend and its ports (contract 3.1); nil: each host's default.
+        public var clusterBackend: ClusterBackend?
 
         /// A fresh id, as Zeek's `unique_id("")` gives a configuration that does not name one.
         public static func uniqueID() -> String {
             String(UInt64.random(in: .min ... .max), radix: 36)
         }
 
-        public init(id: String = Configuration.uniqueID(), instances: Set<Instance> = [], nodes: Set<Node> = []) {
+        public init(id: String = Configuration.uniqueID(), instances: Set<Instance> = [], nodes: Set<Node> = [],
+                    clusterBackend: ClusterBackend? = nil) {
             self.id = id
             self.instances = instances
             self.nodes = nodes
+            self.clusterBackend = clusterBackend
         }
 
         enum CodingKeys: String, CodingKey {
             case id, instances, nodes
+            case clusterBackend = "cluster_backend"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -187,6 +192,7 @@ public enum Management {
             id = try c.decode(String.self, forKey: .id, default: Configuration.uniqueID())
             instances = try c.decode(Set<Instance>.self, forKey: .instances, default: [])
             nodes = try c.decode(Set<Node>.self, forKey: .nodes, default: [])
+            clusterBackend = try c.decodeIfPresent(ClusterBackend.self, forKey: .clusterBackend)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -194,6 +200,7 @@ public enum Management {
             try c.encode(id, forKey: .id)
             try c.encodeSet(instances, forKey: .instances)
             try c.encodeSet(nodes, forKey: .nodes)
+            if let clusterBackend, !clusterBackend.isEmpty { try c.encode(clusterBackend, forKey: .clusterBackend) }
         }
     }
 

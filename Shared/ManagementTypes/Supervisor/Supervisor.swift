@@ -61,12 +61,15 @@ public enum Supervisor {
         public var cluster: [String: ClusterEndpoint]
         /// What the node may take of the host (contract 3.1), enforced by the supervisor.
         public var limits: NodeLimits?
+        /// The cluster's backend (contract 3.1); nil: the host's default.
+        public var clusterBackend: ClusterBackend?
 
         public init(
             name: String, interface: String? = nil, pcapFile: String? = nil, directory: String? = nil,
             stdoutFile: String? = nil, stderrFile: String? = nil, bareMode: Bool? = nil,
             addlBaseScripts: [String] = [], addlUserScripts: [String] = [], env: [String: String] = [:],
-            cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:], limits: NodeLimits? = nil
+            cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:], limits: NodeLimits? = nil,
+            clusterBackend: ClusterBackend? = nil
         ) {
             self.name = name
             self.interface = interface
@@ -81,6 +84,7 @@ public enum Supervisor {
             self.cpuAffinity = cpuAffinity
             self.cluster = cluster
             self.limits = limits
+            self.clusterBackend = clusterBackend
         }
 
         enum CodingKeys: String, CodingKey {
@@ -96,6 +100,7 @@ public enum Supervisor {
             case cpuAffinity = "cpu_affinity"
             case cluster
             case limits
+            case clusterBackend = "cluster_backend"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -113,6 +118,7 @@ public enum Supervisor {
             cpuAffinity = try c.decodeIntegerIfPresent(forKey: .cpuAffinity)
             cluster = try c.decode([String: ClusterEndpoint].self, forKey: .cluster, default: [:])
             limits = try c.decodeIfPresent(NodeLimits.self, forKey: .limits)
+            clusterBackend = try c.decodeIfPresent(ClusterBackend.self, forKey: .clusterBackend)
         }
     }
 

@@ -5,7 +5,8 @@
 ##! topic, and receives responses and the node's hello on the relay topic.
 ##!
 ##! Environment, set by the supervisor:
-##!   ZEEK_MGMT_WEBSOCKET_PORT   the local port to serve the relay on
+##!   ZEEK_MGMT_WEBSOCKET_PORT   the local port to serve the relay on; unset for a node the
+##!                              relay reaches through another node's WebSocket
 ##!
 ##! Zeek 8.0 ships the Management framework's API declarations; later versions do not, so
 ##! the declarations below are only made when Zeek has none.
@@ -148,12 +149,12 @@ event zeek_init() &priority=-10
 	{
 	Cluster::subscribe(request_topic);
 
+	# Without a port the relay reaches this node through another node's WebSocket (a node
+	# that takes log writes on ZeroMQ, whose own WebSocket server would bind its log socket
+	# twice): requests still arrive on request_topic, through the manager's proxy.
 	local port_text = getenv("ZEEK_MGMT_WEBSOCKET_PORT");
 	if ( port_text == "" )
-		{
-		Reporter::warning("ZEEK_MGMT_WEBSOCKET_PORT is not set: the node cannot be managed");
 		return;
-		}
 
 	if ( ! Cluster::listen_websocket([$listen_addr=127.0.0.1, $listen_port=to_port(port_text + "/tcp")]) )
 		Reporter::fatal(fmt("cannot serve the management relay on 127.0.0.1:%s", port_text));

@@ -1,0 +1,55 @@
+/// Which Zeek cluster backend a cluster's nodes talk over, and where (contract 3.1).
+///
+/// Zeek 8.1 made ZeroMQ the backend zeekctl uses and Zeek 9.0 deprecated Broker, so the
+/// backend is part of the deployed configuration. Without a `name`, each host takes the
+/// default of the Zeek it runs, as zeekctl does: ZeroMQ from Zeek 8.1 on, Broker before; the
+/// controller refuses a cluster whose hosts would then disagree.
+///
+/// With ZeroMQ, the manager runs the XPUB/XSUB proxy every node connects to, on the
+/// manager's address and ``xpubPort``/``xsubPort`` (the controller assigns them from its
+/// Broker port range when the operator leaves them out), and each logger takes log writes on
+/// its own port (`p`).
+public struct ClusterBackend: Hashable, Sendable, Codable {
+    public enum Name: String, Hashable, Sendable, Codable, CaseIterable {
+        case zeromq
+        case broker
+
+        /// As Zeek's documentation writes it.
+        public var displayName: String { self == .zeromq ? "ZeroMQ" : "Broker" }
+    }
+
+    /// The backend every node uses; nil: the default of each host's Zeek.
+    public var name: Name?
+    /// The manager's XPUB port (nodes subscribe there).
+    public var xpubPort: ZeekPort?
+    /// The manager's XSUB port (nodes publish there).
+    public var xsubPort: ZeekPort?
+
+    public init(name: Name? = nil, xpubPort: ZeekPort? = nil, xsubPort: ZeekPort? = nil) {
+        self.name = name
+        self.xpubPort = xpubPort
+        self.xsubPort = xsubPort
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case xpubPort = "xpub_port"
+        case xsubPort = "xsub_port"
+    }
+
+    /// Nothing set: as a configuration without the record.
+    public var isEmpty: Bool { self == ClusterBackend() }
+
+    /// The backend of a Zeek that does not name one: ZeroMQ from 8.1 on (as zeekctl), else Broker.
+    /// `version` is what `zeek --version` prints (`8.0.10`, `9.1.0-dev`).
+    public static func defaultName(forZeek version: String) -> Name {
+        let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
+        guard parts.count >= 2 else { return .broker }
+        return (parts[0], parts[1]) >= (8, 1) ? .zeromq : .broker
+    }
+
+    /// `major.minor` of a Zeek version, what must agree across a cluster's hosts.
+    public static func release(ofZeek version: String) -> String {
+        version.split(separator: ".").prefix(2).joined(separator: ".")
+    }
+}
