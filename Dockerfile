@@ -60,9 +60,11 @@ ENV PATH=/usr/local/zeek/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 # volume there (compose's zeek-logs, the chart's hostPath or claim) to keep them across container
 # restarts; no VOLUME here, so the controller and the client get no anonymous volumes.
 # Services run unprivileged, as zeek-mgmt (uid 10001). Zeek nodes run as zeek (uid 10002), a user
-# no service is: a node exploited through the traffic it parses cannot read the host's key. The host container (agent + supervisor) runs as root only where its
-# Zeek nodes capture packets: that needs the NET_RAW and NET_ADMIN capabilities, and host
-# networking to see the host's interfaces (see compose/ and helm/).
+# no service is: a node exploited through the traffic it parses cannot read the host's key. The
+# host container (agent + supervisor) runs as root, with only the capabilities its supervisor
+# uses to run each node as zeek (CHOWN, SETUID, SETGID, DAC_OVERRIDE, KILL) and those capturing
+# workers get (NET_RAW, NET_ADMIN; host networking to see the host's interfaces): see compose/
+# and helm/.
 USER zeek-mgmt
 WORKDIR /var/lib/zeek-mgmt
 # zeek-client's gateway, when controller-service serves it on every address (--websocket 0.0.0.0:2149,

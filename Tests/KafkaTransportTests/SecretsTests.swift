@@ -43,4 +43,26 @@ struct SecretsTests {
         let error = #expect(throws: KafkaError.self) { try KafkaConfiguration.parseOverrides(["sasl.password hunter2"]) }
         #expect(error.map { !"\($0)".contains("hunter2") } == true, "\(String(describing: error))")
     }
+
+    /// A service's parts are printed whole at debug level (swift-service-lifecycle lists them
+    /// when they start and stop): the SASL options a service was given must show without their
+    /// password, also nested in another value.
+    @Test func aConfigurationPrintsWithoutItsCredentials() {
+        let configuration = KafkaConfiguration(bootstrapServers: ["kafka:9092"], clientID: "controller-service.controller", overrides: [
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "zeek-controller",
+            "sasl.password": "hunter2", "ssl.key.password": "hunter3",
+        ])
+        struct Holder { let kafka: KafkaConfiguration }
+        for shown in [String(describing: configuration), String(reflecting: configuration), String(describing: Holder(kafka: configuration)),
+                      String(reflecting: [configuration])] {
+            #expect(!shown.contains("hunter2") && !shown.contains("hunter3"), "\(shown)")
+            #expect(shown.contains("\"sasl.password\": \"[redacted]\""), "\(shown)")
+            #expect(shown.contains("\"security.protocol\": \"SASL_PLAINTEXT\"") && shown.contains("\"sasl.username\": \"zeek-controller\""), "\(shown)")
+        }
+        // The SASL options reach librdkafka as given, after (so over) the defaults.
+        let properties = configuration.properties(role: KafkaConfiguration.Tuning.producer)
+        for (key, value) in configuration.overrides {
+            #expect(properties.last { $0.0 == key }?.1 == value)
+        }
+    }
 }

@@ -55,14 +55,24 @@ struct ComposeTopologyTests {
         }
         let trust = keys.appendingPathComponent("trust").path
         try (trustLines.joined(separator: "\n") + "\n").write(toFile: trust, atomically: true, encoding: .utf8)
+        // Each service's Kafka login, as make-kafka-users makes them, but without SASL: the local
+        // broker takes none (the files' paths show who reads which).
+        var logins: [String: String] = [:]
+        for service in ["controller", "agent", "supervisor", "operator"] {
+            let path = base.appendingPathComponent("kafka-\(service).properties").path
+            try "# stands in for compose/kafka/\(service).properties: the local broker takes no SASL login\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            logins["kafka-\(service)"] = path
+        }
         let secrets = ["gateway-cert": pki.serverCertificate, "gateway-key": pki.serverKey, "gateway-client-ca": pki.ca, "gateway-clients": clients,
                        "trust": trust, "controller-key": controllerKey, "gateway-operator-key": gatewayKey, "operator-key": operatorKey]
+            .merging(logins) { $1 }
         func secretNames(of service: String) -> Set<String> {
             Set(compose.block("secrets", of: service).map { $0.replacing("- source: ", with: "") })
         }
-        #expect(secretNames(of: "controller") == Set(secrets.keys).subtracting(["operator-key"]))
-        #expect(secretNames(of: "agent") == ["trust"])
-        #expect(secretNames(of: "client") == ["trust", "operator-key"])
+        #expect(secretNames(of: "controller") == Set(secrets.keys).subtracting(["operator-key", "kafka-agent", "kafka-supervisor", "kafka-operator"]))
+        #expect(secretNames(of: "agent") == ["trust", "kafka-agent", "kafka-supervisor"])
+        #expect(secretNames(of: "client") == ["trust", "operator-key", "kafka-operator"])
         /// The compose environment of `service`, pointed at the local servers and secrets.
         func environment(_ service: String) -> [String: String] {
             compose.environment(of: service).mapValues { value in
@@ -82,6 +92,11 @@ struct ComposeTopologyTests {
         #expect(environment("agent")["ZEEK_MGMT_KEY_DIR"] == "/var/lib/zeek-mgmt/keys")
         #expect(compose.block("volumes", of: "agent").contains { $0.hasPrefix("- zeek-host-keys:/var/lib/zeek-mgmt/keys") })
         #expect(environment("client")["ZEEK_MGMT_KEY_FILE"] == operatorKey)
+        // Each process its own Kafka login.
+        #expect(environment("controller")["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] == logins["kafka-controller"])
+        #expect(environment("agent")["ZEEK_MGMT_AGENT_KAFKA_OPTIONS_FILE"] == logins["kafka-agent"])
+        #expect(environment("agent")["ZEEK_MGMT_SUPERVISOR_KAFKA_OPTIONS_FILE"] == logins["kafka-supervisor"])
+        #expect(environment("client")["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] == logins["kafka-operator"])
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url) --request-timeout 20")
         // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
         #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
@@ -175,6 +190,19 @@ struct ComposeTopologyTests {
         ])
         #expect(zeekClient.status == 0 && zeekClient.stdout == nodes.stdout, "\(zeekClient.stdout)\(zeekClient.stderr)")
 
+        // zeek-mgmt-host gives its supervisor and its agent each its own Kafka login, and neither the other's.
+        let pids = try String(contentsOfFile: base.appendingPathComponent("host-1.pids").path, encoding: .utf8)
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        #expect(pids.count == 2)
+        if pids.count == 2 {
+            let (supervisor, agent) = (ProcessCredentials(pid: pids[0]).environment, ProcessCredentials(pid: pids[1]).environment)
+            #expect(supervisor["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] == logins["kafka-supervisor"], "\(supervisor)")
+            #expect(agent["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] == logins["kafka-agent"], "\(agent)")
+            for environment in [supervisor, agent] {
+                #expect(environment["ZEEK_MGMT_AGENT_KAFKA_OPTIONS_FILE"] == nil && environment["ZEEK_MGMT_SUPERVISOR_KAFKA_OPTIONS_FILE"] == nil)
+            }
+        }
+
         // The compose health check of an agent replica.
         let check = Process()
         check.executableURL = root.appendingPathComponent("compose/zeek-mgmt-host")
@@ -193,9 +221,15 @@ struct ComposeFile {
     let resolved: String
 
     static func resolve(_ file: URL) throws -> ComposeFile {
+        try resolve([file])
+    }
+
+    /// `files` merged in order, as `docker-compose -f FILE... config` merges them.
+    static func resolve(_ files: [URL]) throws -> ComposeFile {
+        let file = files[0]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-compose", "-f", file.path, "config"]
+        process.arguments = ["docker-compose"] + files.flatMap { ["-f", $0.path] } + ["config"]
         process.currentDirectoryURL = file.deletingLastPathComponent()
         let output = Pipe()
         process.standardOutput = output

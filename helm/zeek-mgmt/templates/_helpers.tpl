@@ -14,10 +14,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.kafka.topicPrefix | quote }}
 - name: ZEEK_MGMT_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
-{{- if .Values.kafka.sasl.existingSecret }}
-- name: ZEEK_MGMT_KAFKA_OPTIONS_FILE
-  value: /etc/zeek-mgmt/kafka-sasl/{{ .Values.kafka.sasl.key }}
-{{- end }}
 - name: ZEEK_MGMT_KAFKA_OPTIONS
   value: {{ include "zeek-mgmt.kafkaOptions" . | trim | quote }}
 {{- end }}
@@ -36,37 +32,20 @@ ssl.key.location=/etc/zeek-mgmt/kafka-tls/{{ $.Values.kafka.tls.keyFile }}
 {{- end }}
 {{- end }}
 
-{{/* Whether any Kafka secret is mounted. */}}
-{{- define "zeek-mgmt.hasSecrets" -}}
-{{- if or .Values.kafka.tls.existingSecret .Values.kafka.sasl.existingSecret }}true{{ end }}
-{{- end }}
-
-{{/* The Kafka secrets as volumes, and their mounts (call only when zeek-mgmt.hasSecrets).
-Readable by the owner (root) and the pod's fsGroup (10001, the services) only: Zeek nodes run as
-uid 10002 without supplementary groups and cannot read them. */}}
-{{- define "zeek-mgmt.secretVolumes" -}}
+{{/* Kafka's TLS files (kafka.tls.existingSecret), the same for every component: their volume and
+their mount. Each component's login is a Secret of its own, mounted in its templates. */}}
+{{- define "zeek-mgmt.tlsVolume" -}}
 {{- with .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   secret:
     secretName: {{ . | quote }}
     defaultMode: 0440
 {{- end }}
-{{- with .Values.kafka.sasl.existingSecret }}
-- name: kafka-sasl
-  secret:
-    secretName: {{ . | quote }}
-    defaultMode: 0440
 {{- end }}
-{{- end }}
-{{- define "zeek-mgmt.secretMounts" -}}
+{{- define "zeek-mgmt.tlsMount" -}}
 {{- if .Values.kafka.tls.existingSecret }}
 - name: kafka-tls
   mountPath: /etc/zeek-mgmt/kafka-tls
-  readOnly: true
-{{- end }}
-{{- if .Values.kafka.sasl.existingSecret }}
-- name: kafka-sasl
-  mountPath: /etc/zeek-mgmt/kafka-sasl
   readOnly: true
 {{- end }}
 {{- end }}
