@@ -422,37 +422,13 @@ public actor Controller {
         let results = answers.flatMap { $0.results(reqid: reqid, \.results) }
         let refused = results.filter { !$0.success }
         guard !refused.isEmpty else {
-            guard let mixed = Self.mixedZeek(in: results) else { return nil }
+            guard let mixed = ClusterBackend.disagreement(in: results) else { return nil }
             logger.warning("configuration \(config.id) not deployed: \(mixed)")
             return [Management.Result(reqid: reqid, success: false, error: "configuration \(config.id) not deployed: \(mixed); the running cluster was left as it was")]
         }
         logger.warning("configuration \(config.id) not deployed: \(refused.count) problem(s) found by the agents' checks")
         return refused + [Management.Result(reqid: reqid, success: false,
                                             error: "configuration \(config.id) not deployed: it fails the check on \(Set(refused.compactMap(\.instance)).sorted().joined(separator: ", ")); the running cluster was left as it was")]
-    }
-
-    /// What disagrees when the hosts of one cluster run different Zeek releases or would use
-    /// different cluster backends (each host reports both with its check); nil when they agree.
-    /// Such a cluster is never tried: its nodes would not understand each other.
-    static func mixedZeek(in results: [Management.Result]) -> String? {
-        var hosts: [String: (release: String, version: String, backend: String)] = [:]
-        for result in results where result.success {
-            guard let instance = result.instance, case .object(let fields)? = result.data,
-                  case .string(let version)? = fields["zeek_version"], case .string(let backend)? = fields["cluster_backend"] else { continue }
-            hosts[instance] = (ClusterBackend.release(ofZeek: version), version, backend)
-        }
-        let describe = { (name: String) -> String in
-            let host = hosts[name]!
-            return "\(name) runs Zeek \(host.version) (\(ClusterBackend.Name(rawValue: host.backend)?.displayName ?? host.backend))"
-        }
-        let names = hosts.keys.sorted()
-        if Set(names.map { hosts[$0]!.release }).count > 1 {
-            return "its hosts run different Zeek releases (\(names.map(describe).joined(separator: ", "))): run one Zeek release across the cluster"
-        }
-        if Set(names.map { hosts[$0]!.backend }).count > 1 {
-            return "its hosts would use different cluster backends (\(names.map(describe).joined(separator: ", "))): name one in [cluster] backend"
-        }
-        return nil
     }
 
     /// Waits until every agent of `names` is in the state `condition` describes (checked in,

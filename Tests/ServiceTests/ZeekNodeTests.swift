@@ -183,6 +183,48 @@ struct ZeekNodeTests {
         }
     }
 
+    @Test("a backend the host's Zeek cannot run fails the check, naming the Zeek and what to deploy instead; nothing running stops",
+          .enabled(if: TestZeek.all.contains { TestZeek.backend(of: $0) == .zeromq }, "needs the 9.1.0-dev test Zeek (../shared/zeek/install dev; scripts/setup installs it)"))
+    func backendTheHostLacksIsRefused() async throws {
+        let zeek = try #require(TestZeek.all.first { TestZeek.backend(of: $0) == .zeromq })
+        try await Self.zeekCluster(zeek) { cluster in
+            var result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            let before = cluster.nodeProcesses()
+            let text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8) + "\n[cluster]\nbackend = broker\n"
+            result = try await Self.deploy(cluster, try cluster.file(text))
+            #expect(result.status == 1)
+            let said = result.stdout + result.stderr
+            #expect(said.contains("cluster backend broker: Zeek 9.1.0-dev has no WebSocket server on the Broker backend") && said.contains("deploy with backend = zeromq"), "\(said)")
+            #expect(said.contains("agent-host-a") && said.contains("agent-host-b"), "the hosts are named: \(said)")
+            #expect(cluster.nodeProcesses() == before, "nothing running changed")
+        }
+    }
+
+    @Test("a cluster whose hosts run different Zeek releases (8.0 and 9.1) is refused before any host changes anything",
+          .enabled(if: TestZeek.all.count == 2, "needs both test Zeeks (../shared/zeek/install and install dev; scripts/setup installs them)"))
+    func mixedZeekReleasesAreRefused() async throws {
+        let base = try freeLoopbackPort()
+        let cluster = try await Cluster.start(instances: [], requestTimeout: 60,
+                                              controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
+                                              agentArguments: ["--advertised-host", "127.0.0.1", "--request-timeout", "20"])
+        do {
+            for (instance, zeek) in zip(["agent-host-a", "agent-host-b"], TestZeek.all) {
+                try await cluster.startHost(instance, environment: ["ZEEK_MGMT_ZEEK": zeek])
+            }
+            try await cluster.waitForInstances(["agent-host-a", "agent-host-b"])
+            let result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 1)
+            let said = result.stdout + result.stderr
+            #expect(said.contains("its hosts run different Zeek releases (agent-host-a runs Zeek 8.0.10 (Broker), agent-host-b runs Zeek 9.1.0-dev (ZeroMQ)): run one Zeek release across the cluster"), "\(said)")
+            #expect(cluster.nodeProcesses().isEmpty, "no node was started")
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
     @Test("a script with a syntax error fails the deploy with Zeek's message, and nothing that ran before is stopped", arguments: TestZeek.all)
     func checkFailureKeepsCluster(zeek: String) async throws {
         try await Self.zeekCluster(zeek) { cluster in

@@ -52,4 +52,28 @@ public struct ClusterBackend: Hashable, Sendable, Codable {
     public static func release(ofZeek version: String) -> String {
         version.split(separator: ".").prefix(2).joined(separator: ".")
     }
+
+    /// What disagrees when the hosts of one cluster run different Zeek releases or would use
+    /// different cluster backends (each host reports both with its check); nil when they agree.
+    /// Such a cluster is never tried: its nodes would not understand each other.
+    public static func disagreement(in results: [Management.Result]) -> String? {
+        var hosts: [String: (release: String, version: String, backend: String)] = [:]
+        for result in results where result.success {
+            guard let instance = result.instance, case .object(let fields)? = result.data,
+                  case .string(let version)? = fields["zeek_version"], case .string(let backend)? = fields["cluster_backend"] else { continue }
+            hosts[instance] = (release(ofZeek: version), version, backend)
+        }
+        let describe = { (name: String) -> String in
+            let host = hosts[name]!
+            return "\(name) runs Zeek \(host.version) (\(Name(rawValue: host.backend)?.displayName ?? host.backend))"
+        }
+        let names = hosts.keys.sorted()
+        if Set(names.map { hosts[$0]!.release }).count > 1 {
+            return "its hosts run different Zeek releases (\(names.map(describe).joined(separator: ", "))): run one Zeek release across the cluster"
+        }
+        if Set(names.map { hosts[$0]!.backend }).count > 1 {
+            return "its hosts would use different cluster backends (\(names.map(describe).joined(separator: ", "))): name one in [cluster] backend"
+        }
+        return nil
+    }
 }
