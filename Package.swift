@@ -138,6 +138,7 @@ let package = Package(
                 "ManagementMessaging",
                 "BrokerJSON",
                 "LocalPorts",
+                "MessageSigning",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "WSClient", package: "swift-websocket"),
             ],
@@ -245,7 +246,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "supervisor-service",
-            dependencies: ["ServiceRuntime", "NodeSupervision", "ZeekNodes"],
+            dependencies: ["ServiceRuntime", "NodeSupervision", "ZeekNodes", "MessageSigning"],
             path: "Services/supervisor-service"
         ),
         .executableTarget(
@@ -306,7 +307,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ZeekNodesTests",
-            dependencies: ["ZeekNodes", "ManagementTypes"],
+            dependencies: ["ZeekNodes", "ManagementTypes", "MessageSigning"],
             path: "Tests/ZeekNodesTests"
         ),
         .testTarget(

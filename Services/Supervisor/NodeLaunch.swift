@@ -1,5 +1,6 @@
 import Foundation
 import LocalPorts
+import MessageSigning
 import ManagementTypes
 import ZeekNodes
 
@@ -64,6 +65,7 @@ public struct NodeLaunch: Sendable {
     let credentials: NodeCredentials?
     /// How the node's processes are held to its limits.
     let confinement: NodeConfinement
+    private let curveKeys: CurveKeys?
 
     /// Environment variable carrying the node's own configuration as JSON, as Zeek's
     /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
@@ -81,14 +83,17 @@ public struct NodeLaunch: Sendable {
         public var identities: NodeIdentities
         /// How nodes are held to their limits.
         public var confinement: NodeConfinement
+        /// This host's CURVE keys for encrypted ZeroMQ clusters, if provisioned.
+        public var curveKeys: CurveKeys?
 
         public init(baseDirectory: URL, program: NodeProgram, environment: [String: String], identities: NodeIdentities,
-                    confinement: NodeConfinement = .resourceLimits()) {
+                    confinement: NodeConfinement = .resourceLimits(), curveKeys: CurveKeys? = nil) {
             self.baseDirectory = baseDirectory
             self.program = program
             self.environment = environment
             self.identities = identities
             self.confinement = confinement
+            self.curveKeys = curveKeys
         }
     }
 
@@ -149,6 +154,7 @@ public struct NodeLaunch: Sendable {
             throw NodeLaunchError("node '\(name)': \(problem)")
         }
         confinement = context.confinement
+        curveKeys = context.curveKeys
         let isZeek = if case .zeek = context.program { true } else { false }
         var environment = (isZeek ? Self.zeekEnvironment(from: context.environment) : context.environment).merging(config.env) { $1 }
         if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
@@ -262,7 +268,7 @@ public struct NodeLaunch: Sendable {
         guard case let .zeek(installation, nodeScript) = program else { throw NodeLaunchError("node '\(self.config.name)' is not a Zeek node") }
         do {
             return try ZeekNodeCommand(node: config ?? self.config, options: zeekOptions, installation: installation, nodeScript: nodeScript,
-                                       directory: directory.path, websocketPort: websocketPort)
+                                       directory: directory.path, websocketPort: websocketPort, curveKeys: curveKeys)
         } catch {
             throw NodeLaunchError("node '\(self.config.name)': \(error.description)")
         }
@@ -276,9 +282,31 @@ public struct NodeLaunch: Sendable {
         for (file, text) in command.files {
             try Data(text.utf8).write(to: directory.appendingPathComponent(file), options: .atomic)
         }
+        for (file, text) in command.secretFiles {
+            try Self.writeSecret(text, to: directory.appendingPathComponent(file), owner: credentials)
+        }
         return LaunchSpec(executable: installation.executable, arguments: command.arguments,
                           environment: environment.merging(command.environment) { $1 },
                           directory: directory.path, cpu: self.config.cpuAffinity, credentials: credentials, umask: NodeIdentities.umask)
+    }
+
+    /// Writes a file only its owner reads (mode 0600), given to the node's user: made anew
+    /// (never through a link or into a file someone else holds open) and written before anyone
+    /// else can open it.
+    private static func writeSecret(_ text: String, to file: URL, owner: NodeCredentials?) throws {
+        if unlink(file.path) != 0 && errno != ENOENT {
+            throw NodeLaunchError("cannot replace \(file.path): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw NodeLaunchError("cannot create \(file.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        if let owner, fchown(fd, owner.uid, owner.gid) != 0 {
+            throw NodeLaunchError("cannot give \(file.path) to uid \(owner.uid): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(text.utf8)
+        guard Foundation.write(fd, bytes, bytes.count) == bytes.count else {
+            throw NodeLaunchError("cannot write \(file.path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Refuses all but one name of letters, digits, `_`, `-` and `.` (not first): no `/`, no `.`

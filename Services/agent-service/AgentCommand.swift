@@ -43,8 +43,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Seconds between checks that what the supervisor runs matches what is deployed (nodes that vanished, messages missed).")
     var reconcileInterval: Double = 10
 
-    @Option(help: "The address peers see this host at, reported in notify_agent_hello (default: the first non-loopback IPv4 address).")
-    var advertisedHost: String?
+    @Option(help: "The address peers see this host at, reported in notify_agent_hello (default: the first non-loopback IPv4 address). Env: ZEEK_MGMT_ADVERTISED_HOST.")
+    var advertisedHost: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ADVERTISED_HOST"].flatMap { $0.isEmpty ? nil : $0 }
 
     func validate() throws {
         for (flag, value) in [("--push-interval", pushInterval), ("--heartbeat", heartbeat), ("--request-timeout", requestTimeout),

@@ -5,6 +5,7 @@ import ManagementKafka
 import ManagementMessaging
 import NodeSupervision
 import ManagementTypes
+import MessageSigning
 import ServiceRuntime
 import ZeekNodes
 
@@ -39,6 +40,11 @@ struct SupervisorCommand: AsyncParsableCommand {
         "The host policy: the users nodes run as and the environment a configuration may set (README: Security). Without one, the safe defaults. Env: ZEEK_MGMT_HOST_POLICY_FILE.",
         valueName: "file"))
     var hostPolicy: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_HOST_POLICY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Option(help: ArgumentHelp(
+        "This host's CURVE keys for encrypted ZeroMQ clusters: the directory `zeek-mgmt zeromq-keys` writes (server.public, client.public, client.secret; server.secret where a manager or logger runs). Env: ZEEK_MGMT_ZEROMQ_KEYS.",
+        valueName: "dir"))
+    var zeromqKeys: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ZEROMQ_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
 
     @Option(help: "Seconds between SIGTERMs while stopping a node.")
     var stopInterval: Double = 2
@@ -88,6 +94,13 @@ struct SupervisorCommand: AsyncParsableCommand {
                 throw ValidationError("\(problem): install Zeek where they can run it")
             }
         }
+        let curveKeys: CurveKeys?
+        do {
+            curveKeys = try zeromqKeys.map { directory throws(CurveKeys.Problem) in try CurveKeys.load(directory: directory) }
+        } catch {
+            throw ValidationError("--zeromq-keys: \(error.description)")
+        }
+        if let zeromqKeys { logger.info("ZeroMQ CURVE keys from \(zeromqKeys)\(curveKeys?.serverSecret == nil ? " (no server.secret: this host runs no manager or logger)" : "")") }
         let confinement = NodeConfinement.detect()
         logger.info("\(confinement.summary)")
         // Nodes inherit none of this process's own settings (its Kafka options file above all):
@@ -98,7 +111,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities,
-                                       confinement: confinement),
+                                       confinement: confinement, curveKeys: curveKeys),
             // All three were validated.
             stopInterval: Seconds.duration(stopInterval)!,
             killAfter: Seconds.duration(killAfter)!,

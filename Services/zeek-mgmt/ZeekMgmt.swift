@@ -19,7 +19,7 @@ struct ZeekMgmt: AsyncParsableCommand {
         version: "1.5.0",
         subcommands: [
             DeployConfig.self, Deploy.self, Enroll.self, GetConfig.self, GetEnrollments.self, GetIDValue.self, GetInstances.self, GetNodes.self,
-            Keygen.self, Monitor.self, Restart.self, ShowSettings.self, StageConfig.self, TestTimeout.self,
+            Keygen.self, Monitor.self, Restart.self, ShowSettings.self, StageConfig.self, TestTimeout.self, ZeroMQKeys.self,
         ]
     )
 }

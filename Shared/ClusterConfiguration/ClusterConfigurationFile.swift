@@ -94,10 +94,11 @@ public enum ClusterConfigurationFile {
     public static let clusterSection = "cluster"
 
     /// `[cluster]`: `backend = zeromq | broker | auto` (auto, the default: each host's Zeek
-    /// decides, ZeroMQ from 8.1 on), and the manager's ZeroMQ proxy ports `zeromq_xpub_port`
-    /// and `zeromq_xsub_port` (assigned by the controller when left out).
+    /// decides, ZeroMQ from 8.1 on), `encryption = auto | on | off` (CURVE on ZeroMQ; auto: on
+    /// when the nodes span more than one address), and the manager's ZeroMQ proxy ports
+    /// `zeromq_xpub_port` and `zeromq_xsub_port` (assigned by the controller when left out).
     static func clusterBackend(from section: INIDocument.Section) throws(Problem) -> ClusterBackend? {
-        let known = ["backend", "zeromq_xpub_port", "zeromq_xsub_port"]
+        let known = ["backend", "encryption", "zeromq_xpub_port", "zeromq_xsub_port"]
         if let unknown = section.entries.map(\.key).first(where: { !known.contains($0) }) {
             throw Problem("invalid [\(clusterSection)] key \"\(unknown)\": expected one of \(known.joined(separator: ", "))")
         }
@@ -108,6 +109,12 @@ public enum ClusterConfigurationFile {
                 throw Problem("invalid [\(clusterSection)] backend \"\(value)\": zeromq, broker or auto")
             }
             backend.name = name
+        }
+        if let value = text("encryption") {
+            guard let encryption = ClusterBackend.Encryption(rawValue: value.lowercased()) else {
+                throw Problem("invalid [\(clusterSection)] encryption \"\(value)\": auto, on or off")
+            }
+            backend.encryption = encryption == .auto ? nil : encryption
         }
         for (key, path) in [("zeromq_xpub_port", \ClusterBackend.xpubPort), ("zeromq_xsub_port", \ClusterBackend.xsubPort)] {
             guard let value = text(key) else { continue }
@@ -381,6 +388,7 @@ public enum ClusterConfigurationFile {
         var document = INIDocument()
         if let backend = config.clusterBackend, !backend.isEmpty {
             var entries: [(key: String, value: String?)] = [("backend", backend.name?.rawValue ?? "auto")]
+            if let encryption = backend.encryption { entries.append(("encryption", encryption.rawValue)) }
             if let port = backend.xpubPort { entries.append(("zeromq_xpub_port", "\(port.number)")) }
             if let port = backend.xsubPort { entries.append(("zeromq_xsub_port", "\(port.number)")) }
             document.sections.append(INIDocument.Section(name: clusterSection, entries: entries))

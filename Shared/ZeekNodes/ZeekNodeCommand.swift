@@ -1,5 +1,6 @@
 import Foundation
 import ManagementTypes
+import MessageSigning
 
 /// How one Zeek cluster node is started without Zeek's own Supervisor, the way zeekctl and
 /// Zeek's systemd generator do it: `CLUSTER_NODE`, a generated `cluster-layout.zeek` on
@@ -12,6 +13,8 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     public var environment: [String: String]
     /// Files to write into the node's working directory before it starts, by file name.
     public var files: [String: String]
+    /// Files that hold secrets (the CURVE keys): written readable by the node's user alone.
+    public var secretFiles: [String: String] = [:]
 
     /// The generated layout, found by Zeek's `@load cluster-layout` through `ZEEKPATH`.
     public static let layoutFile = "cluster-layout.zeek"
@@ -19,6 +22,8 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     public static let optionsFile = "zeek-mgmt-options.zeek"
     /// The cluster backend's settings, loaded before the operator's scripts.
     public static let backendFile = "zeek-mgmt-backend.zeek"
+    /// The CURVE keys of an encrypted ZeroMQ cluster (a secret file), loaded after the backend.
+    public static let curveFile = "zeek-mgmt-curve.zeek"
     /// Environment variable naming the port the node serves its host's relay on.
     public static let websocketPortVariable = "ZEEK_MGMT_WEBSOCKET_PORT"
 
@@ -34,9 +39,10 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     ///   - directory: the node's working directory (absolute), first on `ZEEKPATH`.
     ///   - websocketPort: where the node serves the relay (127.0.0.1 only); nil for a check,
     ///     which never runs the node.
+    ///   - curveKeys: this host's CURVE keys, for a ZeroMQ cluster that is encrypted.
     public init(
         node: Supervisor.NodeConfig, options: [Management.Option], installation: ZeekInstallation,
-        nodeScript: String, directory: String, websocketPort: Int?
+        nodeScript: String, directory: String, websocketPort: Int?, curveKeys: CurveKeys? = nil
     ) throws(Invalid) {
         for script in node.addlBaseScripts + node.addlUserScripts {
             if let problem = Self.scriptProblem(script) { throw Invalid(description: problem) }
@@ -53,6 +59,10 @@ public struct ZeekNodeCommand: Sendable, Hashable {
             if let settings = try Self.backendSettings(backend, for: node) {
                 files[Self.backendFile] = settings
                 arguments.append("\(directory)/\(Self.backendFile)")
+            }
+            if backend == .zeromq, (node.clusterBackend ?? ClusterBackend()).encrypts(node.cluster) {
+                secretFiles[Self.curveFile] = try Self.curveSettings(for: node, keys: curveKeys, installation: installation)
+                arguments.append("\(directory)/\(Self.curveFile)")
             }
         }
         // Scripts follow. Not after `--`: Zeek loads only the first file after it and hands the
@@ -78,7 +88,7 @@ public struct ZeekNodeCommand: Sendable, Hashable {
 
     /// `Cluster::nodes` as Zeek's `cluster-layout.zeek` defines it: every node's type,
     /// address and port, the manager of every other node, metrics ports; the manager logs
-    /// only when the cluster has no logger.
+    /// only when the cluster has no logger; metrics served on the node's own address.
     public static func layout(_ cluster: [String: Supervisor.ClusterEndpoint]) -> String {
         let manager = cluster.filter { $0.value.role == .manager }.keys.sorted().first
         let hasLogger = cluster.values.contains { $0.role == .logger }
@@ -94,6 +104,16 @@ public struct ZeekNodeCommand: Sendable, Hashable {
             text += "\t[\(quoted(name))] = [\(fields.joined(separator: ", "))],\n"
         }
         text += "};\n"
+        // Metrics on the node's own address, as Zeek's layout generator does: not on every
+        // interface, and two nodes of one port on two addresses of a machine do not clash.
+        text += """
+
+            @load base/frameworks/telemetry/options
+            @if ( Cluster::node in Cluster::nodes )
+            redef Telemetry::metrics_address = is_v4_addr(Cluster::nodes[Cluster::node]$ip) ? cat(Cluster::nodes[Cluster::node]$ip) : cat("[", Cluster::nodes[Cluster::node]$ip, "]");
+            @endif
+
+            """
         return text
     }
 
@@ -132,6 +152,38 @@ public struct ZeekNodeCommand: Sendable, Hashable {
         text += "redef Cluster::Backend::ZeroMQ::connect_xpub_endpoint = \(quoted("tcp://\(host):\(xsub.number)"));\n"
         text += "redef Cluster::Backend::ZeroMQ::connect_xsub_endpoint = \(quoted("tcp://\(host):\(xpub.number)"));\n"
         text += "redef Cluster::Backend::ZeroMQ::ipv6 = \(ipv6 ? "T" : "F");\n"
+        return text
+    }
+
+    /// The CURVE keys `node` needs, as `redef`s: the server's public key and the client pair
+    /// for every node, and the server's secret key for those that serve a socket (the
+    /// manager's proxy, a logger's log socket). Refuses, saying what to provision, where the
+    /// host lacks keys or its Zeek cannot encrypt: an encrypted cluster never runs in the clear.
+    static func curveSettings(for node: Supervisor.NodeConfig, keys: CurveKeys?, installation: ZeekInstallation) throws(Invalid) -> String {
+        let addresses = Set(node.cluster.values.map(\.host)).count
+        let why = node.clusterBackend?.encryption == .on ? "the configuration asks for it" : "its nodes span \(addresses) addresses"
+        let parts = installation.version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
+        if parts.count >= 2, (parts[0], parts[1]) < (8, 2) {
+            throw Invalid(description: "the cluster's ZeroMQ traffic is encrypted (CURVE, as \(why)), which needs Zeek 8.2 or later; this host runs Zeek \(installation.version): "
+                + "upgrade Zeek, or set [cluster] encryption = off")
+        }
+        guard let keys else {
+            throw Invalid(description: "the cluster's ZeroMQ traffic is encrypted (CURVE, as \(why)) and this host has no keys: make them once with "
+                + "`zeek-mgmt zeromq-keys DIR`, copy DIR to every host and start supervisor-service with --zeromq-keys DIR (ZEEK_MGMT_ZEROMQ_KEYS)")
+        }
+        let role = node.cluster[node.name]?.role
+        let serves = role == .manager || role == .logger
+        var text = "# Generated by supervisor-service: this host's CURVE keys. Secret; rewritten at every start.\n"
+        text += "redef Cluster::Backend::ZeroMQ::curve_server_publickey = \(quoted(keys.serverPublic));\n"
+        text += "redef Cluster::Backend::ZeroMQ::curve_client_publickey = \(quoted(keys.clientPublic));\n"
+        text += "redef Cluster::Backend::ZeroMQ::curve_client_secretkey = \(quoted(keys.clientSecret));\n"
+        if serves {
+            guard let secret = keys.serverSecret else {
+                throw Invalid(description: "node \(node.name) (\(role?.rawValue.lowercased() ?? "")) serves the cluster's encrypted ZeroMQ sockets and needs the server's secret key: "
+                    + "add \(CurveKeys.files.serverSecret) to this host's key directory")
+            }
+            text += "redef Cluster::Backend::ZeroMQ::curve_server_secretkey = \(quoted(secret));\n"
+        }
         return text
     }
 

@@ -128,3 +128,36 @@ extension MessageSigningTests {
         #expect(store.problem?.contains("stays in force") == true)
     }
 }
+
+/// The CURVE keys of encrypted ZeroMQ clusters, as ZeroMQ reads them.
+@Suite("CURVE keys")
+struct CurveKeysTests {
+    @Test func z85EncodesAsTheSpecification() {
+        // ZeroMQ RFC 32's test vector.
+        #expect(CurveKeys.z85([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]) == "HelloWorld")
+    }
+
+    @Test func generatedKeysAreWrittenLoadedAndKeptSecret() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curve-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = CurveKeys.generate()
+        #expect([keys.serverPublic, keys.serverSecret!, keys.clientPublic, keys.clientSecret].allSatisfy(CurveKeys.isKey))
+        #expect(Set([keys.serverPublic, keys.serverSecret!, keys.clientPublic, keys.clientSecret]).count == 4)
+        try keys.write(to: directory)
+        #expect(try CurveKeys.load(directory: directory) == keys)
+        let secret = try FileManager.default.attributesOfItem(atPath: "\(directory)/client.secret")[.posixPermissions] as? Int
+        #expect(secret == 0o600)
+        // A worker-only host needs no server secret; a missing client key is named.
+        try FileManager.default.removeItem(atPath: "\(directory)/server.secret")
+        #expect(try CurveKeys.load(directory: directory).serverSecret == nil)
+        try "not a key\n".write(toFile: "\(directory)/client.public", atomically: true, encoding: .utf8)
+        #expect(throws: CurveKeys.Problem.self) { try CurveKeys.load(directory: directory) }
+        try FileManager.default.removeItem(atPath: "\(directory)/client.public")
+        do {
+            _ = try CurveKeys.load(directory: directory)
+            Issue.record("loaded without client.public")
+        } catch {
+            #expect(error.description.contains("client.public is missing or unreadable: make the keys with `zeek-mgmt zeromq-keys DIR`"))
+        }
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import LocalServers
 import ManagementMessaging
 import ManagementTypes
+import MessageSigning
 import Testing
 
 /// The Zeek these tests run: `ZEEK_MGMT_TEST_ZEEK`, else the test Zeek that
@@ -218,6 +219,86 @@ struct ZeekNodeTests {
             let said = result.stdout + result.stderr
             #expect(said.contains("its hosts run different Zeek releases (agent-host-a runs Zeek 8.0.10 (Broker), agent-host-b runs Zeek 9.1.0-dev (ZeroMQ)): run one Zeek release across the cluster"), "\(said)")
             #expect(cluster.nodeProcesses().isEmpty, "no node was started")
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
+    @Test("ZeroMQ across two addresses is encrypted (CURVE): a host without keys fails the check, one with the wrong keys cannot join, and with the keys the cluster forms",
+          .enabled(if: TestZeek.all.contains { TestZeek.backend(of: $0) == .zeromq }, "needs the 9.1.0-dev test Zeek (../shared/zeek/install dev; scripts/setup installs it)"))
+    func zeromqAcrossAddressesIsEncrypted() async throws {
+        let zeek = try #require(TestZeek.all.first { TestZeek.backend(of: $0) == .zeromq })
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keys = CurveKeys.generate(), stranger = CurveKeys.generate()
+        try keys.write(to: directory.appendingPathComponent("keys").path)
+        // The wrong keys: another server's public key and another client pair.
+        try stranger.write(to: directory.appendingPathComponent("stranger").path)
+        let base = try freeLoopbackPort()
+        let cluster = try await Cluster.start(instances: [], requestTimeout: 60,
+                                              controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
+                                              agentArguments: ["--request-timeout", "10"])
+        func host(_ address: String, keys: String?) -> [String: String] {
+            ["ZEEK_MGMT_ZEEK": zeek, "ZEEK_MGMT_ADVERTISED_HOST": address].merging(keys.map { ["ZEEK_MGMT_ZEROMQ_KEYS": directory.appendingPathComponent($0).path] } ?? [:]) { $1 }
+        }
+        do {
+            try await cluster.startHost("agent-host-a", environment: host("127.0.0.1", keys: "keys"))
+            try await cluster.startHost("agent-host-b", environment: host("127.0.0.2", keys: nil))
+            try await cluster.waitForInstances(["agent-host-a", "agent-host-b"])
+
+            var result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 1)
+            var said = result.stdout + result.stderr
+            #expect(said.contains("the cluster's ZeroMQ traffic is encrypted (CURVE, as its nodes span 2 addresses) and this host has no keys: make them once with `zeek-mgmt zeromq-keys DIR`"), "\(said)")
+            #expect(said.contains("agent-host-b") && cluster.nodeProcesses().isEmpty, "refused on agent-host-b before anything ran: \(said)")
+
+            // Keys that are not the cluster's: the handshake with the manager's proxy fails, so the
+            // workers never join, and the relay cannot reach them either (it talks through the proxy).
+            try await cluster.supervisor("agent-host-b")?.stop()
+            try await cluster.startSupervisor("agent-host-b", environment: host("127.0.0.2", keys: "stranger"))
+            let observer = try await TestAgent(broker: cluster.broker, instance: "agent-host-b", name: "observer", consumes: [.supervisorAPI.notify])
+            defer { Task { await observer.shutdown() } }
+            result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 1, "the workers of the host with the wrong keys do not start: \(result.stdout)")
+            let handshake = try await observer.waitFor(SupervisorNotification.StderrLine.self, timeout: .seconds(60)) { $0.node.hasPrefix("worker") && $0.msg.contains("Handshake") }
+            #expect(!handshake.isEmpty)
+            result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
+            #expect(!result.stdout.contains("worker"), "no worker joined the manager: \(result.stdout)")
+
+            try await cluster.supervisor("agent-host-b")?.stop()
+            try await cluster.startSupervisor("agent-host-b", environment: host("127.0.0.2", keys: "keys"))
+            result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
+            var connected: Set<String> = []
+            let deadline = ContinuousClock.now + .seconds(60)
+            while connected != others && ContinuousClock.now < deadline {
+                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
+                if case .array(let names)? = result["results", "manager"] {
+                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+                }
+                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+            result = try await cluster.cli("get-id-value", "Cluster::Backend::ZeroMQ::curve_server_publickey", "worker-1")
+            #expect(result["results", "worker-1"] == .string(keys.serverPublic), "worker-1 talks CURVE with the cluster's server key: \(result.stdout)")
+
+            // The keys reach the nodes in a file only the node's user reads; never in argv or the environment.
+            let file = cluster.baseDirectory.appendingPathComponent("agent-host-b/worker-1/zeek-mgmt-curve.zeek")
+            let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600 && (attributes[.ownerAccountID] as? Int) == TestZeek.nodeUID, "\(attributes)")
+            result = try await cluster.cli("get-nodes")
+            if case .int(let pid)? = result["results", "agent-host-b", "worker-1", "pid"] {
+                let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+                let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+                for secret in [keys.clientSecret, keys.serverSecret!] {
+                    #expect(!String(decoding: environ + cmdline, as: UTF8.self).contains(secret), "a secret key in worker-1's environment or argv")
+                }
+            } else {
+                Issue.record("no pid for worker-1: \(result.stdout)")
+            }
         } catch {
             try? await cluster.stop()
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import ManagementTypes
+import MessageSigning
 import Testing
 @testable import ZeekNodes
 
@@ -148,6 +149,53 @@ struct ZeekInstallationTests {
         #expect(worker.contains(#"listen_xpub_endpoint = """#) && worker.contains(#"connect_xsub_endpoint = "tcp://[2001:db8::1]:27758""#), "only the manager listens")
         #expect(try ZeekNodeCommand.backendSettings(.broker, for: Supervisor.NodeConfig(name: "manager", cluster: cluster)) == nil)
         #expect(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.backendSettings(.zeromq, for: Supervisor.NodeConfig(name: "manager", cluster: cluster)) }
+    }
+
+    @Test("CURVE: on where the nodes span addresses (or asked for), with the keys a node needs in a secret file; refused without keys or on a Zeek before 8.2")
+    func curve() throws {
+        let share = FileManager.default.temporaryDirectory.appendingPathComponent("zeek-share-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: share) }
+        try FileManager.default.createDirectory(at: share.appendingPathComponent("policy/frameworks/cluster/backend/zeromq"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: share.appendingPathComponent("policy/frameworks/cluster/backend/zeromq/main.zeek").path, contents: Data())
+        let zeek9 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: share.path, version: "9.1.0-dev")
+        let oneHost: [String: Supervisor.ClusterEndpoint] = [
+            "manager": .init(role: .manager, host: .loopback, port: ZeekPort(2)), "logger": .init(role: .logger, host: .loopback, port: ZeekPort(3)),
+            "worker-1": .init(role: .worker, host: .loopback),
+        ]
+        var twoHosts = oneHost
+        twoHosts["worker-1"] = .init(role: .worker, host: IPAddress("127.0.0.2")!)
+        let backend = ClusterBackend(xpubPort: ZeekPort(5), xsubPort: ZeekPort(6))
+        func command(_ name: String, _ cluster: [String: Supervisor.ClusterEndpoint], _ backend: ClusterBackend = backend, keys: CurveKeys? = nil,
+                     zeek: ZeekInstallation = zeek9) throws -> ZeekNodeCommand {
+            try ZeekNodeCommand(node: Supervisor.NodeConfig(name: name, cluster: cluster, clusterBackend: backend), options: [], installation: zeek,
+                                nodeScript: "/n.zeek", directory: "/d", websocketPort: 1, curveKeys: keys)
+        }
+        #expect(try command("worker-1", oneHost).secretFiles.isEmpty, "one address: in the clear, as zeekctl")
+        var off = backend
+        off.encryption = .off
+        #expect(try command("worker-1", twoHosts, off).secretFiles.isEmpty, "turned off explicitly")
+
+        let keys = CurveKeys.generate()
+        let worker = try command("worker-1", twoHosts, keys: keys)
+        let text = try #require(worker.secretFiles[ZeekNodeCommand.curveFile])
+        #expect(text.contains(keys.clientSecret) && text.contains(keys.serverPublic) && !text.contains(keys.serverSecret!), "a worker gets the client pair, not the server's secret")
+        #expect(worker.arguments.contains("/d/\(ZeekNodeCommand.curveFile)") && worker.files[ZeekNodeCommand.curveFile] == nil)
+        #expect(try command("logger", twoHosts, keys: keys).secretFiles[ZeekNodeCommand.curveFile]?.contains(keys.serverSecret!) == true, "a logger serves its log socket")
+
+        #expect(throws: ZeekNodeCommand.Invalid.self) { try command("worker-1", twoHosts) }
+        var workerOnly = keys
+        workerOnly.serverSecret = nil
+        #expect(throws: ZeekNodeCommand.Invalid.self) { try command("manager", twoHosts, keys: workerOnly) }
+        var on = backend
+        on.name = .zeromq
+        on.encryption = .on
+        let zeek8 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: share.path, version: "8.0.10")
+        do {
+            _ = try command("worker-1", oneHost, on, keys: keys, zeek: zeek8)
+            Issue.record("Zeek 8.0 cannot encrypt")
+        } catch {
+            #expect("\(error)".contains("needs Zeek 8.2 or later; this host runs Zeek 8.0.10"))
+        }
     }
 
     @Test("a path that is not Zeek says what to pass")

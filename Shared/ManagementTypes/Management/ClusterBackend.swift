@@ -18,21 +18,33 @@ public struct ClusterBackend: Hashable, Sendable, Codable {
         public var displayName: String { self == .zeromq ? "ZeroMQ" : "Broker" }
     }
 
+    /// Whether ZeroMQ traffic is encrypted with CURVE (Zeek 8.2+), as zeekctl decides it.
+    public enum Encryption: String, Hashable, Sendable, Codable, CaseIterable {
+        /// On when the cluster's nodes span more than one address.
+        case auto
+        case on
+        /// Only when the operator says so.
+        case off
+    }
+
     /// The backend every node uses; nil: the default of each host's Zeek.
     public var name: Name?
+    /// CURVE on ZeroMQ; nil: ``Encryption/auto``.
+    public var encryption: Encryption?
     /// The manager's XPUB port (nodes subscribe there).
     public var xpubPort: ZeekPort?
     /// The manager's XSUB port (nodes publish there).
     public var xsubPort: ZeekPort?
 
-    public init(name: Name? = nil, xpubPort: ZeekPort? = nil, xsubPort: ZeekPort? = nil) {
+    public init(name: Name? = nil, encryption: Encryption? = nil, xpubPort: ZeekPort? = nil, xsubPort: ZeekPort? = nil) {
         self.name = name
+        self.encryption = encryption
         self.xpubPort = xpubPort
         self.xsubPort = xsubPort
     }
 
     enum CodingKeys: String, CodingKey {
-        case name
+        case name, encryption
         case xpubPort = "xpub_port"
         case xsubPort = "xsub_port"
     }
@@ -46,6 +58,16 @@ public struct ClusterBackend: Hashable, Sendable, Codable {
         let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
         guard parts.count >= 2 else { return .broker }
         return (parts[0], parts[1]) >= (8, 1) ? .zeromq : .broker
+    }
+
+    /// Whether the nodes of `cluster` talk encrypted: as the configuration says, and on `auto`
+    /// when they span more than one address (a cluster on one host stays in the clear).
+    public func encrypts(_ cluster: [String: Supervisor.ClusterEndpoint]) -> Bool {
+        switch encryption ?? .auto {
+        case .on: true
+        case .off: false
+        case .auto: Set(cluster.values.map(\.host)).count > 1
+        }
     }
 
     /// `major.minor` of a Zeek version, what must agree across a cluster's hosts.
