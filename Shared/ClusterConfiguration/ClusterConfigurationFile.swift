@@ -386,7 +386,10 @@ public enum ClusterConfigurationFile {
     /// zeek-client leaves them out.
     public static func render(_ config: Management.Configuration) -> String {
         var document = INIDocument()
-        if let backend = config.clusterBackend, !backend.isEmpty {
+        // Only where the operator chose a backend or encryption: a configuration read from a
+        // zeek-client file prints as zeek-client prints it, without the proxy ports the
+        // controller assigned (they are assigned alike again).
+        if let backend = config.clusterBackend, backend.name != nil || backend.encryption != nil {
             var entries: [(key: String, value: String?)] = [("backend", backend.name?.rawValue ?? "auto")]
             if let encryption = backend.encryption { entries.append(("encryption", encryption.rawValue)) }
             if let port = backend.xpubPort { entries.append(("zeromq_xpub_port", "\(port.number)")) }

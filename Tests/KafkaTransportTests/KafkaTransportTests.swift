@@ -168,7 +168,7 @@ struct KafkaTransportTests {
             try await KafkaAdmin(configuration: config, logger: testLogger).ensureTopics([TopicSpecification(name: "t")], timeout: .seconds(2))
         }
         #expect(error?.kind == .unreachable, "\(String(describing: error))")
-        #expect(error?.message.contains("is the broker running and reachable") == true)
+        #expect(error?.whatToCheck == "Check --brokers and that the broker is running.", "the advice, once, after the error")
     }
 
     @Test func invalidKafkaOptionIsRejectedByName() throws {
