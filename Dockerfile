@@ -7,15 +7,29 @@
 #
 #   docker build -t zeek-mgmt:latest .
 #
+# Zeek: the current feature release by default, zeek/zeek:latest (Zeek 9.x: clusters on ZeroMQ,
+# CURVE-encrypted between hosts, README "Real Zeek"). For the long-term-support release instead
+# (Zeek 8.0 LTS: Broker by default, no CURVE), or to pin a series or a release:
+#
+#   docker build --build-arg ZEEK_IMAGE=zeek/zeek:lts -t zeek-mgmt:lts .              # the LTS release
+#   docker build --build-arg ZEEK_IMAGE=zeek/zeek:8.0 -t zeek-mgmt:zeek-8.0 .         # a series
+#   docker build --build-arg ZEEK_IMAGE=zeek/zeek:8.0.10 -t zeek-mgmt:zeek-8.0.10 .   # one release
+#
+# Every host of one Zeek cluster must run the same Zeek release (the controller refuses a mix), so
+# give every agent the same image. The image's Zeek is in its label
+# org.opencontainers.image.base.name, and `docker run --rm IMAGE zeek --version` prints it.
+#
 # The runtime stage is zeek/zeek (Debian 13 "trixie", Zeek under /usr/local/zeek, no entrypoint,
-# root), with trixie's librdkafka 2.8. The binaries are built on Ubuntu 24.04: its glibc (2.39) is
+# root), with trixie's librdkafka 2.8: any ZEEK_IMAGE must be Debian 13 or later (the build stops
+# when a binary cannot start on it). The binaries are built on Ubuntu 24.04: its glibc (2.39) is
 # not newer than trixie's (2.41), its librdkafka-dev is 2.3 (>= 2.2 speaks current Kafka; Debian
 # 12's 2.0.2 does not), and with the Swift runtime linked statically they need only C libraries
 # trixie has (libc, libstdc++, librdkafka.so.1, libcurl.so.4).
 
 ARG SWIFT_VERSION=6.1
 ARG UBUNTU_VERSION=noble
-ARG ZEEK_IMAGE=zeek/zeek:lts
+# The official Zeek image: zeek/zeek:latest (the current release), zeek/zeek:lts, zeek/zeek:X.Y.
+ARG ZEEK_IMAGE=zeek/zeek:latest
 
 FROM swift:${SWIFT_VERSION}-${UBUNTU_VERSION} AS build
 RUN apt-get update \
@@ -39,6 +53,8 @@ RUN swift build -c release --static-swift-stdlib \
     done
 
 FROM ${ZEEK_IMAGE} AS runtime
+ARG ZEEK_IMAGE
+LABEL org.opencontainers.image.base.name="${ZEEK_IMAGE}"
 # Debian 13 names its libcurl package libcurl4t64 (the 64-bit time_t transition).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -50,6 +66,13 @@ RUN apt-get update \
 COPY --from=build /out/ /usr/local/bin/
 COPY compose/zeek-mgmt-host /usr/local/bin/zeek-mgmt-host
 COPY examples/cluster.ini /etc/zeek-mgmt/cluster.ini
+# Stops the build on a base image the binaries cannot run on (its glibc, librdkafka or libcurl)
+# or whose own zeek user is the services' (uid 10001), and prints the Zeek the image carries.
+RUN for tool in controller-service agent-service supervisor-service cluster-node zeek-mgmt; do \
+      "/usr/local/bin/$tool" --help >/dev/null; \
+    done \
+ && [ "$(id -u zeek)" != "$(id -u zeek-mgmt)" ] && [ "$(id -u zeek)" != 0 ] \
+ && /usr/local/zeek/bin/zeek --version
 # supervisor-service runs the image's Zeek for every node (ZEEK_MGMT_ZEEK: an executable, an
 # install prefix, or "auto"); set ZEEK_MGMT_ZEEK to "" to run the stand-in cluster-node instead.
 # Zeek's own tools (zeek, zeek-cut, zkg, ...) come first on PATH.

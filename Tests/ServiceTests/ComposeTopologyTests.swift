@@ -64,20 +64,30 @@ struct ComposeTopologyTests {
                 .write(toFile: path, atomically: true, encoding: .utf8)
             logins["kafka-\(service)"] = path
         }
+        // The cluster's CURVE keys, as make-zeromq-keys makes them with zeek-mgmt zeromq-keys; compose
+        // mounts the four files as secrets into /run/secrets/zeromq.
+        let curveKeys = base.appendingPathComponent("zeromq")
+        let madeCurveKeys = try await CLIResult.run(executable: ServiceProcess.binDirectory.appendingPathComponent("zeek-mgmt"),
+                                                    arguments: ["zeromq-keys", curveKeys.path])
+        #expect(madeCurveKeys.status == 0, "\(madeCurveKeys.stdout)\(madeCurveKeys.stderr)")
         let secrets = ["gateway-cert": pki.serverCertificate, "gateway-key": pki.serverKey, "gateway-client-ca": pki.ca, "gateway-clients": clients,
                        "trust": trust, "controller-key": controllerKey, "gateway-operator-key": gatewayKey, "operator-key": operatorKey]
             .merging(logins) { $1 }
         func secretNames(of service: String) -> Set<String> {
-            Set(compose.block("secrets", of: service).map { $0.replacing("- source: ", with: "") })
+            Set(compose.block("secrets", of: service).filter { !$0.hasPrefix("target: ") }.map { $0.replacing("- source: ", with: "") })
         }
         #expect(secretNames(of: "controller") == Set(secrets.keys).subtracting(["operator-key", "kafka-agent", "kafka-supervisor", "kafka-operator"]))
-        #expect(secretNames(of: "agent") == ["trust", "kafka-agent", "kafka-supervisor"])
+        #expect(secretNames(of: "agent") == ["trust", "kafka-agent", "kafka-supervisor",
+                                             "zeromq-server-public", "zeromq-server-secret", "zeromq-client-public", "zeromq-client-secret"])
+        #expect(compose.block("secrets", of: "agent").filter { $0.hasPrefix("target: ") }
+                == ["server.public", "server.secret", "client.public", "client.secret"].map { "target: /run/secrets/zeromq/\($0)" })
         #expect(secretNames(of: "client") == ["trust", "operator-key", "kafka-operator"])
         /// The compose environment of `service`, pointed at the local servers and secrets.
         func environment(_ service: String) -> [String: String] {
             compose.environment(of: service).mapValues { value in
                 var value = value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
                     .replacing("0.0.0.0:2149", with: "127.0.0.1:\(zeekClientPort)")
+                    .replacing("/run/secrets/zeromq", with: curveKeys.path)
                 for (name, path) in secrets { value = value.replacing("/run/secrets/\(name)", with: path) }
                 return value
             }
@@ -97,6 +107,9 @@ struct ComposeTopologyTests {
         #expect(environment("agent")["ZEEK_MGMT_AGENT_KAFKA_OPTIONS_FILE"] == logins["kafka-agent"])
         #expect(environment("agent")["ZEEK_MGMT_SUPERVISOR_KAFKA_OPTIONS_FILE"] == logins["kafka-supervisor"])
         #expect(environment("client")["ZEEK_MGMT_KAFKA_OPTIONS_FILE"] == logins["kafka-operator"])
+        // The CURVE keys: a directory, for the agent replicas alone.
+        #expect(environment("agent")["ZEEK_MGMT_ZEROMQ_KEYS"] == curveKeys.path)
+        #expect(environment("controller")["ZEEK_MGMT_ZEROMQ_KEYS"] == nil && environment("client")["ZEEK_MGMT_ZEROMQ_KEYS"] == nil)
         #expect(environment("agent")["ZEEK_MGMT_AGENT_ARGS"] == "--pushgateway \(pushgateway.url) --request-timeout 20")
         // Node directories (Zeek's logs) on the zeek-logs volume; which Zeek runs is the image's choice.
         #expect(environment("agent")["ZEEK_MGMT_BASE_DIR"] == "/var/lib/zeek-mgmt/nodes")
@@ -201,6 +214,9 @@ struct ComposeTopologyTests {
             for environment in [supervisor, agent] {
                 #expect(environment["ZEEK_MGMT_AGENT_KAFKA_OPTIONS_FILE"] == nil && environment["ZEEK_MGMT_SUPERVISOR_KAFKA_OPTIONS_FILE"] == nil)
             }
+            // The CURVE keys' directory is the supervisor's alone.
+            #expect(supervisor["ZEEK_MGMT_ZEROMQ_KEYS"] == curveKeys.path, "\(supervisor)")
+            #expect(agent["ZEEK_MGMT_ZEROMQ_KEYS"] == nil, "\(agent)")
         }
 
         // The compose health check of an agent replica.
