@@ -19,6 +19,15 @@ struct HostPolicyLiveTests {
         try await Self.deployRefused(line, saying: "node 'worker-2': \(rule) (the supervisor's default host policy; see --host-policy)")
     }
 
+    @Test("a script entry that is a Zeek flag (code to run, a file to write) fails the check, and nothing running changes", arguments: [
+        // zeek-mgmt prints the error inside JSON, which escapes its quotes.
+        ("scripts = -e system(\"touch /tmp/owned\")", #"node 'worker-2': script \"-e\" begins with '-': script entries are script names or paths, never flags"#),
+        ("scripts = -w /etc/x", #"node 'worker-2': script \"-w\" begins with '-': script entries are script names or paths, never flags"#),
+    ])
+    func aScriptThatIsAFlagIsRefused(line: String, rule: String) async throws {
+        try await Self.deployRefused(line, saying: rule)
+    }
+
     @Test("a limit the host cannot honour fails the check, naming it, and nothing running changes")
     func aLimitTheHostCannotHonourIsRefused() async throws {
         try await Self.deployRefused("cpu_set = 1000", saying: "node 'worker-2': cpu_set names CPU 1000, which this host does not give its supervisor (it has ")

@@ -184,22 +184,30 @@ struct ZeekNodeTests {
                 // HTTP on the loopback interface reaches the logger's http.log: the workers
                 // ignore the checksums the kernel leaves unfilled on lo, or Zeek would drop
                 // every packet with data and write no http.log at all.
-                let httpPort = try freeLoopbackPort()
-                let server = try ServiceProcess("http.server", arguments: ["-u", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1",
-                                                                           "--directory", FileManager.default.temporaryDirectory.path],
-                                                executable: URL(fileURLWithPath: "/usr/bin/python3"))
-                defer { Task { _ = try? await server.stop() } }
                 let uri = "/zeek-mgmt-\(UUID().uuidString.prefix(8))"
-                let httpLog = loggerDirectory.appendingPathComponent("http.log")
-                let httpDeadline = ContinuousClock.now + .seconds(60)
-                while !((try? String(contentsOf: httpLog, encoding: .utf8))?.contains(uri) ?? false) && ContinuousClock.now < httpDeadline {
-                    _ = try? await Cluster.run(executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-s", "-o", "/dev/null", "http://127.0.0.1:\(httpPort)\(uri)"],
-                                               timeout: .seconds(10))
-                    try await Task.sleep(for: .seconds(1))
-                }
-                #expect((try? String(contentsOf: httpLog, encoding: .utf8))?.contains(uri) == true, "http.log with \(uri) in \(loggerDirectory.path)")
+                #expect(try await Self.httpOnLoopbackIsLogged(uri, in: loggerDirectory), "http.log with \(uri) in \(loggerDirectory.path)")
             }
         }
+    }
+
+    /// Serves HTTP on 127.0.0.1 and requests `uri` until the logger's http.log in `directory`
+    /// shows it (60 s at most); whether it did.
+    private static func httpOnLoopbackIsLogged(_ uri: String, in directory: URL) async throws -> Bool {
+        let port = try freeLoopbackPort()
+        let server = try ServiceProcess("http.server", arguments: ["-u", "-m", "http.server", "\(port)", "--bind", "127.0.0.1",
+                                                                   "--directory", FileManager.default.temporaryDirectory.path],
+                                        executable: URL(fileURLWithPath: "/usr/bin/python3"))
+        let log = directory.appendingPathComponent("http.log")
+        let deadline = ContinuousClock.now + .seconds(60)
+        var logged = false
+        while !logged && ContinuousClock.now < deadline {
+            _ = try? await CLIResult.run(executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)\(uri)"],
+                                         timeout: .seconds(10))
+            try? await Task.sleep(for: .seconds(1))
+            logged = (try? String(contentsOf: log, encoding: .utf8))?.contains(uri) ?? false
+        }
+        _ = try? await server.stop()
+        return logged
     }
 
     @Test("a backend the host's Zeek cannot run fails the check, naming the Zeek and what to deploy instead; nothing running stops",
