@@ -85,7 +85,7 @@ ENV PATH=/usr/local/zeek/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 # Services run unprivileged, as zeek-mgmt (uid 10001). Zeek nodes run as zeek (uid 10002), a user
 # no service is: a node exploited through the traffic it parses cannot read the host's key. The
 # host container (agent + supervisor) runs as root, with only the capabilities its supervisor
-# uses to run each node as zeek (CHOWN, SETUID, SETGID, DAC_OVERRIDE, KILL) and those capturing
+# uses to run each node as zeek (CHOWN, SETUID, SETGID, KILL) and those capturing
 # workers get (NET_RAW, NET_ADMIN; host networking to see the host's interfaces): see compose/
 # and helm/.
 USER zeek-mgmt

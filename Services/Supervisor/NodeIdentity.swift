@@ -150,6 +150,16 @@ extension NodeCredentials {
     /// descriptor. Its parent, the base directory, is the supervisor's, so the node cannot
     /// swap the directory itself.
     func own(_ directory: URL) throws {
+        try Self.change(directory, to: uid, gid)
+    }
+
+    /// Takes the node's working directory back for the supervisor while it writes the node's
+    /// files there before a start, the same way: the directory alone, through a descriptor.
+    func reclaim(_ directory: URL) throws {
+        try Self.change(directory, to: geteuid(), getegid())
+    }
+
+    private static func change(_ directory: URL, to uid: uid_t, _ gid: gid_t) throws {
         let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             throw NodeLaunchError("cannot open the node directory \(directory.path): \(String(cString: strerror(errno)))")

@@ -1,5 +1,6 @@
 import Foundation
 import LocalPorts
+import Logging
 import MessageSigning
 import ManagementTypes
 import ZeekNodes
@@ -114,6 +115,8 @@ public struct NodeLaunch: Sendable {
         /// Whether the relay reaches the node through another node's WebSocket (see
         /// ``ZeekNodeCommand/isCarried(_:installation:)``).
         var carried = false
+        /// The node's `stdout_file` / `stderr_file`, opened while the supervisor held the directory.
+        var outputs: OutputFiles?
     }
 
     init(_ config: Supervisor.NodeConfig, context: Context) throws(NodeLaunchError) {
@@ -185,12 +188,23 @@ public struct NodeLaunch: Sendable {
 
     /// Everything for the next process of the node: its configuration file, and for Zeek a
     /// fresh relay port and the generated files, rewritten at every start.
-    func prepare() throws -> Prepared {
+    ///
+    /// The supervisor writes into the node's directory only while it holds the directory (its
+    /// files, the output files it opens), and gives it to the node's user last: so as root it
+    /// needs CAP_CHOWN, never CAP_DAC_OVERRIDE, to write where the node's user owns.
+    func prepare(logger: Logger) throws -> Prepared {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try credentials?.reclaim(directory)
         try ZeekJSON.encode(config).write(to: directory.appendingPathComponent(Supervisor.NodeConfig.fileName), options: .atomic)
-        try credentials?.own(directory)
         var prepared = try launch()
         prepared.spec.confinement = try processConfinement()
+        prepared.outputs = OutputFiles(stdout: stdoutFile, stderr: stderrFile, logger: logger)
+        do {
+            try credentials?.own(directory)
+        } catch {
+            prepared.outputs?.close()
+            throw error
+        }
         return prepared
     }
 

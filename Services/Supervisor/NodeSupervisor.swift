@@ -282,8 +282,13 @@ public actor NodeSupervisor {
         let process: ChildProcess
         let prepared: NodeLaunch.Prepared
         do {
-            prepared = try node.launch.prepare()
-            process = try await ChildProcess.start(prepared.spec)
+            prepared = try node.launch.prepare(logger: logger)
+            do {
+                process = try await ChildProcess.start(prepared.spec)
+            } catch {
+                prepared.outputs?.close()
+                throw error
+            }
         } catch {
             nodes[name]?.lastSpawn = .now
             processEnded(name, id: id, generation: generation, how: "failed to start: \(error)")
@@ -292,6 +297,7 @@ public actor NodeSupervisor {
         guard nodes[name]?.id == id, nodes[name]?.generation == generation else {
             // Destroyed or restarted while it was being started.
             process.signal(SIGKILL)
+            prepared.outputs?.close()
             return nil
         }
         nodes[name]?.process = process
@@ -308,7 +314,7 @@ public actor NodeSupervisor {
             carriedNodes[name] = (Int(process.pid), nil)
             await carry(name)
         }
-        let files = OutputFiles(stdout: node.launch.stdoutFile, stderr: node.launch.stderrFile, logger: logger)
+        let files = prepared.outputs ?? OutputFiles(stdout: nil, stderr: nil, logger: logger)
         let bus = self.bus, limit = settings.outputLines, relay = self.relay
         let memory = MemoryWatch(confinement: prepared.spec.confinement, memoryMax: node.launch.config.limits?.memoryMax)
         work.submit {

@@ -19,17 +19,20 @@ final class Cluster: Sendable {
     let cliArguments: [String]
     private let ownsBroker: Bool
     private let processes = ProcessList()
+    /// A command the supervisors run under (e.g. `setpriv` taking capabilities away); none: run directly.
+    private let supervisorLauncher: [String]
 
     /// Fast timings so failure paths are tested in seconds: agents check in every second and
     /// are lost after `agentTimeout`, the controller times requests out after `requestTimeout`.
     static func start(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
                       prefix: String = "", sharing sharedBroker: LocalBroker? = nil, controllerArguments extra: [String] = [],
-                      supervisorArguments: [String] = [], agentArguments: [String] = [], cliArguments: [String] = []) async throws -> Cluster {
+                      supervisorArguments: [String] = [], agentArguments: [String] = [], cliArguments: [String] = [],
+                      supervisorLauncher: [String] = []) async throws -> Cluster {
         let broker: LocalBroker
         if let sharedBroker { broker = sharedBroker } else { broker = try await LocalBroker.start() }
         let cluster = Cluster(broker: broker, ownsBroker: sharedBroker == nil, prefix: prefix, cliArguments: cliArguments,
                               controllerArguments: ["--request-timeout", "\(requestTimeout)", "--agent-timeout", "\(agentTimeout)"] + extra,
-                              hostArguments: (supervisorArguments, agentArguments))
+                              hostArguments: (supervisorArguments, agentArguments), supervisorLauncher: supervisorLauncher)
         // The first becomes active; the others stand by.
         for index in 0..<controllers { try await cluster.startController(waitUntilActive: index == 0) }
         for instance in instances { try await cluster.startHost(instance) }
@@ -40,10 +43,10 @@ final class Cluster: Sendable {
     /// Runs `body` against a fresh cluster and stops every process afterwards, also when it throws.
     static func run(instances: [String] = ["agent-a", "agent-b"], requestTimeout: Int = 10, agentTimeout: Int = 15, controllers: Int = 1,
                     controllerArguments: [String] = [], supervisorArguments: [String] = [], agentArguments: [String] = [],
-                    _ body: (Cluster) async throws -> Void) async throws {
+                    supervisorLauncher: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
         let cluster = try await start(instances: instances, requestTimeout: requestTimeout, agentTimeout: agentTimeout,
                                       controllers: controllers, controllerArguments: controllerArguments,
-                                      supervisorArguments: supervisorArguments, agentArguments: agentArguments)
+                                      supervisorArguments: supervisorArguments, agentArguments: agentArguments, supervisorLauncher: supervisorLauncher)
         do {
             try await body(cluster)
         } catch {
@@ -54,7 +57,8 @@ final class Cluster: Sendable {
     }
 
     private init(broker: LocalBroker, ownsBroker: Bool, prefix: String, cliArguments: [String] = [], controllerArguments: [String],
-                 hostArguments: (supervisor: [String], agent: [String]) = ([], [])) {
+                 hostArguments: (supervisor: [String], agent: [String]) = ([], []), supervisorLauncher: [String] = []) {
+        self.supervisorLauncher = supervisorLauncher
         self.broker = broker
         self.ownsBroker = ownsBroker
         self.prefix = prefix
@@ -83,10 +87,16 @@ final class Cluster: Sendable {
 
     /// Starts (or starts again) the supervisor of `instance`, on the same base directory.
     func startSupervisor(_ instance: String, environment: [String: String] = [:]) async throws {
-        let supervisor = try ServiceProcess("supervisor-service", arguments: [
+        let arguments = [
             "--brokers", broker.address, "--instance", instance, "--base-dir", baseDirectory.appendingPathComponent(instance).path,
             "--kill-after", "3", "--stop-interval", "1",
-        ] + prefixArguments + hostArguments.supervisor, environment: environment)
+        ] + prefixArguments + hostArguments.supervisor
+        let supervisor = if let launcher = supervisorLauncher.first {
+            try ServiceProcess("supervisor-service", arguments: supervisorLauncher.dropFirst() + [ServiceProcess.binDirectory.appendingPathComponent("supervisor-service").path] + arguments,
+                               environment: environment, executable: URL(fileURLWithPath: launcher))
+        } else {
+            try ServiceProcess("supervisor-service", arguments: arguments, environment: environment)
+        }
         processes.add(supervisor, role: "supervisor.\(instance)")
         try await supervisor.waitForOutput("supervisor-service ready")
     }
