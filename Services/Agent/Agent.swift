@@ -121,25 +121,10 @@ public actor Agent {
     func check(_ config: Management.Configuration, reqid: String) async -> [Management.Result] {
         let layout = Self.layout(of: config)
         let mine = config.nodes.filter { $0.instance == instance }.sorted()
-        var refused: [String: String] = [:]
-        var zeek: (version: String, backend: ClusterBackend.Name)?
-        await withTaskGroup(of: (String, SupervisorManagement.CheckResponse?, RequestFailure?).self) { tasks in
-            for node in mine {
-                let request = SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: node, layout: layout, backend: config.clusterBackend))
-                tasks.addTask {
-                    do throws(RequestFailure) {
-                        return (node.name, try await self.supervisor(request), nil)
-                    } catch {
-                        return (node.name, nil, error)
-                    }
-                }
-            }
-            for await (name, response, failure) in tasks {
-                if let failure { refused[name] = "the supervisor did not answer: \(failure)" }
-                if let response, !response.result.isEmpty { refused[name] = response.result }
-                if let version = response?.zeekVersion, let backend = response?.clusterBackend { zeek = (version, backend) }
-            }
+        let (refused, answers) = await askSupervisor(about: mine) {
+            SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: config.clusterBackend))
         }
+        let zeek = answers.lazy.compactMap { answer in answer.zeekVersion.flatMap { version in answer.clusterBackend.map { (version: version, backend: $0) } } }.first
         let failures = refused.keys.sorted().map { name in
             // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
             let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: refused[name]!))
@@ -349,7 +334,7 @@ public actor Agent {
 
     /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
     private func create(_ group: [Management.Node]) async -> Set<String> {
-        let refused = await askSupervisor(about: group) {
+        let (refused, _) = await askSupervisor(about: group) {
             SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend))
         }
         for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
@@ -360,22 +345,26 @@ public actor Agent {
     /// refused with its reason (no answer in time counts as a refusal).
     private func askSupervisor<Request: ManagementRequest>(
         about nodes: [Management.Node], _ makeRequest: (Management.Node) -> Request
-    ) async -> [String: String] where Request.Response: SupervisorVerdict {
-        await withTaskGroup(of: (String, String?).self) { tasks in
+    ) async -> (refused: [String: String], answers: [Request.Response]) where Request.Response: SupervisorVerdict {
+        await withTaskGroup(of: (String, String?, Request.Response?).self) { tasks in
             for node in nodes {
                 let request = makeRequest(node)
                 tasks.addTask {
                     do {
-                        let verdict = try await self.supervisor(request).result
-                        return (node.name, verdict.isEmpty ? nil : verdict)
+                        let response = try await self.supervisor(request)
+                        return (node.name, response.result.isEmpty ? nil : response.result, response)
                     } catch {
-                        return (node.name, "the supervisor did not answer: \(error)")
+                        return (node.name, "the supervisor did not answer: \(error)", nil)
                     }
                 }
             }
             var refused: [String: String] = [:]
-            for await (name, reason) in tasks { refused[name] = reason }
-            return refused
+            var answers: [Request.Response] = []
+            for await (name, reason, response) in tasks {
+                refused[name] = reason
+                if let response { answers.append(response) }
+            }
+            return (refused, answers)
         }
     }
 

@@ -33,10 +33,19 @@ struct HostPolicyLiveTests {
         try await Self.deployRefused("cpu_set = 1000", saying: "node 'worker-2': cpu_set names CPU 1000, which this host does not give its supervisor (it has ")
     }
 
+    @Test("an interface outside the host policy's interfaces fails the check, naming the policy file, and nothing running changes")
+    func anInterfaceOutsideThePolicyIsRefused() async throws {
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("host-policy-\(UUID().uuidString)")
+        try "interfaces = eth1 eth2   # the sensor's capture ports\n".write(to: policy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        try await Self.deployRefused("interface = af_packet::eth0", saying: "node 'worker-2': interface af_packet::eth0 is not among the interfaces nodes may capture on (eth1 eth2) (host policy \(policy.path))",
+                                     supervisorArguments: ["--host-policy", policy.path])
+    }
+
     /// Deploys the example, then the example with `line` added to its last node (worker-2),
     /// which must be refused with `expected` while everything running stays as it was.
-    private static func deployRefused(_ line: String, saying expected: String) async throws {
-        try await Cluster.run { cluster in
+    private static func deployRefused(_ line: String, saying expected: String, supervisorArguments: [String] = []) async throws {
+        try await Cluster.run(supervisorArguments: supervisorArguments) { cluster in
             #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
             _ = try await cluster.waitUntilConverged()
             let before = cluster.nodeProcesses()
