@@ -217,6 +217,41 @@ struct ZeekNodeTests {
         return logged
     }
 
+    @Test("a cluster on IPv6 addresses forms, on Broker (8.0) and ZeroMQ (9.1)",
+          .enabled(if: (try? String(contentsOfFile: "/proc/sys/net/ipv6/conf/lo/disable_ipv6", encoding: .utf8))?.hasPrefix("0") == true,
+                   "IPv6 is disabled on the loopback interface"),
+          arguments: TestZeek.all)
+    func ipv6Cluster(zeek: String) async throws {
+        let base = try freeLoopbackPort()
+        let cluster = try await Cluster.start(instances: [], requestTimeout: 60,
+                                              controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
+                                              agentArguments: ["--advertised-host", "::1", "--request-timeout", "20"],
+                                              supervisorLauncher: TestZeek.withoutFileOverride)
+        do {
+            for instance in ["agent-host-a", "agent-host-b"] { try await cluster.startHost(instance, environment: ["ZEEK_MGMT_ZEEK": zeek]) }
+            try await cluster.waitForInstances(["agent-host-a", "agent-host-b"])
+            var result = try await Self.deploy(cluster, Self.exampleFile)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
+            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
+            var connected: Set<String> = []
+            let deadline = ContinuousClock.now + .seconds(60)
+            while connected != others && ContinuousClock.now < deadline {
+                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
+                if case .array(let names)? = result["results", "manager"] {
+                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+                }
+                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+            result = try await cluster.cli("get-id-value", "Cluster::nodes", "manager")
+            #expect(result.stdout.contains("::1"), "the layout is on ::1: \(result.stdout.prefix(400))")
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        try await cluster.stop()
+    }
+
     @Test("a backend the host's Zeek cannot run fails the check, naming the Zeek and what to deploy instead; nothing running stops",
           .enabled(if: TestZeek.all.contains { TestZeek.backend(of: $0) == .zeromq }, "needs the 9.1.0-dev test Zeek (../shared/zeek/install dev; scripts/setup installs it)"))
     func backendTheHostLacksIsRefused() async throws {
