@@ -169,12 +169,7 @@ public struct NodeConfinement: Sendable {
 
     /// -20 with CAP_SYS_NICE (effective), else this process's own nice level.
     public static func ownLowestNice() -> Int32 {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-           let effective = UInt64(line.dropFirst("CapEff:".count).trimmingWhitespace(), radix: 16),
-           effective & (1 << 23) != 0 {
-            return -20
-        }
+        if NodeIdentities.ownCapabilities("CapEff") & (1 << 23) != 0 { return -20 }
         errno = 0
         return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
     }

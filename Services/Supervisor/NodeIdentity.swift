@@ -48,7 +48,7 @@ public struct NodeIdentities: Sendable {
         }
         // Root without the means to switch (a container that dropped them) would run every
         // node as root: refused, with what to add.
-        let permitted = permittedCapabilities ?? Self.permittedCapabilities()
+        let permitted = permittedCapabilities ?? Self.ownCapabilities("CapPrm")
         let needed: [(bit: UInt64, name: String)] = [(0, "CHOWN"), (6, "SETGID"), (7, "SETUID")]
         let missing = needed.filter { permitted & (1 << $0.bit) == 0 }.map(\.name)
         guard missing.isEmpty else {
@@ -135,11 +135,11 @@ public struct NodeIdentities: Sendable {
         return (entry.pw_uid, entry.pw_gid)
     }
 
-    /// CapPrm of this process, from /proc.
-    private static func permittedCapabilities() -> UInt64 {
+    /// One capability set of this process (`CapPrm`, `CapEff`, ...), from /proc; 0 if unreadable.
+    static func ownCapabilities(_ set: String) -> UInt64 {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapPrm:") }) else { return 0 }
-        return UInt64(line.dropFirst("CapPrm:".count).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("\(set):") }) else { return 0 }
+        return UInt64(line.dropFirst(set.count + 1).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
     }
 }
 

@@ -199,7 +199,7 @@ public actor NodeSupervisor {
     /// configuration names, else the default of this Zeek. Nil for the stand-in node.
     nonisolated func zeek(for config: Supervisor.NodeConfig) -> (version: String, backend: ClusterBackend.Name)? {
         guard case .zeek(let installation, _) = settings.launch.program else { return nil }
-        return (installation.version, config.clusterBackend?.name ?? ClusterBackend.defaultName(forZeek: installation.version))
+        return (installation.version, ClusterBackend.name(of: config.clusterBackend, onZeek: installation.version))
     }
 
     /// Status of one node (empty if unknown) or, for `""`, of all.

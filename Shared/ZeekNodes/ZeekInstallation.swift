@@ -27,8 +27,7 @@ public struct ZeekInstallation: Sendable, Hashable {
             return hasScript("policy/frameworks/cluster/backend/zeromq/main.zeek") ? nil
                 : "Zeek \(version) (\(executable)) has no ZeroMQ cluster backend: deploy with backend = broker, or run Zeek 8.0 or later"
         case .broker:
-            let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
-            guard parts.count >= 2, (parts[0], parts[1]) >= (9, 1) else { return nil }
+            guard ClusterBackend.zeek(version, isAtLeast: (9, 1)) else { return nil }
             return "Zeek \(version) has no WebSocket server on the Broker backend, which nodes need to reach their relay: deploy with backend = zeromq (or auto)"
         }
     }

@@ -55,7 +55,7 @@ public struct ZeekNodeCommand: Sendable, Hashable {
         if let pcap = node.pcapFile { arguments += ["-r", pcap] }
         var files: [String: String] = [:]
         if !node.cluster.isEmpty {
-            let backend = node.clusterBackend?.name ?? ClusterBackend.defaultName(forZeek: installation.version)
+            let backend = ClusterBackend.name(of: node.clusterBackend, onZeek: installation.version)
             if let problem = installation.problem(with: backend) { throw Invalid(description: "cluster backend \(backend.rawValue): \(problem)") }
             // First, as zeekctl puts its cluster_backend_args first: site scripts see the backend.
             if let settings = try Self.backendSettings(backend, for: node) {
@@ -138,7 +138,7 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     /// host instead: on ZeroMQ every message passes the manager's proxy, whichever node's
     /// WebSocket it entered by.
     public static func isCarried(_ node: Supervisor.NodeConfig, installation: ZeekInstallation) -> Bool {
-        guard !node.cluster.isEmpty, (node.clusterBackend?.name ?? ClusterBackend.defaultName(forZeek: installation.version)) == .zeromq,
+        guard !node.cluster.isEmpty, ClusterBackend.name(of: node.clusterBackend, onZeek: installation.version) == .zeromq,
               let role = node.cluster[node.name]?.role else { return false }
         return role == .logger || (role == .manager && !node.cluster.values.contains { $0.role == .logger })
     }
@@ -176,8 +176,8 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     static func curveSettings(for node: Supervisor.NodeConfig, keys: CurveKeys?, installation: ZeekInstallation) throws(Invalid) -> String {
         let addresses = Set(node.cluster.values.map(\.host)).count
         let why = node.clusterBackend?.encryption == .on ? "the configuration asks for it" : "its nodes span \(addresses) addresses"
-        let parts = installation.version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
-        if parts.count >= 2, (parts[0], parts[1]) < (8, 2) {
+        let readable = ClusterBackend.zeek(installation.version, isAtLeast: (0, 0))
+        if readable, !ClusterBackend.zeek(installation.version, isAtLeast: (8, 2)) {
             throw Invalid(description: "the cluster's ZeroMQ traffic is encrypted (CURVE, as \(why)), which needs Zeek 8.2 or later; this host runs Zeek \(installation.version): "
                 + "upgrade Zeek, or set [cluster] encryption = off")
         }

@@ -152,17 +152,8 @@ struct ZeekNodeTests {
             #expect(result.stderr.contains("no ID value") || result.stdout.contains("no ID value"), "\(result.stdout) \(result.stderr)")
 
             // The Zeek cluster formed: the manager is connected to every other node.
-            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
-            var connected: Set<String> = []
-            let deadline = ContinuousClock.now + .seconds(60)
-            while connected != others && ContinuousClock.now < deadline {
-                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
-                if case .array(let names)? = result["results", "manager"] {
-                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
-                }
-                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
-            }
-            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+            let connected = try await Self.managerConnections(cluster, until: .now + .seconds(60))
+            #expect(connected == Self.exampleOthers, "the manager is connected to \(connected.sorted()) only")
 
             // Loggers, then the manager, then proxies, each role once the previous said hello; on
             // ZeroMQ the manager first, as it runs the proxy everything else talks through.
@@ -195,6 +186,29 @@ struct ZeekNodeTests {
                 #expect(try await Self.httpOnLoopbackIsLogged(uri, in: loggerDirectory), "http.log with \(uri) in \(loggerDirectory.path)")
             }
         }
+    }
+
+    /// The nodes of the example cluster besides the manager.
+    private static let exampleOthers: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
+
+    /// The nodes the manager says it is connected to (`ZeekMgmt::connected_nodes`), asked
+    /// every half second until it is connected to all of ``exampleOthers`` or `deadline` passed.
+    /// With `replacing`, only a manager process other than that pid counts (one started again).
+    private static func managerConnections(_ cluster: Cluster, until deadline: ContinuousClock.Instant, replacing killed: Int64? = nil) async throws -> Set<String> {
+        var connected: Set<String> = []
+        while connected != exampleOthers && ContinuousClock.now < deadline {
+            let result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
+            var current = true
+            if let killed {
+                let pid = try await cluster.cli("get-nodes")["results", "agent-host-a", "manager", "pid"]
+                if case .int(let pid)? = pid { current = pid != killed } else { current = false }
+            }
+            if current, case .array(let names)? = result["results", "manager"] {
+                connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+            }
+            if connected != exampleOthers { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        return connected
     }
 
     /// Serves HTTP on 127.0.0.1 and requests `uri` until the logger's http.log in `directory`
@@ -232,17 +246,8 @@ struct ZeekNodeTests {
             try await cluster.waitForInstances(["agent-host-a", "agent-host-b"])
             var result = try await Self.deploy(cluster, Self.exampleFile)
             #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
-            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
-            var connected: Set<String> = []
-            let deadline = ContinuousClock.now + .seconds(60)
-            while connected != others && ContinuousClock.now < deadline {
-                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
-                if case .array(let names)? = result["results", "manager"] {
-                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
-                }
-                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
-            }
-            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+            let connected = try await Self.managerConnections(cluster, until: .now + .seconds(60))
+            #expect(connected == Self.exampleOthers, "the manager is connected to \(connected.sorted()) only")
             result = try await cluster.cli("get-id-value", "Cluster::nodes", "manager")
             #expect(result.stdout.contains("::1"), "the layout is on ::1: \(result.stdout.prefix(400))")
         } catch {
@@ -339,17 +344,8 @@ struct ZeekNodeTests {
             try await cluster.startSupervisor("agent-host-b", environment: host("127.0.0.2", keys: "keys"))
             result = try await Self.deploy(cluster, Self.exampleFile)
             #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)")
-            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
-            var connected: Set<String> = []
-            let deadline = ContinuousClock.now + .seconds(60)
-            while connected != others && ContinuousClock.now < deadline {
-                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
-                if case .array(let names)? = result["results", "manager"] {
-                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
-                }
-                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
-            }
-            #expect(connected == others, "the manager is connected to \(connected.sorted()) only")
+            let connected = try await Self.managerConnections(cluster, until: .now + .seconds(60))
+            #expect(connected == Self.exampleOthers, "the manager is connected to \(connected.sorted()) only")
             result = try await cluster.cli("get-id-value", "Cluster::Backend::ZeroMQ::curve_server_publickey", "worker-1")
             #expect(result["results", "worker-1"] == .string(keys.serverPublic), "worker-1 talks CURVE with the cluster's server key: \(result.stdout)")
 
@@ -462,17 +458,8 @@ struct ZeekNodeTests {
             }
             let killed = ContinuousClock.now
             kill(pid_t(manager), SIGKILL)
-            let others: Set<String> = ["logger", "proxy", "worker-1", "worker-2"]
-            var connected: Set<String> = []
-            while connected != others && ContinuousClock.now < killed + .seconds(30) {
-                result = try await cluster.cli("get-id-value", "ZeekMgmt::connected_nodes", "manager")
-                if case .array(let names)? = result["results", "manager"], case .int(let pid)? = try await cluster.cli("get-nodes")["results", "agent-host-a", "manager", "pid"],
-                   pid != manager {
-                    connected = Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
-                }
-                if connected != others { try await Task.sleep(for: .milliseconds(500)) }
-            }
-            #expect(connected == others, "30 s after the manager was killed it is connected to \(connected.sorted()) only")
+            let connected = try await Self.managerConnections(cluster, until: killed + .seconds(30), replacing: manager)
+            #expect(connected == Self.exampleOthers, "30 s after the manager was killed it is connected to \(connected.sorted()) only")
             print("manager kill -9 to the cluster formed again: \(ContinuousClock.now - killed) (\(zeek))")
         }
     }

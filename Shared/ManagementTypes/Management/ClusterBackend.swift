@@ -55,9 +55,19 @@ public struct ClusterBackend: Hashable, Sendable, Codable {
     /// The backend of a Zeek that does not name one: ZeroMQ from 8.1 on (as zeekctl), else Broker.
     /// `version` is what `zeek --version` prints (`8.0.10`, `9.1.0-dev`).
     public static func defaultName(forZeek version: String) -> Name {
+        zeek(version, isAtLeast: (8, 1)) ? .zeromq : .broker
+    }
+
+    /// Whether a Zeek version (`9.1.0-dev`) is `release` (major, minor) or later; an
+    /// unreadable version is not.
+    public static func zeek(_ version: String, isAtLeast release: (Int, Int)) -> Bool {
         let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
-        guard parts.count >= 2 else { return .broker }
-        return (parts[0], parts[1]) >= (8, 1) ? .zeromq : .broker
+        return parts.count >= 2 && (parts[0], parts[1]) >= release
+    }
+
+    /// The backend a node uses: the one this record names, else the default of the Zeek it runs on.
+    public static func name(of backend: ClusterBackend?, onZeek version: String) -> Name {
+        backend?.name ?? defaultName(forZeek: version)
     }
 
     /// Whether the nodes of `cluster` talk encrypted: as the configuration says, and on `auto`
