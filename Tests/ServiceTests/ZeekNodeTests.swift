@@ -312,7 +312,7 @@ struct ZeekNodeTests {
         let base = try freeLoopbackPort()
         let cluster = try await Cluster.start(instances: [], requestTimeout: 60,
                                               controllerArguments: ["--broker-port-start", "\(base)", "--metrics-port-start", "\(base + 100)"],
-                                              agentArguments: ["--request-timeout", "10"])
+                                              agentArguments: ["--request-timeout", "20"])
         func host(_ address: String, keys: String?) -> [String: String] {
             ["ZEEK_MGMT_ZEEK": zeek, "ZEEK_MGMT_ADVERTISED_HOST": address].merging(keys.map { ["ZEEK_MGMT_ZEROMQ_KEYS": directory.appendingPathComponent($0).path] } ?? [:]) { $1 }
         }
