@@ -27,7 +27,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "get-nodes round trips (and bare ping-pongs) per block.")
     var rounds: Int = 100
 
-    @Option(help: "Blocks of round trips; each runs both variants, alternating which goes first.")
+    @Option(help: "Blocks of round trips; each runs both variants, alternating which goes first (0: measure only the deploy).")
     var blocks: Int = 3
 
     @Option(help: "Deploy rounds of each variant (alternating).")
@@ -42,7 +42,7 @@ struct ControllerCommand: AsyncParsableCommand {
         // The same get-nodes rounds with every service unsigned, alternating with the signed
         // ones, each on a fresh broker: what signing and verifying every message costs.
         var unsignedGetNodes: [Duration] = []
-        for block in 1...blocks {
+        for block in stride(from: 1, through: blocks, by: 1) {
             for signed in block.isMultiple(of: 2) ? [false, true] : [true, false] {
                 BenchmarkSigning.isEnabled = signed
                 defer { BenchmarkSigning.isEnabled = true }
@@ -96,13 +96,15 @@ struct ControllerCommand: AsyncParsableCommand {
         }
 
         print("")
-        print("get-nodes round trip (client -> controller -> \(agents) agents -> back), p50 of \(getNodes.count)")
-        print("  bare librdkafka relay, same shape  \(pad(format(percentile(bare, 0.5))))")
-        print("  get-nodes                          \(pad(format(percentile(getNodes, 0.5))))")
-        print(String(format: "  ratio %.2fx (get-nodes / bare relay)", seconds(percentile(getNodes, 0.5)) / seconds(percentile(bare, 0.5))))
-        print("  get-nodes, every service unsigned  \(pad(format(percentile(unsignedGetNodes, 0.5))))")
-        print(String(format: "  signing and verifying costs %+.1f%% (signed / unsigned p50)",
-                     (seconds(percentile(getNodes, 0.5)) / seconds(percentile(unsignedGetNodes, 0.5)) - 1) * 100))
+        if !getNodes.isEmpty {
+            print("get-nodes round trip (client -> controller -> \(agents) agents -> back), p50 of \(getNodes.count)")
+            print("  bare librdkafka relay, same shape  \(pad(format(percentile(bare, 0.5))))")
+            print("  get-nodes                          \(pad(format(percentile(getNodes, 0.5))))")
+            print(String(format: "  ratio %.2fx (get-nodes / bare relay)", seconds(percentile(getNodes, 0.5)) / seconds(percentile(bare, 0.5))))
+            print("  get-nodes, every service unsigned  \(pad(format(percentile(unsignedGetNodes, 0.5))))")
+            print(String(format: "  signing and verifying costs %+.1f%% (signed / unsigned p50)",
+                         (seconds(percentile(getNodes, 0.5)) / seconds(percentile(unsignedGetNodes, 0.5)) - 1) * 100))
+        }
         print("deploy \(agents) agents x \(nodesPerAgent) nodes until all RUNNING (median of \(deployRounds))")
         print("  spawned directly           \(pad(format(percentile(direct, 0.5))))")
         print("  deploy through controller  \(pad(format(percentile(deployed, 0.5))))")
