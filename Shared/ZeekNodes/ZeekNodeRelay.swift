@@ -36,6 +36,8 @@ public actor ZeekNodeRelay {
     static let probePrefix = "zeek-mgmt-relay-probe-"
     /// Pause before asking a silent node again, and the longest pause between reconnects.
     static let retryInterval: Duration = .seconds(1)
+    /// The first pause before asking a connected node that has not answered yet.
+    static let firstProbeInterval: Duration = .milliseconds(20)
     /// How often the relay looks whether a node's port accepts connections yet.
     static let listenProbeInterval: Duration = .milliseconds(10)
 
@@ -126,13 +128,18 @@ public actor ZeekNodeRelay {
                             for await frame in frames { try await outbound.write(.text(frame)) }
                         }
                         group.addTask {
-                            // Asks until the node answered, in case its own hello raced the subscription.
-                            try await Task.sleep(for: Self.retryInterval)
+                            // Asks until the node answered: in case its own hello raced the
+                            // subscription, and for a node reached through another node's
+                            // WebSocket, which says no hello of its own and is found only so.
+                            // From every 20 ms (a deploy waits for that answer) up to every second.
+                            var probePause = Self.firstProbeInterval
+                            try await Task.sleep(for: probePause)
                             while await !self.greeted(node: node, pid: pid) {
                                 let probe = try Self.dispatchFrame(node: node, reqid: Self.probePrefix + UUID().uuidString,
                                                                    action: ["get_id_value", "Cluster::node"], nodes: [])
                                 continuation.yield(probe)
-                                try await Task.sleep(for: Self.retryInterval)
+                                try await Task.sleep(for: probePause)
+                                probePause = min(probePause * 2, Self.retryInterval)
                             }
                         }
                         for try await message in inbound.messages(maxSize: BrokerMessage.maximumSize) {

@@ -456,11 +456,17 @@ struct ZeekNodeTests {
                 Issue.record("no manager pid: \(result.stdout)")
                 return
             }
-            let killed = ContinuousClock.now
+            let killed = ContinuousClock.now, killedAt = Date()
             kill(pid_t(manager), SIGKILL)
             let connected = try await Self.managerConnections(cluster, until: killed + .seconds(30), replacing: manager)
             #expect(connected == Self.exampleOthers, "30 s after the manager was killed it is connected to \(connected.sorted()) only")
             print("manager kill -9 to the cluster formed again: \(ContinuousClock.now - killed) (\(zeek))")
+            // Logs flow again: a line the new manager logged is in the logger's cluster.log
+            // within the same 30 s (README: about 2 s on both backends).
+            let clusterLog = ZeekLogFile(cluster.baseDirectory.appendingPathComponent("agent-host-a/logger/cluster.log"))
+            #expect(try await clusterLog.waitForLine(from: "manager", since: killedAt, until: killed + .seconds(30)),
+                    "30 s after the manager was killed nothing it logged is in \(clusterLog.url.path)")
+            print("manager kill -9 to its logs at the logger: \(ContinuousClock.now - killed) (\(zeek))")
         }
     }
 
