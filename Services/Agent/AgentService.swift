@@ -57,6 +57,7 @@ public struct AgentService: BusService {
                             await agent.nodeExited(exit.event.node, pid: exit.event.pid, outputs: exit.event.outputs, exit: exit.event.exit, reason: exit.event.reason)
                             metrics.nodeExited()
                         } else if message.event == SupervisorNotification.SupervisorHello.eventName {
+                            await agent.supervisorStarted()
                             work.submit { await agent.reconcile(because: "the supervisor started") }
                         }
                     case .nodeAPI:

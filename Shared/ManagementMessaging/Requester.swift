@@ -78,11 +78,17 @@ public final class Requester: Sendable {
     ///
     /// One request to many, instead of one per responder: what the controller sends to its
     /// agents does not grow with their number. With `replyTo` the responses are asked for there.
+    ///
+    /// Up to ``addressedBroadcastLimit`` responders, the request is instead written once to
+    /// each of them (same reqid, addressed, on its own partition): a broadcast is a copy on
+    /// every partition of the topic (64), and a handful of addressed copies costs the broker
+    /// far less. Responders read both alike.
     public func broadcast<Request: ManagementRequest>(
         _ request: Request, on topic: Topic, to responders: Set<String>, replyTo: Topic? = nil, until deadline: ContinuousClock.Instant
     ) async -> [(responder: String, result: Result<Request.Response, RequestFailure>)] {
         guard !responders.isEmpty else { return [] }
         let (bus, clock, reqid) = (bus, clock, request.reqid)
+        let targets: [String?] = responders.count <= Self.addressedBroadcastLimit ? responders.sorted() : [nil]
         let (events, continuation) = AsyncStream<Gathering>.makeStream()
         gatherings.withLock { $0[reqid] = continuation }
         defer {
@@ -90,11 +96,13 @@ public final class Requester: Sendable {
             continuation.finish()
         }
         return await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await bus.publish(request, to: topic, target: nil, replyTo: replyTo)
-                } catch {
-                    continuation.yield(.notPublished("\(error)"))
+            for target in targets {
+                group.addTask {
+                    do {
+                        try await bus.publish(request, to: topic, target: target, replyTo: replyTo)
+                    } catch {
+                        continuation.yield(.notPublished("\(error)"))
+                    }
                 }
             }
             group.addTask {
@@ -126,6 +134,10 @@ public final class Requester: Sendable {
             return answers + waiting.sorted().map { ($0, .failure(silence)) }
         }
     }
+
+    /// Up to this many responders a broadcast is written to each of them instead of to every
+    /// partition (see ``broadcast(_:on:to:replyTo:until:)``).
+    public static let addressedBroadcastLimit = 8
 
     /// What a broadcast request waits for.
     enum Gathering: Sendable {

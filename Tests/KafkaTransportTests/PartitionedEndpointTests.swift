@@ -90,6 +90,27 @@ struct PartitionedEndpointTests {
         await controller.shutdown()
     }
 
+    /// A fan-out to a handful of responders is one copy addressed to each (a few records for
+    /// the broker instead of one on every partition); to more than
+    /// `Requester.addressedBroadcastLimit`, one untargeted copy on every partition, of which a
+    /// reader of the whole topic gets one.
+    @Test func aFanOutToAFewIsAddressedToEachAndToManyIsBroadcast() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let observer = try await endpoint(broker, name: "observer", consumes: [Topic.agentAPI.whole], addressing: .everything)
+        let controller = try await endpoint(broker, name: "controller", consumes: [], addressing: .targets(["controller"], orUntargeted: false))
+        let requester = Requester(bus: controller)
+        let few: Set<String> = ["host-1", "host-2", "host-3"]
+        let many = Set((0...Requester.addressedBroadcastLimit).map { "host-\($0)" })
+        _ = await requester.broadcast(AgentAPI.GetNodesRequest(reqid: "few"), on: .agentAPI, to: few, until: .now + .milliseconds(100))
+        _ = await requester.broadcast(AgentAPI.GetNodesRequest(reqid: "many"), on: .agentAPI, to: many, until: .now + .milliseconds(100))
+        let seen = try await first(few.count + 1, of: observer.inbound)
+        #expect(Set(seen.filter { $0.reqid == "few" }.compactMap(\.head.target)) == few)
+        #expect(seen.filter { $0.reqid == "many" }.map(\.head.target) == [nil])
+        await observer.shutdown()
+        await controller.shutdown()
+    }
+
     /// One request, one record per partition, however many responders: each answers once,
     /// those that do not are reported as timed out, answers from others are ignored.
     @Test func aBroadcastRequestGathersEveryRespondersAnswer() async throws {
