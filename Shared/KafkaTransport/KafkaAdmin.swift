@@ -42,7 +42,11 @@ public struct KafkaAdmin: Sendable {
     }
 
     /// Administration over a producer's existing connection: nothing to set up or tear down.
-    /// Use it only while the producer is running.
+    ///
+    /// Meant for while the producer runs, but safe beside its shutdown: every use of the
+    /// producer's handle goes through its `withHandle`, so a call made once the shutdown began
+    /// throws a `.shutDown` ``KafkaError`` (not worth retrying on this producer), and one under
+    /// way ends before the handle is destroyed.
     public init(producer: KafkaProducer, logger: Logger) {
         self.source = .client(producer.client)
         self.logger = logger
@@ -99,25 +103,48 @@ public struct KafkaAdmin: Sendable {
             }
         }
 
-        guard let queue = try client.withHandle({ rd_kafka_queue_new($0) }) else {
-            throw KafkaError(.admin, "could not allocate an admin result queue")
-        }
-        defer { rd_kafka_queue_destroy(queue) }
-        let options = try client.withHandle { rd_kafka_AdminOptions_new($0, RD_KAFKA_ADMIN_OP_CREATETOPICS) }
-        defer { rd_kafka_AdminOptions_destroy(options) }
-        _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
-        _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
-
-        try client.withHandle { handle in
+        // The result queue, the options and the result event all refer to the handle, so they
+        // are made, used and destroyed inside one withHandle: the client may be a producer's,
+        // whose shutdown must not destroy the handle under them, and a call after that
+        // shutdown began is refused with `.shutDown` instead of touching freed memory.
+        return try client.withHandle { handle in
+            guard let queue = rd_kafka_queue_new(handle) else {
+                throw KafkaError(.admin, "could not allocate an admin result queue")
+            }
+            defer { rd_kafka_queue_destroy(queue) }
+            let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+            defer { rd_kafka_AdminOptions_destroy(options) }
+            _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
+            _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMilliseconds, &errorBuffer, errorBuffer.count)
             newTopics.withUnsafeMutableBufferPointer { buffer in
                 rd_kafka_CreateTopics(handle, buffer.baseAddress, buffer.count, options, queue)
             }
+            // The admin request times out on its own; the extra second only covers queue delivery.
+            guard let event = try awaitEvent(on: queue, client: client, milliseconds: Int64(timeoutMilliseconds) + 1_000) else {
+                throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms")
+            }
+            defer { rd_kafka_event_destroy(event) }
+            return try createdTopics(event)
         }
-        // The admin request times out on its own; the extra second only covers queue delivery.
-        guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1_000) else {
-            throw KafkaError(.timedOut, "creating topics: no answer from the broker within \(timeoutMilliseconds) ms")
+    }
+
+    /// The next event on `queue` within `milliseconds` (nil if none came), waited for in short
+    /// slices: the client's close waits for this call to leave withHandle, so a shutdown that
+    /// begins meanwhile ends the wait with `.shutDown` rather than being held up for it.
+    private static func awaitEvent(on queue: OpaquePointer, client: RdKafkaClient, milliseconds: Int64) throws -> OpaquePointer? {
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        while true {
+            if client.isClosing {
+                throw KafkaError(.shutDown, "creating topics: the Kafka client was shut down before the broker answered")
+            }
+            let left = (deadline - .now).milliseconds
+            guard left > 0 else { return nil }
+            if let event = rd_kafka_queue_poll(queue, Int32(min(left, 100))) { return event }
         }
-        defer { rd_kafka_event_destroy(event) }
+    }
+
+    /// The topics a CreateTopics result event says were created; throws for a refused one.
+    private static func createdTopics(_ event: OpaquePointer) throws -> [String] {
         let eventError = rd_kafka_event_error(event)
         guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""

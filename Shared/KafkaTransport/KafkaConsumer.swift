@@ -394,7 +394,7 @@ final class RebalanceState: Sendable {
     ) {
         let changed = Self.topicPartitions(partitions)
         continuity?.forget(changed)
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let cooperative = Self.isCooperative(protocol: rd_kafka_rebalance_protocol(handle))
         switch event {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             if let partitions {
@@ -430,6 +430,21 @@ final class RebalanceState: Sendable {
             continuity?.forget(assignment)
             update { $0.removeAll() }
         }
+    }
+
+    /// Whether a rebalance is applied incrementally, given `rd_kafka_rebalance_protocol`'s
+    /// answer: "COOPERATIVE", "EAGER", "NONE" (not joined yet), or NULL.
+    ///
+    /// librdkafka returns NULL when it cannot say: the handle has no consumer group, or the
+    /// group no longer takes requests (it is being torn down). NULL is taken as eager, as
+    /// "NONE" is, rather than trapping in `String(cString:)` on the poll thread:
+    /// eager is the protocol of the range assignor these consumers run, an eager revoke drops
+    /// the whole assignment (the safe side when unsure: no partition is kept that may have
+    /// moved to another member), and should the group be cooperative after all, librdkafka
+    /// refuses the eager call with an error instead of applying it.
+    static func isCooperative(protocol name: UnsafePointer<CChar>?) -> Bool {
+        guard let name else { return false }
+        return String(cString: name) == "COOPERATIVE"
     }
 
     func replace(with assignment: Set<TopicPartition>) {

@@ -1,7 +1,4 @@
 import CRdKafka
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Which clients a librdkafka property applies to, as librdkafka itself documents it.
 ///
@@ -17,15 +14,9 @@ enum PropertyScope: Sendable {
     /// The scope of every global and topic property, read once from librdkafka's own table
     /// (`rd_kafka_conf_properties_show`: `name | C/P | range | default | importance | ...`).
     static let table: [String: PropertyScope] = {
-        var buffer: UnsafeMutablePointer<CChar>?
-        var size = 0
-        guard let stream = open_memstream(&buffer, &size) else { return [:] }
-        rd_kafka_conf_properties_show(stream)
-        fclose(stream)
-        guard let buffer else { return [:] }
-        defer { free(buffer) }
+        guard let text = capturedOutput({ rd_kafka_conf_properties_show($0) }) else { return [:] }
         var table: [String: PropertyScope] = [:]
-        for line in String(cString: buffer).split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let columns = line.split(separator: "|", maxSplits: 2).map { $0.filter { !$0.isWhitespace } }
             guard columns.count == 3 else { continue }
             switch columns[1] {

@@ -116,8 +116,8 @@ final class RdKafkaClient: @unchecked Sendable {
     }
 
     /// Runs `body` with the handle, unless the client is closing or closed: then it throws a
-    /// `.shutDown` error and `body` does not run. `body` must be short and must not wait for the
-    /// poll thread (close waits for it).
+    /// `.shutDown` error and `body` does not run. `body` must be short, or wait in short slices
+    /// that check ``isClosing``, and must not wait for the poll thread (close waits for it).
     func withHandle<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
         try lifecycle.withLock { state in
             guard case .running(let calls) = state else { throw KafkaError(.shutDown, "the Kafka client is shut down") }
@@ -133,6 +133,15 @@ final class RdKafkaClient: @unchecked Sendable {
             }
         }
         return try body(handle)
+    }
+
+    /// Whether ``close(_:)`` began. A call that waits inside ``withHandle(_:)`` for an answer
+    /// (an admin result) checks it between short waits and gives up, so that it does not hold
+    /// up the close.
+    var isClosing: Bool {
+        lifecycle.withLock { state in
+            if case .running = state { false } else { true }
+        }
     }
 
     /// Refuses new calls, waits for those under way (they are short), runs `finalize` (close
@@ -153,7 +162,15 @@ final class RdKafkaClient: @unchecked Sendable {
 
     /// The names of every topic the cluster has. Any broker answers this (no controller
     /// needed) and, unlike a per-topic request, it never makes a broker auto-create a topic.
+    ///
+    /// Through ``withHandle(_:)``, since the client may be another owner's (a producer's) that
+    /// shuts down meanwhile: then this throws `.shutDown`, or the close waits for the answer
+    /// (at most `timeoutMilliseconds`; librdkafka cannot cut a metadata request short).
     func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
+        try withHandle { handle in try Self.topicNames(handle, context: context, timeoutMilliseconds: timeoutMilliseconds) }
+    }
+
+    private static func topicNames(_ handle: OpaquePointer, context: ClientContext, timeoutMilliseconds: Int32) throws -> Set<String> {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let error = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMilliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {

@@ -54,6 +54,60 @@ struct KafkaTransportTests {
         #expect(error?.kind == .shutDown)
     }
 
+    /// Administration over a producer uses its handle only through the producer's `withHandle`:
+    /// a call made after the producer shut down is refused, not run on the destroyed handle.
+    @Test func adminOverAShutDownProducerIsRefused() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let producer = try KafkaProducer(configuration: configuration(broker), logger: testLogger)
+        await producer.shutdown()
+        let error = await #expect(throws: KafkaError.self) {
+            try await KafkaAdmin(producer: producer, logger: testLogger).ensureTopics([TopicSpecification(name: "late")])
+        }
+        #expect(error?.kind == .shutDown, "\(String(describing: error))")
+    }
+
+    /// Admin calls racing the producer's shutdown, started just before or just after it with
+    /// varying gaps: each ends in a result or a `.shutDown` error, never on a destroyed handle
+    /// (a crash, or a hang the time limit catches).
+    @Test func adminCallsRacingTheProducerShutdownEndInResultsOrErrors() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let config = configuration(broker)
+        let rounds = 30
+        var outcomes: [String: Int] = [:]
+        for round in 0..<rounds {
+            let producer = try KafkaProducer(configuration: config, logger: testLogger)
+            let admin = KafkaAdmin(producer: producer, logger: testLogger)
+            let gap = Duration.milliseconds(round / 2 % 8 * 15)
+            let outcome: String
+            if round.isMultiple(of: 2) {
+                async let ensured = Self.outcome(of: admin, topic: "race-\(round % 3)")
+                try await Task.sleep(for: gap)
+                await producer.shutdown()
+                outcome = try await ensured
+            } else {
+                async let stopped: Void = producer.shutdown()
+                try await Task.sleep(for: gap)
+                outcome = try await Self.outcome(of: admin, topic: "race-\(round % 3)")
+                await stopped
+            }
+            outcomes[outcome, default: 0] += 1
+        }
+        #expect(Set(outcomes.keys).isSubset(of: ["ensured", KafkaError.Kind.shutDown.rawValue]), "\(outcomes)")
+        #expect(outcomes.values.reduce(0, +) == rounds)
+    }
+
+    /// "ensured", or the kind of the `KafkaError` thrown; any other error fails the test.
+    private static func outcome(of admin: KafkaAdmin, topic: String) async throws -> String {
+        do {
+            try await admin.ensureTopics([TopicSpecification(name: topic)])
+            return "ensured"
+        } catch let error as KafkaError {
+            return error.kind.rawValue
+        }
+    }
+
     @Test func deliveryFailureSurfacesWhenTheBrokerIsDown() async throws {
         let broker = try await LocalBroker.start()
         let config = configuration(broker, ["message.timeout.ms": "1500"])

@@ -1,4 +1,7 @@
-import KafkaTransport
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import KafkaTransport
 import Logging
 import Synchronization
 import Testing
@@ -22,6 +25,33 @@ struct PropertyScopeTests {
         let configuration = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], clientID: "property-scope",
                                                overrides: ["fetch.wait.max.msec": "50"])
         #expect(throws: KafkaError.self) { try KafkaProducer(configuration: configuration, logger: Logger(label: "property-scope")) }
+    }
+
+    /// The table is read from what librdkafka prints to a `FILE *`; each kind is told apart.
+    @Test func theTableNamesEachKindOfProperty() {
+        #expect(PropertyScope.table["fetch.wait.max.ms"] == .consumer)
+        #expect(PropertyScope.table["linger.ms"] == .producer)
+        #expect(PropertyScope.table["bootstrap.servers"] == .both)
+    }
+
+    /// `open_memstream` writes the buffer's address and length through the pointers it was
+    /// given at every flush and at `fclose`, after it returned, and its buffer moves as it
+    /// grows: everything written before and after each flush arrives, NUL bytes included.
+    @Test func capturedOutputHoldsAllThatWasWrittenAcrossFlushesAndGrowth() {
+        let lines = (0..<20_000).map { "line \($0) of a stream that outgrows its first buffer many times\n" }
+        let text = capturedOutput { stream in
+            for (index, line) in lines.enumerated() {
+                fputs(line, stream)
+                if index % 1_000 == 0 { fflush(stream) }
+            }
+            fputc(0, stream)
+            fputs("after a NUL", stream)
+        }
+        #expect(text == lines.joined() + "\u{0}after a NUL")
+    }
+
+    @Test func capturedOutputOfNothingIsEmpty() {
+        #expect(capturedOutput { _ in } == "")
     }
 }
 
