@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ClusterConfiguration
 import ManagementTypes
 import Testing
@@ -106,11 +109,11 @@ struct StagingPolicyTests {
         // Every port from 2200 taken by workers of i1, then two managers on i2 wanting one.
         let workers = (2200...65535).map { node("w\($0)", role: .worker, port: UInt16($0)) }
         let config = config([.init(name: "i1"), .init(name: "i2")], workers + [node("m1", "i2", role: .manager), node("m2", "i2", role: .manager)])
-        let started = ContinuousClock.now
+        let started = threadCPUTime()
         #expect(throws: PortsExhausted(kind: "Broker", node: "m1", instance: "i2", needed: 2, start: 2200, free: 0)) {
             try policy.prepared(config, knownHosts: [:])
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(threadCPUTime() - started < .seconds(5), "CPU time of the assignment: a search that restarts for every node takes minutes")
         let error = try #require(throws: PortsExhausted.self) { try policy.prepared(config, knownHosts: [:]) }
         #expect(error.description == "cannot assign a Broker port to node 'm1' on instance 'i2': 2 nodes need one, "
             + "but only 0 of the ports from 2200 to 65535 are free; give nodes ports, or start auto-assignment lower")
@@ -144,9 +147,9 @@ struct StagingPolicyTests {
         let proxies = (0..<2_000).map { node("p\($0)", role: .proxy) }
         let workers = (0..<58_000).map { node("w\($0)", role: .worker) }
         let config = config([.init(name: "i1", listenPort: ZeekPort(2300))], proxies + workers)
-        let started = ContinuousClock.now
+        let started = threadCPUTime()
         let prepared = try policy.prepared(config, knownHosts: [:])
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(threadCPUTime() - started < .seconds(5), "CPU time of the assignment: a search that restarts for every node takes minutes")
         let brokerPorts = prepared.nodes.compactMap(\.port?.number)
         let metricsPorts = prepared.nodes.compactMap(\.metricsPort?.number)
         #expect(brokerPorts.count == 2_000 && metricsPorts.count == 60_000)
@@ -155,4 +158,12 @@ struct StagingPolicyTests {
         #expect(brokerPorts.min() == 2200 && brokerPorts.max() == 4200, "Broker ports from the start upward, skipping the agent's 2300")
         #expect(all.allSatisfy { $0 >= 2200 })
     }
+}
+
+/// CPU time this thread has used: what a synchronous computation costs, whatever else the
+/// machine (or the tests running beside it) is doing meanwhile.
+private func threadCPUTime() -> Duration {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
 }
