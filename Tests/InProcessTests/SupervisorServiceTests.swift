@@ -318,8 +318,9 @@ struct SupervisorServiceTests {
     /// stopping (a Zeek node takes seconds; the agent that asked may have died or given up):
     /// the old process's exit is not the new node's, which keeps its one process.
     @Test func theExitOfADestroyedNodeDoesNotTouchItsSuccessor() async throws {
-        // Deaf to SIGTERM: the old process lives until the SIGKILL after `killAfter` (2 s).
-        try await Self.withHost(script: "trap '' TERM\n" + Self.nodeScript) { host in
+        // Deaf to SIGTERM: the old process lives until the SIGKILL after `killAfter` (10 s here,
+        // so that it surely still lives when the successor has started, however busy the machine).
+        try await Self.withHost(script: "trap '' TERM\n" + Self.nodeScript, configure: { $0.killAfter = .seconds(10) }) { host in
             #expect(try await host.create(Supervisor.NodeConfig(name: "w")) == "")
             let old = try #require(try await host.status("w").nodes["w"]?.pid)
             // Not waiting for its answer: that comes once the old process is gone.
@@ -329,7 +330,7 @@ struct SupervisorServiceTests {
             let new = try #require(try await host.status("w").nodes["w"]?.pid)
             #expect(new != old && isAlive(old))
 
-            let destroyed = await host.probe.first(SupervisorControl.DestroyResponse.self, timeout: .seconds(10)) { $0.event.reqid == "destroy-1" }
+            let destroyed = await host.probe.first(SupervisorControl.DestroyResponse.self, timeout: .seconds(20)) { $0.event.reqid == "destroy-1" }
             #expect(destroyed?.event.result == true)
             #expect(isGone(old))
             // A successor taking the old exit for its own would forget its process and start another.
