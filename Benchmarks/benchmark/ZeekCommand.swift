@@ -376,12 +376,10 @@ private struct ZeekServices {
     /// Asks the manager (get-id-value through the controller) until it is connected to every
     /// other node of `cluster`.
     private func waitUntilFormed(_ cluster: ZeekCluster) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
+        try await waitUntilConnected(cluster) {
             let values = try await ask(ControllerAPI.GetIDValueRequest(reqid: UUID().uuidString, id: "ZeekMgmt::connected_nodes", nodes: [cluster.manager]),
                                        ControllerAPI.GetIDValueResponse.self)
-            if let result = values.results.first(where: { $0.node == cluster.manager }), cluster.others.isSubset(of: connectedNodes(in: result)) { return }
-            guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(values.results)") }
+            return values.results.first { $0.node == cluster.manager } ?? Management.Result(reqid: "", success: false, error: "no answer of the manager: \(values.results)")
         }
     }
 
@@ -526,6 +524,17 @@ private final class NodeStartWatcher: Sendable {
     }
 }
 
+/// Asks the manager of `cluster` (`ask`: its `get_id_value ZeekMgmt::connected_nodes` result)
+/// until it is connected to every other node, for up to 60 s: the Zeek cluster has formed.
+private func waitUntilConnected(_ cluster: ZeekCluster, ask: () async throws -> Management.Result) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while true {
+        let result = try await ask()
+        if cluster.others.isSubset(of: connectedNodes(in: result)) { return }
+        guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(result)") }
+    }
+}
+
 /// The node names in a `get_id_value ZeekMgmt::connected_nodes` result: Zeek's `to_json` of a set.
 private func connectedNodes(in result: Management.Result) -> Set<String> {
     guard result.success, case .string(let json)? = result.data,
@@ -609,12 +618,7 @@ private struct DirectZeek {
 
     /// Asks `manager` over its WebSocket until it is connected to every other node of `cluster`.
     private func waitUntilFormed(_ cluster: ZeekCluster, asking manager: ZeekNodeSocket) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            let result = try await manager.ask(["get_id_value", "ZeekMgmt::connected_nodes"])
-            if cluster.others.isSubset(of: connectedNodes(in: result)) { return }
-            guard ContinuousClock.now < deadline else { throw BenchmarkError("the Zeek cluster did not form within 60 s: \(result)") }
-        }
+        try await waitUntilConnected(cluster) { try await manager.ask(["get_id_value", "ZeekMgmt::connected_nodes"]) }
     }
 
     /// kill -9 of the manager's process and, at once, the same zeek started again (the floor

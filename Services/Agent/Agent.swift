@@ -189,14 +189,9 @@ public actor Agent {
         // Keep what already runs as wanted (an agent that restarted, the same nodes deployed
         // again), unless forced; stop the rest; start what is missing.
         let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout, backend: clusterBackend)) }, uniquingKeysWith: { first, _ in first })
-        let known = supervisorView
+        var running = force ? nil : supervisorView
         supervisorView = nil
-        var running: [String: Supervisor.NodeStatus]?
-        if let known, !force {
-            running = known
-        } else if !force {
-            running = await supervisorStatus()
-        }
+        if running == nil && !force { running = await supervisorStatus() }
         let adopted = (running ?? [:]).filter { $0.value.pid != nil && wanted[$0.key] == $0.value.node }
         await stopOnSupervisor(running.map { Set($0.keys).subtracting(adopted.keys) }, before: config.id)
         for name in nodes.keys where !mine.contains(where: { $0.name == name }) {
