@@ -31,9 +31,19 @@ public struct ControllerService: BusService {
                 group.addTask { await followAssignment(of: bus, controller: controller) }
                 group.addTask { await lookAfterAgents(of: controller) }
                 for await message in bus.inbound {
-                    // Every controller reads the agents' topics, outside the group: a standby
+                    // Agents' answers go to the requests that wait for them whatever the
+                    // controller's role: during a rebalance of its group (a standby joining)
+                    // the active controller is briefly not active, and its requests in flight
+                    // must still get their agents' answers (issue 27's blip). An answer nobody
+                    // waits for is dropped by the requester.
+                    if message.topic == .agentAPI || message.topic == Controller.answers {
+                        controller.requester.deliver(message)
+                        bus.handled(message)
+                        continue
+                    }
+                    // Every controller reads the agents' check-ins, outside the group: a standby
                     // has no agents to look after, it only keeps their latest check-ins.
-                    if message.topic == .agentAPI || message.topic == Controller.answers || message.topic == .agentAPI.notify, await !controller.isActive {
+                    if message.topic == .agentAPI.notify, await !controller.isActive {
                         if message.event == AgentAPI.NotifyAgentHello.eventName, let hello = try? message.decode(AgentAPI.NotifyAgentHello.self) {
                             await controller.heard(hello.event, publishedAt: hello.timestamp)
                         }
@@ -50,8 +60,6 @@ public struct ControllerService: BusService {
                             }
                         }
                         continue
-                    case .agentAPI, Controller.answers:
-                        controller.requester.deliver(message)
                     case .agentAPI.notify:
                         await note(message, controller: controller)
                     default:
@@ -133,7 +141,7 @@ public struct ControllerService: BusService {
 extension RequestResponder {
     /// The controller's `Management::Controller::API`, answering clients.
     static func controllerAPI(_ controller: Controller, logger: Logger) -> RequestResponder {
-        var responder = RequestResponder(through: controller.bus, lifetime: controller.settings.requestTimeout)
+        var responder = RequestResponder(through: controller.bus, lifetime: controller.settings.requestTimeout, expired: .answered)
         responder.on(ControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: await controller.instances(reqid: request.reqid))
         }

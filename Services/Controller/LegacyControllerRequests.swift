@@ -8,7 +8,7 @@ private typealias LegacyResult = ClusterController.Types.Result
 /// served with the same controller state and answered in that namespace's shapes.
 extension RequestResponder {
     static func legacyControllerAPI(_ controller: Controller) -> RequestResponder {
-        var responder = RequestResponder(through: controller.bus, lifetime: controller.settings.requestTimeout)
+        var responder = RequestResponder(through: controller.bus, lifetime: controller.settings.requestTimeout, expired: .answered)
         responder.on(ClusterControllerAPI.GetInstancesRequest.self) { request, _ in
             .init(reqid: request.reqid, result: LegacyResult(await controller.instances(reqid: request.reqid)))
         }

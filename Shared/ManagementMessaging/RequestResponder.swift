@@ -12,9 +12,11 @@ import ManagementTypes
 ///
 /// **Request lifetime, one rule for every service.** A request lives from its envelope's `ts`
 /// until `ts` + the serving endpoint's request timeout (its *deadline*). One that arrives after
-/// its deadline (an endpoint catching up after a restart or a failover) is skipped, not
-/// replayed; the handler is given the deadline, and what it waits for on the request's behalf
-/// (other endpoints, nodes) ends by then.
+/// its deadline (an endpoint catching up after a restart or a failover) is not replayed: it is
+/// skipped, or, where a client may still be waiting (``ExpiredRequests/answered``, the
+/// controller), answered with its response type's failure saying it expired. The handler is
+/// given the deadline, and what it waits for on the request's behalf (other endpoints, nodes)
+/// ends by then.
 public struct RequestResponder: Sendable {
     /// Who asked, and until when the answer is awaited.
     public struct Context: Sendable {
@@ -40,8 +42,8 @@ public struct RequestResponder: Sendable {
         case unknown
         /// The arguments did not decode; answered with a failure if the request had a reqid.
         case malformed(WireDecodingError, answered: Bool)
-        /// Arrived after its deadline: skipped.
-        case expired
+        /// Arrived after its deadline: not carried out; `answered` if its sender was told so.
+        case expired(answered: Bool)
         /// Answered, but the response could not be published (the broker is down, say).
         case unpublished(String)
         /// The endpoint stopped before it answered: not answered and not to be marked handled,
@@ -85,7 +87,8 @@ public struct RequestResponder: Sendable {
             case .unknown: "ignoring unknown request \(event) from \(sender)"
             case .malformed(let error, answered: true): "invalid \(event) from \(sender): \(error)"
             case .malformed(let error, answered: false): "dropped \(event) from \(sender) without a usable reqid: \(error)"
-            case .expired: "skipping expired \(event) from \(sender)"
+            case .expired(answered: false): "skipping expired \(event) from \(sender)"
+            case .expired(answered: true): "answered expired \(event) from \(sender) as expired, without carrying it out"
             case .unpublished(let reason): "could not publish the response to \(event) from \(sender): \(reason)"
             case .abandoned: "left \(event) from \(sender) unanswered for whoever reads it next: stopping"
             }
@@ -95,6 +98,20 @@ public struct RequestResponder: Sendable {
     /// Takes a request in arrival order and returns what completes its answer.
     private typealias Handler = @Sendable (InboundMessage, Context) async -> Completion
 
+    /// What becomes of a request read after its deadline.
+    public enum ExpiredRequests: Sendable {
+        /// Skipped without an answer: whoever asked has given up (another service, which timed
+        /// the request out on its own clock).
+        case skipped
+        /// Answered with the response type's failure, `expired: …`: a client (zeek-client
+        /// waits 20 s) may still be waiting, and hears that nothing was done rather than
+        /// nothing at all (contract 3.3).
+        case answered
+    }
+
+    /// Answers to requests read after their deadline, by event name.
+    private var expiredAnswers: [String: @Sendable (InboundMessage, Context, _ age: Duration) -> Completion] = [:]
+
     /// The rest of answering one request, to be run wherever the service runs slow work;
     /// returns what became of the request.
     public typealias Completion = @Sendable () async -> Outcome
@@ -103,15 +120,18 @@ public struct RequestResponder: Sendable {
     private let bus: any MessageBus
     private let lifetime: Duration
     private let instance: String?
+    private let expired: ExpiredRequests
 
     /// - Parameters:
     ///   - lifetime: the serving endpoint's request timeout; see the type's documentation.
     ///   - instance: named in the failed Results of requests that do not decode (an agent
     ///     names itself; the controller names nobody).
-    public init(through bus: any MessageBus, lifetime: Duration, instance: String? = nil) {
+    ///   - expired: whether requests read after their deadline are answered.
+    public init(through bus: any MessageBus, lifetime: Duration, instance: String? = nil, expired: ExpiredRequests = .skipped) {
         self.bus = bus
         self.lifetime = lifetime
         self.instance = instance
+        self.expired = expired
     }
 
     /// Serves `Request` with `handle`, which returns the response, or nil to leave the request
@@ -129,7 +149,19 @@ public struct RequestResponder: Sendable {
     public mutating func on<Request: ManagementRequest>(
         _: Request.Type, inOrder takeInOrder: @escaping @Sendable (Request, Context) async -> @Sendable () async -> Request.Response?
     ) {
-        let (bus, instance) = (bus, instance)
+        let (bus, instance, lifetime) = (bus, instance, lifetime)
+        expiredAnswers[Request.eventName] = { message, context, age in
+            guard let reqid = message.reqid else { return { .expired(answered: false) } }
+            let failure = Request.Response(reqid: reqid, failure: RequestResponder.expiryError(age: age, lifetime: lifetime), instance: instance)
+            return {
+                do {
+                    try await bus.publish(failure, to: context.replyTopic, target: context.requester)
+                    return .expired(answered: true)
+                } catch {
+                    return .unpublished("\(error)")
+                }
+            }
+        }
         handlers[Request.eventName] = { message, context in
             let request: Request
             do throws(WireDecodingError) {
@@ -168,9 +200,20 @@ public struct RequestResponder: Sendable {
     public func accept(_ message: InboundMessage, clock: any ManagementClock) async -> Completion {
         guard let handler = handlers[message.event] else { return { .unknown } }
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
-        guard clock.now < deadline else { return { .expired } }
-        return await handler(message, Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil,
-                                              replyTopic: message.replyTopic, authentication: message.authentication))
+        let context = Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil,
+                              replyTopic: message.replyTopic, authentication: message.authentication)
+        guard clock.now < deadline else {
+            guard expired == .answered, let answer = expiredAnswers[message.event] else { return { .expired(answered: false) } }
+            return answer(message, context, clock.now - (deadline - lifetime))
+        }
+        return await handler(message, context)
+    }
+
+    /// The failed Result's text for a request read `age` after it was sent, past `lifetime`.
+    static func expiryError(age: Duration, lifetime: Duration) -> String {
+        let tenths = (age.timeInterval * 10).rounded() / 10
+        return "expired: the request was sent \(tenths) s ago, past the request timeout of \(lifetime.components.seconds) s; "
+            + "it was not carried out. Send it again (a controller was taking over, or the broker or this endpoint was slow)"
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.
