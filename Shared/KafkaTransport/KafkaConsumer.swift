@@ -214,9 +214,10 @@ public final class KafkaConsumer: Sendable {
     /// The partitions this consumer reads now.
     public var assignment: Set<TopicPartition> { rebalance.assignment }
 
-    /// Every change of ``assignment``, starting with the current one. Lets a group member act on
-    /// becoming the one that reads (a standby taking over) or on losing its partitions. Made for
-    /// one reader.
+    /// ``assignment`` after every rebalance, the first once the group took the member in (empty
+    /// for a member given nothing), or once at start for a consumer that assigns its partitions
+    /// itself. Lets a group member act on becoming the one that reads (a standby taking over) or
+    /// on losing its partitions. Made for one reader.
     public var assignmentChanges: AsyncStream<Set<TopicPartition>> { rebalance.changes }
 
     /// Waits until the consumer has at least one partition (a group join takes a few seconds).
@@ -380,8 +381,9 @@ final class RebalanceState: Sendable {
 
     init(start: StartOffsets.Fallback = .end) {
         self.start = start
+        // Nothing is yielded before the first rebalance: a member that joined its group hears
+        // its first assignment (empty for a standby) only once the group took it in.
         (changes, changesContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(16))
-        changesContinuation.yield([])
     }
 
     var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }

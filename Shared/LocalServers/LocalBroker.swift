@@ -28,6 +28,19 @@ public final class LocalBroker: Sendable {
     /// for each idle reader: the demo, the tests and the benchmarks set 10 ms.
     public static let clientOptions: [String: String] = ["fetch.wait.max.ms": "10"]
 
+    /// How long this broker holds the JoinGroup of a member rejoining a group that changed
+    /// (a member died or left), given the group's session timeout.
+    ///
+    /// Tansu answers it only once half the session timeout has passed, re-checking once a
+    /// second (its group coordinator, `administrator.rs`); Apache Kafka answers as soon as every
+    /// remaining member has rejoined. So on this broker a standby takes over from a killed
+    /// active member after the session timeout, one heartbeat and this hold; on Kafka, after the
+    /// session timeout and one heartbeat.
+    public static func groupJoinHold(sessionTimeout: Duration) -> Duration {
+        let half = sessionTimeout / 2
+        return .seconds(half.components.seconds + (half.components.attoseconds > 0 ? 1 : 0))
+    }
+
     /// ``clientOptions`` as the environment of a service process (`ZEEK_MGMT_KAFKA_OPTIONS`).
     public static let serviceEnvironment: [String: String] = serviceEnvironment(clientOptions)
 

@@ -36,8 +36,9 @@ public protocol MessageBus: Sendable {
     /// Envelopes addressed to this endpoint, in arrival order. Ends when the endpoint shuts down.
     var inbound: InboundMessages { get }
 
-    /// Whether the endpoint reads its topics, at every change, starting with the current
-    /// state: a group member that may stand by is the active one while this is true.
+    /// Whether the endpoint reads its topics, at every rebalance of its group, the first once
+    /// the group took the member in (false for a member that stands by): a group member that
+    /// may stand by is the active one while this is true.
     var assignmentChanges: BusSequence<Bool> { get }
 
     /// Marks a message handled, so the endpoint's group resumes after it.

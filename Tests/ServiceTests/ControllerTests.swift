@@ -135,8 +135,8 @@ struct ControllerTests {
     @Test func standbyControllerTakesOver() async throws {
         try await Cluster.run(controllers: 1) { cluster in
             let standby = try await cluster.startController(waitUntilActive: false)
-            // The standby's join rebalances the controller group; a deploy in flight meanwhile can
-            // be lost (the blip of issue 27). This test is about the takeover that comes after.
+            // The standby's join rebalances the controller group (FailoverTests has what a client
+            // sees meanwhile); this test is about the takeover that comes after.
             try await cluster.controllers[0].waitForOutput("kept the controller topics through a rebalance", timeout: .seconds(30))
             #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
             let nodes = try await cluster.cli("get-nodes")

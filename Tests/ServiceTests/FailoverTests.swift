@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import LocalServers
 import ManagementMessaging
 import ManagementTypes
 import Synchronization
@@ -40,8 +41,12 @@ struct FailoverTests {
     }
 
     /// kill -9 of the active controller while a client sends get-nodes every 100 ms: the standby
-    /// answers within the group session timeout plus one heartbeat (6 s + 1 s), and every
-    /// request is answered exactly once, successfully or as expired.
+    /// answers within the group session timeout plus one heartbeat (6 s + 1 s), plus what the
+    /// broker holds a group's rejoin (``LocalBroker/groupJoinHold(sessionTimeout:)``: 3 s on the
+    /// embedded broker, none on Apache Kafka), plus a second to rejoin, restore the
+    /// configurations and answer. Every request is answered exactly once: successfully, as
+    /// expired, or, read with its deadline less than a second after the takeover, with agents
+    /// that could not answer in the time it had left.
     @Test func aKilledActiveControllerIsReplacedWithinTheSessionTimeout() async throws {
         try await Cluster.run(controllers: 1) { cluster in
             #expect(try await cluster.cli("deploy-config", try cluster.file(Cluster.example)).status == 0)
@@ -60,9 +65,18 @@ struct FailoverTests {
             }
             let report = load.report()
             let takeover = try #require(report.firstAnswerSent(after: killed), "no request sent after the kill was answered: \(report.summary)")
-            print("standby answered \(takeover) after kill -9 of the active controller: \(report.summary)")
-            #expect(takeover <= .seconds(7), "session timeout (6 s) + one heartbeat (1 s)")
-            #expect(report.problems.filter { !$0.contains("expired") }.isEmpty, "\(report.problems.prefix(10))")
+            let session = Duration.seconds(6), heartbeat = Duration.seconds(1)
+            let bound = session + heartbeat + LocalBroker.groupJoinHold(sessionTimeout: session) + .seconds(1)
+            print("standby answered \(takeover) after kill -9 of the active controller (bound \(bound)): \(report.summary)")
+            #expect(takeover <= bound)
+            let tookOver = killed + takeover
+            let unexplained = report.outcomes.filter { outcome in
+                guard let problem = outcome.problem else { return false }
+                if problem.contains("expired: the request was sent") { return false }
+                let deadline = outcome.sent + .seconds(10)
+                return !(problem.contains("request timed out") && outcome.answered != nil && deadline < tookOver + .seconds(1))
+            }
+            #expect(unexplained.isEmpty, "\(unexplained.prefix(10).map { "\($0.sent - killed) after the kill: \($0.problem ?? "")" })")
             #expect(load.client.duplicateAnswers().isEmpty, "\(load.client.duplicateAnswers())")
         }
     }
@@ -124,7 +138,7 @@ private final class GetNodesLoad: Sendable {
         let sent: Int
         let problems: [String]
         let summary: String
-        fileprivate let outcomes: [(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant?, problem: String?)]
+        let outcomes: [(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant?, problem: String?)]
 
         /// How long after `instant` the first request sent after it was answered.
         func firstAnswerSent(after instant: ContinuousClock.Instant) -> Duration? {
