@@ -74,6 +74,8 @@ public final class LocalBroker: Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
+        // Ended with this process, also when it is killed before it could stop the broker.
+        process.environment = ProcessInfo.processInfo.environment.merging(["ZEEK_MGMT_BROKER_OWNER": "\(getpid())"]) { $1 }
         try process.run()
         let broker = LocalBroker(port: port, address: address, process: process, logURL: logURL)
 
