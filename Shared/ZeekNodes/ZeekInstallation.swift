@@ -24,8 +24,16 @@ public struct ZeekInstallation: Sendable, Hashable {
     public func problem(with backend: ClusterBackend.Name) -> String? {
         switch backend {
         case .zeromq:
-            return hasScript("policy/frameworks/cluster/backend/zeromq/main.zeek") ? nil
-                : "Zeek \(version) (\(executable)) has no ZeroMQ cluster backend: deploy with backend = broker, or run Zeek 8.0 or later"
+            guard hasScript("policy/frameworks/cluster/backend/zeromq/main.zeek") else {
+                return "Zeek \(version) (\(executable)) has no ZeroMQ cluster backend: deploy with backend = broker, or run Zeek 8.1 or later"
+            }
+            // Zeek 8.0 has the backend, but its nodes never answer a WebSocket client (the
+            // relay) through it, and its loggers end at once: they would silently never serve.
+            guard ClusterBackend.zeek(version, isAtLeast: (8, 1)) else {
+                return "Zeek \(version) runs ZeroMQ nodes its relay cannot reach (Zeek's WebSocket API on ZeroMQ needs Zeek 8.1 or later): "
+                    + "deploy with backend = broker (Zeek 8.0's default), or run Zeek 8.1 or later"
+            }
+            return nil
         case .broker:
             guard ClusterBackend.zeek(version, isAtLeast: (9, 1)) else { return nil }
             return "Zeek \(version) has no WebSocket server on the Broker backend, which nodes need to reach their relay: deploy with backend = zeromq (or auto)"

@@ -189,13 +189,17 @@ struct ZeekInstallationTests {
         var on = backend
         on.name = .zeromq
         on.encryption = .on
-        let zeek8 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: share.path, version: "8.0.10")
+        let zeek81 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: share.path, version: "8.1.2")
         do {
-            _ = try command("worker-1", oneHost, on, keys: keys, zeek: zeek8)
-            Issue.record("Zeek 8.0 cannot encrypt")
+            _ = try command("worker-1", oneHost, on, keys: keys, zeek: zeek81)
+            Issue.record("Zeek 8.1 cannot encrypt")
         } catch {
-            #expect("\(error)".contains("needs Zeek 8.2 or later; this host runs Zeek 8.0.10"))
+            #expect("\(error)".contains("needs Zeek 8.2 or later; this host runs Zeek 8.1.2"))
         }
+        // Zeek 8.0 has the ZeroMQ scripts, but the relay cannot reach its ZeroMQ nodes.
+        let zeek80 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: share.path, version: "8.0.10")
+        #expect(zeek80.problem(with: .zeromq)?.hasPrefix("Zeek 8.0.10 runs ZeroMQ nodes its relay cannot reach") == true)
+        #expect(zeek81.problem(with: .zeromq) == nil)
     }
 
     @Test("a path that is not Zeek says what to pass")
