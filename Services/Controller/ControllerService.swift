@@ -31,13 +31,13 @@ public struct ControllerService: BusService {
                 group.addTask { await followAssignment(of: bus, controller: controller) }
                 group.addTask { await lookAfterAgents(of: controller) }
                 for await message in bus.inbound {
-                    // Agents' answers go to the requests that wait for them whatever the
-                    // controller's role: during a rebalance of its group (a standby joining)
-                    // the active controller is briefly not active, and its requests in flight
-                    // must still get their agents' answers (issue 27's blip). An answer nobody
-                    // waits for is dropped by the requester.
+                    // Agents' answers go to the requests that wait for them, also during a
+                    // rebalance of the group (a standby joining), when the active controller is
+                    // briefly not active: its requests in flight must still get their agents'
+                    // answers (issue 27's blip). Not once it stood by. An answer nobody waits for
+                    // is dropped by the requester.
                     if message.topic == .agentAPI || message.topic == Controller.answers {
-                        controller.requester.deliver(message)
+                        if await controller.takesAgentAnswers { controller.requester.deliver(message) }
                         bus.handled(message)
                         continue
                     }

@@ -211,9 +211,10 @@ public struct RequestResponder: Sendable {
 
     /// The failed Result's text for a request read `age` after it was sent, past `lifetime`.
     static func expiryError(age: Duration, lifetime: Duration) -> String {
-        let tenths = (age.timeInterval * 10).rounded() / 10
-        return "expired: the request was sent \(tenths) s ago, past the request timeout of \(lifetime.components.seconds) s; "
-            + "it was not carried out. Send it again (a controller was taking over, or the broker or this endpoint was slow)"
+        let tenths = { (duration: Duration) in (duration.timeInterval * 10).rounded() / 10 }
+        return "expired: the request was sent \(tenths(age)) s ago, past the request timeout of \(tenths(lifetime)) s; "
+            + "this endpoint did not carry it out. One that read it before a failover may have, in part: "
+            + "check with get-nodes or get-config, then send it again with a new reqid"
     }
 
     /// Answers `message` with the handler of its event, unless its deadline passed.

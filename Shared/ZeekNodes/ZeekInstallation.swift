@@ -18,7 +18,8 @@ public struct ZeekInstallation: Sendable, Hashable {
 
     /// Why this Zeek cannot run a cluster node on `backend`, or nil if it can.
     ///
-    /// - ZeroMQ needs Zeek's ZeroMQ backend scripts (Zeek 8.0 and later ship them).
+    /// - ZeroMQ needs Zeek's ZeroMQ backend scripts and Zeek 8.1 or later: 8.0 ships the
+    ///   scripts, but its ZeroMQ nodes never answered the relay over Zeek's WebSocket API.
     /// - Broker cannot serve the relay from Zeek 9.1 on: Zeek removed its Broker WebSocket
     ///   server, which the node script opens.
     public func problem(with backend: ClusterBackend.Name) -> String? {
@@ -29,6 +30,9 @@ public struct ZeekInstallation: Sendable, Hashable {
             }
             // Zeek 8.0 has the backend, but its nodes never answer a WebSocket client (the
             // relay) through it, and its loggers end at once: they would silently never serve.
+            guard !version.isEmpty else {
+                return "cannot tell which Zeek \(executable) is (`zeek --version` failed), and ZeroMQ needs Zeek 8.1 or later: check the installation"
+            }
             guard ClusterBackend.zeek(version, isAtLeast: (8, 1)) else {
                 return "Zeek \(version) runs ZeroMQ nodes its relay cannot reach (Zeek's WebSocket API on ZeroMQ needs Zeek 8.1 or later): "
                     + "deploy with backend = broker (Zeek 8.0's default), or run Zeek 8.1 or later"

@@ -176,7 +176,7 @@ public struct ZeekNodeCommand: Sendable, Hashable {
     static func curveSettings(for node: Supervisor.NodeConfig, keys: CurveKeys?, installation: ZeekInstallation) throws(Invalid) -> String {
         let addresses = Set(node.cluster.values.map(\.host)).count
         let why = node.clusterBackend?.encryption == .on ? "the configuration asks for it" : "its nodes span \(addresses) addresses"
-        if let release = ClusterBackend.release(ofZeek: installation.version), release < (8, 2) {
+        if let release = ClusterBackend.releaseNumbers(ofZeek: installation.version), release < (8, 2) {
             throw Invalid(description: "the cluster's ZeroMQ traffic is encrypted (CURVE, as \(why)), which needs Zeek 8.2 or later; this host runs Zeek \(installation.version): "
                 + "upgrade Zeek, or set [cluster] encryption = off")
         }

@@ -228,7 +228,7 @@ struct ControllerFlowTests {
         let answer = await cluster.client.first(ControllerAPI.StageConfigurationResponse.self) { $0.event.reqid == "old" }
         let result = try #require(answer?.event.results.first)
         #expect(result.success == false)
-        #expect(result.error?.hasPrefix("expired: the request was sent 12.0 s ago, past the request timeout of 10 s; it was not carried out.") == true, "\(result)")
+        #expect(result.error?.hasPrefix("expired: the request was sent 12.0 s ago, past the request timeout of 10.0 s; this endpoint did not carry it out.") == true, "\(result)")
         let staged = try await cluster.ask(ControllerAPI.GetConfigurationRequest(reqid: "new", deployed: false))
         #expect(staged.result.error == "no staged configuration available", "the expired request staged nothing")
         #expect(cluster.client.events(ControllerAPI.StageConfigurationResponse.self).filter { $0.event.reqid == "old" }.count == 1)

@@ -61,11 +61,11 @@ public struct ClusterBackend: Hashable, Sendable, Codable {
     /// Whether a Zeek version (`9.1.0-dev`) is `release` (major, minor) or later; an
     /// unreadable version is not.
     public static func zeek(_ version: String, isAtLeast release: (Int, Int)) -> Bool {
-        self.release(ofZeek: version).map { $0 >= release } ?? false
+        releaseNumbers(ofZeek: version).map { $0 >= release } ?? false
     }
 
     /// The (major, minor) of a Zeek version (`9.1.0-dev`: 9, 1); nil if it does not read as one.
-    public static func release(ofZeek version: String) -> (major: Int, minor: Int)? {
+    public static func releaseNumbers(ofZeek version: String) -> (major: Int, minor: Int)? {
         let parts = version.split(separator: ".").compactMap { Int($0.prefix { $0.isNumber }) }
         return parts.count >= 2 ? (parts[0], parts[1]) : nil
     }
