@@ -97,11 +97,11 @@ public actor Controller {
     private var restorationProblem: String?
     /// Whether the group made this controller the one that reads the topics.
     private(set) var isActive = false
-    /// Whether its requests to agents still get their answers: from becoming active until it
-    /// stands by, rebalances of the group included (it is briefly not active then, and keeps its
-    /// requests in flight). A controller that stood by acts on no late answer: what it asked
-    /// now belongs to the active one.
-    private(set) var takesAgentAnswers = false
+    /// Whether its requests to agents still get their answers: from becoming active (restoring
+    /// its configurations, when it starts asking the agents) until it stands by, rebalances of
+    /// the group included (it is briefly not active then, and keeps its requests in flight). A
+    /// controller that stood by acts on no late answer: what it asked now belongs to the active one.
+    var takesAgentAnswers: Bool { restoration != nil }
     /// When it last became the active one.
     private var activeSince: ContinuousClock.Instant?
 
@@ -131,8 +131,6 @@ public actor Controller {
     /// state topic cannot be read, requests wait for it until their deadline
     /// (``restorationFailure(until:)``) while restoring is retried.
     func prepare() async {
-        // What it asks the agents while restoring (the nodes' states) gets its answers.
-        takesAgentAnswers = true
         if restoration == nil {
             restored = false
             restorationProblem = nil
@@ -183,7 +181,6 @@ public actor Controller {
 
     /// Another controller took over: forget what it now owns, so nothing stale is acted on.
     func standBy() {
-        takesAgentAnswers = false
         restoration?.cancel()
         restoration = nil
         agents = [:]
@@ -217,7 +214,6 @@ public actor Controller {
 
     func setActive(_ active: Bool) {
         if active && !isActive { activeSince = clock.now }
-        if active { takesAgentAnswers = true }
         isActive = active
         takeUpCheckInsHeard()
     }

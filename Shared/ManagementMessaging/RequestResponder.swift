@@ -109,14 +109,20 @@ public struct RequestResponder: Sendable {
         case answered
     }
 
-    /// Answers to requests read after their deadline, by event name.
-    private var expiredAnswers: [String: @Sendable (InboundMessage, Context, _ age: Duration) -> Completion] = [:]
-
     /// The rest of answering one request, to be run wherever the service runs slow work;
     /// returns what became of the request.
     public typealias Completion = @Sendable () async -> Outcome
 
-    private var handlers: [String: Handler] = [:]
+    /// How one registered event is served.
+    private struct Registration: Sendable {
+        /// Its answer, for a request read in time.
+        var handle: Handler
+        /// Its answer to a request read `age` after it was sent, past its deadline: the failure
+        /// saying it expired (``ExpiredRequests/answered``).
+        var answerExpired: @Sendable (InboundMessage, Context, _ age: Duration) -> Completion
+    }
+
+    private var registrations: [String: Registration] = [:]
     private let bus: any MessageBus
     private let lifetime: Duration
     private let instance: String?
@@ -150,19 +156,7 @@ public struct RequestResponder: Sendable {
         _: Request.Type, inOrder takeInOrder: @escaping @Sendable (Request, Context) async -> @Sendable () async -> Request.Response?
     ) {
         let (bus, instance, lifetime) = (bus, instance, lifetime)
-        expiredAnswers[Request.eventName] = { message, context, age in
-            guard let reqid = message.reqid else { return { .expired(answered: false) } }
-            let failure = Request.Response(reqid: reqid, failure: RequestResponder.expiryError(age: age, lifetime: lifetime), instance: instance)
-            return {
-                do {
-                    try await bus.publish(failure, to: context.replyTopic, target: context.requester)
-                    return .expired(answered: true)
-                } catch {
-                    return .unpublished("\(error)")
-                }
-            }
-        }
-        handlers[Request.eventName] = { message, context in
+        let handle: Handler = { message, context in
             let request: Request
             do throws(WireDecodingError) {
                 request = try message.decode(Request.self).event
@@ -170,14 +164,7 @@ public struct RequestResponder: Sendable {
                 guard let failure = Request.Response(rejecting: message, error, instance: instance) else {
                     return { .malformed(error, answered: false) }
                 }
-                return {
-                    do {
-                        try await bus.publish(failure, to: context.replyTopic, target: context.requester)
-                        return .malformed(error, answered: true)
-                    } catch {
-                        return .unpublished("\(error)")
-                    }
-                }
+                return { await Self.publish(failure, through: bus, context: context, then: .malformed(error, answered: true)) }
             }
             let respond = await takeInOrder(request, context)
             return {
@@ -185,28 +172,40 @@ public struct RequestResponder: Sendable {
                 // What was waited for on the request's behalf ended because this endpoint stops.
                 guard !Task.isCancelled else { return .abandoned }
                 guard let response else { return .unanswered }
-                do {
-                    try await bus.publish(response, to: context.replyTopic, target: context.requester)
-                } catch {
-                    return .unpublished("\(error)")
-                }
-                return .answered(succeeded: response.succeeded)
+                return await Self.publish(response, through: bus, context: context, then: .answered(succeeded: response.succeeded))
             }
+        }
+        registrations[Request.eventName] = Registration(handle: handle) { message, context, age in
+            guard let reqid = message.reqid else { return { .expired(answered: false) } }
+            let failure = Request.Response(reqid: reqid, failure: RequestResponder.expiryError(age: age, lifetime: lifetime), instance: instance)
+            return { await Self.publish(failure, through: bus, context: context, then: .expired(answered: true)) }
+        }
+    }
+
+    /// Publishes `response` to the requester of `context`: `outcome` once stored, else why not.
+    private static func publish<Response: ManagementResponse>(
+        _ response: Response, through bus: any MessageBus, context: Context, then outcome: Outcome
+    ) async -> Outcome {
+        do {
+            try await bus.publish(response, to: context.replyTopic, target: context.requester)
+            return outcome
+        } catch {
+            return .unpublished("\(error)")
         }
     }
 
     /// Takes `message` in arrival order (unless its deadline passed) and returns what
     /// completes its answer.
     public func accept(_ message: InboundMessage, clock: any ManagementClock) async -> Completion {
-        guard let handler = handlers[message.event] else { return { .unknown } }
+        guard let registration = registrations[message.event] else { return { .unknown } }
         let deadline = message.deadline(lifetime: lifetime, clock: clock)
         let context = Context(requester: message.head.sender, deadline: deadline, isBroadcast: message.head.target == nil,
                               replyTopic: message.replyTopic, authentication: message.authentication)
         guard clock.now < deadline else {
-            guard expired == .answered, let answer = expiredAnswers[message.event] else { return { .expired(answered: false) } }
-            return answer(message, context, clock.now - (deadline - lifetime))
+            guard expired == .answered else { return { .expired(answered: false) } }
+            return registration.answerExpired(message, context, clock.now - (deadline - lifetime))
         }
-        return await handler(message, context)
+        return await registration.handle(message, context)
     }
 
     /// The failed Result's text for a request read `age` after it was sent, past `lifetime`.

@@ -87,13 +87,22 @@ struct FailoverTests {
 /// A client sending get-nodes every 100 ms, each without waiting for the one before, and
 /// keeping what became of every request.
 private final class GetNodesLoad: Sendable {
+    /// What became of one request.
+    struct Outcome {
+        let sent: ContinuousClock.Instant
+        /// When its response arrived; nil if none did.
+        let answered: ContinuousClock.Instant?
+        /// Why it did not succeed with every agent's Result; nil if it did.
+        let problem: String?
+    }
+
     let client: TestAgent
-    private let agents: Int
-    private let outcomes = Mutex<[(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant?, problem: String?)]>([])
+    /// How many agents answer every get-nodes: those of `Cluster.run`'s default hosts.
+    private let agents = 2
+    private let outcomes = Mutex<[Outcome]>([])
 
     init(cluster: Cluster) async throws {
         client = try await TestAgent(broker: cluster.broker, instance: "controller", name: "failover-client", consumes: [.controllerAPI])
-        agents = 2
     }
 
     /// Sends requests every 100 ms while `body` runs, then waits for the last answers (25 s at
@@ -133,14 +142,19 @@ private final class GetNodesLoad: Sendable {
         } catch {
             problem = "unanswered: \(error)"
         }
-        outcomes.withLock { $0.append((sent, answered, problem)) }
+        outcomes.withLock { $0.append(Outcome(sent: sent, answered: answered, problem: problem)) }
     }
 
     struct Report {
-        let sent: Int
-        let problems: [String]
-        let summary: String
-        let outcomes: [(sent: ContinuousClock.Instant, answered: ContinuousClock.Instant?, problem: String?)]
+        let outcomes: [Outcome]
+
+        var sent: Int { outcomes.count }
+        var problems: [String] { outcomes.compactMap(\.problem) }
+
+        var summary: String {
+            let slowest = outcomes.compactMap { outcome in outcome.answered.map { $0 - outcome.sent } }.max()
+            return "\(sent) sent, \(sent - problems.count) answered in full, \(problems.count) not; slowest answer \(slowest.map { "\($0)" } ?? "none")"
+        }
 
         /// How long after `instant` the first request sent after it was answered.
         func firstAnswerSent(after instant: ContinuousClock.Instant) -> Duration? {
@@ -149,11 +163,6 @@ private final class GetNodesLoad: Sendable {
     }
 
     func report() -> Report {
-        let outcomes = outcomes.withLock { $0 }
-        let problems = outcomes.compactMap(\.problem)
-        let latencies = outcomes.compactMap { outcome in outcome.answered.map { $0 - outcome.sent } }.sorted()
-        let summary = "\(outcomes.count) sent, \(outcomes.count - problems.count) answered in full, \(problems.count) not; "
-            + "slowest answer \(latencies.last.map { "\($0)" } ?? "none")"
-        return Report(sent: outcomes.count, problems: problems, summary: summary, outcomes: outcomes)
+        Report(outcomes: outcomes.withLock { $0 })
     }
 }
