@@ -31,8 +31,8 @@ struct ClientOptions: ParsableArguments {
     /// Settings in zeek-client's order of precedence: defaults < settings file < `--set` <
     /// flags (and for Kafka: < environment < flags).
     ///
-    /// - Parameter quietestLogLevel: what is logged without `-v` (commands: errors only).
-    func resolve(quietestLogLevel: Logger.Level = .error, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientSettings {
+    /// - Parameter quietestLogLevel: what is logged without `-v` (commands: nothing; they print their own one-line errors).
+    func resolve(quietestLogLevel: Logger.Level = .critical, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientSettings {
         var document = INIDocument(sections: [
             .init(name: "client", entries: [("request_timeout_secs", "20"), ("pretty_json", "True"), ("verbosity", "0")]),
             .init(name: "controller", entries: [("name", environment["ZEEK_MGMT_CONTROLLER"] ?? "controller")]),
@@ -71,7 +71,9 @@ struct ClientOptions: ParsableArguments {
         }
         if common.logLevel == nil, merged["ZEEK_MGMT_LOG_LEVEL"] == nil {
             let verbosity = Int(document[section: "client"]!["verbosity"]! ?? "0") ?? 0
-            let byVerbosity: [Logger.Level] = [.error, .warning, .info, .debug]
+            // Without -v, nothing of the transport's own logs: what went wrong is the one
+            // `error:` line the command prints (librdkafka's connection failures included).
+            let byVerbosity: [Logger.Level] = [.critical, .warning, .info, .debug]
             merged["ZEEK_MGMT_LOG_LEVEL"] = quiet ? "critical" : min(quietestLogLevel, byVerbosity[min(max(verbosity, 0), 3)]).rawValue
         }
         let service = try common.resolve(environment: merged)
@@ -161,8 +163,11 @@ struct ClientSettings: Sendable {
                 topics: [.controllerAPI] + extraTopics, security: service.security(.client), logger: logger, observer: observer
             )
         } catch {
-            let whatToCheck = (error as? KafkaError)?.whatToCheck ?? "Check --brokers and that the broker is running."
-            Console.error("cannot reach Kafka at \(service.brokers.joined(separator: ",")): \(error). \(whatToCheck)")
+            let kafkaError = error as? KafkaError
+            let whatToCheck = kafkaError?.whatToCheck ?? "Check --brokers and that the broker is running."
+            var reason = kafkaError?.message ?? "\(error)"
+            while let last = reason.last, ".?!".contains(last) { reason.removeLast() }
+            Console.error("cannot reach Kafka at \(service.brokers.joined(separator: ",")): \(reason). \(whatToCheck)")
             throw ExitCode.failure
         }
     }

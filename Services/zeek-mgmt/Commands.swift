@@ -10,34 +10,45 @@ protocol ControllerCommand: AsyncParsableCommand {
     var options: ClientOptions { get }
     /// Runs against a connected client and returns the exit code.
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32
-    /// Topics beyond the controller's whose messages go to ``observer``.
-    var observedTopics: [Topic] { get }
-    var observer: (@Sendable (InboundMessage) -> Void)? { get }
 }
 
 extension ControllerCommand {
-    var observedTopics: [Topic] { [] }
-    var observer: (@Sendable (InboundMessage) -> Void)? { nil }
-
     func run() async throws {
         let settings = try options.resolve()
         if settings.quiet { Console.silence() }
-        try await prepare(settings: settings)
-        let code: Int32
-        do {
-            let client = try await settings.connect(extraTopics: observedTopics, observer: observedTopics.isEmpty ? nil : observer)
-            code = try await run(settings: settings, client: client)
-        } catch {
-            code = error.rawValue
+        await runConnected(settings: settings) { client throws(ExitCode) in
+            try await run(settings: settings, client: client)
         }
-        // Requests are delivered and answered, and output is written unbuffered: ending the
-        // process here, without atexit handlers racing librdkafka's threads, also saves the
-        // second a full client shutdown takes.
-        _exit(code)
     }
+}
 
-    /// Work before connecting (reading files), so bad input fails fast.
-    func prepare(settings: ClientSettings) async throws {}
+/// Connects, runs `body` and ends the process with its exit code.
+///
+/// Requests are delivered and answered, and output is written unbuffered: ending the process
+/// here, without atexit handlers racing librdkafka's threads, also saves the second a full
+/// client shutdown takes.
+func runConnected(
+    settings: ClientSettings, extraTopics: [Topic] = [], observer: (@Sendable (InboundMessage) -> Void)? = nil,
+    _ body: (ManagementClient) async throws(ExitCode) -> Int32
+) async -> Never {
+    let code: Int32
+    do {
+        let client = try await settings.connect(extraTopics: extraTopics, observer: extraTopics.isEmpty ? nil : observer)
+        code = try await body(client)
+    } catch {
+        code = error.rawValue
+    }
+    _exit(code)
+}
+
+/// Where a command reads a cluster configuration from, and in which format.
+struct ConfigurationInput: ParsableArguments {
+    @Argument(help: ArgumentHelp(
+        "The cluster configuration (- = stdin): zeek-client's INI file, a zeek.conf, or a directory of <host>.zeek.conf files.",
+        valueName: "config"))
+    var config: String?
+    @Option(help: "The file's format: ini, zeek-conf, or auto (*.conf and directories are zeek.conf, *.ini is INI, else the text decides).")
+    var format: String = "auto"
 }
 
 struct GetInstances: ControllerCommand {
@@ -60,52 +71,79 @@ struct GetConfig: ControllerCommand {
     var staged = false
     @Flag(name: .customLong("as-json"), help: "Print JSON instead of the INI cluster configuration format.")
     var asJSON = false
-    @Option(name: [.short, .customLong("filename")], help: ArgumentHelp("Write to this file instead of stdout (- = stdout).", valueName: "file"))
+    @Flag(name: .customLong("as-zeek-conf"), help: "Print Zeek's zeek.conf format: one <instance>.zeek.conf per instance (with --filename, into that directory).")
+    var asZeekConf = false
+    @Option(name: [.short, .customLong("filename")], help: ArgumentHelp("Write to this file (a directory with --as-zeek-conf) instead of stdout (- = stdout).", valueName: "file"))
     var filename: String?
+
+    func validate() throws {
+        if asJSON && asZeekConf { throw ValidationError("--as-json and --as-zeek-conf exclude each other") }
+    }
 
     func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
         let response = try await settings.ask(client, ControllerAPI.GetConfigurationRequest(reqid: newRequestID(), deployed: deployed))
-        return Reports.configuration(response.result, asJSON: asJSON, filename: filename, settings: settings)
+        let format: Reports.ConfigurationOutput = asJSON ? .json : asZeekConf ? .zeekConf : .ini
+        return Reports.configuration(response.result, as: format, filename: filename, settings: settings)
     }
 }
 
-struct StageConfig: ControllerCommand {
-    static let configuration = CommandConfiguration(commandName: "stage-config", abstract: "Send a cluster configuration file (- = stdin) to the controller, without deploying it.")
+struct StageConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stage-config", abstract: "Send a cluster configuration (- = stdin) to the controller, without deploying it.",
+        aliases: ["stage"])
     @OptionGroup var options: ClientOptions
-    @Argument(help: "The cluster configuration, in zeek-client's INI format.") var config: String?
+    @OptionGroup var input: ConfigurationInput
 
-    func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let configuration = try readClusterConfiguration(config, settings: settings)
-        let (code, report) = try await stage(configuration, settings: settings, client: client)
-        Console.output(PythonJSON.render(report, pretty: settings.prettyJSON))
-        return code
-    }
-}
-
-struct Deploy: ControllerCommand {
-    static let configuration = CommandConfiguration(abstract: "Deploy the staged configuration.")
-    @OptionGroup var options: ClientOptions
-    var observedTopics: [Topic] { Console.stderrIsTerminal ? [.agentAPI.notify] : [] }
-    var observer: (@Sendable (InboundMessage) -> Void)? { { DeployProgress.shared.observe($0) } }
-
-    func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        try await deploy(settings: settings, client: client)
-    }
-}
-
-struct DeployConfig: ControllerCommand {
-    static let configuration = CommandConfiguration(commandName: "deploy-config", abstract: "Stage a cluster configuration file (- = stdin) and deploy it.")
-    @OptionGroup var options: ClientOptions
-    @Argument(help: "The cluster configuration, in zeek-client's INI format.") var config: String?
-    var observedTopics: [Topic] { Console.stderrIsTerminal ? [.agentAPI.notify] : [] }
-    var observer: (@Sendable (InboundMessage) -> Void)? { { DeployProgress.shared.observe($0) } }
-
-    func run(settings: ClientSettings, client: ManagementClient) async throws(ExitCode) -> Int32 {
-        let configuration = try readClusterConfiguration(config, settings: settings)
-        let (code, report) = try await stage(configuration, settings: settings, client: client)
-        guard code == 0 else {
+    func run() async throws {
+        // First: a file with errors fails at once, whatever the keys and whether or not a broker is up.
+        let reading = try readClusterConfiguration(input)
+        let settings = try options.resolve()
+        if settings.quiet { Console.silence() }
+        reading.warn(settings: settings)
+        await runConnected(settings: settings) { client throws(ExitCode) in
+            let (code, report) = try await stage(reading.configuration, settings: settings, client: client)
             Console.output(PythonJSON.render(report, pretty: settings.prettyJSON))
             return code
+        }
+    }
+}
+
+struct Deploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Deploy the staged configuration, or stage and deploy the one given.")
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var input: ConfigurationInput
+
+    func run() async throws {
+        try await stageAndDeploy(input.config == nil ? nil : input, options: options)
+    }
+}
+
+struct DeployConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deploy-config", abstract: "Stage a cluster configuration (- = stdin) and deploy it.")
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var input: ConfigurationInput
+
+    func run() async throws {
+        try await stageAndDeploy(input, options: options)
+    }
+}
+
+/// Deploys `input` (staged first) or, with none, the staged configuration, showing progress.
+func stageAndDeploy(_ input: ConfigurationInput?, options: ClientOptions) async throws {
+    // First: a file with errors fails at once, whatever the keys and whether or not a broker is up.
+    let reading = try input.map { input throws(ExitCode) in try readClusterConfiguration(input) }
+    let settings = try options.resolve()
+    if settings.quiet { Console.silence() }
+    reading?.warn(settings: settings)
+    let configuration = reading?.configuration
+    let progress: [Topic] = Console.stderrIsTerminal ? [.agentAPI.notify] : []
+    await runConnected(settings: settings, extraTopics: progress, observer: { DeployProgress.shared.observe($0) }) { client throws(ExitCode) in
+        if let configuration {
+            let (code, report) = try await stage(configuration, settings: settings, client: client)
+            guard code == 0 else {
+                Console.output(PythonJSON.render(report, pretty: settings.prettyJSON))
+                return code
+            }
         }
         return try await deploy(settings: settings, client: client)
     }
@@ -174,31 +212,85 @@ func newRequestID() -> String {
     UUID().uuidString.lowercased()
 }
 
-/// Reads a cluster configuration file (`-` = stdin) as zeek-client does; nothing is sent for
-/// a file with errors.
-func readClusterConfiguration(_ path: String?, settings: ClientSettings) throws(ExitCode) -> Management.Configuration {
-    let text: String?
-    if path == "-" {
-        text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-    } else if let path, FileManager.default.fileExists(atPath: path) {
-        text = try? String(contentsOfFile: path, encoding: .utf8)
-    } else {
-        text = nil
-    }
-    guard let text else {
+/// Reads a cluster configuration (`-` = stdin) in either format, as zeek-client reads its
+/// files: every problem is printed and nothing is sent for a configuration with errors.
+///
+/// Needs no settings: a configuration is checked before keys or brokers are.
+func readClusterConfiguration(_ input: ConfigurationInput) throws(ExitCode) -> ConfigurationReading {
+    guard let path = input.config else {
         Console.error("please provide a cluster configuration file.")
         throw ExitCode.failure
     }
+    let requested: ConfigurationFormat?
+    if input.format == "auto" {
+        requested = nil
+    } else if let format = ConfigurationFormat(rawValue: input.format) {
+        requested = format
+    } else {
+        Console.error("unknown format \"\(input.format)\": ini, zeek-conf or auto")
+        throw ExitCode.failure
+    }
+    var sources: [ZeekConfFile.Source] = []
+    var isDirectory: ObjCBool = false
+    if path == "-" {
+        sources = [.init(path: "<stdin>", text: String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))]
+    } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter(ZeekConfFile.isHostFile).sorted()
+        guard !names.isEmpty else {
+            Console.error("no <hostname>.zeek.conf files in \(path)")
+            throw ExitCode.failure
+        }
+        for name in names {
+            let file = (path as NSString).appendingPathComponent(name)
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                Console.error("cannot read \(file)")
+                throw ExitCode.failure
+            }
+            sources.append(.init(path: file, text: text))
+        }
+    } else if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        sources = [.init(path: path, text: text)]
+    } else {
+        Console.error("please provide a cluster configuration file.")
+        throw ExitCode.failure
+    }
+    let format = requested ?? (isDirectory.boolValue ? .zeekConf : ConfigurationFormat.detect(fileName: path, text: sources[0].text))
     let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
     do {
-        let reading = try ClusterConfigurationFile.read(text, id: newRequestID(), defaultInstance: "agent-\(host)")
-        let verbosity = Int(settings.document[section: "client"]?["verbosity"]?.flatMap { $0 } ?? "0") ?? 0
-        reading.warnings.forEach { Console.warning($0, verbosity: verbosity) }
-        return reading.configuration
+        let reading: ClusterConfigurationFile.Reading
+        switch format {
+        case .ini:
+            guard sources.count == 1 else {
+                Console.error("\(path) is a directory: zeek-client's INI format is one file")
+                throw ExitCode.failure
+            }
+            reading = try ClusterConfigurationFile.read(sources[0].text, id: newRequestID(), defaultInstance: "agent-\(host)")
+        case .zeekConf:
+            reading = try ZeekConfFile.read(sources, id: newRequestID(), defaultInstance: "agent-\(host)")
+        }
+        return ConfigurationReading(configuration: reading.configuration, warnings: reading.warnings, format: format)
+    } catch let error as ZeekConfProblems {
+        error.problems.forEach { Console.error($0.description) }
+    } catch let error as ExitCode {
+        throw error
     } catch {
-        Console.error("\(error)")
-        Console.error("configuration has errors, not sending")
-        throw ExitCode.failure
+        Console.error("\(path == "-" ? "<stdin>" : path): \(error)")
+    }
+    Console.error("configuration has errors, not sending")
+    throw ExitCode.failure
+}
+
+/// A configuration read by zeek-mgmt, with what its reader said about it.
+struct ConfigurationReading {
+    var configuration: Management.Configuration
+    var warnings: [String]
+    var format: ConfigurationFormat
+
+    /// Prints the warnings: zeek-client's only with -v, zeek.conf's (options not carried to
+    /// the hosts) always.
+    func warn(settings: ClientSettings) {
+        let verbosity = Int(settings.document[section: "client"]?["verbosity"]?.flatMap { $0 } ?? "0") ?? 0
+        warnings.forEach { Console.warning($0, verbosity: format == .zeekConf ? max(verbosity, 1) : verbosity) }
     }
 }
 

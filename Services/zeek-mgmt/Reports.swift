@@ -27,7 +27,12 @@ enum Reports {
         return 0
     }
 
-    static func configuration(_ result: Management.Result, asJSON: Bool, filename: String?, settings: ClientSettings) -> Int32 {
+    /// How get-config prints a configuration.
+    enum ConfigurationOutput {
+        case ini, json, zeekConf
+    }
+
+    static func configuration(_ result: Management.Result, as output: ConfigurationOutput, filename: String?, settings: ClientSettings) -> Int32 {
         guard result.success else {
             Console.error(result.error ?? "no reason given")
             return 1
@@ -36,16 +41,37 @@ enum Reports {
             Console.error("received result did not contain configuration data")
             return 1
         }
-        let text = asJSON ? PythonJSON.render(json(config), pretty: settings.prettyJSON) + "\n" : ClusterConfigurationFile.render(config)
-        if let filename, filename != "-" {
+        let files: [(name: String?, text: String)]
+        switch output {
+        case .ini: files = [(nil, ClusterConfigurationFile.render(config))]
+        case .json: files = [(nil, PythonJSON.render(json(config), pretty: settings.prettyJSON) + "\n")]
+        case .zeekConf:
             do {
-                try text.write(toFile: filename, atomically: true, encoding: .utf8)
+                files = try ZeekConfFile.render(config).map { ($0.fileName, $0.text) }
             } catch {
-                Console.error("cannot write \(filename): \(error.localizedDescription)")
+                Console.error("\(error)")
                 return 1
             }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        guard let filename, filename != "-" else {
+            for (name, text) in files {
+                if let name { FileHandle.standardOutput.write(Data("# ==> \(name) <==\n".utf8)) }
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+            return 0
+        }
+        do {
+            if output == .zeekConf {
+                try FileManager.default.createDirectory(atPath: filename, withIntermediateDirectories: true)
+                for (name, text) in files {
+                    try text.write(toFile: (filename as NSString).appendingPathComponent(name ?? "zeek.conf"), atomically: true, encoding: .utf8)
+                }
+            } else {
+                try files[0].text.write(toFile: filename, atomically: true, encoding: .utf8)
+            }
+        } catch {
+            Console.error("cannot write \(filename): \(error.localizedDescription)")
+            return 1
         }
         return 0
     }
@@ -75,6 +101,8 @@ enum Reports {
             ]
             // Beyond zeek-client, and only where set, so zeek-client's output is unchanged otherwise.
             if let limits = node.limits, let value = try? JSONValue(encoding: limits) { entry["limits"] = value }
+            if let user = node.user { entry["user"] = .string(user) }
+            if let group = node.group { entry["group"] = .string(group) }
             return .object(entry)
         }
         return ["id": .string(config.id), "instances": .array(instances), "nodes": .array(nodes)]

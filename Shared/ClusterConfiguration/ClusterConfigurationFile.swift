@@ -141,7 +141,7 @@ public enum ClusterConfigurationFile {
     }
 
     /// The node keys of zeek-client's format, and the capture keys this reader adds to them.
-    private static let nodeKeys = Set(["instance", "role", "type", "scripts", "port", "interface", "cpu_affinity", "env", "metrics_port", "state"])
+    private static let nodeKeys = Set(["instance", "role", "type", "scripts", "port", "interface", "cpu_affinity", "env", "metrics_port", "state", "user", "group"])
         .union(captureKeys).union(limitKeys)
 
     /// A node's process limits, named and written as Zeek's `zeek.conf` writes them per node
@@ -375,7 +375,8 @@ public enum ClusterConfigurationFile {
             name: section.name, instance: instance, role: role, state: .running,
             port: try port("port", "port"), scripts: scripts, interface: value("interface"),
             cpuAffinity: try integer("cpu_affinity"), env: env, metricsPort: try port("metrics_port", "metrics port"),
-            limits: try limits(from: section)
+            limits: try limits(from: section),
+            user: value("user").flatMap { $0.isEmpty ? nil : $0 }, group: value("group").flatMap { $0.isEmpty ? nil : $0 }
         )
     }
 
@@ -414,6 +415,8 @@ public enum ClusterConfigurationFile {
             }
             if let metrics = node.metricsPort { entries.append(("metrics_port", "\(metrics.number)")) }
             entries += limitEntries(node.limits)
+            if let user = node.user { entries.append(("user", user)) }
+            if let group = node.group { entries.append(("group", group)) }
             // zeek-client's format has no key for options; the capture ones go back as the keys
             // they were read from, so the file reads back to the same nodes.
             for (key, option) in afPacketOptionKeys {

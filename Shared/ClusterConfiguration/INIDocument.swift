@@ -89,6 +89,9 @@ public struct INIDocument: Sendable, Hashable {
                 lastKey = nil
                 continue
             }
+            if trimmed.hasPrefix("["), !trimmed.contains("]") {
+                throw ParseError(line: number, problem: "section header \"\(trimmed)\" is not closed with ']'")
+            }
             guard current != nil else {
                 throw ParseError(line: number, problem: "no section header before \"\(trimmed)\"")
             }

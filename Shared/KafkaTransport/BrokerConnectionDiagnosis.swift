@@ -38,4 +38,18 @@ public struct BrokerConnectionDiagnosis: Sendable, Equatable {
         }
         return nil
     }
+
+    /// The reason in librdkafka's text for a connection that failed before any protocol was
+    /// spoken — "Connection refused" from "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1
+    /// failed: Connection refused (after 0ms in state CONNECT)", or a name that did not
+    /// resolve — for a one-line error; nil for any other text.
+    public static func connectionFailure(in reason: String) -> String? {
+        if let failed = reason.firstRange(of: " failed: ") {
+            var tail = reason[failed.upperBound...]
+            if let after = tail.firstRange(of: " (after") { tail = tail[..<after.lowerBound] }
+            return tail.isEmpty ? nil : String(tail)
+        }
+        if reason.contains("Failed to resolve") { return "the broker's host name does not resolve" }
+        return nil
+    }
 }

@@ -165,9 +165,28 @@ final class RdKafkaClient: @unchecked Sendable {
     ///
     /// Through ``withHandle(_:)``, since the client may be another owner's (a producer's) that
     /// shuts down meanwhile: then this throws `.shutDown`, or the close waits for the answer
-    /// (at most `timeoutMilliseconds`; librdkafka cannot cut a metadata request short).
-    func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
-        try withHandle { handle in try Self.topicNames(handle, context: context, timeoutMilliseconds: timeoutMilliseconds) }
+    /// (at most one slice of the wait; librdkafka cannot cut a metadata request short).
+    ///
+    /// - Parameter unreachableAfterMilliseconds: give up this early when every connection so
+    ///   far failed (refused, unresolvable): a person at a terminal learns in a second that
+    ///   the broker is not there, rather than after the whole timeout. A broker that answers
+    ///   slowly still gets the whole timeout. Nil: always wait the whole timeout.
+    func topicNames(timeoutMilliseconds: Int32, unreachableAfterMilliseconds: Int32? = nil) throws -> Set<String> {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let slice: Int32 = unreachableAfterMilliseconds == nil ? timeoutMilliseconds : 250
+        while true {
+            let elapsed = Int32(clamping: (clock.now - start).milliseconds)
+            let remaining = max(timeoutMilliseconds - elapsed, 1)
+            do {
+                return try withHandle { handle in try Self.topicNames(handle, context: context, timeoutMilliseconds: min(slice, remaining)) }
+            } catch let error as KafkaError where error.kind == .unreachable {
+                let elapsed = Int32(clamping: (clock.now - start).milliseconds)
+                let connectionsFailed = context.lastConnectionFailure.withLock { $0 } != nil
+                if elapsed >= timeoutMilliseconds { throw error }
+                if let giveUp = unreachableAfterMilliseconds, connectionsFailed, elapsed >= giveUp { throw error }
+            }
+        }
     }
 
     private static func topicNames(_ handle: OpaquePointer, context: ClientContext, timeoutMilliseconds: Int32) throws -> Set<String> {
@@ -180,6 +199,9 @@ final class RdKafkaClient: @unchecked Sendable {
                 throw KafkaError(unreachable ? .unreachable : .admin,
                                  "listing topics: \(String(cString: rd_kafka_err2str(error))): \(diagnosis.problem) (librdkafka: \(failure))",
                                  code: error.rawValue, diagnosis: diagnosis)
+            }
+            if unreachable, let failure, let reason = BrokerConnectionDiagnosis.connectionFailure(in: failure) {
+                throw KafkaError(.unreachable, "no broker answered (\(reason))", code: error.rawValue)
             }
             throw KafkaError(unreachable ? .unreachable : .admin,
                              "listing topics: \(String(cString: rd_kafka_err2str(error)))",

@@ -25,11 +25,12 @@ public final class ManagementClient: Sendable {
     ///   - topics: where responses (and anything observed) arrive.
     public static func connect(
         name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, topics: [Topic], security: MessageSecurity, logger: Logger,
-        observer: (@Sendable (InboundMessage) -> Void)? = nil
+        observer: (@Sendable (InboundMessage) -> Void)? = nil, unreachableAfter: Duration? = .seconds(1)
     ) async throws -> ManagementClient {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: kafka, namespace: namespace, consumes: topics.map(\.whole),
-            membership: .fromEnd, addressing: .targets([name], orUntargeted: observer != nil), security: security
+            membership: .fromEnd, addressing: .targets([name], orUntargeted: observer != nil), security: security,
+            unreachableAfter: unreachableAfter
         ), logger: logger)
         return ManagementClient(endpoint: endpoint, observer: observer)
     }

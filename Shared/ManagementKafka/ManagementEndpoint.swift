@@ -44,11 +44,16 @@ public struct EndpointConfiguration: Sendable {
     /// How far back a group member starts in a partition its group never read: requests still
     /// within a deadline are answered, older history is not read.
     public var lookback: Duration
+    /// How soon connecting gives up when no broker can be connected to at all; nil: only after
+    /// the whole connect timeout. A command-line client wants one quick line, a service waits.
+    public var unreachableAfter: Duration?
 
     public init(
         name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [TopicReading], follows: [TopicReading] = [],
-        creates: [Topic] = [], membership: Membership, addressing: AddressFilter, security: MessageSecurity, lookback: Duration = .seconds(120)
+        creates: [Topic] = [], membership: Membership, addressing: AddressFilter, security: MessageSecurity, lookback: Duration = .seconds(120),
+        unreachableAfter: Duration? = nil
     ) {
+        self.unreachableAfter = unreachableAfter
         self.name = name
         self.kafka = kafka
         self.namespace = namespace
@@ -118,7 +123,7 @@ public final class ManagementEndpoint: MessageBus {
         for topic in configuration.creates where !topics.contains(topic) { topics.append(topic) }
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         do {
-            try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification))
+            try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification), unreachableAfter: configuration.unreachableAfter)
             // Known before the first broadcast, which ``enqueue`` cannot wait for.
             for topic in topics where topic.isPartitioned { _ = try await producer.partitionCount(of: namespace.kafkaName(topic)) }
         } catch {

@@ -91,11 +91,18 @@ public enum Management {
         public var metricsPort: ZeekPort?
         /// What the node's process may take of its host (contract 3.1); nil: the host's defaults.
         public var limits: NodeLimits?
+        /// The user the node runs as (zeek.conf's `user`, contract 3.1), which the host's policy
+        /// must allow; nil: the host policy's user for the node's type.
+        public var user: String?
+        /// The node's group (zeek.conf's `group`): the user's own group or one it belongs to;
+        /// nil: the user's primary group.
+        public var group: String?
 
         public init(
             name: String, instance: String, role: Supervisor.ClusterRole, state: State = .running,
             port: ZeekPort? = nil, scripts: [String]? = nil, options: Set<Option>? = nil, interface: String? = nil,
-            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: ZeekPort? = nil, limits: NodeLimits? = nil
+            cpuAffinity: Int? = nil, env: [String: String] = [:], metricsPort: ZeekPort? = nil, limits: NodeLimits? = nil,
+            user: String? = nil, group: String? = nil
         ) {
             self.name = name
             self.instance = instance
@@ -109,6 +116,8 @@ public enum Management {
             self.env = env
             self.metricsPort = metricsPort
             self.limits = limits
+            self.user = user
+            self.group = group
         }
 
         enum CodingKeys: String, CodingKey {
@@ -118,7 +127,7 @@ public enum Management {
             case cpuAffinity = "cpu_affinity"
             case env
             case metricsPort = "metrics_port"
-            case limits
+            case limits, user, group
         }
 
         public init(from decoder: any Decoder) throws {
@@ -135,6 +144,8 @@ public enum Management {
             env = try c.decode([String: String].self, forKey: .env, default: [:])
             metricsPort = try c.decodeIfPresent(ZeekPort.self, forKey: .metricsPort)
             limits = try c.decodeIfPresent(NodeLimits.self, forKey: .limits)
+            user = try c.decodeIfPresent(String.self, forKey: .user)
+            group = try c.decodeIfPresent(String.self, forKey: .group)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -151,6 +162,8 @@ public enum Management {
             try c.encode(env, forKey: .env)
             try c.encodeIfPresent(metricsPort, forKey: .metricsPort)
             if let limits, !limits.isEmpty { try c.encode(limits, forKey: .limits) }
+            try c.encodeIfPresent(user, forKey: .user)
+            try c.encodeIfPresent(group, forKey: .group)
         }
 
         public static func < (lhs: Node, rhs: Node) -> Bool {
@@ -168,6 +181,8 @@ public enum Management {
         public var nodes: Set<Node>
         /// The Zeek cluster backend and its ports (contract 3.1); nil: each host's default.
         public var clusterBackend: ClusterBackend?
+        /// The log archiver of each instance that runs one, by instance name (contract 3.1).
+        public var archivers: [String: LogArchiver]
 
         /// A fresh id, as Zeek's `unique_id("")` gives a configuration that does not name one.
         public static func uniqueID() -> String {
@@ -175,16 +190,18 @@ public enum Management {
         }
 
         public init(id: String = Configuration.uniqueID(), instances: Set<Instance> = [], nodes: Set<Node> = [],
-                    clusterBackend: ClusterBackend? = nil) {
+                    clusterBackend: ClusterBackend? = nil, archivers: [String: LogArchiver] = [:]) {
             self.id = id
             self.instances = instances
             self.nodes = nodes
             self.clusterBackend = clusterBackend
+            self.archivers = archivers
         }
 
         enum CodingKeys: String, CodingKey {
             case id, instances, nodes
             case clusterBackend = "cluster_backend"
+            case archivers
         }
 
         public init(from decoder: any Decoder) throws {
@@ -193,6 +210,7 @@ public enum Management {
             instances = try c.decode(Set<Instance>.self, forKey: .instances, default: [])
             nodes = try c.decode(Set<Node>.self, forKey: .nodes, default: [])
             clusterBackend = try c.decodeIfPresent(ClusterBackend.self, forKey: .clusterBackend)
+            archivers = try c.decode([String: LogArchiver].self, forKey: .archivers, default: [:])
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -201,6 +219,7 @@ public enum Management {
             try c.encodeSet(instances, forKey: .instances)
             try c.encodeSet(nodes, forKey: .nodes)
             if let clusterBackend, !clusterBackend.isEmpty { try c.encode(clusterBackend, forKey: .clusterBackend) }
+            if !archivers.isEmpty { try c.encode(archivers, forKey: .archivers) }
         }
     }
 
