@@ -401,7 +401,7 @@ public actor Agent {
         return Supervisor.NodeConfig(
             name: node.name, interface: node.interface, directory: node.name,
             addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout,
-            limits: node.limits, clusterBackend: backend
+            limits: node.limits, clusterBackend: backend, user: node.user, group: node.group
         )
     }
 

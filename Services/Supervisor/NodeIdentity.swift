@@ -92,11 +92,60 @@ public struct NodeIdentities: Sendable {
 
     /// The credentials of a Zeek node of `type` (`worker`, ...), or nil where the supervisor
     /// cannot switch users. Workers that capture keep the capture capabilities.
-    func credentials(forType type: String?, capture: Bool) -> NodeCredentials? {
-        guard let defaultUser else { return nil }
-        let name = policy.userName(forType: type, defaultUser: defaultUser)
-        guard let entry = users[name] else { return nil }
-        return NodeCredentials(user: name, uid: entry.uid, gid: entry.gid, capabilities: capture ? capturable : 0)
+    ///
+    /// A configuration may ask for a user and group (zeek.conf's `user` and `group`): the user
+    /// must be one the host policy lets nodes run as (`users`), the group that user's own or
+    /// one it belongs to, never root's. A supervisor that cannot switch users honours only its
+    /// own user and group, and refuses others rather than run the node as someone else.
+    func credentials(forType type: String?, capture: Bool, user requested: String? = nil, group: String? = nil) throws(NodeLaunchError) -> NodeCredentials? {
+        guard let defaultUser else {
+            let own = Self.name(ofUser: geteuid())
+            if let requested, requested != own {
+                throw NodeLaunchError("user \(requested) was asked for, but this supervisor is not root and runs nodes as its own user (\(own ?? "uid \(geteuid())")): "
+                    + "run the supervisor as root to switch users, or leave user out")
+            }
+            if let group, Self.lookUpGroup(group)?.gid != getegid() {
+                throw NodeLaunchError("group \(group) was asked for, but this supervisor is not root and runs nodes with its own group: leave group out")
+            }
+            return nil
+        }
+        let name = requested ?? policy.userName(forType: type, defaultUser: defaultUser)
+        guard let entry = users[name] else {
+            throw NodeLaunchError("user \(name) is not among the users this host lets nodes run as (\(policy.allowedUsers.joined(separator: " ")), "
+                + "from \(policy.source)): add it to the host policy's users, or ask for one of those")
+        }
+        var gid = entry.gid
+        if let group {
+            guard let found = Self.lookUpGroup(group) else { throw NodeLaunchError("group \(group) does not exist on this host") }
+            guard found.gid != 0 else { throw NodeLaunchError("group \(group) is root's group (gid 0): nodes never run with it") }
+            guard found.gid == entry.gid || found.members.contains(name) else {
+                throw NodeLaunchError("user \(name) is not a member of group \(group): a node runs with its user's own group or one the user belongs to")
+            }
+            gid = found.gid
+        }
+        return NodeCredentials(user: name, uid: entry.uid, gid: gid, capabilities: capture ? capturable : 0)
+    }
+
+    private static func name(ofUser uid: uid_t) -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return String(cString: entry.pw_name)
+    }
+
+    private static func lookUpGroup(_ name: String) -> (gid: gid_t, members: [String])? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 65_536)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        var members: [String] = []
+        var cursor = entry.gr_mem
+        while let member = cursor?.pointee {
+            members.append(String(cString: member))
+            cursor = cursor?.advanced(by: 1)
+        }
+        return (entry.gr_gid, members)
     }
 
     /// Why some node user cannot reach `path` (a directory it must enter, or the Zeek it

@@ -176,7 +176,17 @@ public struct NodeLaunch: Sendable {
         }
         zeekOptions = options
         let role = config.cluster[name]?.role
-        credentials = isZeek ? context.identities.credentials(forType: role.map { $0.rawValue.lowercased() }, capture: role == .worker && config.interface != nil) : nil
+        if !isZeek, config.user != nil || config.group != nil {
+            throw NodeLaunchError("node '\(name)': asks for user or group, which the stand-in cluster-node cannot honour: it runs as the supervisor's user")
+        }
+        do {
+            credentials = isZeek
+                ? try context.identities.credentials(forType: role.map { $0.rawValue.lowercased() }, capture: role == .worker && config.interface != nil,
+                                                     user: config.user, group: config.group)
+                : nil
+        } catch {
+            throw NodeLaunchError("node '\(name)': \(error.description)")
+        }
         // Closed, not open: a node whose user cannot be had does not run as root instead.
         if isZeek, context.identities.switchesUsers, credentials == nil {
             throw NodeLaunchError("node '\(name)': no user to run it as on this host (\(context.identities.policy.source))")

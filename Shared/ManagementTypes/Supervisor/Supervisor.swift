@@ -63,14 +63,29 @@ public enum Supervisor {
         public var limits: NodeLimits?
         /// The cluster's backend (contract 3.1); nil: the host's default.
         public var clusterBackend: ClusterBackend?
+        /// The user and group the node runs as (contract 3.1), which the host's policy must
+        /// allow; nil: the host policy's user for the node's type, and that user's group.
+        public var user: String?
+        public var group: String?
+        /// Set: this is no Zeek node but the host's log archiver (contract 3.1), run with these
+        /// arguments on the host's log queue.
+        public var archiver: LogArchiver?
+        /// Whether the node rotates its logs into the host's log queue, for the archiver, rather
+        /// than into its own directory (contract 3.1).
+        public var archived: Bool?
 
         public init(
             name: String, interface: String? = nil, pcapFile: String? = nil, directory: String? = nil,
             stdoutFile: String? = nil, stderrFile: String? = nil, bareMode: Bool? = nil,
             addlBaseScripts: [String] = [], addlUserScripts: [String] = [], env: [String: String] = [:],
             cpuAffinity: Int? = nil, cluster: [String: ClusterEndpoint] = [:], limits: NodeLimits? = nil,
-            clusterBackend: ClusterBackend? = nil
+            clusterBackend: ClusterBackend? = nil, user: String? = nil, group: String? = nil, archiver: LogArchiver? = nil,
+            archived: Bool? = nil
         ) {
+            self.user = user
+            self.group = group
+            self.archiver = archiver
+            self.archived = archived
             self.name = name
             self.interface = interface
             self.pcapFile = pcapFile
@@ -101,6 +116,7 @@ public enum Supervisor {
             case cluster
             case limits
             case clusterBackend = "cluster_backend"
+            case user, group, archiver, archived
         }
 
         public init(from decoder: any Decoder) throws {
@@ -119,6 +135,10 @@ public enum Supervisor {
             cluster = try c.decode([String: ClusterEndpoint].self, forKey: .cluster, default: [:])
             limits = try c.decodeIfPresent(NodeLimits.self, forKey: .limits)
             clusterBackend = try c.decodeIfPresent(ClusterBackend.self, forKey: .clusterBackend)
+            user = try c.decodeIfPresent(String.self, forKey: .user)
+            group = try c.decodeIfPresent(String.self, forKey: .group)
+            archiver = try c.decodeIfPresent(LogArchiver.self, forKey: .archiver)
+            archived = try c.decodeIfPresent(Bool.self, forKey: .archived)
         }
     }
 
