@@ -163,6 +163,8 @@ public actor Controller {
                 staged = restored.staged?.config
                 readyToDeploy = staged.flatMap(readyToDeploy(_:))
                 deployed = restored.deployed?.config
+                // Which nodes run is known once the agents answered (learnNodeStates).
+                learningNodeStates = deployed.map { !$0.nodes.isEmpty } ?? false
                 signatures = [:]
                 for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
                 enrolled = restored.enrolled
@@ -175,7 +177,6 @@ public actor Controller {
                 restorationProblem = nil
                 takeUpCheckInsHeard()
                 changes.signal()
-                learningNodeStates = deployed.map { !$0.nodes.isEmpty } ?? false
                 metricsTargetsChanged()
                 // Not awaited: it waits for the agents' answers.
                 work.submit { await self.learnNodeStates() }
