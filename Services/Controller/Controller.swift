@@ -34,10 +34,13 @@ public actor Controller {
         /// Where the nodes' Prometheus metrics targets are published for the service discovery
         /// endpoint (`--metrics-discovery`); nil: not kept.
         public var metricsTargets: MetricsTargetsBoard?
+        /// The targets are built again at most once per this interval: a deploy of thousands of
+        /// nodes reports each node's every state change, and Prometheus asks every 30-60 s.
+        public var metricsTargetsInterval: Duration
 
         public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
                     staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000, enrollment: Enrollment? = nil,
-                    metricsTargets: MetricsTargetsBoard? = nil) {
+                    metricsTargets: MetricsTargetsBoard? = nil, metricsTargetsInterval: Duration = .seconds(1)) {
             self.name = name
             self.requestTimeout = requestTimeout
             self.agentTimeout = agentTimeout
@@ -45,6 +48,7 @@ public actor Controller {
             self.maximumAgents = maximumAgents
             self.enrollment = enrollment
             self.metricsTargets = metricsTargets
+            self.metricsTargetsInterval = metricsTargetsInterval
         }
     }
 
@@ -97,6 +101,8 @@ public actor Controller {
     /// Whether the controller, having taken over, is still asking the agents how the deployed
     /// nodes are: until they answer, it does not know which run.
     var learningNodeStates = false
+    /// When the metrics targets were last published, and whether a later publication is due.
+    var metricsTargetsPublication = MetricsTargetsPublication()
     /// Restoring the persisted configurations, once per activation.
     private var restoration: Task<Void, Never>?
     /// Whether the configurations of this activation are restored.

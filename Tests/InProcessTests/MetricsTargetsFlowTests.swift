@@ -38,11 +38,12 @@ struct MetricsTargetsFlowTests {
         let cluster = InProcessCluster()
         defer { Task { await cluster.shutdown() } }
         let active = MetricsTargetsBoard(), standby = MetricsTargetsBoard()
-        cluster.startController { $0.metricsTargets = active }
+        // Published at every change here (the throttle is the next test's).
+        cluster.startController { $0.metricsTargets = active; $0.metricsTargetsInterval = .zero }
         cluster.startAgent("agent-a")
         let b = cluster.startAgent("agent-b")
         #expect(await cluster.waitForCheckIns(["agent-a", "agent-b"]))
-        cluster.startController("controller-2") { $0.metricsTargets = standby }
+        cluster.startController("controller-2") { $0.metricsTargets = standby; $0.metricsTargetsInterval = .zero }
 
         #expect(nodes(await waitFor(active) { nodes($0) == [] }) == [], "nothing deployed: an empty list")
         _ = try await cluster.deploy(exampleConfiguration())
@@ -79,5 +80,26 @@ struct MetricsTargetsFlowTests {
             taken = await waitFor(standby) { nodes($0)?.count == 4 }
         }
         #expect(nodes(taken) == ["logger", "manager", "proxy", "worker-1"])
+    }
+
+    @Test func changesArePublishedAtMostOncePerInterval() async throws {
+        let cluster = InProcessCluster()
+        defer { Task { await cluster.shutdown() } }
+        let board = MetricsTargetsBoard()
+        cluster.startController { $0.metricsTargets = board; $0.metricsTargetsInterval = .seconds(1) }
+        cluster.startAgent("agent-a")
+        let b = cluster.startAgent("agent-b")
+        #expect(await cluster.waitForCheckIns(["agent-a", "agent-b"]))
+        _ = try await cluster.deploy(exampleConfiguration())
+        // The test clock stands still: what changed within the interval waits for its end.
+        cluster.clock.advance(by: .seconds(1))
+        #expect(nodes(await waitFor(board) { nodes($0)?.count == 5 })?.count == 5)
+
+        b.crash("worker-1", on: cluster.client.endpoint)
+        #expect(await cluster.client.first(AgentAPI.NotifyChange.self) { $0.event.n.name == "worker-1" && $0.event.new == .crashed } != nil)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(nodes(board.current)?.contains("worker-1") == true, "not published again within the interval")
+        cluster.clock.advance(by: .seconds(1))
+        #expect(nodes(await waitFor(board) { nodes($0)?.contains("worker-1") == false }) == ["logger", "manager", "proxy", "worker-2"])
     }
 }
