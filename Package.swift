@@ -187,8 +187,8 @@ let package = Package(
             path: "Services/Controller"
         ),
         /// The zeek-client gateway: Broker's WebSocket JSON protocol in front of the controller's
-        /// API, with TLS, client authentication and roles. A security boundary of its own, and the
-        /// only target that links NIO's HTTP, WebSocket and TLS stacks.
+        /// API, with TLS, client authentication and roles. A security boundary of its own, and,
+        /// with MetricsDiscovery, the only target that links NIO's HTTP and TLS stacks.
         .target(
             name: "ZeekClientGateway",
             dependencies: [
@@ -204,6 +204,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/ZeekClientGateway"
+        ),
+        /// Prometheus HTTP service discovery of the nodes' metrics endpoints, served by the
+        /// controller: a small read-only HTTP(S) endpoint on NIO's HTTP and TLS stacks.
+        .target(
+            name: "MetricsDiscovery",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/MetricsDiscovery"
         ),
         /// The agent of one host: its nodes, its supervisor, its heartbeat and metrics.
         .target(
@@ -236,7 +250,7 @@ let package = Package(
 
         .executableTarget(
             name: "controller-service",
-            dependencies: ["ServiceRuntime", "ManagementController", "ZeekClientGateway", "ClusterConfiguration", "MessageSigning"],
+            dependencies: ["ServiceRuntime", "ManagementController", "ZeekClientGateway", "MetricsDiscovery", "ClusterConfiguration", "MessageSigning"],
             path: "Services/controller-service"
         ),
         .executableTarget(
@@ -319,6 +333,15 @@ let package = Package(
             name: "ZeekClientGatewayTests",
             dependencies: ["ZeekClientGateway", .product(name: "NIOWebSocket", package: "swift-nio")],
             path: "Tests/ZeekClientGatewayTests"
+        ),
+        .testTarget(
+            name: "MetricsDiscoveryTests",
+            dependencies: [
+                "MetricsDiscovery", "LocalPorts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/MetricsDiscoveryTests"
         ),
         .testTarget(
             name: "KafkaTransportTests",

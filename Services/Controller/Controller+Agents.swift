@@ -45,6 +45,8 @@ extension Controller {
             record.forgetConversation()
         }
         agents[name] = record
+        // Its nodes' metrics endpoints are at the address it reports.
+        if previous?.instance.host != record.checkIn?.instance.host { metricsTargetsChanged() }
         if record.configured != nil {
             if !record.isReady { welcome(name) }
         } else if deployed != nil || pendingDeploy != nil, record.state != .standby, pendingDeploy?.instances.contains(name) != true {

@@ -31,15 +31,24 @@ public actor Controller {
         /// Where hosts are enrolled: the trust store the controller's bus verifies with, and the
         /// hosts waiting; nil on an unsigned bus.
         public var enrollment: Enrollment?
+        /// Where the nodes' Prometheus metrics targets are published for the service discovery
+        /// endpoint (`--metrics-discovery`); nil: not kept.
+        public var metricsTargets: MetricsTargetsBoard?
+        /// The targets are built again at most once per this interval: a deploy of thousands of
+        /// nodes reports each node's every state change, and Prometheus asks every 30-60 s.
+        public var metricsTargetsInterval: Duration
 
         public init(name: String = "controller", requestTimeout: Duration = .seconds(10), agentTimeout: Duration = .seconds(15),
-                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000, enrollment: Enrollment? = nil) {
+                    staging: StagingPolicy = StagingPolicy(), maximumAgents: Int = 10_000, enrollment: Enrollment? = nil,
+                    metricsTargets: MetricsTargetsBoard? = nil, metricsTargetsInterval: Duration = .seconds(1)) {
             self.name = name
             self.requestTimeout = requestTimeout
             self.agentTimeout = agentTimeout
             self.staging = staging
             self.maximumAgents = maximumAgents
             self.enrollment = enrollment
+            self.metricsTargets = metricsTargets
+            self.metricsTargetsInterval = metricsTargetsInterval
         }
     }
 
@@ -89,10 +98,15 @@ public actor Controller {
     var nodeStates: [String: Management.State] = [:]
     /// Whether `notify_cluster_running` was published since the cluster last ran in full.
     var announcedRunning = false
+    /// Whether the controller, having taken over, is still asking the agents how the deployed
+    /// nodes are: until they answer, it does not know which run.
+    var learningNodeStates = false
+    /// When the metrics targets were last published, and whether a later publication is due.
+    var metricsTargetsPublication = MetricsTargetsPublication()
     /// Restoring the persisted configurations, once per activation.
     private var restoration: Task<Void, Never>?
     /// Whether the configurations of this activation are restored.
-    private var restored = false
+    private(set) var restored = false
     /// Why the last attempt to restore them failed.
     private var restorationProblem: String?
     /// Whether the group made this controller the one that reads the topics.
@@ -155,6 +169,8 @@ public actor Controller {
                 staged = restored.staged?.config
                 readyToDeploy = staged.flatMap(readyToDeploy(_:))
                 deployed = restored.deployed?.config
+                // Which nodes run is known once the agents answered (learnNodeStates).
+                learningNodeStates = deployed.map { !$0.nodes.isEmpty } ?? false
                 signatures = [:]
                 for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
                 enrolled = restored.enrolled
@@ -167,6 +183,7 @@ public actor Controller {
                 restorationProblem = nil
                 takeUpCheckInsHeard()
                 changes.signal()
+                metricsTargetsChanged()
                 // Not awaited: it waits for the agents' answers.
                 work.submit { await self.learnNodeStates() }
                 return
@@ -185,6 +202,7 @@ public actor Controller {
         restoration = nil
         agents = [:]
         announcedReady = false
+        metricsTargetsChanged()
         logger.notice("standing by: another controller of the group is active")
     }
 
@@ -216,6 +234,7 @@ public actor Controller {
         if active && !isActive { activeSince = clock.now }
         isActive = active
         takeUpCheckInsHeard()
+        metricsTargetsChanged()
     }
 
     /// Right after taking over, the controller knows only the agents it heard since: every
@@ -410,6 +429,8 @@ public actor Controller {
         logger.info("deployed configuration \(config.id)")
         let running = Set(results.filter { $0.success }.compactMap(\.node))
         nodeStates = Dictionary(config.nodes.map { ($0.name, running.contains($0.name) ? .running : .pending) }, uniquingKeysWith: { first, _ in first })
+        // The deploy's results say how every node is: nothing is left to learn from the agents.
+        learningNodeStates = false
         announcedRunning = false
         announceRunningIfComplete()
         return results + [Management.Result(reqid: reqid, data: .string(config.id))]
@@ -507,6 +528,12 @@ public actor Controller {
         guard let deployed, !deployed.nodes.isEmpty else { return }
         nodeStates = Dictionary(deployed.nodes.map { ($0.name, .pending) }, uniquingKeysWith: { first, _ in first })
         announcedRunning = false
+        defer {
+            if self.deployed?.id == deployed.id, learningNodeStates {
+                learningNodeStates = false
+                metricsTargetsChanged()
+            }
+        }
         let names = agents.names { $0.configured != nil }
         // A controller that just took over hears the agents' heartbeats within one interval.
         _ = await changes.wait(until: clock.now + settings.agentTimeout) { names.isSubset(of: self.agents.names(where: \.isCheckedIn)) }
@@ -525,6 +552,7 @@ public actor Controller {
     }
 
     private func announceRunningIfComplete() {
+        metricsTargetsChanged()
         guard let deployed, !deployed.nodes.isEmpty else { return }
         let allRunning = deployed.nodes.allSatisfy { nodeStates[$0.name] == .running }
         if !allRunning {

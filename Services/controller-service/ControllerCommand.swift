@@ -6,6 +6,7 @@ import ManagementKafka
 import ManagementMessaging
 import ManagementTypes
 import MessageSigning
+import MetricsDiscovery
 import ServiceLifecycle
 import ServiceRuntime
 import ZeekClientGateway
@@ -34,6 +35,8 @@ struct ControllerCommand: AsyncParsableCommand {
     var name: String = "controller"
 
     @OptionGroup(title: "zeek-client endpoint") var websocket: WebSocketOptions
+
+    @OptionGroup(title: "Prometheus service discovery") var metricsDiscovery: MetricsDiscoveryOptions
 
     @Option(help: ArgumentHelp("The operator key the zeek-client gateway signs its clients' requests with (zeek-client cannot sign); listed in the trust file as that operator (env ZEEK_MGMT_GATEWAY_KEY_FILE).", valueName: "path"))
     var gatewayKey: String?
@@ -74,6 +77,18 @@ struct ControllerCommand: AsyncParsableCommand {
         // Hosts that check in with keys nobody listed, for an operator to enroll.
         let pendingEnrollments = PendingEnrollments()
         let logger = settings.bootstrapLogging(label: "controller-service")
+        var services: [any Service] = []
+        // The nodes' metrics targets, published by the controller for the discovery endpoint.
+        var metricsTargets: MetricsTargetsBoard?
+        if let discovery = try metricsDiscovery.resolve() {
+            let board = MetricsTargetsBoard()
+            metricsTargets = board
+            do {
+                services.append(try MetricsDiscoveryServer(settings: discovery, content: { board.current.content }, logger: logger))
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
         let controllerSettings = Controller.Settings(
             name: name,
             requestTimeout: .milliseconds(Int(requestTimeout * 1000)),
@@ -83,7 +98,8 @@ struct ControllerCommand: AsyncParsableCommand {
                 autoAssignBrokerPorts: autoAssignPorts, brokerPortStart: UInt16(brokerPortStart),
                 autoAssignMetricsPorts: autoAssignMetricsPorts, metricsPortStart: UInt16(metricsPortStart)
             ),
-            enrollment: settings.identity.map { Controller.Enrollment(trust: $0.trust, pending: pendingEnrollments) }
+            enrollment: settings.identity.map { Controller.Enrollment(trust: $0.trust, pending: pendingEnrollments) },
+            metricsTargets: metricsTargets
         )
         let endpoint = EndpointConfiguration(
             name: name,
@@ -99,7 +115,6 @@ struct ControllerCommand: AsyncParsableCommand {
             addressing: .targets([name], orUntargeted: true),
             security: settings.security(.controller, pendingEnrollments: pendingEnrollments)
         )
-        var services: [any Service] = []
         if var websocket = try websocket.resolve() {
             let gatewayName = "\(name)-ws-\(UUID().uuidString.prefix(8).lowercased())"
             let kafka = settings.kafkaConfiguration(clientID: gatewayName)
@@ -141,6 +156,16 @@ struct ControllerCommand: AsyncParsableCommand {
             return .signed(EndpointSecurity(key: try SigningKey(file: path), trust: identity.trust, policy: .client))
         } catch {
             throw ValidationError("\(error)")
+        }
+    }
+}
+
+extension MetricsTargetsBoard.Published {
+    /// What the discovery endpoint answers for what the controller published.
+    var content: MetricsDiscoveryContent {
+        switch self {
+        case .targets(_, let document): .targets(document)
+        case .unavailable(let reason): .unavailable(reason)
         }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import LocalServers
 import ManagementMessaging
 import ManagementTypes
@@ -26,7 +29,7 @@ struct ComposeTopologyTests {
             pushgateway.stop()
             try? FileManager.default.removeItem(at: base)
         }
-        let zeekClientPort = try freeLoopbackPort()
+        let zeekClientPort = try freeLoopbackPort(), discoveryPort = try freeLoopbackPort()
         // The gateway's secrets, made as the README says: a server certificate, the client CA,
         // and a clients file naming the operator's certificate.
         let pki = try await TestPKI(in: base.appendingPathComponent("gateway"), clients: ["operator"])
@@ -87,12 +90,19 @@ struct ComposeTopologyTests {
             compose.environment(of: service).mapValues { value in
                 var value = value.replacing("kafka:9092", with: broker.address).replacing("http://pushgateway:9091", with: pushgateway.url)
                     .replacing("0.0.0.0:2149", with: "127.0.0.1:\(zeekClientPort)")
+                    .replacing("0.0.0.0:9990", with: "127.0.0.1:\(discoveryPort)")
                     .replacing("/run/secrets/zeromq", with: curveKeys.path)
                 for (name, path) in secrets { value = value.replacing("/run/secrets/\(name)", with: path) }
                 return value
             }
         }
         #expect(environment("controller")["ZEEK_MGMT_WEBSOCKET_CA"] == pki.ca)
+        // Prometheus finds the Zeek nodes through the controller's service discovery, on the
+        // compose network only.
+        #expect(compose.environment(of: "controller")["ZEEK_MGMT_METRICS_DISCOVERY"] == "0.0.0.0:9990")
+        #expect(compose.block("ports", of: "controller").allSatisfy { !$0.contains("9990") })
+        let prometheusConfiguration = try String(contentsOf: root.appendingPathComponent("compose/prometheus.yml"), encoding: .utf8)
+        #expect(prometheusConfiguration.contains("- url: http://controller:9990/services.json"))
         // Every process signs: the controller with its key (and the gateway's), each host with its own.
         #expect(environment("controller")["ZEEK_MGMT_KEY_FILE"] == controllerKey)
         #expect(environment("controller")["ZEEK_MGMT_GATEWAY_KEY_FILE"] == gatewayKey)
@@ -202,6 +212,17 @@ struct ComposeTopologyTests {
             "ssl.enable=true", "ssl.certificate=\(pki.certificate("operator"))", "ssl.keyfile=\(pki.key("operator"))", "ssl.cafile=\(pki.ca)",
         ])
         #expect(zeekClient.status == 0 && zeekClient.stdout == nodes.stdout, "\(zeekClient.stdout)\(zeekClient.stderr)")
+        // Prometheus's view: every node, through the controller's service discovery.
+        var discovered = ""
+        for _ in 0..<100 where ["manager", "logger", "proxy", "worker-1", "worker-2"].contains(where: { !discovered.contains(#""node":"\#($0)""#) }) {
+            if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(discoveryPort)/services.json")!) {
+                discovered = String(decoding: data, as: UTF8.self)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        for node in ["manager", "logger", "proxy", "worker-1", "worker-2"] {
+            #expect(discovered.contains(#""node":"\#(node)""#), "\(node): \(discovered)")
+        }
 
         // zeek-mgmt-host gives its supervisor and its agent each its own Kafka login, and neither the other's.
         let pids = try String(contentsOfFile: base.appendingPathComponent("host-1.pids").path, encoding: .utf8)
