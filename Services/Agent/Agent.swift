@@ -70,6 +70,8 @@ public actor Agent {
     private var layout: [String: Supervisor.ClusterEndpoint] = [:]
     /// The deployed configuration's cluster backend, handed to every node.
     private var clusterBackend: ClusterBackend?
+    /// This instance's log archiver in the deployed configuration, if it runs one.
+    private var archiver: LogArchiver?
     private(set) var nodes: [String: OwnNode] = [:]
     /// Dispatches in flight: the nodes still expected and the results so far, by child reqid.
     private var dispatches: [String: (expected: Set<String>, results: [String: Management.Result])] = [:]
@@ -126,11 +128,12 @@ public actor Agent {
     /// with Zeek's error text; one successful Result for the instance when all would.
     func check(_ config: Management.Configuration, reqid: String) async -> [Management.Result] {
         let layout = Self.layout(of: config)
-        let mine = config.nodes.filter { $0.instance == instance }.sorted()
+        let mine = ownNodes(of: config)
+        let archiver = config.archivers[instance]
         supervisorView = nil
         async let status = supervisorStatus()
         let (refused, answers) = await askSupervisor(about: mine) {
-            SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: config.clusterBackend))
+            SupervisorManagement.CheckRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: config.clusterBackend, archiver: archiver))
         }
         let view = await status
         let zeek = answers.lazy.compactMap { answer in answer.zeekVersion.flatMap { version in answer.clusterBackend.map { (version: version, backend: $0) } } }.first
@@ -182,13 +185,14 @@ public actor Agent {
         knowsDeployment = true
         layout = Self.layout(of: config)
         clusterBackend = config.clusterBackend
-        let mine = config.nodes.filter { $0.instance == instance }.sorted()
+        archiver = config.archivers[instance]
+        let mine = ownNodes(of: config)
         operations += 1
         defer { operations -= 1 }
 
         // Keep what already runs as wanted (an agent that restarted, the same nodes deployed
         // again), unless forced; stop the rest; start what is missing.
-        let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout, backend: clusterBackend)) }, uniquingKeysWith: { first, _ in first })
+        let wanted = Dictionary(mine.map { ($0.name, nodeConfig(for: $0, layout: layout, backend: clusterBackend, archiver: archiver)) }, uniquingKeysWith: { first, _ in first })
         var running = force ? nil : supervisorView
         supervisorView = nil
         if running == nil && !force { running = await supervisorStatus() }
@@ -319,7 +323,7 @@ public actor Agent {
         var missing: [Management.Node] = []
         var stale: Set<String> = Set(running.keys).subtracting(nodes.keys)
         for node in own {
-            let wanted = nodeConfig(for: node, layout: layout, backend: clusterBackend)
+            let wanted = nodeConfig(for: node, layout: layout, backend: clusterBackend, archiver: archiver)
             guard let status = running[node.name], status.node == wanted else {
                 if running[node.name] != nil { stale.insert(node.name) }
                 missing.append(node)
@@ -347,7 +351,7 @@ public actor Agent {
     /// Asks the supervisor to create `group` in parallel; returns the nodes it refused.
     private func create(_ group: [Management.Node]) async -> Set<String> {
         let (refused, _) = await askSupervisor(about: group) {
-            SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend))
+            SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend, archiver: archiver))
         }
         for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
         return Set(refused.keys)
@@ -391,17 +395,42 @@ public actor Agent {
         }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The name under which an instance's log archiver runs beside its nodes (as Zeek's
+    /// systemd generator names its unit `zeek-archiver`).
+    static let archiverName = "zeek-archiver"
+
+    /// This instance's nodes of `config`, and its log archiver as a node of no cluster role:
+    /// supervised, checked, reconciled and reported (get-nodes) like a node, started last.
+    private func ownNodes(of config: Management.Configuration) -> [Management.Node] {
+        var mine = config.nodes.filter { $0.instance == instance }.sorted()
+        if config.archivers[instance] != nil {
+            // It runs as the host's nodes do (zeek.conf's user and group are the host's).
+            let logging = mine.first { $0.role == .logger } ?? mine.first
+            mine.append(Management.Node(name: Self.archiverName, instance: instance, role: .none, user: logging?.user, group: logging?.group))
+        }
+        return mine
+    }
+
     /// The supervisor's view of a node: the whole cluster layout, its scripts after the user's,
-    /// and — beyond Zeek — its options, which the node applies.
-    private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint], backend: ClusterBackend?) -> Supervisor.NodeConfig {
+    /// and — beyond Zeek — its options, which the node applies. Nodes that write the cluster's
+    /// logs (loggers, or the manager of a cluster without one) rotate them into the host's log
+    /// queue where the host runs an archiver.
+    private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint], backend: ClusterBackend?,
+                            archiver: LogArchiver?) -> Supervisor.NodeConfig {
+        if node.role == .none, node.name == Self.archiverName, let archiver {
+            return Supervisor.NodeConfig(name: node.name, directory: node.name, env: archiver.env, limits: archiver.limits,
+                                         user: node.user, group: node.group, archiver: archiver)
+        }
         var env = node.env
         if let options = node.options, !options.isEmpty {
             env[Management.Option.environmentVariable] = try? ZeekJSON.encodeString(options.sorted())
         }
+        let logs = node.role == .logger || (node.role == .manager && !layout.values.contains { $0.role == .logger })
         return Supervisor.NodeConfig(
             name: node.name, interface: node.interface, directory: node.name,
             addlUserScripts: node.scripts ?? [], env: env, cpuAffinity: node.cpuAffinity, cluster: layout,
-            limits: node.limits, clusterBackend: backend, user: node.user, group: node.group
+            limits: node.limits, clusterBackend: backend, user: node.user, group: node.group,
+            archived: archiver != nil && logs ? true : nil
         )
     }
 
@@ -428,7 +457,9 @@ public actor Agent {
 
     /// The nodes a request names that are this agent's (all of them for an empty set).
     private func targets(_ requested: Set<String>) -> [String] {
-        (requested.isEmpty ? Set(nodes.keys) : requested.intersection(nodes.keys)).sorted()
+        // The archiver is no Zeek node: nothing to relay to it.
+        let zeekNodes = Set(nodes.keys).subtracting(nodes.filter { $0.value.config.role == .none && $0.key == Self.archiverName }.keys)
+        return (requested.isEmpty ? zeekNodes : requested.intersection(zeekNodes)).sorted()
     }
 
     /// Relays `action` to the named nodes and collects one Result per node.
@@ -514,7 +545,12 @@ public actor Agent {
         supervisorView = nil
         guard let node = nodes[name], node.pid != pid else { return }
         nodes[name]?.pid = pid
-        if node.helloPID != pid { change(name, to: .pending) }
+        // The archiver is no Zeek node and says no hello: started is running.
+        if node.config.role == .none, name == Self.archiverName {
+            change(name, to: .running)
+        } else if node.helloPID != pid {
+            change(name, to: .pending)
+        }
     }
 
     /// The supervisor (re)started: it runs nothing of what it ran before.

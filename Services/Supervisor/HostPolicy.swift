@@ -18,6 +18,9 @@ import ManagementTypes
 ///     script-roots = /etc/zeek/site-scripts     # besides Zeek's own script directories
 ///     interfaces = eth1 eth2                    # default: any
 ///     pcap-dirs = /var/lib/pcaps                # default: anywhere the node's user may read
+///     archivers = /usr/local/bin/ship-logs      # programs a configuration may run as its
+///                                               # log archiver (zeek.conf's archiver = PATH);
+///                                               # default: none, only Zeek's zeek-archiver
 ///
 /// A configuration never sets what the supervisor sets itself (``reservedKeys``) nor what
 /// makes a process load code (``codeLoadingKeys``); `LD_PRELOAD` may name only libraries
@@ -42,13 +45,15 @@ public struct HostPolicy: Sendable, Equatable {
     public var interfaces: Set<String>?
     /// Directories under which a node's `pcap_file` must lie; nil: anywhere the node's user may read.
     public var pcapDirectories: [String]?
+    /// Programs a configuration may run instead of `zeek-archiver` (`archiver = PATH`).
+    public var archiverPrograms: Set<String> = []
 
     public init(file: String? = nil) {
         self.file = file
     }
 
     /// The keys of a policy file.
-    public static let keys = ["user", "user.<type>", "users", "env-keys", "preload-libraries", "script-roots", "interfaces", "pcap-dirs"]
+    public static let keys = ["user", "user.<type>", "users", "env-keys", "preload-libraries", "script-roots", "interfaces", "pcap-dirs", "archivers"]
 
     /// The node types a user may be given for, as zeek.conf names them.
     public static let nodeTypes = ["manager", "logger", "proxy", "worker"]
@@ -206,11 +211,12 @@ extension HostPolicy {
                 allowedUsers = words
             case "env-keys":
                 environmentKeys = Set(words)
-            case "preload-libraries", "script-roots", "pcap-dirs":
+            case "preload-libraries", "script-roots", "pcap-dirs", "archivers":
                 if let relative = words.first(where: { !$0.hasPrefix("/") }) { throw fail("\(key) takes absolute paths, not \(relative)") }
                 switch key {
                 case "preload-libraries": preloadLibraries = Set(words)
                 case "script-roots": scriptRoots = words
+                case "archivers": archiverPrograms = Set(words)
                 default: pcapDirectories = words
                 }
             case "interfaces":
@@ -222,5 +228,14 @@ extension HostPolicy {
         for name in [user].compactMap({ $0 }) + usersByType.values.sorted() where !allowedUsers.contains(name) {
             throw Problem(description: "\(file): user \(name) is not among users (\(allowedUsers.joined(separator: " ")))")
         }
+    }
+}
+
+extension HostPolicy {
+    /// Why `program` may not run as a log archiver here; nil if it may.
+    func archiverProblem(_ program: String) -> String? {
+        guard !archiverPrograms.contains(program) else { return nil }
+        return "archiver program \(program) is not among the programs this host lets a configuration run (archivers = \(archiverPrograms.sorted().joined(separator: " "))"
+            + " in \(source)): add it there, or use archiver = 1 (Zeek's zeek-archiver)"
     }
 }

@@ -67,6 +67,16 @@ public struct NodeLaunch: Sendable {
     /// How the node's processes are held to its limits.
     let confinement: NodeConfinement
     private let curveKeys: CurveKeys?
+    /// For the host's log archiver: the program and arguments it runs; nil for a node.
+    private let archiverCommand: (executable: String, arguments: [String])?
+    /// The host's log queue, where logging nodes rotate to and the archiver takes from, and
+    /// its archive, beside the node directories.
+    let logQueue: URL
+    let logArchive: URL
+
+    /// The names under the base directory the supervisor keeps for the archive (no node may have them).
+    static let logQueueName = "log-queue"
+    static let logArchiveName = "log-archive"
 
     /// Environment variable carrying the node's own configuration as JSON, as Zeek's
     /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
@@ -86,9 +96,12 @@ public struct NodeLaunch: Sendable {
         public var confinement: NodeConfinement
         /// This host's CURVE keys for encrypted ZeroMQ clusters, if provisioned.
         public var curveKeys: CurveKeys?
+        /// Zeek's `zeek-archiver`, which runs as the log archiver of `archiver = 1`; nil where the host has none.
+        public var zeekArchiver: String?
 
         public init(baseDirectory: URL, program: NodeProgram, environment: [String: String], identities: NodeIdentities,
-                    confinement: NodeConfinement = .resourceLimits(), curveKeys: CurveKeys? = nil) {
+                    confinement: NodeConfinement = .resourceLimits(), curveKeys: CurveKeys? = nil, zeekArchiver: String? = nil) {
+            self.zeekArchiver = zeekArchiver
             self.baseDirectory = baseDirectory
             self.program = program
             self.environment = environment
@@ -135,6 +148,11 @@ public struct NodeLaunch: Sendable {
             if let problem = ZeekNodeCommand.scriptProblem(script) { throw NodeLaunchError("node '\(name)': \(problem)") }
         }
         let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
+        if [Self.logQueueName, Self.logArchiveName].contains(config.directory ?? name) {
+            throw NodeLaunchError("node '\(name)' directory '\(config.directory ?? name)' is the host's log archive's: choose another name")
+        }
+        logQueue = context.baseDirectory.appendingPathComponent(Self.logQueueName)
+        logArchive = context.baseDirectory.appendingPathComponent(Self.logArchiveName)
         // One plain name each: the node's user owns its directory, and the supervisor (root)
         // must never walk a path through it that the node could have linked elsewhere.
         try Self.singleName(config.directory ?? name, what: "directory", node: name)
@@ -159,13 +177,26 @@ public struct NodeLaunch: Sendable {
         confinement = context.confinement
         curveKeys = context.curveKeys
         let isZeek = if case .zeek = context.program { true } else { false }
+        if let archiver = config.archiver {
+            // Like a Zeek node's: nothing of the supervisor's own settings.
+            environment = Self.zeekEnvironment(from: context.environment).merging(config.env) { $1 }
+            zeekOptions = []
+            archiverCommand = try Self.archiverCommand(archiver, node: name, context: context, logQueue: logQueue, logArchive: logArchive)
+            do {
+                // As the host's loggers run, whose rotated logs it takes.
+                credentials = try context.identities.credentials(forType: "logger", capture: false, user: config.user, group: config.group)
+            } catch {
+                throw NodeLaunchError("node '\(name)': \(error.description)")
+            }
+            return
+        }
         var environment = (isZeek ? Self.zeekEnvironment(from: context.environment) : context.environment).merging(config.env) { $1 }
         if !config.cluster.isEmpty { environment["CLUSTER_NODE"] = name }
         var ownConfig = config
         ownConfig.cluster = [:]
         environment[Self.configurationVariable] = (try? ZeekJSON.encodeString(ownConfig)) ?? "{}"
         self.environment = environment
-
+        archiverCommand = nil
         var options: [Management.Option] = []
         if case .zeek = context.program, let json = config.env[Management.Option.environmentVariable] {
             do {
@@ -233,6 +264,13 @@ public struct NodeLaunch: Sendable {
     }
 
     private func launch() throws -> Prepared {
+        if let archiverCommand {
+            try Self.makeShared(logQueue, owner: credentials)
+            try Self.makeShared(logArchive, owner: credentials)
+            return Prepared(spec: LaunchSpec(executable: archiverCommand.executable, arguments: archiverCommand.arguments, environment: environment,
+                                             directory: directory.path, cpu: nil, credentials: credentials, umask: NodeIdentities.umask))
+        }
+        if config.archived == true { try Self.makeShared(logQueue, owner: credentials) }
         switch program {
         case .standIn(let path):
             var arguments: [String] = []
@@ -255,7 +293,7 @@ public struct NodeLaunch: Sendable {
     /// How Zeek parses this node's scripts without running it (`--parse-only`), in `directory`
     /// instead of the node's own; nil for the stand-in, which has nothing to check.
     func checkSpec(in directory: URL) throws -> LaunchSpec? {
-        guard case .zeek = program else { return nil }
+        guard case .zeek = program, archiverCommand == nil else { return nil }
         // Parsing starts no Broker listener, but Zeek opens its metrics port: the node's
         // running process may hold it.
         var config = config
@@ -292,7 +330,8 @@ public struct NodeLaunch: Sendable {
         guard case let .zeek(installation, nodeScript) = program else { throw NodeLaunchError("node '\(self.config.name)' is not a Zeek node") }
         do {
             return try ZeekNodeCommand(node: config ?? self.config, options: zeekOptions, installation: installation, nodeScript: nodeScript,
-                                       directory: directory.path, websocketPort: websocketPort, curveKeys: curveKeys)
+                                       directory: directory.path, websocketPort: websocketPort, curveKeys: curveKeys,
+                                       logQueue: self.config.archived == true ? logQueue.path : nil)
         } catch {
             throw NodeLaunchError("node '\(self.config.name)': \(error.description)")
         }
@@ -331,6 +370,33 @@ public struct NodeLaunch: Sendable {
         guard Foundation.write(fd, bytes, bytes.count) == bytes.count else {
             throw NodeLaunchError("cannot write \(file.path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// What the host's log archiver runs: Zeek's `zeek-archiver` with the configuration's
+    /// arguments, then the log queue and the archive (as Zeek's systemd generator runs it), or
+    /// a program of the configuration's that the host policy allows, with its arguments.
+    private static func archiverCommand(_ archiver: LogArchiver, node: String, context: Context, logQueue: URL, logArchive: URL) throws(NodeLaunchError) -> (executable: String, arguments: [String]) {
+        if let problem = context.identities.policy.environmentProblem(archiver.env) { throw NodeLaunchError("node '\(node)': \(problem)") }
+        if let problem = context.confinement.problem(archiver.limits, cpuAffinity: nil) { throw NodeLaunchError("node '\(node)': \(problem)") }
+        guard let program = archiver.program else {
+            guard let zeekArchiver = context.zeekArchiver else {
+                throw NodeLaunchError("node '\(node)': archiver = 1 runs Zeek's zeek-archiver, which this host lacks: install it beside zeek "
+                    + "(it is part of Zeek), or start supervisor-service with --zeek-archiver PATH; or set archiver = 0")
+            }
+            return (zeekArchiver, archiver.args + [logQueue.path, logArchive.path])
+        }
+        if let problem = context.identities.policy.archiverProblem(program) { throw NodeLaunchError("node '\(node)': \(problem)") }
+        guard FileManager.default.isExecutableFile(atPath: program) else {
+            throw NodeLaunchError("node '\(node)': archiver program \(program) is not an executable file on this host")
+        }
+        return (program, archiver.args)
+    }
+
+    /// Makes a directory the archiver and the logging nodes share (the queue, the archive),
+    /// given to their user: the directory alone, as a node's own.
+    private static func makeShared(_ directory: URL, owner: NodeCredentials?) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try owner?.own(directory)
     }
 
     /// Refuses all but one name of letters, digits, `_`, `-` and `.` (not first): no `/`, no `.`

@@ -46,6 +46,11 @@ struct SupervisorCommand: AsyncParsableCommand {
         valueName: "dir"))
     var zeromqKeys: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ZEROMQ_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
 
+    @Option(help: ArgumentHelp(
+        "Zeek's zeek-archiver, run as the log archiver of configurations with archiver = 1 (default: beside zeek, else in PATH). Env: ZEEK_MGMT_ZEEK_ARCHIVER.",
+        valueName: "path"))
+    var zeekArchiver: String? = ProcessInfo.processInfo.environment["ZEEK_MGMT_ZEEK_ARCHIVER"].flatMap { $0.isEmpty ? nil : $0 }
+
     @Option(help: "Seconds between SIGTERMs while stopping a node.")
     var stopInterval: Double = 2
 
@@ -101,6 +106,9 @@ struct SupervisorCommand: AsyncParsableCommand {
             throw ValidationError("--zeromq-keys: \(error.description)")
         }
         if let zeromqKeys { logger.info("ZeroMQ CURVE keys from \(zeromqKeys)\(curveKeys?.serverSecret == nil ? " (no server.secret: this host runs no manager or logger)" : "")") }
+        let archiver = Self.zeekArchiver(zeekArchiver, program: program)
+        if let zeekArchiver, archiver == nil { throw ValidationError("--zeek-archiver \(zeekArchiver) is not an executable file") }
+        logger.info("\(archiver.map { "log archivers (archiver = 1) run \($0)" } ?? "no zeek-archiver found: configurations with archiver = 1 are refused here (--zeek-archiver)")")
         let confinement = NodeConfinement.detect()
         logger.info("\(confinement.summary)")
         // Nodes inherit none of this process's own settings (its Kafka options file above all):
@@ -111,7 +119,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         environment["ZEEK_MGMT_INSTANCE"] = instance
         let supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities,
-                                       confinement: confinement, curveKeys: curveKeys),
+                                       confinement: confinement, curveKeys: curveKeys, zeekArchiver: archiver),
             // All three were validated.
             stopInterval: Seconds.duration(stopInterval)!,
             killAfter: Seconds.duration(killAfter)!,
@@ -139,5 +147,17 @@ struct SupervisorCommand: AsyncParsableCommand {
             EndpointService(role: "supervisor-service", configuration: endpoint, logger: logger,
                             serving: SupervisorService(instance: instance, settings: supervisorSettings, logger: logger)),
         ], logger: logger)
+    }
+
+    /// `zeek-archiver`: the one given, else the one beside the Zeek nodes run (Zeek installs
+    /// it there), else the first in PATH; nil if none is executable.
+    static func zeekArchiver(_ given: String?, program: NodeProgram) -> String? {
+        if let given { return FileManager.default.isExecutableFile(atPath: given) ? given : nil }
+        var candidates: [String] = []
+        if case .zeek(let installation, _) = program {
+            candidates.append(URL(fileURLWithPath: installation.executable).deletingLastPathComponent().appendingPathComponent("zeek-archiver").path)
+        }
+        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/zeek-archiver" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }

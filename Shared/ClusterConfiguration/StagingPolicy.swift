@@ -40,6 +40,15 @@ public struct StagingPolicy: Sendable, Hashable {
         if !collisions.isEmpty {
             problems.insert("node and instance names collide: \(collisions.sorted().joined(separator: ", "))")
         }
+        for instance in config.archivers.keys where instancesByName[instance] == nil {
+            problems.insert("log archiver of undeclared instance '\(instance)'")
+        }
+        for (instance, archiver) in config.archivers {
+            if let program = archiver.program, !program.hasPrefix("/") {
+                problems.insert("log archiver of instance '\(instance)' names program '\(program)', not an absolute path")
+            }
+            if let problem = archiver.limits?.problem { problems.insert("log archiver of instance '\(instance)': \(problem)") }
+        }
         var portsInUse: [String: [ZeekPort: Int]] = [:]
         for node in config.nodes {
             guard let instance = instancesByName[node.instance]?.first else {
@@ -148,7 +157,7 @@ public struct StagingPolicy: Sendable, Hashable {
                 }
             }
         }
-        return Management.Configuration(id: config.id, instances: Set(instances), nodes: Set(nodes), clusterBackend: backend)
+        return Management.Configuration(id: config.id, instances: Set(instances), nodes: Set(nodes), clusterBackend: backend, archivers: config.archivers)
     }
 
     /// Zeek assigns ports by instance name, then role (manager, logger, proxy, worker), then node name.

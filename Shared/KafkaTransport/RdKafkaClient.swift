@@ -18,6 +18,8 @@ final class ClientContext: Sendable {
     /// librdkafka's latest report of a failed broker connection (a refused TLS handshake,
     /// say): the cause of a later "Broker transport failure", which does not say it.
     let lastConnectionFailure = Mutex<String?>(nil)
+    /// Whether librdkafka said that every broker is down (`_ALL_BROKERS_DOWN`): nothing to wait for.
+    let allBrokersDown = Mutex<Bool>(false)
 
     init(
         logger: Logger,
@@ -98,7 +100,11 @@ final class RdKafkaClient: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf) { handle, code, reason, _ in
             guard let context = ClientContext.from(handle) else { return }
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
-            if code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.lastConnectionFailure.withLock { $0 = text } }
+            if code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
+                context.lastConnectionFailure.withLock { $0 = text }
+            } else {
+                context.allBrokersDown.withLock { $0 = true }
+            }
             context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
             context.errorObserver?(KafkaError(.client, text, code: code))
         }
@@ -174,7 +180,7 @@ final class RdKafkaClient: @unchecked Sendable {
     func topicNames(timeoutMilliseconds: Int32, unreachableAfterMilliseconds: Int32? = nil) throws -> Set<String> {
         let clock = ContinuousClock()
         let start = clock.now
-        let slice: Int32 = unreachableAfterMilliseconds == nil ? timeoutMilliseconds : 250
+        let slice: Int32 = unreachableAfterMilliseconds == nil ? timeoutMilliseconds : 100
         while true {
             let elapsed = Int32(clamping: (clock.now - start).milliseconds)
             let remaining = max(timeoutMilliseconds - elapsed, 1)
@@ -184,7 +190,7 @@ final class RdKafkaClient: @unchecked Sendable {
                 let elapsed = Int32(clamping: (clock.now - start).milliseconds)
                 let connectionsFailed = context.lastConnectionFailure.withLock { $0 } != nil
                 if elapsed >= timeoutMilliseconds { throw error }
-                if let giveUp = unreachableAfterMilliseconds, connectionsFailed, elapsed >= giveUp { throw error }
+                if let giveUp = unreachableAfterMilliseconds, connectionsFailed, elapsed >= giveUp || context.allBrokersDown.withLock({ $0 }) { throw error }
             }
         }
     }

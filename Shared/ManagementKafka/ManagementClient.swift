@@ -25,7 +25,7 @@ public final class ManagementClient: Sendable {
     ///   - topics: where responses (and anything observed) arrive.
     public static func connect(
         name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, topics: [Topic], security: MessageSecurity, logger: Logger,
-        observer: (@Sendable (InboundMessage) -> Void)? = nil, unreachableAfter: Duration? = .seconds(1)
+        observer: (@Sendable (InboundMessage) -> Void)? = nil, unreachableAfter: Duration? = .milliseconds(500)
     ) async throws -> ManagementClient {
         let endpoint = try await ManagementEndpoint.connect(EndpointConfiguration(
             name: name, kafka: kafka, namespace: namespace, consumes: topics.map(\.whole),

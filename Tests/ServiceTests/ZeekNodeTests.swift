@@ -74,7 +74,7 @@ enum TestZeek {
 struct ZeekNodeTests {
     /// The example cluster on two hosts with real Zeek; Zeek's ports from a free range so
     /// tests can share the machine.
-    private static func zeekCluster(_ zeek: String = TestZeek.executable!, _ body: (Cluster) async throws -> Void) async throws {
+    static func zeekCluster(_ zeek: String = TestZeek.executable!, _ body: (Cluster) async throws -> Void) async throws {
         let base = try freeLoopbackPort()
         // The tests' scripts are in the temporary directory: a script root of these hosts.
         let policy = FileManager.default.temporaryDirectory.appendingPathComponent("host-policy-\(UUID().uuidString)")
@@ -92,7 +92,7 @@ struct ZeekNodeTests {
 
     /// Deploys with real Zeek take seconds (Zeek checks every node's scripts, then the roles
     /// start one after another), more on a loaded machine than zeek-client's default 20 s.
-    private static func deploy(_ cluster: Cluster, _ file: String) async throws -> CLIResult {
+    static func deploy(_ cluster: Cluster, _ file: String) async throws -> CLIResult {
         try await cluster.cli(arguments: ["deploy-config", file, "--set", "client.request_timeout_secs=120"], timeout: .seconds(150))
     }
 
