@@ -37,7 +37,7 @@ struct HostPolicyTests {
         ("user = a b", "policy:1: user takes one user name"),
         ("\n\nuser.sniffer = zeek", "policy:3: unknown node type sniffer in user.sniffer; the types are manager, logger, proxy, worker"),
         ("preload-libraries = libjemalloc.so", "policy:1: preload-libraries takes absolute paths, not libjemalloc.so"),
-        ("memory_max = 1G", "policy:1: unknown key memory_max; the keys are user, user.<type>, users, env-keys, preload-libraries, script-roots, interfaces, pcap-dirs"),
+        ("memory_max = 1G", "policy:1: unknown key memory_max; the keys are user, user.<type>, users, env-keys, preload-libraries, script-roots, interfaces, pcap-dirs, archivers"),
         ("script-roots = site", "policy:1: script-roots takes absolute paths, not site"),
         ("user", "policy:1: expected key = value"),
         ("user = root", "policy: user root is not among users (zeek nobody)"),
