@@ -404,8 +404,8 @@ public actor Agent {
     private func ownNodes(of config: Management.Configuration) -> [Management.Node] {
         var mine = config.nodes.filter { $0.instance == instance }.sorted()
         if config.archivers[instance] != nil {
-            // It runs as the host's nodes do (zeek.conf's user and group are the host's).
-            let logging = mine.first { $0.role == .logger } ?? mine.first
+            // It runs as the host's logging nodes do (zeek.conf's user and group are the host's).
+            let logging = mine.first { $0.role == .logger } ?? mine.first { $0.role == .manager } ?? mine.first
             mine.append(Management.Node(name: Self.archiverName, instance: instance, role: .none, user: logging?.user, group: logging?.group))
         }
         return mine
@@ -418,7 +418,8 @@ public actor Agent {
     private func nodeConfig(for node: Management.Node, layout: [String: Supervisor.ClusterEndpoint], backend: ClusterBackend?,
                             archiver: LogArchiver?) -> Supervisor.NodeConfig {
         if node.role == .none, node.name == Self.archiverName, let archiver {
-            return Supervisor.NodeConfig(name: node.name, directory: node.name, env: archiver.env, limits: archiver.limits,
+            // With the layout, so the supervisor runs it as the nodes whose logs it takes.
+            return Supervisor.NodeConfig(name: node.name, directory: node.name, env: archiver.env, cluster: layout, limits: archiver.limits,
                                          user: node.user, group: node.group, archiver: archiver)
         }
         var env = node.env
@@ -455,11 +456,14 @@ public actor Agent {
         return Management.Result(reqid: reqid, instance: instance, data: try? JSONValue(encoding: statuses))
     }
 
-    /// The nodes a request names that are this agent's (all of them for an empty set).
-    private func targets(_ requested: Set<String>) -> [String] {
-        // The archiver is no Zeek node: nothing to relay to it.
-        let zeekNodes = Set(nodes.keys).subtracting(nodes.filter { $0.value.config.role == .none && $0.key == Self.archiverName }.keys)
-        return (requested.isEmpty ? zeekNodes : requested.intersection(zeekNodes)).sorted()
+    /// The nodes a request names that are this agent's (all of its Zeek nodes for an empty
+    /// set). The archiver is no Zeek node: nothing is relayed to it, and it restarts only when
+    /// named.
+    private func targets(_ requested: Set<String>, namingArchiver: Bool = false) -> [String] {
+        let archiver = nodes.filter { $0.value.config.role == .none && $0.key == Self.archiverName }.keys
+        if requested.isEmpty { return Set(nodes.keys).subtracting(archiver).sorted() }
+        let named = requested.intersection(nodes.keys)
+        return (namingArchiver ? named : named.subtracting(archiver)).sorted()
     }
 
     /// Relays `action` to the named nodes and collects one Result per node.
@@ -495,7 +499,7 @@ public actor Agent {
 
     /// Restarts the named running nodes and waits until they have checked in again.
     func restart(_ requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
-        let targets = targets(requested)
+        let targets = targets(requested, namingArchiver: true)
         guard !targets.isEmpty else { return [] }
         operations += 1
         defer { operations -= 1 }

@@ -109,6 +109,11 @@ public struct NodeIdentities: Sendable {
             }
             return nil
         }
+        // A user the policy pins for this type cannot be traded for another (a worker, which
+        // parses hostile traffic, must not run as the user that owns the archive).
+        if let requested, let type, let pinned = policy.usersByType[type], requested != pinned {
+            throw NodeLaunchError("user \(requested) was asked for, but the host policy runs \(type) nodes as \(pinned) (user.\(type) in \(policy.source))")
+        }
         let name = requested ?? policy.userName(forType: type, defaultUser: defaultUser)
         guard let entry = users[name] else {
             throw NodeLaunchError("user \(name) is not among the users this host lets nodes run as (\(policy.allowedUsers.joined(separator: " ")), "
@@ -138,7 +143,13 @@ public struct NodeIdentities: Sendable {
         var entry = group()
         var result: UnsafeMutablePointer<group>?
         var buffer = [CChar](repeating: 0, count: 65_536)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        // A large group does not fit: grow until it does (ERANGE), up to 16 MiB.
+        var status = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
+        while status == ERANGE, buffer.count < 16 << 20 {
+            buffer = [CChar](repeating: 0, count: buffer.count * 4)
+            status = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
+        }
+        guard status == 0, result != nil else { return nil }
         var members: [String] = []
         var cursor = entry.gr_mem
         while let member = cursor?.pointee {
@@ -153,7 +164,8 @@ public struct NodeIdentities: Sendable {
     /// start: a node that cannot enter its directory would otherwise fail at every start.
     public func reachProblem(_ path: String, executable: Bool = false) -> String? {
         guard let defaultUser else { return nil }
-        let names = Set([policy.user ?? defaultUser] + policy.usersByType.values)
+        // Every user a node may run as: a configuration may ask for any of them.
+        let names = Set([policy.user ?? defaultUser] + policy.usersByType.values + users.keys)
         for name in names.sorted() {
             guard let (uid, gid) = users[name] else { continue }
             let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents

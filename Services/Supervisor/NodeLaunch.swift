@@ -183,8 +183,9 @@ public struct NodeLaunch: Sendable {
             zeekOptions = []
             archiverCommand = try Self.archiverCommand(archiver, node: name, context: context, logQueue: logQueue, logArchive: logArchive)
             do {
-                // As the host's loggers run, whose rotated logs it takes.
-                credentials = try context.identities.credentials(forType: "logger", capture: false, user: config.user, group: config.group)
+                // As the nodes run whose rotated logs it takes: loggers, or the manager of a cluster without them.
+                let type = config.cluster.values.contains { $0.role == .logger } ? "logger" : "manager"
+                credentials = try context.identities.credentials(forType: type, capture: false, user: config.user, group: config.group)
             } catch {
                 throw NodeLaunchError("node '\(name)': \(error.description)")
             }
@@ -323,7 +324,9 @@ public struct NodeLaunch: Sendable {
         guard case .zeek = program, let command = try? zeekCommand(in: URL(fileURLWithPath: "/"), websocketPort: nil) else { return "" }
         let role = config.cluster[config.name]?.role.rawValue ?? "NONE"
         let env = config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        return ([role] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
+        // Whom it runs as decides what it may read.
+        let identity = credentials.map { "\($0.uid):\($0.gid)" } ?? ""
+        return ([role, identity] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
     }
 
     private func zeekCommand(in directory: URL, websocketPort: Int?, config: Supervisor.NodeConfig? = nil) throws(NodeLaunchError) -> ZeekNodeCommand {
@@ -383,6 +386,7 @@ public struct NodeLaunch: Sendable {
                 throw NodeLaunchError("node '\(node)': archiver = 1 runs Zeek's zeek-archiver, which this host lacks: install it beside zeek "
                     + "(it is part of Zeek), or start supervisor-service with --zeek-archiver PATH; or set archiver = 0")
             }
+            if let problem = zeekArchiverArgumentsProblem(archiver.args) { throw NodeLaunchError("node '\(node)': \(problem)") }
             return (zeekArchiver, archiver.args + [logQueue.path, logArchive.path])
         }
         if let problem = context.identities.policy.archiverProblem(program) { throw NodeLaunchError("node '\(node)': \(problem)") }
@@ -391,6 +395,42 @@ public struct NodeLaunch: Sendable {
         }
         return (program, archiver.args)
     }
+
+    /// Why `zeek-archiver` must not be run with `arguments`; nil if it may. Only its options
+    /// that change how it archives are allowed: `--compress` only with the compressors below,
+    /// since it runs that command through the shell (the configuration would run any command),
+    /// and not `-1`, which ends it after one pass (it would be restarted again and again).
+    static func zeekArchiverArgumentsProblem(_ arguments: [String]) -> String? {
+        let flags: Set<String> = ["-v", "--verbose"]
+        let valued: Set<String> = ["-i", "--interval", "-d", "--delimiter", "-t", "--time-fmt", "-z", "--zip-extensions"]
+        let compress: Set<String> = ["-c", "--compress"]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if flags.contains(argument) {
+                index += 1
+                continue
+            }
+            guard valued.contains(argument) || compress.contains(argument) else {
+                return "archiver_args '\(argument)' is not allowed for zeek-archiver: only -v, -i SECONDS, -d DELIMITER, -t FORMAT, -z EXTENSIONS and -c with "
+                    + Self.compressors.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            }
+            guard index + 1 < arguments.count else { return "archiver_args '\(argument)' needs a value" }
+            let value = arguments[index + 1]
+            if compress.contains(argument), !Self.compressors.contains(value) {
+                return "archiver_args \(argument) '\(value)' is not allowed: zeek-archiver runs it through the shell; use one of "
+                    + Self.compressors.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            }
+            if argument == "-i" || argument == "--interval", Int(value).map({ $0 >= 1 }) != true {
+                return "archiver_args \(argument) '\(value)' is not a number of seconds"
+            }
+            index += 2
+        }
+        return nil
+    }
+
+    /// The compressions `zeek-archiver -c` may be given (extension, command): nothing else runs.
+    static let compressors: Set<String> = ["gz,gzip", "bz2,bzip2", "xz,xz", "zst,zstd", "lz4,lz4", ""]
 
     /// Makes a directory the archiver and the logging nodes share (the queue, the archive),
     /// given to their user: the directory alone, as a node's own.

@@ -157,7 +157,8 @@ struct SupervisorCommand: AsyncParsableCommand {
         if case .zeek(let installation, _) = program {
             candidates.append(URL(fileURLWithPath: installation.executable).deletingLastPathComponent().appendingPathComponent("zeek-archiver").path)
         }
-        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/zeek-archiver" }
+        // Absolute PATH entries only: a relative one would resolve in the node's directory.
+        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").filter { $0.hasPrefix("/") }.map { "\($0)/zeek-archiver" }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }

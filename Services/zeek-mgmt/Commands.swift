@@ -235,21 +235,23 @@ func readClusterConfiguration(_ input: ConfigurationInput) throws(ExitCode) -> C
     if path == "-" {
         sources = [.init(path: "<stdin>", text: String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))]
     } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter(ZeekConfFile.isHostFile).sorted()
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path).filter(ZeekConfFile.isHostFile).sorted()
+        } catch {
+            Console.error("cannot read the directory \(path): \(error.localizedDescription)")
+            throw ExitCode.failure
+        }
         guard !names.isEmpty else {
             Console.error("no <hostname>.zeek.conf files in \(path)")
             throw ExitCode.failure
         }
         for name in names {
             let file = (path as NSString).appendingPathComponent(name)
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                Console.error("cannot read \(file)")
-                throw ExitCode.failure
-            }
-            sources.append(.init(path: file, text: text))
+            sources.append(.init(path: file, text: try configurationText(file)))
         }
-    } else if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-        sources = [.init(path: path, text: text)]
+    } else if FileManager.default.fileExists(atPath: path) {
+        sources = [.init(path: path, text: try configurationText(path))]
     } else {
         Console.error("please provide a cluster configuration file.")
         throw ExitCode.failure
@@ -274,10 +276,38 @@ func readClusterConfiguration(_ input: ConfigurationInput) throws(ExitCode) -> C
     } catch let error as ExitCode {
         throw error
     } catch {
-        Console.error("\(path == "-" ? "<stdin>" : path): \(error)")
+        // As zeek-client words it, without the file: its files and ours read alike.
+        Console.error("\(error)")
     }
     Console.error("configuration has errors, not sending")
     throw ExitCode.failure
+}
+
+/// The text of a configuration file: a regular file (not a FIFO a read would wait on forever),
+/// of at most 16 MiB, in UTF-8; else the reason, and failure.
+func configurationText(_ path: String) throws(ExitCode) -> String {
+    let limit = 16 << 20
+    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+          attributes[.type] as? FileAttributeType == .typeRegular else {
+        Console.error("\(path) is not a regular file")
+        throw ExitCode.failure
+    }
+    if let size = attributes[.size] as? Int, size > limit {
+        Console.error("\(path) is \(size) bytes: a configuration file is at most \(limit) bytes")
+        throw ExitCode.failure
+    }
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        Console.error("cannot read \(path): \(error.localizedDescription)")
+        throw ExitCode.failure
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        Console.error("\(path) is not UTF-8 text")
+        throw ExitCode.failure
+    }
+    return text
 }
 
 /// A configuration read by zeek-mgmt, with what its reader said about it.

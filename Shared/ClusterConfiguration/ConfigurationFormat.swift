@@ -14,7 +14,7 @@ public enum ConfigurationFormat: String, Sendable, CaseIterable {
     public static func detect(fileName: String, text: String) -> ConfigurationFormat {
         if fileName.hasSuffix(".conf") { return .zeekConf }
         if fileName.hasSuffix(".ini") { return .ini }
-        for line in text.split(separator: "\n") {
+        for line in text.split(whereSeparator: \.isNewline) {
             let line = line.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             guard line.hasPrefix("[") else { return .zeekConf }

@@ -65,7 +65,8 @@ public struct INIDocument: Sendable, Hashable {
             if section.name == "DEFAULT" { defaults = section } else { sections.append(section) }
         }
 
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Any line break, CRLF included (one Character in Swift, which a split on "\n" misses).
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
             let line = rawLine.last == "\r" ? rawLine.dropLast() : rawLine[...]
             let trimmed = line.trimmingWhitespace()

@@ -25,6 +25,9 @@ public struct StagingPolicy: Sendable, Hashable {
         self.metricsPortStart = metricsPortStart
     }
 
+    /// Node names the supervisor keeps for the host's log archive.
+    public static let reservedNodeNames: Set<String> = ["zeek-archiver", "log-queue", "log-archive"]
+
     /// Every problem of `config`, sorted by text; empty when it may be staged.
     public func problems(in config: Management.Configuration) -> [String] {
         var problems: Set<String> = []
@@ -39,6 +42,16 @@ public struct StagingPolicy: Sendable, Hashable {
         let collisions = Set(instancesByName.keys).intersection(nodesByName.keys)
         if !collisions.isEmpty {
             problems.insert("node and instance names collide: \(collisions.sorted().joined(separator: ", "))")
+        }
+        for node in config.nodes where Self.reservedNodeNames.contains(node.name) {
+            problems.insert("node name '\(node.name)' is reserved: the host's log archiver runs as zeek-archiver, in log-queue and log-archive")
+        }
+        for instance in config.archivers.keys.sorted() {
+            // The archiver takes what the host's logging nodes rotate: they must be one user.
+            let logging = config.nodes.filter { $0.instance == instance && ($0.role == .logger || $0.role == .manager) }
+            if Set(logging.map { $0.user ?? "" }).count > 1 || Set(logging.map { $0.group ?? "" }).count > 1 {
+                problems.insert("the logging nodes of instance '\(instance)' run as different users or groups, but share its log archive: give them one")
+            }
         }
         for instance in config.archivers.keys where instancesByName[instance] == nil {
             problems.insert("log archiver of undeclared instance '\(instance)'")

@@ -51,7 +51,10 @@ public struct ZeekConfDocument: Sendable, Hashable {
             if !current.options.isEmpty || !current.name.isEmpty { sections.append(current) }
         }
 
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var keysOfSection: Set<String> = []
+        var sectionNames: Set<String> = []
+        // Any line break, CRLF included (one Character in Swift, which a split on "\n" misses).
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
             let line = Self.trimmingTrailingWhitespace(raw)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -59,10 +62,11 @@ public struct ZeekConfDocument: Sendable, Hashable {
             if line.hasPrefix("["), line.hasSuffix("]"), line.count > 2 {
                 finish()
                 let name = String(line.dropFirst().dropLast())
-                if sections.contains(where: { $0.name == name }) {
+                if !sectionNames.insert(name).inserted {
                     errors.append(LineError(line: number, problem: "duplicate section '\(name)'"))
                 }
                 current = Section(name: name, line: number, options: [])
+                keysOfSection = []
                 continue
             }
             if let first = line.first, first.isWhitespace {
@@ -81,7 +85,8 @@ public struct ZeekConfDocument: Sendable, Hashable {
             }
             let key = line[..<equals].trimmingWhitespace()
             let value = line[line.index(after: equals)...].trimmingWhitespace()
-            guard !current.options.contains(where: { $0.key == key }) else {
+            // Keys are compared as Zeek reads them, lower-cased: `port` and `Port` are one option.
+            guard keysOfSection.insert(key.lowercased()).inserted else {
                 errors.append(LineError(line: number, problem: "duplicate option '\(key)'\(inSection)"))
                 continue
             }

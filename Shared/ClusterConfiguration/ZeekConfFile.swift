@@ -115,6 +115,11 @@ public enum ZeekConfFile {
                 problems.append(ZeekConfProblem(file: file, line: 0, "port \(host.port) leaves too few ports below 65536 for this host's \(host.nodesWithPorts) nodes"))
                 return
             }
+            let nodeCount = host.nodesWithPorts + host.interfaces.reduce(0) { $0 + max($1.workers, 0) }
+            if metricsPort != 0, metricsPort + nodeCount - 1 > 65535 {
+                problems.append(ZeekConfProblem(file: file, line: 0, "metrics_port \(metricsPort) leaves too few ports below 65536 for this host's \(nodeCount) nodes"))
+                return
+            }
 
             func node(_ name: String, _ role: Supervisor.ClusterRole, type: String, withPort: Bool) -> Management.Node? {
                 let options = host.types[type] ?? ZeekConfHost.TypeOptions()

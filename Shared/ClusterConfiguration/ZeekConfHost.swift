@@ -62,6 +62,9 @@ struct ZeekConfHost: Sendable {
     /// Options read but not honoured here, with why, for the reading's warnings.
     var notCarried: [ZeekConfProblem] = []
 
+    /// The most loggers, proxies or workers of one kind on one host: more could not have ports.
+    static let maximumCount = 65_535
+
     /// The node types with `<type>_*` options in the `[zeek]` section.
     static let optionTypes = ["manager", "logger", "proxy", "archiver"]
 
@@ -144,7 +147,10 @@ struct ZeekConfHost: Sendable {
                 guard let number = Int(value), number == 0 || number == 1 else { fail(line, "invalid manager value: '\(value)'"); continue }
                 manager = number == 1
             case "loggers", "proxies":
-                guard let number = Int(value), number >= 0 else { fail(line, "invalid \(key) value: '\(value)'"); continue }
+                guard let number = Int(value), (0...Self.maximumCount).contains(number) else {
+                    fail(line, "invalid \(key) value: '\(value)'" + (Int(value).map { $0 > Self.maximumCount ? " (at most \(Self.maximumCount) per host)" : "" } ?? ""))
+                    continue
+                }
                 if key == "loggers" { loggers = number } else { proxies = number }
             case "archiver":
                 guard value == "0" || value == "1" || value.hasPrefix("/") else {
@@ -240,7 +246,11 @@ struct ZeekConfHost: Sendable {
                 result.interfaceLine = option.line
                 hasInterface = true
             case "workers":
-                guard let number = Int(value), number >= 0 else { fail(option.line, "invalid workers value: '\(value)'"); failed = true; continue }
+                guard let number = Int(value), (0...maximumCount).contains(number) else {
+                    fail(option.line, "invalid workers value: '\(value)'" + (Int(value).map { $0 > maximumCount ? " (at most \(maximumCount) per section)" : "" } ?? ""))
+                    failed = true
+                    continue
+                }
                 result.workers = number
             case "worker_args":
                 result.args = words(option, fail: fail)

@@ -58,14 +58,10 @@ public struct KafkaAdmin: Sendable {
     /// services start often and their topics almost always exist, and CreateTopics must wait
     /// for the cluster controller to be known, which can add a second to every start.
     /// Throws if the broker cannot be reached within `timeout` or refuses a topic.
-    ///
-    /// - Parameter unreachableAfter: give up this early when no broker could be connected to
-    ///   at all (see ``RdKafkaClient/topicNames(timeoutMilliseconds:unreachableAfterMilliseconds:)``).
-    public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(5), unreachableAfter: Duration? = nil) async throws {
+    public func ensureTopics(_ topics: [TopicSpecification], timeout: Duration = .seconds(5)) async throws {
         guard !topics.isEmpty else { return }
         let logger = self.logger, source = self.source
         let milliseconds = Int32(clamping: timeout.milliseconds)
-        let unreachableAfter = unreachableAfter
         // Only a connection of our own may be left behind on cancellation; a producer's is
         // destroyed with the producer.
         let created = try await runBlocking(abandonOnCancel: isOwnedSource) { () throws -> [String] in
@@ -81,8 +77,7 @@ public struct KafkaAdmin: Sendable {
                 // needs to wait for that.
                 if case .configuration = source { OSThread.detach { client.close() } }
             }
-            let existing = try client.topicNames(timeoutMilliseconds: milliseconds,
-                                                 unreachableAfterMilliseconds: unreachableAfter.map { Int32(clamping: $0.milliseconds) })
+            let existing = try client.topicNames(timeoutMilliseconds: milliseconds)
             let missing = topics.filter { !existing.contains($0.name) }
             guard !missing.isEmpty else { return [] }
             return try Self.createTopics(missing, client: client, timeoutMilliseconds: milliseconds)

@@ -18,8 +18,6 @@ final class ClientContext: Sendable {
     /// librdkafka's latest report of a failed broker connection (a refused TLS handshake,
     /// say): the cause of a later "Broker transport failure", which does not say it.
     let lastConnectionFailure = Mutex<String?>(nil)
-    /// Whether librdkafka said that every broker is down (`_ALL_BROKERS_DOWN`): nothing to wait for.
-    let allBrokersDown = Mutex<Bool>(false)
 
     init(
         logger: Logger,
@@ -100,11 +98,7 @@ final class RdKafkaClient: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf) { handle, code, reason, _ in
             guard let context = ClientContext.from(handle) else { return }
             let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(rd_kafka_resp_err_t(code)))
-            if code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
-                context.lastConnectionFailure.withLock { $0 = text }
-            } else {
-                context.allBrokersDown.withLock { $0 = true }
-            }
+            if code != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { context.lastConnectionFailure.withLock { $0 = text } }
             context.logger.warning("Kafka client error: \(text)", metadata: ["kafka.error": "\(code)"])
             context.errorObserver?(KafkaError(.client, text, code: code))
         }
@@ -171,28 +165,9 @@ final class RdKafkaClient: @unchecked Sendable {
     ///
     /// Through ``withHandle(_:)``, since the client may be another owner's (a producer's) that
     /// shuts down meanwhile: then this throws `.shutDown`, or the close waits for the answer
-    /// (at most one slice of the wait; librdkafka cannot cut a metadata request short).
-    ///
-    /// - Parameter unreachableAfterMilliseconds: give up this early when every connection so
-    ///   far failed (refused, unresolvable): a person at a terminal learns in a second that
-    ///   the broker is not there, rather than after the whole timeout. A broker that answers
-    ///   slowly still gets the whole timeout. Nil: always wait the whole timeout.
-    func topicNames(timeoutMilliseconds: Int32, unreachableAfterMilliseconds: Int32? = nil) throws -> Set<String> {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let slice: Int32 = unreachableAfterMilliseconds == nil ? timeoutMilliseconds : 100
-        while true {
-            let elapsed = Int32(clamping: (clock.now - start).milliseconds)
-            let remaining = max(timeoutMilliseconds - elapsed, 1)
-            do {
-                return try withHandle { handle in try Self.topicNames(handle, context: context, timeoutMilliseconds: min(slice, remaining)) }
-            } catch let error as KafkaError where error.kind == .unreachable {
-                let elapsed = Int32(clamping: (clock.now - start).milliseconds)
-                let connectionsFailed = context.lastConnectionFailure.withLock { $0 } != nil
-                if elapsed >= timeoutMilliseconds { throw error }
-                if let giveUp = unreachableAfterMilliseconds, connectionsFailed, elapsed >= giveUp || context.allBrokersDown.withLock({ $0 }) { throw error }
-            }
-        }
+    /// (at most `timeoutMilliseconds`; librdkafka cannot cut a metadata request short).
+    func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
+        try withHandle { handle in try Self.topicNames(handle, context: context, timeoutMilliseconds: timeoutMilliseconds) }
     }
 
     private static func topicNames(_ handle: OpaquePointer, context: ClientContext, timeoutMilliseconds: Int32) throws -> Set<String> {

@@ -44,8 +44,9 @@ public struct EndpointConfiguration: Sendable {
     /// How far back a group member starts in a partition its group never read: requests still
     /// within a deadline are answered, older history is not read.
     public var lookback: Duration
-    /// How soon connecting gives up when no broker can be connected to at all; nil: only after
-    /// the whole connect timeout. A command-line client wants one quick line, a service waits.
+    /// Set: before anything else, one of the bootstrap brokers must accept a TCP connection
+    /// within this time, else connecting fails at once (``BrokerReachability``). A command-line
+    /// client wants one quick line when no broker is there; a service waits and retries.
     public var unreachableAfter: Duration?
 
     public init(
@@ -121,9 +122,12 @@ public final class ManagementEndpoint: MessageBus {
         let namespace = configuration.namespace
         var topics = (configuration.consumes + configuration.follows).map(\.topic)
         for topic in configuration.creates where !topics.contains(topic) { topics.append(topic) }
+        if let limit = configuration.unreachableAfter {
+            try await BrokerReachability.requireOne(of: configuration.kafka.bootstrapServers, within: limit)
+        }
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         do {
-            try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification), unreachableAfter: configuration.unreachableAfter)
+            try await KafkaAdmin(producer: producer, logger: logger).ensureTopics(topics.map(namespace.specification))
             // Known before the first broadcast, which ``enqueue`` cannot wait for.
             for topic in topics where topic.isPartitioned { _ = try await producer.partitionCount(of: namespace.kafkaName(topic)) }
         } catch {

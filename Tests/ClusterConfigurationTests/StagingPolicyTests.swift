@@ -167,3 +167,20 @@ private func threadCPUTime() -> Duration {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
     return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
 }
+
+extension StagingPolicyTests {
+    @Test func theArchiversNamesAreReservedAndItsLoggersShareAUser() {
+        let policy = StagingPolicy()
+        var config = Management.Configuration(instances: [Management.Instance(name: "a")], nodes: [
+            Management.Node(name: "zeek-archiver", instance: "a", role: .worker),
+            Management.Node(name: "logger-1", instance: "a", role: .logger, port: ZeekPort(2000), user: "nobody"),
+            Management.Node(name: "logger-2", instance: "a", role: .logger, port: ZeekPort(2001)),
+        ], archivers: ["a": LogArchiver(), "b": LogArchiver(program: "relative")])
+        let problems = policy.problems(in: config)
+        #expect(problems.contains { $0.hasPrefix("node name 'zeek-archiver' is reserved") })
+        #expect(problems.contains("the logging nodes of instance 'a' run as different users or groups, but share its log archive: give them one"))
+        #expect(problems.contains("log archiver of undeclared instance 'b'"))
+        config.archivers = [:]
+        #expect(!policy.problems(in: config).contains { $0.contains("logging nodes") })
+    }
+}

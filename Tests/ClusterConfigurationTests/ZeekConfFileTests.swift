@@ -93,3 +93,17 @@ struct ZeekConfFileTests {
         #expect(ConfigurationFormat.detect(fileName: "config1", text: "[instances]\nagent-a\n") == .ini)
     }
 }
+
+extension ZeekConfFileTests {
+    @Test("CRLF files read as LF files; keys are one option whatever their case; counts and ports stay within a host")
+    func oddButCommonInput() {
+        #expect(problems(["zeek.conf": "# a comment\r\nmanager = 1\r\nloggers = 1\r\n"]).isEmpty)
+        let crlf = try? ZeekConfFile.read([.init(path: "zeek.conf", text: "# c\r\nmanager = 1\r\nloggers = 2\r\n")], id: "x", defaultInstance: "a")
+        #expect(crlf?.configuration.nodes.count == 3)
+        #expect(problems(["zeek.conf": "port = 1\npOrt = 2\n"]) == ["zeek.conf:2: duplicate option 'pOrt'"])
+        #expect(problems(["zeek.conf": "loggers = 9223372036854775807\n"]).first?.contains("at most 65535 per host") == true)
+        #expect(problems(["zeek.conf": "interface = eth0\nworkers = 100000000\n"]).first?.contains("at most 65535") == true)
+        #expect(problems(["zeek.conf": "metrics_port = 65530\ninterface = eth0\nworkers = 10\n"])
+            == ["zeek.conf: metrics_port 65530 leaves too few ports below 65536 for this host's 10 nodes"])
+    }
+}

@@ -1,5 +1,5 @@
 import Foundation
-import NodeSupervision
+@testable import NodeSupervision
 import Testing
 
 /// The host policy file: what an administrator writes, and what a mistake in it says.
@@ -115,5 +115,47 @@ struct HostPolicyTests {
         #expect(policy.pcapProblem("/var/lib/pcaps/a.pcap") == nil)
         #expect(policy.pcapProblem("/etc/shadow")?.hasPrefix("pcap file /etc/shadow is outside the pcap directories") == true)
         #expect(HostPolicy().interfaceProblem("eth0") == nil && HostPolicy().pcapProblem("/x.pcap") == nil, "by default any interface and file")
+    }
+}
+
+/// What a configuration may ask of a host beyond the policy's defaults (contract 3.4): a user
+/// and group for its nodes, and how the host's log archiver runs.
+@Suite("Configuration users and the archiver, against the host policy")
+struct ConfigurationIdentityTests {
+    @Test func aRequestedUserMustBeAllowedAndAPinnedTypeKeepsItsUser() throws {
+        guard getpwnam("nobody") != nil else { return }
+        let identities = try NodeIdentities(policy: try HostPolicy(parsing: "users = nobody\nuser.worker = nobody\n", file: "p"),
+                                            effectiveUID: 0, permittedCapabilities: ~0)
+        #expect(try identities.credentials(forType: "manager", capture: false, user: "nobody")?.uid == getpwnam("nobody")!.pointee.pw_uid)
+        do {
+            _ = try identities.credentials(forType: "manager", capture: false, user: "root")
+            Issue.record("root was accepted")
+        } catch {
+            #expect(error.description.contains("user root is not among the users this host lets nodes run as (nobody"), "\(error)")
+        }
+        do {
+            _ = try identities.credentials(forType: "manager", capture: false, user: "nobody", group: "root")
+            Issue.record("group root was accepted")
+        } catch {
+            #expect(error.description.contains("root's group") || error.description.contains("not a member"), "\(error)")
+        }
+        let pinned = try NodeIdentities(policy: try HostPolicy(parsing: "users = nobody zeek\nuser.worker = nobody\n", file: "p"),
+                                        effectiveUID: 0, permittedCapabilities: ~0)
+        if getpwnam("zeek") != nil {
+            #expect(throws: NodeLaunchError.self) { try pinned.credentials(forType: "worker", capture: true, user: "zeek") }
+        }
+    }
+
+    @Test func aSupervisorThatIsNotRootRefusesAnotherUser() throws {
+        let identities = try NodeIdentities(policy: HostPolicy(), effectiveUID: 1000)
+        #expect(throws: NodeLaunchError.self) { try identities.credentials(forType: "worker", capture: false, user: "someone-else") }
+    }
+
+    @Test func zeekArchiverTakesOnlyItsArchivingOptions() {
+        #expect(NodeLaunch.zeekArchiverArgumentsProblem(["-v", "-i", "5", "-c", "zst,zstd", "-d", "__"]) == nil)
+        #expect(NodeLaunch.zeekArchiverArgumentsProblem(["-c", "gz,touch /tmp/owned"])?.contains("runs it through the shell") == true)
+        #expect(NodeLaunch.zeekArchiverArgumentsProblem(["-1"])?.contains("not allowed for zeek-archiver") == true)
+        #expect(NodeLaunch.zeekArchiverArgumentsProblem(["/etc", "/tmp"])?.contains("not allowed") == true)
+        #expect(NodeLaunch.zeekArchiverArgumentsProblem(["-i"])?.contains("needs a value") == true)
     }
 }

@@ -56,6 +56,37 @@ struct ZeekConfDeployTests {
         }
     }
 
+    @Test("archiver = PATH runs that program as the host's archiver only if the host policy lists it")
+    func archiverProgramNeedsTheHostPolicy() async throws {
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("host-policy-\(UUID().uuidString)")
+        try "archivers = /usr/bin/tail\n".write(to: policy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        try await Cluster.run(instances: ["sensor-1"], supervisorArguments: ["--host-policy", policy.path]) { cluster in
+            let directory = cluster.baseDirectory.appendingPathComponent("zeek-conf")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let file = directory.appendingPathComponent("sensor-1.zeek.conf")
+
+            // Not listed: the check refuses it, naming the policy, and nothing runs.
+            try "manager = 1\narchiver = /usr/bin/sleep\narchiver_args = 1000\n".write(to: file, atomically: true, encoding: .utf8)
+            var result = try await cluster.cli("deploy", directory.path)
+            #expect(result.status != 0 && (result.stdout + result.stderr).contains("archiver program /usr/bin/sleep is not among the programs this host lets a configuration run"),
+                    "\(result.stdout) \(result.stderr)")
+
+            // Listed: it runs, supervised as zeek-archiver, with the configuration's arguments.
+            try "manager = 1\narchiver = /usr/bin/tail\narchiver_args = -f /dev/null\n".write(to: file, atomically: true, encoding: .utf8)
+            result = try await cluster.cli("deploy", directory.path)
+            #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+            result = try await cluster.cli("get-nodes")
+            #expect(result["results", "sensor-1", "zeek-archiver", "state"] == "RUNNING", "\(result.stdout)")
+            if case .int(let pid)? = result["results", "sensor-1", "zeek-archiver", "pid"] {
+                let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                #expect(commandLine.split(separator: "\0") == ["/usr/bin/tail", "-f", "/dev/null"], "\(commandLine)")
+            } else {
+                Issue.record("no pid for zeek-archiver: \(result.stdout)")
+            }
+        }
+    }
+
     @Test("bad zeek.conf files are refused at their file and line before any broker is contacted", arguments: [
         ("unknown option", "manager = 1\nmanger_nice = 3\n", "zeek.conf:2: invalid key 'manger_nice'"),
         ("a worker section without an interface", "[zeek]\nmanager = 1\n[interface eth0]\nworkers = 2\n",
