@@ -284,9 +284,10 @@ func readClusterConfiguration(_ input: ConfigurationInput) throws(ExitCode) -> C
 }
 
 /// The text of a configuration file: a regular file (not a FIFO a read would wait on forever),
-/// of at most 16 MiB, in UTF-8; else the reason, and failure.
+/// of at most 256 MiB (a bound against reading a device or a runaway file; the message size
+/// limit on Kafka, which the controller names, is far lower), in UTF-8; else the reason, and failure.
 func configurationText(_ path: String) throws(ExitCode) -> String {
-    let limit = 16 << 20
+    let limit = 256 << 20
     guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
           attributes[.type] as? FileAttributeType == .typeRegular else {
         Console.error("\(path) is not a regular file")

@@ -247,6 +247,10 @@ public struct ZeekNodeCommand: Sendable, Hashable {
             guard !option.value.isEmpty, !option.value.contains(where: \.isNewline), !option.value.contains(";") else {
                 throw Invalid(description: "option \(option.name) value \"\(option.value)\" must be one Zeek expression on one line")
             }
+            if Self.runsCommand(option.name) {
+                throw Invalid(description: "option \(option.name) names a command Zeek runs through the shell: a configuration cannot set it "
+                    + "(set it in a site script of the host's, under its script roots)")
+            }
             if let problem = ZeekLiteral.problem(in: option.value) {
                 throw Invalid(description: "option \(option.name) value \"\(option.value)\" is not a literal: \(problem); \(ZeekLiteral.accepted)")
             }
@@ -254,6 +258,15 @@ public struct ZeekNodeCommand: Sendable, Hashable {
         }
         return text
     }
+
+    /// Options whose string Zeek hands to a shell (`system`, `piped_exec`, the log manager's
+    /// post-processor): a literal there is code all the same.
+    static func runsCommand(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return commandOptions.contains(lowered) || lowered.hasSuffix("_cmd") || lowered.hasSuffix("postprocessor") || lowered.hasSuffix("::sendmail")
+    }
+
+    static let commandOptions: Set<String> = ["notice::sendmail", "log::default_rotation_postprocessor_cmd", "log::default_rotation_postprocessors"]
 
     private static func literal(_ address: IPAddress) -> String {
         address.text.contains(":") ? "[\(address.text)]" : address.text

@@ -110,6 +110,15 @@ struct ZeekNodeCommandTests {
         #expect(error.description.hasPrefix("option Site::x value \"\(value)\" is not a literal: \(problem); options take literal values only"))
     }
 
+    @Test("options Zeek runs through the shell are refused, whatever their literal", arguments: [
+        "Notice::sendmail", "Log::default_rotation_postprocessor_cmd", "Site::my_cmd", "Log::default_rotation_postprocessors",
+    ])
+    func commandOptionsAreRefused(name: String) throws {
+        let error = try #require(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.redefs([.init(name: name, value: "\"touch /tmp/x\"")]) }
+        #expect(error.description.hasPrefix("option \(name) names a command Zeek runs through the shell"))
+        #expect(try ZeekNodeCommand.redefs([.init(name: "Notice::mail_dest", value: "\"soc@example.org\"")]).contains("redef Notice::mail_dest"))
+    }
+
     @Test("the node script is part of the executable and speaks the Node API")
     func nodeScript() {
         #expect(ZeekNodeScript.text.contains("event Management::Node::API::node_dispatch_request"))
