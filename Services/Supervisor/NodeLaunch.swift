@@ -77,6 +77,8 @@ public struct NodeLaunch: Sendable {
     /// The names under the base directory the supervisor keeps for the archive (no node may have them).
     static let logQueueName = "log-queue"
     static let logArchiveName = "log-archive"
+    /// The directory of the host's WebSocket carrier (``carrierSpec(websocketPort:)``), beside the node directories.
+    static let carrierDirectoryName = "websocket-carrier"
 
     /// Environment variable carrying the node's own configuration as JSON, as Zeek's
     /// supervisor hands it to its children, without the cluster layout (`cluster` is empty):
@@ -148,8 +150,8 @@ public struct NodeLaunch: Sendable {
             if let problem = ZeekNodeCommand.scriptProblem(script) { throw NodeLaunchError("node '\(name)': \(problem)") }
         }
         let directory = try Self.contained(config.directory ?? name, in: context.baseDirectory, what: "directory", node: name)
-        if [Self.logQueueName, Self.logArchiveName].contains(config.directory ?? name) {
-            throw NodeLaunchError("node '\(name)' directory '\(config.directory ?? name)' is the host's log archive's: choose another name")
+        if [Self.logQueueName, Self.logArchiveName, Self.carrierDirectoryName].contains(config.directory ?? name) {
+            throw NodeLaunchError("node '\(name)' directory '\(config.directory ?? name)' is kept by the supervisor (log archive, WebSocket carrier): choose another name")
         }
         logQueue = context.baseDirectory.appendingPathComponent(Self.logQueueName)
         logArchive = context.baseDirectory.appendingPathComponent(Self.logArchiveName)
@@ -289,6 +291,35 @@ public struct NodeLaunch: Sendable {
             let port = try freeLoopbackPort()
             return Prepared(spec: try zeekSpec(in: directory, websocketPort: port), websocketPort: port)
         }
+    }
+
+    /// The host's WebSocket carrier for this carried node (``ZeekNodeCommand/carrier(for:installation:directory:websocketPort:curveKeys:)``):
+    /// run as the node's user, in a directory of the supervisor's base directory that it
+    /// gives that user as it gives a node its own.
+    func carrierSpec(websocketPort: Int) throws -> LaunchSpec {
+        guard case let .zeek(installation, _) = program else { throw NodeLaunchError("node '\(config.name)' is not a Zeek node") }
+        let directory = logQueue.deletingLastPathComponent().appendingPathComponent(Self.carrierDirectoryName)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try credentials?.reclaim(directory)
+        let command: ZeekNodeCommand
+        do {
+            command = try ZeekNodeCommand.carrier(for: config, installation: installation, directory: directory.path,
+                                                  websocketPort: websocketPort, curveKeys: curveKeys)
+        } catch {
+            throw NodeLaunchError("the WebSocket carrier of node '\(config.name)': \(error.description)")
+        }
+        for (file, text) in command.files {
+            try Data(text.utf8).write(to: directory.appendingPathComponent(file), options: .atomic)
+        }
+        for (file, text) in command.secretFiles {
+            try Self.writeSecret(text, to: directory.appendingPathComponent(file), owner: credentials)
+        }
+        try credentials?.own(directory)
+        var spec = LaunchSpec(executable: installation.executable, arguments: command.arguments,
+                              environment: Self.zeekEnvironment(from: environment).merging(command.environment) { $1 },
+                              directory: directory.path, cpu: nil, credentials: credentials, umask: NodeIdentities.umask)
+        spec.credentials?.capabilities = 0
+        return spec
     }
 
     /// How Zeek parses this node's scripts without running it (`--parse-only`), in `directory`

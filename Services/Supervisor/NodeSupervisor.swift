@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ManagementMessaging
 import ManagementTypes
+import LocalPorts
 import ZeekNodes
 
 /// The supervisor's state: every node it runs, restarting those that die.
@@ -81,6 +82,14 @@ public actor NodeSupervisor {
     /// Carried nodes (``ZeekNodeCommand/isCarried(_:installation:)``): their process, and the
     /// node whose WebSocket the relay reaches them through, once one of this host runs.
     private var carriedNodes: [String: (pid: Int, carrier: String?)] = [:]
+    /// The host's WebSocket carrier (``ZeekNodeCommand/carrier(for:installation:directory:websocketPort:curveKeys:)``),
+    /// while a carried node has no node of this host to be reached through: a host that runs
+    /// only a logger on ZeroMQ. Stopped once no node needs it.
+    private var hostCarrier: (process: ChildProcess, pid: Int, port: Int)?
+    private var hostCarrierStarting: Task<Int?, Never>?
+    private var hostCarrierStartedAt: ContinuousClock.Instant?
+    /// What ``carriedNodes`` names as the carrier of a node the host carrier carries.
+    private static let hostCarrierKey = ZeekNodeCommand.carrierName
 
     init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
@@ -259,6 +268,10 @@ public actor NodeSupervisor {
     /// Stops every node (for shutdown) and waits until all have exited.
     func stopAll() async {
         await destroy("")?.value
+        if let carrier = hostCarrier {
+            hostCarrier = nil
+            _ = await carrier.process.stop(interval: settings.stopInterval, killAfter: settings.killAfter)
+        }
     }
 
     // MARK: Processes
@@ -309,7 +322,9 @@ public actor NodeSupervisor {
             relayEndpoints[name] = (Int(process.pid), port, node.launch.config.cluster[name]?.role == .manager)
             await relay?.attach(node: name, pid: Int(process.pid), port: port)
             // Nodes waiting for a carrier, or carried by this node's earlier process.
-            for (carried, entry) in carriedNodes where entry.carrier == nil || entry.carrier == name { await carry(carried) }
+            for (carried, entry) in carriedNodes where entry.carrier == nil || entry.carrier == name || entry.carrier == Self.hostCarrierKey {
+                await carry(carried)
+            }
         } else if prepared.carried {
             carriedNodes[name] = (Int(process.pid), nil)
             await carry(name)
@@ -346,22 +361,90 @@ public actor NodeSupervisor {
     }
 
     /// Has the relay reach carried node `name` through a WebSocket of this host, the
-    /// manager's if it runs here; waits for one to start otherwise.
+    /// manager's if it runs here, else another node's; where no node of this host serves one,
+    /// through the host's own WebSocket carrier, started for it.
     private func carry(_ name: String) async {
         guard let entry = carriedNodes[name] else { return }
-        let carrier = relayEndpoints.sorted { ($0.value.isManager ? 0 : 1, $0.key) < ($1.value.isManager ? 0 : 1, $1.key) }.first
-        carriedNodes[name]?.carrier = carrier?.key
-        guard let carrier else {
-            logger.info("node \(name) is reached through another node's WebSocket; none runs on this host yet")
+        if let carrier = relayEndpoints.sorted(by: { ($0.value.isManager ? 0 : 1, $0.key) < ($1.value.isManager ? 0 : 1, $1.key) }).first {
+            carriedNodes[name]?.carrier = carrier.key
+            await relay?.attach(node: name, pid: entry.pid, port: carrier.value.port)
+            retireHostCarrierIfUnused()
             return
         }
-        await relay?.attach(node: name, pid: entry.pid, port: carrier.value.port)
+        carriedNodes[name]?.carrier = nil
+        guard let port = await hostCarrierPort(launchingFor: name) else { return }
+        // Unless the node's process changed, or a node's WebSocket came up, meanwhile.
+        guard carriedNodes[name]?.pid == entry.pid, carriedNodes[name]?.carrier == nil, hostCarrier?.port == port else { return }
+        carriedNodes[name]?.carrier = Self.hostCarrierKey
+        await relay?.attach(node: name, pid: entry.pid, port: port)
+    }
+
+    /// The port of the host's WebSocket carrier, started (as `name`'s user, with its cluster's
+    /// backend settings) if none runs; nil if it cannot be started.
+    private func hostCarrierPort(launchingFor name: String) async -> Int? {
+        if let hostCarrier { return hostCarrier.port }
+        if let starting = hostCarrierStarting { return await starting.value }
+        guard let launch = nodes[name]?.launch else { return nil }
+        let task = Task { await self.startHostCarrier(launch) }
+        hostCarrierStarting = task
+        let port = await task.value
+        hostCarrierStarting = nil
+        return port
+    }
+
+    private func startHostCarrier(_ launch: NodeLaunch) async -> Int? {
+        // At most one start a second, should it keep ending.
+        if let last = hostCarrierStartedAt, ContinuousClock.now < last + .seconds(1) { try? await Task.sleep(until: last + .seconds(1)) }
+        hostCarrierStartedAt = .now
+        do {
+            let port = try freeLoopbackPort()
+            let process = try await ChildProcess.start(try launch.carrierSpec(websocketPort: port))
+            let pid = Int(process.pid)
+            hostCarrier = (process, pid, port)
+            logger.info("WebSocket carrier running (pid \(pid), port \(port)): no node of this host serves Zeek's WebSocket API to the relay")
+            let logger = self.logger
+            work.submit {
+                for await event in process.events {
+                    switch event {
+                    case .stderr(let line): logger.notice("WebSocket carrier: \(line)")
+                    case .stdout(let line): logger.debug("WebSocket carrier: \(line)")
+                    case .exited(let status): await self.hostCarrierEnded(pid: pid, status: "\(status)")
+                    }
+                }
+            }
+            return port
+        } catch {
+            logger.error("cannot start the WebSocket carrier of this host: \(error)")
+            return nil
+        }
+    }
+
+    /// The carrier ended: the nodes it carried get another (a node's WebSocket, or a new carrier).
+    private func hostCarrierEnded(pid: Int, status: String) async {
+        guard hostCarrier?.pid == pid else { return }
+        hostCarrier = nil
+        let carried = carriedNodes.filter { $0.value.carrier == Self.hostCarrierKey }.keys.sorted()
+        guard !carried.isEmpty else { return }
+        logger.warning("the WebSocket carrier ended (\(status)); starting another for \(carried.joined(separator: ", "))")
+        for name in carried { await carry(name) }
+    }
+
+    /// Stops the host's carrier once no node is reached through it.
+    private func retireHostCarrierIfUnused() {
+        guard let carrier = hostCarrier, !carriedNodes.values.contains(where: { $0.carrier == Self.hostCarrierKey }) else { return }
+        hostCarrier = nil
+        logger.info("WebSocket carrier (pid \(carrier.pid)) stopped: no node needs it")
+        let interval = settings.stopInterval, killAfter = settings.killAfter
+        work.submit { _ = await carrier.process.stop(interval: interval, killAfter: killAfter) }
     }
 
     /// Process `pid` of `name` ended: it serves the relay no more, and nodes it carried move
     /// to another carrier (or wait for one).
     private func relayLost(_ name: String, pid: Int) async {
-        if carriedNodes[name]?.pid == pid { carriedNodes[name] = nil }
+        if carriedNodes[name]?.pid == pid {
+            carriedNodes[name] = nil
+            retireHostCarrierIfUnused()
+        }
         guard relayEndpoints[name]?.pid == pid else { return }
         relayEndpoints[name] = nil
         for (carried, entry) in carriedNodes where entry.carrier == name { await carry(carried) }

@@ -26,7 +26,7 @@ public struct StagingPolicy: Sendable, Hashable {
     }
 
     /// Node names the supervisor keeps for the host's log archive.
-    public static let reservedNodeNames: Set<String> = ["zeek-archiver", "log-queue", "log-archive"]
+    public static let reservedNodeNames: Set<String> = ["zeek-archiver", "log-queue", "log-archive", "websocket-carrier"]
 
     /// Every problem of `config`, sorted by text; empty when it may be staged.
     public func problems(in config: Management.Configuration) -> [String] {
@@ -44,7 +44,7 @@ public struct StagingPolicy: Sendable, Hashable {
             problems.insert("node and instance names collide: \(collisions.sorted().joined(separator: ", "))")
         }
         for node in config.nodes where Self.reservedNodeNames.contains(node.name) {
-            problems.insert("node name '\(node.name)' is reserved: the host's log archiver runs as zeek-archiver, in log-queue and log-archive")
+            problems.insert("node name '\(node.name)' is reserved: the host's log archiver runs as zeek-archiver, in log-queue and log-archive; a WebSocket carrier in websocket-carrier")
         }
         for instance in config.archivers.keys.sorted() {
             // The archiver takes what the host's logging nodes rotate: they must be one user.

@@ -11,6 +11,16 @@ public enum ZeekNodeScript {
 
     public static var text: String { String(decoding: PackageResources.zeek_mgmt_node_zeek, as: UTF8.self) }
 
+    /// The script's declarations of the Management Node API (made only where Zeek has none):
+    /// what a Zeek process must know to pass the relay's requests and the nodes' answers on
+    /// without being a node itself (the host's WebSocket carrier).
+    public static var apiDeclarations: String {
+        let text = self.text
+        guard let start = text.firstRange(of: "@ifndef ( Management::Node::API::node_dispatch_request )"),
+              let end = text[start.upperBound...].firstRange(of: "\n@endif") else { return "" }
+        return String(text[start.lowerBound..<end.upperBound]) + "\n"
+    }
+
     /// Topic the relay sends this node's requests to (the script subscribes to it).
     public static func requestTopic(node: String) -> String { "zeek-mgmt/node/\(node)/request" }
     /// Topic the relay subscribes to for the node's responses and hello.

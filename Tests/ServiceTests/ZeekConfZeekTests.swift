@@ -106,3 +106,42 @@ extension ZeekNodeTests {
         }
     }
 }
+
+extension ZeekNodeTests {
+    /// On ZeroMQ a logger cannot serve Zeek's WebSocket API; on a host that runs nothing but a
+    /// logger, the supervisor runs a WebSocket carrier so the relay still reaches it.
+    @Test("ZeroMQ: a host that runs only a logger is reached through the host's WebSocket carrier, which comes back after kill -9",
+          .enabled(if: TestZeek.all.contains { TestZeek.backend(of: $0) == .zeromq }, "needs the 9.1.0-dev test Zeek (../shared/zeek/install dev; scripts/setup installs it)"))
+    func loggerOnlyHostOnZeroMQ() async throws {
+        let zeek = try #require(TestZeek.all.first { TestZeek.backend(of: $0) == .zeromq })
+        try await Self.zeekCluster(zeek) { cluster in
+            let file = try cluster.file("""
+                [manager]
+                instance = agent-host-a
+                role = manager
+
+                [logger]
+                instance = agent-host-b
+                role = logger
+                """)
+            var result = try await Self.deploy(cluster, file)
+            #expect(result.status == 0, "deploy failed: \(result.stdout) \(result.stderr)\nsupervisor of agent-host-b:\n\(cluster.supervisor("agent-host-b")?.text ?? "")")
+            result = try await cluster.cli("get-id-value", "Cluster::node", "logger")
+            #expect(result["results", "logger"] == "logger", "\(result.stdout) \(result.stderr)")
+
+            let supervisor = try #require(cluster.supervisor("agent-host-b"))
+            let started = try #require(supervisor.text.firstRange(of: "WebSocket carrier running (pid "), "the carrier's start is logged: \(supervisor.text)")
+            let pid = Int32(supervisor.text[started.upperBound...].prefix { $0.isNumber }) ?? 0
+            #expect(pid > 0)
+            kill(pid, SIGKILL)
+            try await supervisor.waitForOutput("the WebSocket carrier ended")
+            let deadline = ContinuousClock.now + .seconds(60)
+            repeat {
+                result = try await cluster.cli("get-id-value", "Cluster::node", "logger")
+                if result["results", "logger"] == "logger" { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while ContinuousClock.now < deadline
+            #expect(result["results", "logger"] == "logger", "after the carrier's kill -9: \(result.stdout) \(result.stderr)")
+        }
+    }
+}

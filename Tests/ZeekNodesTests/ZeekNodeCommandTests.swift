@@ -160,6 +160,33 @@ struct ZeekInstallationTests {
         #expect(throws: ZeekNodeCommand.Invalid.self) { try ZeekNodeCommand.backendSettings(.zeromq, for: Supervisor.NodeConfig(name: "manager", cluster: cluster)) }
     }
 
+    @Test("the host's WebSocket carrier: no cluster node, connected to the manager's proxy, knows the Node API, serves on 127.0.0.1; with client keys only where encrypted")
+    func websocketCarrier() throws {
+        let cluster: [String: Supervisor.ClusterEndpoint] = [
+            "manager": .init(role: .manager, host: IPAddress("192.0.2.1")!, port: ZeekPort(27760)),
+            "logger": .init(role: .logger, host: IPAddress("192.0.2.2")!, port: ZeekPort(27761)),
+        ]
+        let zeek9 = ZeekInstallation(executable: "/z/bin/zeek", scriptPath: "/z/share/zeek", version: "9.1.0-dev")
+        var logger = Supervisor.NodeConfig(name: "logger", cluster: cluster,
+                                           clusterBackend: ClusterBackend(name: .zeromq, encryption: .off, xpubPort: ZeekPort(27758), xsubPort: ZeekPort(27759)))
+        let carrier = try ZeekNodeCommand.carrier(for: logger, installation: zeek9, directory: "/base/websocket-carrier", websocketPort: 4242)
+        #expect(carrier.arguments == ["-b", "/base/websocket-carrier/zeek-mgmt-backend.zeek", "/base/websocket-carrier/zeek-mgmt-api.zeek",
+                                      "policy/frameworks/cluster/websocket/server"])
+        #expect(carrier.environment["ZEEK_WEBSOCKET_LISTEN_PORT"] == "4242" && carrier.environment["ZEEK_WEBSOCKET_LISTEN_ADDRESS"] == "127.0.0.1")
+        #expect(carrier.environment["CLUSTER_NODE"] == nil, "no cluster node")
+        let backend = try #require(carrier.files["zeek-mgmt-backend.zeek"])
+        #expect(backend.contains(#"listen_xpub_endpoint = """#) && backend.contains(#"connect_xsub_endpoint = "tcp://192.0.2.1:27758""#), "\(backend)")
+        #expect(carrier.files["zeek-mgmt-api.zeek"]?.contains("global node_dispatch_request: event") == true)
+
+        // Encrypted: the client pair and the server's public key, never the server's secret.
+        logger.clusterBackend?.encryption = .on
+        let keys = CurveKeys(serverPublic: "SP", serverSecret: "SS", clientPublic: "CP", clientSecret: "CS")
+        let encrypted = try ZeekNodeCommand.carrier(for: logger, installation: zeek9, directory: "/d", websocketPort: 1, curveKeys: keys)
+        let secret = try #require(encrypted.secretFiles["zeek-mgmt-curve.zeek"])
+        #expect(secret.contains(#"curve_client_secretkey = "CS""#) && !secret.contains("curve_server_secretkey"))
+        #expect(encrypted.arguments.contains("/d/zeek-mgmt-curve.zeek"))
+    }
+
     @Test("CURVE: on where the nodes span addresses (or asked for), with the keys a node needs in a secret file; refused without keys or on a Zeek before 8.2")
     func curve() throws {
         let share = FileManager.default.temporaryDirectory.appendingPathComponent("zeek-share-\(UUID().uuidString)")
