@@ -374,7 +374,10 @@ public actor NodeSupervisor {
         carriedNodes[name]?.carrier = nil
         guard let port = await hostCarrierPort(launchingFor: name) else { return }
         // Unless the node's process changed, or a node's WebSocket came up, meanwhile.
-        guard carriedNodes[name]?.pid == entry.pid, carriedNodes[name]?.carrier == nil, hostCarrier?.port == port else { return }
+        guard carriedNodes[name]?.pid == entry.pid, carriedNodes[name]?.carrier == nil, hostCarrier?.port == port else {
+            retireHostCarrierIfUnused()
+            return
+        }
         carriedNodes[name]?.carrier = Self.hostCarrierKey
         await relay?.attach(node: name, pid: entry.pid, port: port)
     }
