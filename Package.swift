@@ -202,8 +202,16 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "ServerTLS",
             ],
             path: "Services/ZeekClientGateway"
+        ),
+        /// The TLS server side the controller's listeners share: their PEM files made into a
+        /// context (client certificates required with a CA), and which addresses are loopback.
+        .target(
+            name: "ServerTLS",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Services/ServerTLS"
         ),
         /// Prometheus HTTP service discovery of the nodes' metrics endpoints, served by the
         /// controller: a small read-only HTTP(S) endpoint on NIO's HTTP and TLS stacks.
@@ -216,6 +224,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "ServerTLS",
             ],
             path: "Services/MetricsDiscovery"
         ),

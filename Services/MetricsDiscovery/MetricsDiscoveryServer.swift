@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ServerTLS
 import ServiceLifecycle
 import Synchronization
 
@@ -60,7 +61,7 @@ public struct MetricsDiscoveryServer: Service {
             "address": "\(settings.url)",
             "client-certificates": "\(tls == nil ? "no TLS" : settings.tls?.clientCA == nil ? "not asked for" : "required")",
         ])
-        if tls == nil && !MetricsDiscoverySettings.isLoopback(settings.listenHost) {
+        if tls == nil && !ListenAddress.isLoopback(settings.listenHost) {
             logger.notice("metrics discovery is served in plaintext to anyone who reaches \(settings.listenHost):\(settings.port): it lists the nodes' names, roles, addresses and metrics ports, as the nodes' own metrics ports show to whoever reaches them; serve it over TLS with client certificates (--metrics-discovery-cert, --metrics-discovery-key, --metrics-discovery-ca) to keep the list to Prometheus")
         }
         await withGracefulShutdownHandler {

@@ -1,5 +1,6 @@
 import Logging
 import NIOSSL
+import ServerTLS
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,20 +11,9 @@ import Foundation
 /// material: ``MetricsDiscoveryServer/init(settings:content:logger:)`` loads them, so a
 /// misconfiguration stops the controller at start with the reason.
 public struct MetricsDiscoverySettings: Sendable {
-    /// The PEM files of `https://`.
-    public struct TLSFiles: Sendable {
-        public var certificate: String
-        public var key: String
-        /// The CA that signs the certificates scrapers must present (Prometheus's
-        /// `tls_config.cert_file`); nil: any client may connect.
-        public var clientCA: String?
-
-        public init(certificate: String, key: String, clientCA: String?) {
-            self.certificate = certificate
-            self.key = key
-            self.clientCA = clientCA
-        }
-    }
+    /// The PEM files of `https://`; with a client CA, scrapers must present a certificate it
+    /// signed (Prometheus's `tls_config.cert_file`), else any client may connect.
+    public typealias TLSFiles = ServerTLSFiles
 
     /// The one path served, the one Zeek's manager serves its own service discovery at.
     public static let path = "/services.json"
@@ -53,13 +43,6 @@ public struct MetricsDiscoverySettings: Sendable {
         let host = listenHost.contains(":") ? "[\(listenHost)]" : listenHost
         return "\(tls == nil ? "http" : "https")://\(host):\(port)\(Self.path)"
     }
-
-    /// Whether `host` names a loopback address, which only processes of this machine reach.
-    static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.allSatisfy { UInt8($0) != nil } && octets[0] == "127"
-    }
 }
 
 /// Why the discovery endpoint cannot run as configured, worded for the operator.
@@ -71,31 +54,10 @@ public struct MetricsDiscoverySetupError: Error, CustomStringConvertible {
 extension MetricsDiscoverySettings.TLSFiles {
     /// A TLS server context that, with a client CA, requires a client certificate it signed.
     func serverContext() throws(MetricsDiscoverySetupError) -> NIOSSLContext {
-        func load<T>(_ flag: String, _ path: String, _ body: () throws -> T) throws(MetricsDiscoverySetupError) -> T {
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw MetricsDiscoverySetupError("\(flag) \(path): no such readable file")
-            }
-            do { return try body() } catch {
-                throw MetricsDiscoverySetupError("\(flag) \(path): not a usable PEM file (\(error))")
-            }
-        }
-        let chain = try load("--metrics-discovery-cert", certificate) {
-            try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-        }
-        let privateKey = try load("--metrics-discovery-key", key) { try NIOSSLPrivateKey(file: key, format: .pem) }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-        configuration.minimumTLSVersion = .tlsv12
-        if let clientCA {
-            let roots = try load("--metrics-discovery-ca", clientCA) { try NIOSSLCertificate.fromPEMFile(clientCA) }
-            if roots.isEmpty { throw MetricsDiscoverySetupError("--metrics-discovery-ca \(clientCA): holds no certificate") }
-            configuration.trustRoots = .certificates(roots)
-            // Requires a certificate and verifies its chain; client certificates name no address.
-            configuration.certificateVerification = .noHostnameVerification
-        }
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return try serverContext(flags: Flags(certificate: "--metrics-discovery-cert", key: "--metrics-discovery-key", clientCA: "--metrics-discovery-ca"))
         } catch {
-            throw MetricsDiscoverySetupError("--metrics-discovery-cert \(certificate) and --metrics-discovery-key \(key) do not make a TLS server (\(error)); is the key the certificate's?")
+            throw MetricsDiscoverySetupError(error.description)
         }
     }
 }

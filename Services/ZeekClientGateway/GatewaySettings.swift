@@ -1,6 +1,7 @@
 import Logging
 import ManagementMessaging
 import NIOSSL
+import ServerTLS
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -11,20 +12,9 @@ import Foundation
 /// which limits. Paths, not loaded material: ``ZeekClientGateway/init(settings:controllerName:logger:)``
 /// loads and checks them, so a misconfiguration stops the service at start with the reason.
 public struct ZeekClientGatewaySettings: Sendable {
-    /// The PEM files of `wss://`.
-    public struct TLSFiles: Sendable {
-        public var certificate: String
-        public var key: String
-        /// The CA that signs client certificates. Required unless `requireClientCertificates`
-        /// is off, i.e. unless clients prove who they are with bearer tokens instead.
-        public var clientCA: String?
-
-        public init(certificate: String, key: String, clientCA: String?) {
-            self.certificate = certificate
-            self.key = key
-            self.clientCA = clientCA
-        }
-    }
+    /// The PEM files of `wss://`. The client CA is required unless `requireClientCertificates`
+    /// is off, i.e. unless clients prove who they are with bearer tokens instead.
+    public typealias TLSFiles = ServerTLSFiles
 
     /// The address to listen on; nil: 127.0.0.1 without TLS, every address with TLS.
     public var host: String?
@@ -66,11 +56,7 @@ public struct ZeekClientGatewaySettings: Sendable {
     var maximumQueuedBytes: Int { max(4 * maximumMessageSize, 1 << 20) }
 
     /// Whether `host` names a loopback address, which only processes of this machine reach.
-    static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.allSatisfy { UInt8($0) != nil } && octets[0] == "127"
-    }
+    static func isLoopback(_ host: String) -> Bool { ListenAddress.isLoopback(host) }
 }
 
 /// The settings, checked and loaded: what the running gateway uses.
@@ -130,31 +116,10 @@ struct GatewaySecurity: Sendable {
 
     /// A TLS server context that, with a client CA, requires a client certificate it signed.
     private static func serverContext(_ files: ZeekClientGatewaySettings.TLSFiles) throws(GatewaySetupError) -> NIOSSLContext {
-        func load<T>(_ flag: String, _ path: String, _ body: () throws -> T) throws(GatewaySetupError) -> T {
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw GatewaySetupError("\(flag) \(path): no such readable file")
-            }
-            do { return try body() } catch {
-                throw GatewaySetupError("\(flag) \(path): not a usable PEM file (\(error))")
-            }
-        }
-        let chain = try load("--websocket-cert", files.certificate) { try NIOSSLCertificate.fromPEMFile(files.certificate).map { NIOSSLCertificateSource.certificate($0) } }
-        let key = try load("--websocket-key", files.key) { try NIOSSLPrivateKey(file: files.key, format: .pem) }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-        configuration.minimumTLSVersion = .tlsv12
-        if let ca = files.clientCA {
-            let roots = try load("--websocket-ca", ca) { try NIOSSLCertificate.fromPEMFile(ca) }
-            if roots.isEmpty { throw GatewaySetupError("--websocket-ca \(ca): holds no certificate") }
-            configuration.trustRoots = .certificates(roots)
-            // Requires a certificate and verifies its chain to the CA. Not `.fullVerification`: on a
-            // server, NIOSSL would also match the client's certificate against the client's IP
-            // address, which client certificates do not name.
-            configuration.certificateVerification = .noHostnameVerification
-        }
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return try files.serverContext(flags: .init(certificate: "--websocket-cert", key: "--websocket-key", clientCA: "--websocket-ca"))
         } catch {
-            throw GatewaySetupError("--websocket-cert \(files.certificate) and --websocket-key \(files.key) do not make a TLS server (\(error)); is the key the certificate's?")
+            throw GatewaySetupError(error.description)
         }
     }
 }
