@@ -250,6 +250,7 @@ let package = Package(
                 "ZeekNodes",
                 "LocalPorts",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Supervisor"

@@ -81,7 +81,12 @@ struct ZeekCommand: AsyncParsableCommand {
     }
 
     private enum Variant {
-        case roleByRole, allAtOnce, services
+        case roleByRole, allAtOnce
+        /// A deploy of the cluster deployed before (on other ports): the supervisor skips the
+        /// check, which passed then, as nothing Zeek would read has changed.
+        case services
+        /// A deploy whose nodes have an environment not checked before, so Zeek parses every role.
+        case servicesChecked
     }
 
     private func measure(servers: String, installation: ZeekInstallation, logger: Logger) async throws {
@@ -90,7 +95,9 @@ struct ZeekCommand: AsyncParsableCommand {
         // ZEEK_MGMT_KEEP_TEST_DIRECTORIES=1 keeps every node's directory (output, logs) to look into.
         defer { if ProcessInfo.processInfo.environment["ZEEK_MGMT_KEEP_TEST_DIRECTORIES"] != "1" { try? FileManager.default.removeItem(at: base) } }
         let backend = ClusterBackend.defaultName(forZeek: installation.version)
-        func newCluster() throws -> ZeekCluster { try ZeekCluster(workers: workers, instance: instance, backend: backend) }
+        func newCluster(checkedBefore: Bool = true) throws -> ZeekCluster {
+            try ZeekCluster(workers: workers, instance: instance, backend: backend, newInputs: !checkedBefore)
+        }
         let direct = try DirectZeek(installation: installation, base: base.appendingPathComponent("direct"),
                                     servers: servers, instance: instance, logger: logger)
         let services = try await ZeekServices.start(servers: servers, instance: instance, zeek: installation.executable,
@@ -114,28 +121,31 @@ struct ZeekCommand: AsyncParsableCommand {
         var checkOne: [Duration] = []
         var checkRoles: [Duration] = []
         var checkServices: [Duration] = []
+        var checkServicesReused: [Duration] = []
         for round in 1...rounds {
             // The check on its own: through the agent and its supervisor, and as the supervisor
             // runs it, directly: one parse per role in parallel (nodes of a role parse alike, so
             // the supervisor checks each role once), and the parse of one node.
-            let checked = try newCluster()
+            let checked = try newCluster(checkedBefore: false)
             let roles = checked.startOrder.compactMap { role in checked.nodes.first { $0.role == role } }
             for variant in round.isMultiple(of: 2) ? [Variant.services, .roleByRole] : [.roleByRole, .services] {
                 if variant == .services {
                     checkServices.append(try await services.check(checked))
+                    // The same again: it passed a moment ago.
+                    checkServicesReused.append(try await services.check(checked))
                 } else {
                     checkRoles.append(try await direct.check(roles, of: checked))
                 }
             }
             checkOne.append(try await direct.check([checked.nodes.first { $0.role == .manager }!], of: checked))
 
-            let order: [Variant] = round.isMultiple(of: 2) ? [.services, .allAtOnce, .roleByRole] : [.roleByRole, .allAtOnce, .services]
+            let order: [Variant] = round.isMultiple(of: 2) ? [.services, .servicesChecked, .allAtOnce, .roleByRole] : [.roleByRole, .allAtOnce, .servicesChecked, .services]
             for variant in order {
                 // Fresh ports for every start: the previous nodes' sockets may linger.
-                let cluster = try newCluster()
+                let cluster = try newCluster(checkedBefore: variant != .servicesChecked)
                 let measured: StartMeasurement
                 switch variant {
-                case .services:
+                case .services, .servicesChecked:
                     measured = try await services.deploy(cluster)
                     try await services.deployNothing()
                 case .roleByRole, .allAtOnce:
@@ -148,7 +158,8 @@ struct ZeekCommand: AsyncParsableCommand {
                 nodeStarts[variant, default: []] += measured.nodeStarts
             }
             print("round \(round)/\(rounds): role by role \(format(started[.roleByRole]!.last!)), all at once \(format(started[.allAtOnce]!.last!)), "
-                + "through the services \(format(started[.services]!.last!)); check \(format(checkRoles.last!)) directly, \(format(checkServices.last!)) through the agent")
+                + "through the services \(format(started[.services]!.last!)) (\(format(started[.servicesChecked]!.last!)) with new inputs to check); "
+                + "check \(format(checkRoles.last!)) directly, \(format(checkServices.last!)) through the agent")
         }
 
         // kill -9 of the manager: through the services the supervisor starts it again; directly,
@@ -178,17 +189,20 @@ struct ZeekCommand: AsyncParsableCommand {
         func line(_ label: String, _ value: Duration) {
             print("  " + label.padding(toLength: 44, withPad: " ", startingAt: 0) + pad(format(value)))
         }
-        let floor = median(.roleByRole, started), deployed = median(.services, started)
+        let floor = median(.roleByRole, started), deployed = median(.services, started), checkedDeploy = median(.servicesChecked, started)
         print("")
         print("\(zeekName): deploy \(shape) until all RUNNING (median of \(rounds))")
         line("direct, role by role", floor)
         line("through the services", deployed)
-        print(String(format: "  ratio %.2fx (services / direct role by role)", seconds(deployed) / seconds(floor)))
+        print(String(format: "  ratio %.2fx (services / direct role by role; the check passed before and its inputs are unchanged)", seconds(deployed) / seconds(floor)))
+        line("through the services, new inputs to check", checkedDeploy)
+        print(String(format: "  ratio %.2fx (services / direct role by role; Zeek parses every role first)", seconds(checkedDeploy) / seconds(floor)))
         line("direct, all at once (the lower floor)", median(.allAtOnce, started))
         print("the check before a deploy: zeek --parse-only (median of \(rounds))")
         line("one node, directly", percentile(checkOne, 0.5))
         line("one per role in parallel (\(4)), directly", percentile(checkRoles, 0.5))
         line("through agent and supervisor", percentile(checkServices, 0.5))
+        line("the same again, reused (inputs unchanged)", percentile(checkServicesReused, 0.5))
         print("one node, from its process started until it answered (median of \(workers + 3) nodes x \(rounds) rounds)")
         line("direct, role by role (WebSocket)", median(.roleByRole, nodeStarts))
         line("through the supervisor (relay's hello)", median(.services, nodeStarts))
@@ -234,15 +248,22 @@ private struct ZeekCluster {
     let nodes: [Management.Node]
     let backend: ClusterBackend
 
-    init(workers: Int, instance: String, backend: ClusterBackend.Name) throws {
+    /// - newInputs: gives every node an environment variable of its own value, so its check
+    ///   has inputs the supervisor has not seen pass.
+    init(workers: Int, instance: String, backend: ClusterBackend.Name, newInputs: Bool = false) throws {
         var ports: Set<Int> = []
         while ports.count < 5 { ports.insert(try freeLoopbackPort()) }
         var free = ports.sorted().makeIterator()
         func next() -> ZeekPort? { free.next().map { ZeekPort(UInt16($0)) } }
         self.instance = Management.Instance(name: instance, host: .loopback)
-        nodes = [("logger", Supervisor.ClusterRole.logger), ("manager", .manager), ("proxy", .proxy)].map { name, role in
+        let inputs = UUID().uuidString
+        nodes = ([("logger", Supervisor.ClusterRole.logger), ("manager", .manager), ("proxy", .proxy)].map { name, role in
             Management.Node(name: name, instance: instance, role: role, port: next())
-        } + (1...workers).map { Management.Node(name: "worker-\($0)", instance: instance, role: .worker) }
+        } + (1...workers).map { Management.Node(name: "worker-\($0)", instance: instance, role: .worker) }).map { node in
+            var node = node
+            if newInputs { node.env = ["BENCHMARK_INPUTS": inputs] }
+            return node
+        }
         self.backend = backend == .zeromq ? ClusterBackend(name: .zeromq, xpubPort: next(), xsubPort: next()) : ClusterBackend(name: .broker)
     }
 

@@ -67,6 +67,8 @@ public struct NodeLaunch: Sendable {
     /// How the node's processes are held to its limits.
     let confinement: NodeConfinement
     private let curveKeys: CurveKeys?
+    /// The host policy's script roots: scripts given by absolute path lie under them.
+    private let scriptRoots: [String]
     /// For the host's log archiver: the program and arguments it runs; nil for a node.
     private let archiverCommand: (executable: String, arguments: [String])?
     /// The host's log queue, where logging nodes rotate to and the archiver takes from, and
@@ -178,6 +180,7 @@ public struct NodeLaunch: Sendable {
         }
         confinement = context.confinement
         curveKeys = context.curveKeys
+        scriptRoots = policy.scriptRoots.filter { $0.hasPrefix("/") }
         let isZeek = if case .zeek = context.program { true } else { false }
         if let archiver = config.archiver {
             // Like a Zeek node's: nothing of the supervisor's own settings.
@@ -351,13 +354,49 @@ public struct NodeLaunch: Sendable {
 
     /// What decides the outcome of a check: nodes of one role with the same scripts,
     /// options and environment parse alike, so one check answers for all of them.
+    ///
+    /// Port numbers are left out (whether a node has a port is not): Zeek's scripts decide
+    /// what to load by whether a node listens, never on which port, so a cluster deployed
+    /// again on other ports is not checked again when nothing else changed
+    /// (``NodeSupervisor/check(_:)``). A site script that chose its `@load`s by a port number
+    /// would be checked only once for all of them.
     var checkKey: String {
-        guard case .zeek = program, let command = try? zeekCommand(in: URL(fileURLWithPath: "/"), websocketPort: nil) else { return "" }
+        guard case .zeek = program, let command = try? zeekCommand(in: URL(fileURLWithPath: "/"), websocketPort: nil, config: Self.withoutPortNumbers(config)) else { return "" }
         let role = config.cluster[config.name]?.role.rawValue ?? "NONE"
         let env = config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // Whom it runs as decides what it may read.
         let identity = credentials.map { "\($0.uid):\($0.gid)" } ?? ""
         return ([role, identity] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
+    }
+
+    /// `config` as its check parses it (no metrics ports: ``checkSpec(in:)``), with every
+    /// port it has given one number.
+    private static func withoutPortNumbers(_ config: Supervisor.NodeConfig) -> Supervisor.NodeConfig {
+        let placeholder = ZeekPort(1)
+        var config = config
+        config.cluster = config.cluster.mapValues { endpoint in
+            var endpoint = endpoint
+            if endpoint.port != .none { endpoint.port = placeholder }
+            endpoint.metricsPort = nil
+            return endpoint
+        }
+        if var backend = config.clusterBackend {
+            backend.xpubPort = backend.xpubPort.map { _ in placeholder }
+            backend.xsubPort = backend.xsubPort.map { _ in placeholder }
+            config.clusterBackend = backend
+        }
+        return config
+    }
+
+    /// What a check's parse reads of the host besides what ``checkKey`` holds; nil for what
+    /// is not checked by parsing (the stand-in, the archiver).
+    var parseInputs: ParseInputs? {
+        guard case let .zeek(installation, nodeScript) = program, archiverCommand == nil else { return nil }
+        let zeekDirectories = installation.scriptPath.split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+        // Scripts given by path lie under those directories (the host policy sees to it);
+        // named here too, so they are read whatever their names.
+        let named = (config.addlBaseScripts + config.addlUserScripts).filter { $0.hasPrefix("/") }.flatMap { [$0, $0 + ".zeek"] }
+        return ParseInputs(directories: zeekDirectories + scriptRoots + installation.pluginDirectories, scripts: [nodeScript] + named, files: [installation.executable])
     }
 
     private func zeekCommand(in directory: URL, websocketPort: Int?, config: Supervisor.NodeConfig? = nil) throws(NodeLaunchError) -> ZeekNodeCommand {

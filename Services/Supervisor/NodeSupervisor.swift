@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import Logging
 import ManagementMessaging
 import ManagementTypes
@@ -31,6 +32,9 @@ public actor NodeSupervisor {
         /// Checks that may wait for their turn; more are refused, so requests cannot pile up
         /// processes and memory without end.
         public var waitingChecks = 256
+        /// Whether a check is skipped when the same check passed before and nothing its parse
+        /// reads has changed since (``ParseInputFingerprints``).
+        public var reusesPassedChecks = true
         /// The most nodes the supervisor runs; creating more is refused. Each is a process, and
         /// names come from the wire.
         public var maximumNodes = 1_000
@@ -76,6 +80,9 @@ public actor NodeSupervisor {
     /// to end, first come first served.
     private var runningChecks = 0
     private var checksWaiting: [CheckedContinuation<Void, Never>] = []
+    /// Checks that passed, by key, with the fingerprint of what their parse read.
+    private var passedChecks = PassedChecks()
+    private let parseInputFingerprints = ParseInputFingerprints()
     /// Nodes serving Zeek's WebSocket API to the relay: their process and port, and whether
     /// they are the manager (the carrier preferred for nodes that cannot serve it).
     private var relayEndpoints: [String: (pid: Int, port: Int, isManager: Bool)] = [:]
@@ -158,7 +165,14 @@ public actor NodeSupervisor {
         }
         let scratch = settings.launch.baseDirectory.appendingPathComponent(".zeek-mgmt/check-\(UUID().uuidString)")
         let logger = self.logger, limit = settings.checkTimeout
+        let inputs = settings.reusesPassedChecks ? launch.parseInputs : nil, fingerprints = parseInputFingerprints
         let task = Task<String, Never> {
+            // Taken before the parse: a file changed while Zeek reads it changes the next one.
+            let fingerprint = if let inputs { await fingerprints.take(inputs) } else { SHA256Digest?.none }
+            if let fingerprint, self.passedChecks.passed(key, with: fingerprint) {
+                logger.debug("node \(config.name) not checked again: the same check passed, and nothing it reads has changed since")
+                return ""
+            }
             await self.startCheckWhenItsTurn()
             defer { try? FileManager.default.removeItem(at: scratch) }
             let verdict: String
@@ -172,6 +186,7 @@ public actor NodeSupervisor {
                 verdict = "cannot check node '\(config.name)': \(error)"
             }
             checkEnded()
+            if verdict.isEmpty, let fingerprint { self.passedChecks.remember(key, with: fingerprint) }
             return verdict
         }
         checks[key] = task

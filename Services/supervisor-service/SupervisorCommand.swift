@@ -54,6 +54,10 @@ struct SupervisorCommand: AsyncParsableCommand {
     @Option(help: "Seconds between SIGTERMs while stopping a node.")
     var stopInterval: Double = 2
 
+    @Flag(help: ArgumentHelp(
+        "Have Zeek parse every node's scripts at every deploy's check, also when the same check passed before and no script, plugin or Zeek has changed since (which is skipped by default). Env: ZEEK_MGMT_CHECK_EVERY_DEPLOY=1."))
+    var checkEveryDeploy = ProcessInfo.processInfo.environment["ZEEK_MGMT_CHECK_EVERY_DEPLOY"] == "1"
+
     @Option(help: "Seconds after which a node that ignores SIGTERM gets SIGKILL (Zeek: 26).")
     var killAfter: Double = 26
 
@@ -117,7 +121,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ZEEK_MGMT_") }
             .merging(settings.nodeEnvironment(credentialsFile: nodeKafkaOptionsFile)) { $1 }
         environment["ZEEK_MGMT_INSTANCE"] = instance
-        let supervisorSettings = NodeSupervisor.Settings(
+        var supervisorSettings = NodeSupervisor.Settings(
             launch: NodeLaunch.Context(baseDirectory: base, program: program, environment: environment, identities: identities,
                                        confinement: confinement, curveKeys: curveKeys, zeekArchiver: archiver),
             // All three were validated.
@@ -125,6 +129,7 @@ struct SupervisorCommand: AsyncParsableCommand {
             killAfter: Seconds.duration(killAfter)!,
             stableUptime: Seconds.duration(stableAfter, allowingZero: true)!
         )
+        supervisorSettings.reusesPassedChecks = !checkEveryDeploy
         let endpoint = EndpointConfiguration(
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "supervisor-service.\(instance)"),

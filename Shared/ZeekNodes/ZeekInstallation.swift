@@ -16,6 +16,17 @@ public struct ZeekInstallation: Sendable, Hashable {
     /// What `zeek --version` says, e.g. `8.0.10`; empty if it could not be run.
     public let version: String
 
+    /// Where this Zeek finds dynamic plugins, which it loads at every start: as
+    /// `zeek-config --plugin_dir` says, and Zeek's default places under the prefix.
+    public var pluginDirectories: [String] {
+        let prefix = URL(fileURLWithPath: executable).deletingLastPathComponent().deletingLastPathComponent().path
+        let defaults = ["\(prefix)/lib/zeek/plugins", "\(prefix)/lib64/zeek/plugins"]
+        return (configuredPluginDirectory.map { [$0] } ?? []) + defaults.filter { $0 != configuredPluginDirectory }
+    }
+
+    /// What `zeek-config --plugin_dir` said, if it could be asked.
+    private let configuredPluginDirectory: String?
+
     /// Why this Zeek cannot run a cluster node on `backend`, or nil if it can.
     ///
     /// - ZeroMQ needs Zeek's ZeroMQ backend scripts and Zeek 8.1 or later: 8.0 ships the
@@ -83,24 +94,29 @@ public struct ZeekInstallation: Sendable, Hashable {
         }
         let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath().standardizedFileURL.path
         let version = ((try? run(resolved, ["--version"])) ?? "").split(separator: " ").last.map(String.init) ?? ""
-        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved), version: version)
+        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved), version: version,
+                                pluginDirectory: zeekConfig(of: resolved, "--plugin_dir"))
     }
 
-    public init(executable: String, scriptPath: String, version: String = "") {
+    public init(executable: String, scriptPath: String, version: String = "", pluginDirectory: String? = nil) {
         self.executable = executable
         self.scriptPath = scriptPath
         self.version = version
+        self.configuredPluginDirectory = pluginDirectory
+    }
+
+    /// What `zeek-config` beside `executable` answers to `option`; nil without one.
+    private static func zeekConfig(of executable: String, _ option: String) -> String? {
+        let config = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("zeek-config").path
+        guard isExecutableFile(config), let output = try? run(config, [option]), !output.isEmpty else { return nil }
+        return output
     }
 
     /// Asks `zeek-config` beside the executable; without one, Zeek's default layout under
     /// the prefix.
     private static func scriptPath(of executable: String) -> String {
+        if let configured = zeekConfig(of: executable, "--zeekpath") { return configured }
         let bin = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        let config = bin.appendingPathComponent("zeek-config").path
-        if isExecutableFile(config), let output = try? run(config, ["--zeekpath"]),
-           !output.isEmpty {
-            return output
-        }
         let share = bin.deletingLastPathComponent().appendingPathComponent("share/zeek").path
         return [".", share, "\(share)/policy", "\(share)/site", "\(share)/builtin-plugins"].joined(separator: ":")
     }

@@ -36,8 +36,14 @@ public actor ZeekNodeRelay {
     static let probePrefix = "zeek-mgmt-relay-probe-"
     /// Pause before asking a silent node again, and the longest pause between reconnects.
     static let retryInterval: Duration = .seconds(1)
-    /// The first pause before asking a connected node that has not answered yet.
+    /// The pause between questions to a connected node that has not answered yet, for
+    /// ``steadyProbing``; then it doubles up to ``retryInterval``.
     static let firstProbeInterval: Duration = .milliseconds(20)
+    /// How long a connected node that has not answered is asked every ``firstProbeInterval``:
+    /// a starting Zeek answers within a second or two, and a deploy waits for that answer (a
+    /// back-off from the first question on left a logger reached through the manager's
+    /// WebSocket on ZeroMQ unseen for up to a third of a second after it could answer).
+    static let steadyProbing: Duration = .seconds(5)
     /// How often the relay looks whether a node's port accepts connections yet.
     static let listenProbeInterval: Duration = .milliseconds(10)
 
@@ -131,7 +137,9 @@ public actor ZeekNodeRelay {
                             // Asks until the node answered: in case its own hello raced the
                             // subscription, and for a node reached through another node's
                             // WebSocket, which says no hello of its own and is found only so.
-                            // From every 20 ms (a deploy waits for that answer) up to every second.
+                            // Every 20 ms while it starts (a deploy waits for that answer), then
+                            // less and less often, up to every second.
+                            let connected = ContinuousClock.now
                             var probePause = Self.firstProbeInterval
                             try await Task.sleep(for: probePause)
                             while await !self.greeted(node: node, pid: pid) {
@@ -139,7 +147,7 @@ public actor ZeekNodeRelay {
                                                                    action: ["get_id_value", "Cluster::node"], nodes: [])
                                 continuation.yield(probe)
                                 try await Task.sleep(for: probePause)
-                                probePause = min(probePause * 2, Self.retryInterval)
+                                if ContinuousClock.now - connected >= Self.steadyProbing { probePause = min(probePause * 2, Self.retryInterval) }
                             }
                         }
                         for try await message in inbound.messages(maxSize: BrokerMessage.maximumSize) {

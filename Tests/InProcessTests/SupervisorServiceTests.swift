@@ -63,7 +63,10 @@ struct SupervisorServiceTests {
                 let zeekPath = root.appendingPathComponent("zeek").path
                 try "#!/bin/sh\n\(zeek)\n".write(toFile: zeekPath, atomically: true, encoding: .utf8)
                 chmod(zeekPath, 0o755)
-                program = .zeek(ZeekInstallation(executable: zeekPath, scriptPath: "."), nodeScript: root.appendingPathComponent("node.zeek").path)
+                // Zeek's script directory, which a check's fingerprint walks.
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("share/site"), withIntermediateDirectories: true)
+                program = .zeek(ZeekInstallation(executable: zeekPath, scriptPath: ".:\(root.path)/share:\(root.path)/share/site"),
+                                nodeScript: root.appendingPathComponent("node.zeek").path)
             }
             let endpoint = bus.connect(SupervisorServiceTests.instance, consumes: SupervisorService.consumedTopics(for: program),
                                    membership: .group("supervisor.\(SupervisorServiceTests.instance)"),
