@@ -352,8 +352,9 @@ public struct NodeLaunch: Sendable {
         return spec
     }
 
-    /// What decides the outcome of a check: nodes of one role with the same scripts,
-    /// options and environment parse alike, so one check answers for all of them.
+    /// What decides the outcome of a check: the node's name (`CLUSTER_NODE`, which a site
+    /// script's `@if ( Cluster::node == "worker-2" )` may ask), its role, whom it runs as, its
+    /// command line, generated files and environment.
     ///
     /// Port numbers are left out (whether a node has a port is not): Zeek's scripts decide
     /// what to load by whether a node listens, never on which port, so a cluster deployed
@@ -366,7 +367,7 @@ public struct NodeLaunch: Sendable {
         let env = config.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // Whom it runs as decides what it may read.
         let identity = credentials.map { "\($0.uid):\($0.gid)" } ?? ""
-        return ([role, identity] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
+        return ([config.name, role, identity] + command.arguments + command.files.keys.sorted().map { command.files[$0]! } + env).joined(separator: "\u{0}")
     }
 
     /// `config` as its check parses it (no metrics ports: ``checkSpec(in:)``), with every
@@ -396,7 +397,14 @@ public struct NodeLaunch: Sendable {
         // Scripts given by path lie under those directories (the host policy sees to it);
         // named here too, so they are read whatever their names.
         let named = (config.addlBaseScripts + config.addlUserScripts).filter { $0.hasPrefix("/") }.flatMap { [$0, $0 + ".zeek"] }
-        return ParseInputs(directories: zeekDirectories + scriptRoots + installation.pluginDirectories, scripts: [nodeScript] + named, files: [installation.executable])
+        // Plugins a host policy lets a configuration point Zeek at (`env-keys`).
+        let plugins = (config.env["ZEEK_PLUGIN_PATH"] ?? "").split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+        let prefix = URL(fileURLWithPath: installation.executable).deletingLastPathComponent().deletingLastPathComponent().path
+        return ParseInputs(directories: zeekDirectories + scriptRoots + installation.pluginDirectories + plugins,
+                           scripts: [nodeScript] + named,
+                           // Whom a node runs as, and the groups that user is in.
+                           files: [installation.executable, "/etc/passwd", "/etc/group"],
+                           listed: ["\(prefix)/lib", "\(prefix)/lib64"])
     }
 
     private func zeekCommand(in directory: URL, websocketPort: Int?, config: Supervisor.NodeConfig? = nil) throws(NodeLaunchError) -> ZeekNodeCommand {

@@ -35,6 +35,9 @@ public actor NodeSupervisor {
         /// Whether a check is skipped when the same check passed before and nothing its parse
         /// reads has changed since (``ParseInputFingerprints``).
         public var reusesPassedChecks = true
+        /// How long ago the newest of those inputs must have changed for a passed check to be
+        /// remembered (``ParseInputFingerprints/settledAfter``).
+        public var checkInputsSettleAfter: Duration = .seconds(2)
         /// The most nodes the supervisor runs; creating more is refused. Each is a process, and
         /// names come from the wire.
         public var maximumNodes = 1_000
@@ -73,8 +76,8 @@ public actor NodeSupervisor {
     let relay: ZeekNodeRelay?
     private var nodes: [String: SupervisedNode] = [:]
     private var nextNodeID: UInt64 = 0
-    /// Checks running or waiting now, by what decides their outcome, so nodes alike are
-    /// checked once.
+    /// Checks running or waiting now, by what decides their outcome, so the same check asked
+    /// twice at once runs once.
     private var checks: [String: Task<String, Never>] = [:]
     /// Checks running now (at most ``Settings/concurrentChecks``), and those waiting for one
     /// to end, first come first served.
@@ -82,7 +85,7 @@ public actor NodeSupervisor {
     private var checksWaiting: [CheckedContinuation<Void, Never>] = []
     /// Checks that passed, by key, with the fingerprint of what their parse read.
     private var passedChecks = PassedChecks()
-    private let parseInputFingerprints = ParseInputFingerprints()
+    private let parseInputFingerprints: ParseInputFingerprints
     /// Nodes serving Zeek's WebSocket API to the relay: their process and port, and whether
     /// they are the manager (the carrier preferred for nodes that cannot serve it).
     private var relayEndpoints: [String: (pid: Int, port: Int, isManager: Bool)] = [:]
@@ -100,6 +103,7 @@ public actor NodeSupervisor {
 
     init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
         self.settings = settings
+        parseInputFingerprints = ParseInputFingerprints(settledAfter: settings.checkInputsSettleAfter)
         self.bus = bus
         self.work = work
         self.relay = relay
@@ -300,6 +304,12 @@ public actor NodeSupervisor {
         if let failure = await spawn(name) { logger.error("restart of node \(name) failed: \(failure)") }
     }
 
+    /// The node's directory and files, written off the actor: the nodes of a deploy are
+    /// created one request after the other, and none waits for another's files.
+    private nonisolated static func prepare(_ launch: NodeLaunch, logger: Logger) async throws -> NodeLaunch.Prepared {
+        try launch.prepare(logger: logger)
+    }
+
     /// Starts a process for `name`; returns why it could not, or nil.
     private func spawn(_ name: String) async -> String? {
         guard var node = nodes[name] else { return nil }
@@ -310,7 +320,7 @@ public actor NodeSupervisor {
         let process: ChildProcess
         let prepared: NodeLaunch.Prepared
         do {
-            prepared = try node.launch.prepare(logger: logger)
+            prepared = try await Self.prepare(node.launch, logger: logger)
             do {
                 process = try await ChildProcess.start(prepared.spec)
             } catch {
