@@ -27,8 +27,9 @@ public actor NodeSupervisor {
         /// How long Zeek may take to parse a node's scripts in a check.
         public var checkTimeout: Duration = .seconds(60)
         /// Checks (`zeek --parse-only`) run at once: each is a Zeek parsing every script, which
-        /// takes a core and hundreds of MB for seconds; more wait their turn.
-        public var concurrentChecks = 2
+        /// takes a core and about 100 MB for a fraction of a second; more wait their turn. One
+        /// per core, 2 to 8: every node of a deploy is checked on its own.
+        public var concurrentChecks = max(2, min(8, ProcessInfo.processInfo.activeProcessorCount))
         /// Checks that may wait for their turn; more are refused, so requests cannot pile up
         /// processes and memory without end.
         public var waitingChecks = 256

@@ -467,7 +467,7 @@ extension SupervisorServiceTests {
     }
 
     @Test func checksRunTwoAtATimeAndTheOthersWaitTheirTurn() async throws {
-        try await Self.withHost(zeek: Self.slowZeek(seconds: 0.3)) { host in
+        try await Self.withHost(zeek: Self.slowZeek(seconds: 0.3), configure: { $0.concurrentChecks = 2 }) { (host: Host) async throws in
             let log = host.root.appendingPathComponent("checks.log")
             let verdicts = try await Self.checkAtOnce(6, on: host, log: log)
             #expect(verdicts == Array(repeating: "", count: 6), "every check passed in the end")
