@@ -254,7 +254,8 @@ public actor Controller {
     /// not known to run the deployed configuration. Only while active: a standby, or a
     /// controller in a rebalance, reads no heartbeats, and nobody is lost for that.
     func lookAfterAgentsIfActive() {
-        guard isActive else { return }
+        // Active from its assignment on, but it acts on what is deployed once it knows it.
+        guard isActive && restored else { return }
         sweepLostAgents()
         bringAgentsInLine()
     }

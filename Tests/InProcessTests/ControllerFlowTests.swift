@@ -159,6 +159,27 @@ struct ControllerFlowTests {
         #expect(try await cluster.nodeStatuses().count == 5)
     }
 
+    /// A get-nodes the standby reads as it takes over, while it still restores the stored
+    /// configurations: it waits for them, and is answered by the agents heard while standing
+    /// by (taken up as the configurations are restored), not with `no instances connected`.
+    @Test func aGetNodesReadWhileTheStandbyRestoresWaitsForTheAgentsItHeard() async throws {
+        let (cluster, _, _) = try await cluster()
+        defer { Task { await cluster.shutdown() } }
+        cluster.startController("controller-2")
+        _ = try await cluster.deploy(exampleConfiguration())
+        // The standby hears the agents' check-ins while it stands by.
+        cluster.clock.advance(by: .seconds(5))
+        cluster.bus.refuseStateReads("broker slow")
+        await cluster.stop("controller")
+        let pending = cluster.client.send(ControllerAPI.GetNodesRequest(reqid: "during-restore"), on: .controllerAPI, target: "controller")
+        // Time for the new controller to read the request while its restoration fails.
+        try await Task.sleep(for: .milliseconds(300))
+        cluster.bus.refuseStateReads(nil)
+        cluster.clock.advance(by: .seconds(1)) // its next attempt
+        let response = try await pending.value
+        #expect(response.results.count == 2 && response.results.allSatisfy(\.success), "\(response.results)")
+    }
+
     @Test func anUnreadableStateTopicFailsRequestsWithTheReasonAtTheirDeadline() async throws {
         let cluster = InProcessCluster()
         cluster.bus.refuseStateReads("broker down")
