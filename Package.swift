@@ -377,6 +377,7 @@ let package = Package(
                 "ManagementMessaging", "ManagementTypes", "ClusterConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/InProcessTests"
         ),

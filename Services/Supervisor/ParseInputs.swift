@@ -56,8 +56,8 @@ final class ParseInputFingerprints: Sendable {
     let settledAfter: Duration
     /// How long a walk may take before the check runs without it.
     let walkTimeout: Duration
-    /// Walks at once at most: the nodes of a deploy are checked together, and walks a hung
-    /// mount holds are not joined by more.
+    /// Different walks at once at most (a check whose inputs are being walked already waits
+    /// for that walk): walks a hung mount holds are not joined by more.
     static let maximumWalks = 8
 
     fileprivate struct Identity: Hashable {
@@ -74,8 +74,9 @@ final class ParseInputFingerprints: Sendable {
     private struct State {
         /// Each script's reading, by the script's identity.
         var readings: [Identity: Reading] = [:]
-        /// Walks running now, each on its own thread.
-        var walking = 0
+        /// Walks running now, each on its own thread, by what they walk, with everyone
+        /// waiting for their outcome: the nodes of a deploy mostly read the same.
+        var walks: [ParseInputs: [AsyncStream<SHA256Digest?>.Continuation]] = [:]
     }
 
     private let state = Mutex(State())
@@ -91,20 +92,34 @@ final class ParseInputFingerprints: Sendable {
     /// The walk blocks in system calls, so it runs on a thread of its own, not on one of the
     /// few threads Swift's tasks share; a walk that outlives ``walkTimeout`` is abandoned.
     func take(_ inputs: ParseInputs) async -> SHA256Digest? {
-        guard state.withLock({ state in
-            guard state.walking < Self.maximumWalks else { return false }
-            state.walking += 1
-            return true
-        }) else { return nil }
         let (finished, result) = AsyncStream<SHA256Digest?>.makeStream()
-        let thread = Thread { [self] in
-            let digest = walk(inputs)
-            state.withLock { $0.walking -= 1 }
-            result.yield(digest)
-            result.finish()
+        enum Start { case walk, join, refuse }
+        let start = state.withLock { state -> Start in
+            if state.walks[inputs] != nil {
+                state.walks[inputs]!.append(result)
+                return .join
+            }
+            guard state.walks.count < Self.maximumWalks else { return .refuse }
+            state.walks[inputs] = [result]
+            return .walk
         }
-        thread.name = "check-fingerprint"
-        thread.start()
+        switch start {
+        case .refuse:
+            return nil
+        case .join:
+            break
+        case .walk:
+            let thread = Thread { [self] in
+                let digest = walk(inputs)
+                let waiting = state.withLock { $0.walks.removeValue(forKey: inputs) } ?? []
+                for continuation in waiting {
+                    continuation.yield(digest)
+                    continuation.finish()
+                }
+            }
+            thread.name = "check-fingerprint"
+            thread.start()
+        }
         let timeout = walkTimeout
         return await withTaskGroup(of: SHA256Digest?.self) { group in
             group.addTask {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 @testable import NodeSupervision
 import ManagementTypes
@@ -196,6 +197,14 @@ import Glibc
         let first = try #require(await fingerprints.take(inputs))
         #expect(await fingerprints.take(inputs) == first)
         try FileManager.default.removeItem(at: root.appendingPathComponent("3.zeek"))
-        #expect(await fingerprints.take(inputs) != first, "a script removed")
+        let second = await fingerprints.take(inputs)
+        #expect(second != nil && second != first, "a script removed")
+        // The checks of a deploy's nodes, all at once: more than the walks that may run at
+        // once, each answered (those reading the same wait for one walk).
+        let all = await withTaskGroup(of: SHA256Digest?.self) { group in
+            for _ in 0..<(4 * ParseInputFingerprints.maximumWalks) { group.addTask { await fingerprints.take(inputs) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(all.count == 4 * ParseInputFingerprints.maximumWalks && all.allSatisfy { $0 == second })
     }
 }
