@@ -181,7 +181,10 @@ public actor Controller {
                 ])
                 self.restored = true
                 restorationProblem = nil
-                takeUpCheckInsHeard()
+                // In the same step: a request waiting for the restoration must find the agents
+                // heard while standing by (it answered `no instances connected` at a takeover
+                // when they were taken up only once the controller was marked active).
+                takeUpCheckInsHeard(activating: true)
                 changes.signal()
                 metricsTargetsChanged()
                 // Not awaited: it waits for the agents' answers.
@@ -220,9 +223,10 @@ public actor Controller {
         agentCheckedIn(hello, publishedAt: timestamp)
     }
 
-    /// The check-ins kept while not acting on them, acted on now (those still recent enough).
-    private func takeUpCheckInsHeard() {
-        guard isActive && restored else { return }
+    /// The check-ins kept while not acting on them, acted on now (those still recent enough):
+    /// once active and restored, or as the restoration that makes the controller active ends.
+    private func takeUpCheckInsHeard(activating: Bool = false) {
+        guard (isActive || activating) && restored else { return }
         let heard = heardWhileStandingBy
         heardWhileStandingBy = [:]
         for (hello, publishedAt) in heard.values.sorted(by: { $0.hello.instance < $1.hello.instance }) {

@@ -92,11 +92,6 @@ public struct ControllerService: BusService {
             case (.joining, true), (.standby, true):
                 role = .active
                 logger.info("assigned the controller topics: this controller is active")
-                // Active before it restores: the agents' check-ins heard while standing by are
-                // taken up in the same step that marks the configurations restored, so a
-                // request waiting for them never finds the deployed agents without them (it
-                // answered `no instances connected` right after a takeover).
-                await controller.setActive(true)
                 await controller.prepare()
             case (.active, false):
                 role = .rebalancing
