@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import ManagementMessaging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -137,18 +138,19 @@ final class ChildProcess: Sendable {
         }
     }
 
-    /// Stops the child: SIGTERM, repeated every `interval`, then SIGKILL once `killAfter` passed.
+    /// Stops the child: SIGTERM, repeated every `interval`, then SIGKILL once `killAfter` passed
+    /// on `clock`.
     @discardableResult
-    func stop(interval: Duration, killAfter: Duration) async -> ExitStatus {
-        let deadline = ContinuousClock.now + killAfter
+    func stop(interval: Duration, killAfter: Duration, clock: any ManagementClock) async -> ExitStatus {
+        let deadline = clock.now + killAfter
         signal(SIGTERM)
         return await withTaskGroup(of: ExitStatus?.self) { group in
             group.addTask { await self.waitForExit() }
             group.addTask {
-                while ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: min(interval, deadline - ContinuousClock.now))
+                while clock.now < deadline {
+                    try? await clock.sleep(for: min(interval, deadline - clock.now))
                     if Task.isCancelled { return nil }
-                    self.signal(ContinuousClock.now < deadline ? SIGTERM : SIGKILL)
+                    self.signal(clock.now < deadline ? SIGTERM : SIGKILL)
                 }
                 self.signal(SIGKILL)
                 return nil

@@ -102,8 +102,12 @@ public actor NodeSupervisor {
     /// What ``carriedNodes`` names as the carrier of a node the host carrier carries.
     private static let hostCarrierKey = ZeekNodeCommand.carrierName
 
-    init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, logger: Logger) {
+    /// Times restarts, back-offs and stops, so tests can move time instead of waiting for it.
+    private let clock: any ManagementClock
+
+    init(settings: Settings, bus: any MessageBus, work: BackgroundWork, relay: ZeekNodeRelay?, clock: any ManagementClock, logger: Logger) {
         self.settings = settings
+        self.clock = clock
         parseInputFingerprints = ParseInputFingerprints(settledAfter: settings.checkInputsSettleAfter)
         self.bus = bus
         self.work = work
@@ -169,7 +173,7 @@ public actor NodeSupervisor {
             return Task { refusal }
         }
         let scratch = settings.launch.baseDirectory.appendingPathComponent(".zeek-mgmt/check-\(UUID().uuidString)")
-        let logger = self.logger, limit = settings.checkTimeout
+        let logger = self.logger, limit = settings.checkTimeout, clock = clock
         let inputs = settings.reusesPassedChecks ? launch.parseInputs : nil, fingerprints = parseInputFingerprints
         let task = Task<String, Never> {
             // Taken before the parse: a file changed while Zeek reads it changes the next one.
@@ -183,7 +187,7 @@ public actor NodeSupervisor {
             let verdict: String
             do {
                 if let spec = try launch.checkSpec(in: scratch) {
-                    verdict = await ZeekCheck.run(spec, node: config.name, timeout: limit, logger: logger)
+                    verdict = await ZeekCheck.run(spec, node: config.name, timeout: limit, clock: clock, logger: logger)
                 } else {
                     verdict = ""
                 }
@@ -248,12 +252,12 @@ public actor NodeSupervisor {
             stopping.append((node.process, node.launch))
             logger.info("destroying node \(name)")
         }
-        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
+        let stopInterval = settings.stopInterval, killAfter = settings.killAfter, clock = clock
         return Task {
             await withTaskGroup(of: Void.self) { group in
                 for (process, launch) in stopping {
                     group.addTask {
-                        await process?.stop(interval: stopInterval, killAfter: killAfter)
+                        await process?.stop(interval: stopInterval, killAfter: killAfter, clock: clock)
                         launch.removeCgroup()
                     }
                 }
@@ -272,12 +276,12 @@ public actor NodeSupervisor {
             nodes[name]?.restarting = true
             stopping.append((name, node.id, node.process))
         }
-        let stopInterval = settings.stopInterval, killAfter = settings.killAfter
+        let stopInterval = settings.stopInterval, killAfter = settings.killAfter, clock = clock
         return Task {
             await withTaskGroup(of: Void.self) { group in
                 for (name, id, process) in stopping {
                     group.addTask {
-                        await process?.stop(interval: stopInterval, killAfter: killAfter)
+                        await process?.stop(interval: stopInterval, killAfter: killAfter, clock: clock)
                         await self.finishRestart(name, id: id)
                     }
                 }
@@ -290,7 +294,7 @@ public actor NodeSupervisor {
         await destroy("")?.value
         if let carrier = hostCarrier {
             hostCarrier = nil
-            _ = await carrier.process.stop(interval: settings.stopInterval, killAfter: settings.killAfter)
+            _ = await carrier.process.stop(interval: settings.stopInterval, killAfter: settings.killAfter, clock: clock)
         }
     }
 
@@ -329,7 +333,7 @@ public actor NodeSupervisor {
                 throw error
             }
         } catch {
-            nodes[name]?.lastSpawn = .now
+            nodes[name]?.lastSpawn = clock.now
             processEnded(name, id: id, generation: generation, how: "failed to start: \(error)")
             return "\(error)"
         }
@@ -341,7 +345,7 @@ public actor NodeSupervisor {
         }
         nodes[name]?.process = process
         nodes[name]?.pid = Int(process.pid)
-        nodes[name]?.lastSpawn = .now
+        nodes[name]?.lastSpawn = clock.now
         bus.enqueue(SupervisorNotification.NodeStatus(node: name, pid: Int(process.pid)), to: .supervisorAPI.notify)
         logger.info("node \(name) running (pid \(process.pid))")
         if let port = prepared.websocketPort {
@@ -423,8 +427,8 @@ public actor NodeSupervisor {
 
     private func startHostCarrier(_ launch: NodeLaunch) async -> Int? {
         // At most one start a second, should it keep ending.
-        if let last = hostCarrierStartedAt, ContinuousClock.now < last + .seconds(1) { try? await Task.sleep(until: last + .seconds(1)) }
-        hostCarrierStartedAt = .now
+        if let last = hostCarrierStartedAt, clock.now < last + .seconds(1) { try? await clock.sleep(until: last + .seconds(1)) }
+        hostCarrierStartedAt = clock.now
         do {
             let port = try freeLoopbackPort()
             let process = try await ChildProcess.start(try launch.carrierSpec(websocketPort: port))
@@ -463,8 +467,8 @@ public actor NodeSupervisor {
         guard let carrier = hostCarrier, !carriedNodes.values.contains(where: { $0.carrier == Self.hostCarrierKey }) else { return }
         hostCarrier = nil
         logger.info("WebSocket carrier (pid \(carrier.pid)) stopped: no node needs it")
-        let interval = settings.stopInterval, killAfter = settings.killAfter
-        work.submit { _ = await carrier.process.stop(interval: interval, killAfter: killAfter) }
+        let interval = settings.stopInterval, killAfter = settings.killAfter, clock = clock
+        work.submit { _ = await carrier.process.stop(interval: interval, killAfter: killAfter, clock: clock) }
     }
 
     /// Process `pid` of `name` ended: it serves the relay no more, and nodes it carried move
@@ -490,7 +494,7 @@ public actor NodeSupervisor {
     private func processEnded(_ name: String, id: UInt64, generation: Int, how: String) {
         guard var node = nodes[name], node.id == id, node.generation == generation, !node.restarting else { return }
         node.process = nil
-        let now = ContinuousClock.now
+        let now = clock.now
         let uptime = node.lastSpawn.map { now - $0 } ?? .zero
         if uptime >= settings.stableUptime { node.failures = 0 }
         node.failures += 1
@@ -500,7 +504,7 @@ public actor NodeSupervisor {
         let wait = max(.zero, (node.lastSpawn ?? now) + delay - now)
         logger.warning("node \(name) (pid \(node.pid.map(String.init) ?? "-")) \(how) after \(uptime); starting it again in \(wait)")
         work.submit {
-            guard (try? await Task.sleep(for: wait)) != nil else { return }
+            guard (try? await self.clock.sleep(for: wait)) != nil else { return }
             await self.respawn(name, id: id, after: generation)
         }
         nodes[name] = node

@@ -260,7 +260,12 @@ final class ParseInputFingerprints: Sendable {
         }
 
         func isUnderRoot(_ path: String) -> Bool {
-            roots.contains { path == $0 || path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+            roots.contains { Self.path(path, liesIn: $0) }
+        }
+
+        /// Whether `path` is `directory` or lies below it, by the text of both (normalized).
+        static func path(_ path: String, liesIn directory: String) -> Bool {
+            path == directory || path.hasPrefix(directory.hasSuffix("/") ? directory : directory + "/")
         }
 
         mutating func add(_ text: String) {
@@ -370,7 +375,7 @@ final class ParseInputFingerprints: Sendable {
         /// host may change unseen: NFS, SMB/CIFS, Ceph, 9P, AFS, Lustre, GlusterFS, FUSE (sshfs
         /// and the like). From the mount table, not `statfs`, which a hung mount would block.
         func isRemote(_ path: String) -> Bool {
-            guard let mount = mounts.first(where: { path == $0.point || path.hasPrefix($0.point == "/" ? "/" : $0.point + "/") }) else { return false }
+            guard let mount = mounts.first(where: { Self.path(path, liesIn: $0.point) }) else { return false }
             return ["nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "9p", "afs", "lustre", "glusterfs", "fuse", "fuseblk"].contains(mount.type)
                 || mount.type.hasPrefix("fuse.")
         }

@@ -40,7 +40,7 @@ public struct SupervisorService: BusService {
     public func run(on bus: any MessageBus) async throws {
         let relay: ZeekNodeRelay? = if case .zeek = settings.launch.program { ZeekNodeRelay(instance: instance, endpoint: bus, logger: logger) } else { nil }
         let work = BackgroundWork()
-        let supervisor = NodeSupervisor(settings: settings, bus: bus, work: work, relay: relay, logger: logger)
+        let supervisor = NodeSupervisor(settings: settings, bus: bus, work: work, relay: relay, clock: clock, logger: logger)
         let requests = RequestResponder.supervisorAPI(supervisor, bus: bus, lifetime: requestTimeout, logger: logger)
         // Whatever this host ran before died with the previous supervisor: the agent restores it.
         bus.enqueue(SupervisorNotification.SupervisorHello(instance: instance, id: UUID().uuidString), to: .supervisorAPI.notify)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ManagementMessaging
 
 /// Runs Zeek's own parser over what a node would load, as zeekctl's `check` does.
 enum ZeekCheck {
@@ -7,8 +8,8 @@ enum ZeekCheck {
     static let reportedLines = 20
 
     /// `""` if Zeek parsed everything, else Zeek's messages (or why it could not run).
-    static func run(_ spec: LaunchSpec, node: String, timeout: Duration, logger: Logger) async -> String {
-        let started = ContinuousClock.now
+    static func run(_ spec: LaunchSpec, node: String, timeout: Duration, clock: any ManagementClock, logger: Logger) async -> String {
+        let started = clock.now
         let process: ChildProcess
         do {
             process = try await ChildProcess.start(spec)
@@ -28,7 +29,7 @@ enum ZeekCheck {
                 return (lines, status)
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await clock.sleep(for: timeout)
                 return nil
             }
             let first = await group.next() ?? nil
@@ -39,7 +40,7 @@ enum ZeekCheck {
         guard let outcome else {
             return "zeek --parse-only did not finish within \(timeout) for node '\(node)'"
         }
-        logger.debug("checked node \(node) in \(ContinuousClock.now - started): \(outcome.status)")
+        logger.debug("checked node \(node) in \(clock.now - started): \(outcome.status)")
         guard outcome.status.code != 0 else { return "" }
         let relevant = outcome.lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         let text = relevant.prefix(reportedLines).joined(separator: "\n")

@@ -6,7 +6,8 @@ import Foundation
 #endif
 
 /// What a consumer's filter sees of a fetched record, read straight from librdkafka before
-/// anything is copied: where the record is, and its headers. Not the key or value.
+/// anything is copied: where the record is, whether its key is a given one, and its headers.
+/// Not the value.
 ///
 /// Control-plane topics are shared: every agent reads the records addressed to every other
 /// agent. Deciding from the headers alone (the `target` header) lets a consumer drop those on
@@ -31,6 +32,15 @@ public struct KafkaMessageHead: ~Copyable {
     public var partition: Int32 { message.pointee.partition }
 
     public var offset: Int64 { message.pointee.offset }
+
+    /// Whether the record's key is `expected`, compared in place without copying it.
+    public func hasKey(_ expected: Data) -> Bool {
+        let length = message.pointee.key_len
+        guard length == expected.count else { return false }
+        guard length > 0 else { return true }
+        guard let key = message.pointee.key else { return false }
+        return expected.elementsEqual(UnsafeRawBufferPointer(start: key, count: length))
+    }
 
     /// The first header called `name`, as ``KafkaMessage/header(_:)`` answers for the delivered
     /// record, so a filter and the reader never disagree on a header that occurs twice. Copies

@@ -46,9 +46,14 @@ final class AnsweredRequests: Sendable {
     /// partition of the requester (responses are keyed by it); nil if unknown.
     private let responses: @Sendable (InboundMessage) async -> TopicPartition?
 
-    init(name: String, kafka: KafkaConfiguration, logger: Logger, responses: @escaping @Sendable (InboundMessage) async -> TopicPartition?) {
+    /// Tells the requests past the ``horizon``; tests move it instead of waiting.
+    private let clock: any ManagementClock
+
+    init(name: String, kafka: KafkaConfiguration, clock: any ManagementClock, logger: Logger,
+         responses: @escaping @Sendable (InboundMessage) async -> TopicPartition?) {
         self.name = name
         self.kafka = kafka
+        self.clock = clock
         self.logger = logger
         self.responses = responses
     }
@@ -68,7 +73,7 @@ final class AnsweredRequests: Sendable {
         case .resumed:
             // Nor those stamped that far in the future (a wrong clock, or hostile): answers are
             // looked up from the request's time on, which would find none.
-            guard abs(Date().timeIntervalSince1970 - message.head.timestamp) < Self.horizon.timeInterval,
+            guard abs(clock.wallTime - message.head.timestamp) < Self.horizon.timeInterval,
                   let reqid = message.reqid else { return false }
             let responses = await responses(message) ?? partition
             let (end, answered) = await lookUp(partition, from: record.offset, responsesIn: responses, since: message.head.timestamp)

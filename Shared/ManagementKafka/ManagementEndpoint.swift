@@ -48,13 +48,17 @@ public struct EndpointConfiguration: Sendable {
     /// within this time, else connecting fails at once (``BrokerReachability``). A command-line
     /// client wants one quick line when no broker is there; a service waits and retries.
     public var unreachableAfter: Duration?
+    /// What tells a record's age: the freshness of signed records, the horizon of requests
+    /// looked up as answered.
+    public var clock: any ManagementClock
 
     public init(
         name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, consumes: [TopicReading], follows: [TopicReading] = [],
         creates: [Topic] = [], membership: Membership, addressing: AddressFilter, security: MessageSecurity, lookback: Duration = .seconds(120),
-        unreachableAfter: Duration? = nil
+        unreachableAfter: Duration? = nil, clock: any ManagementClock = SystemClock()
     ) {
         self.unreachableAfter = unreachableAfter
+        self.clock = clock
         self.name = name
         self.kafka = kafka
         self.namespace = namespace
@@ -167,9 +171,11 @@ public final class ManagementEndpoint: MessageBus {
             // Messages for other targets are dropped on the poll thread, by their `target`
             // header, before their payload is copied.
             let addressing = configuration.addressing
+            let ownKeys = ownNotificationKeys(configuration)
             for subscription in subscriptions {
                 consumers.append(try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, accepting: { head in
-                    head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
+                    if !ownKeys.isEmpty, let key = ownKeys[head.topic], !head.hasKey(key) { return false }
+                    return head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
                 }, logger: logger))
             }
         } catch {
@@ -179,7 +185,7 @@ public final class ManagementEndpoint: MessageBus {
         }
         var answeredRequests: AnsweredRequests?
         if case .group = configuration.membership {
-            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, logger: logger) { request in
+            answeredRequests = AnsweredRequests(name: configuration.name, kafka: configuration.kafka, clock: configuration.clock, logger: logger) { request in
                 let topic = namespace.kafkaName(request.replyTopic)
                 guard let partitions = try? await producer.partitionCount(of: topic) else { return nil }
                 return TopicPartition(topic: topic, partition: Murmur2Partitioner.partition(of: request.head.sender, among: partitions))
@@ -187,7 +193,7 @@ public final class ManagementEndpoint: MessageBus {
         }
         let endpoint = ManagementEndpoint(name: configuration.name, namespace: namespace, kafka: configuration.kafka, producer: producer,
                                           consumers: consumers, readings: [configuration.consumes, configuration.follows],
-                                          addressing: configuration.addressing, messageGuard: configuration.security.makeGuard(logger: logger),
+                                          addressing: configuration.addressing, messageGuard: configuration.security.makeGuard(clock: configuration.clock, logger: logger),
                                           answeredRequests: answeredRequests, logger: logger)
         if waitsForAssignment, !configuration.consumes.isEmpty, let consumer = consumers.first {
             do {
@@ -198,6 +204,25 @@ public final class ManagementEndpoint: MessageBus {
             }
         }
         return endpoint
+    }
+
+    /// The `.notify` topics `configuration` reads one partition of, each with the key it reads
+    /// it for (its host's instance).
+    ///
+    /// Hosts share partitions, and a host's notifications are keyed by the host (the target,
+    /// else the sender) but carry no target when meant for anyone. Without this, an agent
+    /// would read, verify and refuse, with a warning each, every notification of the other
+    /// hosts' supervisors in its partition. A record keyed by another name is another host's
+    /// and is skipped unread, as one addressed to another target is. Readers of the whole
+    /// topic (the controller, a monitoring system) see every record as before.
+    private static func ownNotificationKeys(_ configuration: EndpointConfiguration) -> [String: Data] {
+        var readByPartition = configuration.follows
+        // A group member that may stand by reads its topics whole (see ``connect``).
+        if case .group(_, true) = configuration.membership {} else { readByPartition += configuration.consumes }
+        return Dictionary(readByPartition.compactMap { reading in
+            guard reading.topic.isNotify, reading.topic.isPartitioned, let key = reading.key else { return nil }
+            return (configuration.namespace.kafkaName(reading.topic), Data(key.utf8))
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     private init(name: String, namespace: TopicNamespace, kafka: KafkaConfiguration, producer: KafkaProducer, consumers: [KafkaConsumer],

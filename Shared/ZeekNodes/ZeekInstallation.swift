@@ -94,8 +94,11 @@ public struct ZeekInstallation: Sendable, Hashable {
         }
         let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath().standardizedFileURL.path
         let version = ((try? run(resolved, ["--version"])) ?? "").split(separator: " ").last.map(String.init) ?? ""
-        return ZeekInstallation(executable: resolved, scriptPath: scriptPath(of: resolved), version: version,
-                                pluginDirectory: zeekConfig(of: resolved, "--plugin_dir"))
+        // One run of zeek-config for both answers; one that knows no --plugin_dir is asked for
+        // the script path alone.
+        let configured = zeekConfig(of: resolved, ["--zeekpath", "--plugin_dir"])
+        let scriptPath = configured?[0] ?? zeekConfig(of: resolved, ["--zeekpath"])?[0] ?? defaultScriptPath(of: resolved)
+        return ZeekInstallation(executable: resolved, scriptPath: scriptPath, version: version, pluginDirectory: configured?[1])
     }
 
     public init(executable: String, scriptPath: String, version: String = "", pluginDirectory: String? = nil) {
@@ -105,17 +108,18 @@ public struct ZeekInstallation: Sendable, Hashable {
         self.configuredPluginDirectory = pluginDirectory
     }
 
-    /// What `zeek-config` beside `executable` answers to `option`; nil without one.
-    private static func zeekConfig(of executable: String, _ option: String) -> String? {
+    /// What `zeek-config` beside `executable` answers to `options`, one non-empty line per
+    /// option; nil without one, or if it answered otherwise.
+    private static func zeekConfig(of executable: String, _ options: [String]) -> [String]? {
         let config = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("zeek-config").path
-        guard isExecutableFile(config), let output = try? run(config, [option]), !output.isEmpty else { return nil }
-        return output
+        guard isExecutableFile(config), let output = try? run(config, options) else { return nil }
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard lines.count == options.count, !lines.contains(where: \.isEmpty) else { return nil }
+        return lines
     }
 
-    /// Asks `zeek-config` beside the executable; without one, Zeek's default layout under
-    /// the prefix.
-    private static func scriptPath(of executable: String) -> String {
-        if let configured = zeekConfig(of: executable, "--zeekpath") { return configured }
+    /// Zeek's default script path under the prefix, for an installation without `zeek-config`.
+    private static func defaultScriptPath(of executable: String) -> String {
         let bin = URL(fileURLWithPath: executable).deletingLastPathComponent()
         let share = bin.deletingLastPathComponent().appendingPathComponent("share/zeek").path
         return [".", share, "\(share)/policy", "\(share)/site", "\(share)/builtin-plugins"].joined(separator: ":")

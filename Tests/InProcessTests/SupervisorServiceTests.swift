@@ -46,7 +46,8 @@ struct SupervisorServiceTests {
         /// - policy: the host policy (nodes run as the test's user: switching users is the
         ///   live tier's, with real Zeek).
         init(script: String = SupervisorServiceTests.nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil,
-             policy: HostPolicy = HostPolicy(), configure: (inout NodeSupervisor.Settings) -> Void = { _ in }) throws {
+             policy: HostPolicy = HostPolicy(), clock: any ManagementClock = SystemClock(),
+             configure: (inout NodeSupervisor.Settings) -> Void = { _ in }) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-inprocess-\(UUID().uuidString)")
             baseDirectory = root.appendingPathComponent("base")
             try FileManager.default.createDirectory(at: baseDirectory, withIntermediateDirectories: true)
@@ -82,7 +83,7 @@ struct SupervisorServiceTests {
             var logger = Logger(label: "supervisor-in-process")
             logger.logLevel = .critical
             let service = SupervisorService(instance: SupervisorServiceTests.instance, settings: settings,
-                                            requestTimeout: requestTimeout, logger: logger)
+                                            requestTimeout: requestTimeout, clock: clock, logger: logger)
             self.endpoint = endpoint
             running = Task { try await service.run(on: endpoint) }
         }
@@ -144,9 +145,9 @@ struct SupervisorServiceTests {
 
     /// Runs `body` with a fresh host and stops it afterwards, also when `body` throws.
     static func withHost(script: String = nodeScript, requestTimeout: Duration = .seconds(30), zeek: String? = nil, policy: HostPolicy = HostPolicy(),
-                         configure: (inout NodeSupervisor.Settings) -> Void = { _ in },
+                         clock: any ManagementClock = SystemClock(), configure: (inout NodeSupervisor.Settings) -> Void = { _ in },
                          sourceLocation: SourceLocation = #_sourceLocation, _ body: (Host) async throws -> Void) async throws {
-        let host = try Host(script: script, requestTimeout: requestTimeout, zeek: zeek, policy: policy, configure: configure)
+        let host = try Host(script: script, requestTimeout: requestTimeout, zeek: zeek, policy: policy, clock: clock, configure: configure)
         do {
             try await body(host)
         } catch {
@@ -262,6 +263,26 @@ struct SupervisorServiceTests {
             #expect(isGone(pid))
             #expect(second.timestamp - first.timestamp >= 0.9, "back-off after a premature exit: \(second.timestamp - first.timestamp) s")
             #expect(try await host.status("worker-1").nodes["worker-1"]?.pid == newPid)
+        }
+    }
+
+    /// The back-off before a node that died starts again runs on the supervisor's clock: while
+    /// the clock stands still the node stays down, and it starts once the clock has moved the
+    /// second of its back-off.
+    @Test func theBackOffAfterAPrematureExitRunsOnTheSupervisorsClock() async throws {
+        let clock = TestClock()
+        try await Self.withHost(clock: clock) { host in
+            #expect(try await host.create(Supervisor.NodeConfig(name: "worker-1", cluster: Self.layout)) == "")
+            let pid = try #require(await host.announcement(of: "worker-1")).event.pid
+            #expect(kill(Int32(pid), SIGKILL) == 0)
+            _ = try #require(await host.probe.first(SupervisorNotification.NodeExit.self, timeout: .seconds(5)) { $0.event.pid == pid })
+            try #require(await clock.waitForSleepers(1, within: .seconds(5)), "the supervisor does not wait out the back-off on its clock")
+            // Longer than the back-off: a supervisor sleeping on the real clock would have started it.
+            #expect(await host.announcement(of: "worker-1", timeout: .milliseconds(1500)) { $0 != pid } == nil,
+                    "started again before its back-off passed on the supervisor's clock")
+            clock.advance(by: .seconds(1))
+            let second = try #require(await host.announcement(of: "worker-1") { $0 != pid })
+            #expect(isAlive(second.event.pid))
         }
     }
 

@@ -76,6 +76,26 @@ struct PartitionedEndpointTests {
         for endpoint in [hostA, hostB, controller] { await endpoint.shutdown() }
     }
 
+    /// Hosts share partitions, and a host's notifications carry no target: a host's reader of
+    /// one partition of a `.notify` topic skips, unread, those keyed by the host sharing it (an
+    /// agent would otherwise verify and refuse, with a warning, every notification of its
+    /// neighbour's supervisor). A reader of the whole topic (a monitoring system) gets both.
+    @Test func aHostSkipsTheNotificationsOfTheHostSharingItsPartition() async throws {
+        let broker = try await LocalBroker.start()
+        defer { broker.stop() }
+        let (a, _, sharingA) = Self.hosts
+        let topic = Topic.supervisorAPI.notify
+        let hostA = try await endpoint(broker, name: a, consumes: [topic.partition(of: a)], addressing: .targets([a], orUntargeted: true))
+        let monitor = try await endpoint(broker, name: "monitor", consumes: [topic.whole], addressing: .everything)
+        let neighbour = try await endpoint(broker, name: sharingA, consumes: [], addressing: .targets([sharingA], orUntargeted: false))
+        // The neighbour's first, in the same partition: had host a read it, it would come first.
+        try await neighbour.publish(SupervisorNotification.SupervisorHello(instance: sharingA, id: "neighbour"), to: topic)
+        try await hostA.publish(SupervisorNotification.SupervisorHello(instance: a, id: "own"), to: topic)
+        #expect(try await first(1, of: hostA.inbound).map(\.head.sender) == [a])
+        #expect(try await first(2, of: monitor.inbound).map(\.head.sender) == [sharingA, a])
+        for endpoint in [hostA, monitor, neighbour] { await endpoint.shutdown() }
+    }
+
     /// A reader of every partition (an observer, a monitor) gets one copy of a broadcast.
     @Test func aReaderOfTheWholeTopicGetsOneCopyOfABroadcast() async throws {
         let broker = try await LocalBroker.start()

@@ -21,7 +21,7 @@ public final class TestClock: ManagementClock {
     private struct State {
         var elapsed: Duration = .zero
         var sleepers: [UUID: Sleeper] = [:]
-        var sleeperWatchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var sleeperWatchers: [(id: UUID, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
         /// The watchers whose count of sleepers is reached, removed from the list.
         mutating func takeWatchers() -> [CheckedContinuation<Void, Never>] {
@@ -80,10 +80,30 @@ public final class TestClock: ManagementClock {
     /// Returns once at least `count` tasks sleep on this clock: the service under test has
     /// reached the waits a test is about to time out.
     public func waitForSleepers(_ count: Int = 1) async {
+        await waitForSleepers(count, id: UUID())
+    }
+
+    /// ``waitForSleepers(_:)``, giving up after `limit` of real time: whether `count` tasks
+    /// sleep on this clock. For a test that must fail, not hang, when the service under test
+    /// never waits on its clock.
+    public func waitForSleepers(_ count: Int = 1, within limit: Duration) async -> Bool {
+        let id = UUID()
+        let timeout = Task { [self] in
+            try? await Task.sleep(for: limit)
+            state.withLock { state in
+                state.sleeperWatchers.firstIndex { $0.id == id }.map { state.sleeperWatchers.remove(at: $0) }
+            }?.continuation.resume()
+        }
+        defer { timeout.cancel() }
+        await waitForSleepers(count, id: id)
+        return sleepers >= count
+    }
+
+    private func waitForSleepers(_ count: Int, id: UUID) async {
         await withCheckedContinuation { continuation in
             let reached = state.withLock { state in
                 guard state.sleepers.count < count else { return true }
-                state.sleeperWatchers.append((count, continuation))
+                state.sleeperWatchers.append((id, count, continuation))
                 return false
             }
             if reached { continuation.resume() }
