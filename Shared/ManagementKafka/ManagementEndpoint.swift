@@ -171,8 +171,8 @@ public final class ManagementEndpoint: MessageBus {
             // Messages for other targets are dropped on the poll thread, by their `target`
             // header, before their payload is copied.
             let addressing = configuration.addressing
-            let ownKeys = ownNotificationKeys(configuration)
             for subscription in subscriptions {
+                let ownKeys = ownNotificationKeys(of: subscription, in: namespace)
                 consumers.append(try await KafkaConsumer(configuration: consumerConfiguration, subscription: subscription, accepting: { head in
                     if !ownKeys.isEmpty, let key = ownKeys[head.topic], !head.hasKey(key) { return false }
                     return head.header(EnvelopeHeader.target)?.stringValue.map(addressing.accepts(target:)) ?? true
@@ -206,8 +206,8 @@ public final class ManagementEndpoint: MessageBus {
         return endpoint
     }
 
-    /// The `.notify` topics `configuration` reads one partition of, each with the key it reads
-    /// it for (its host's instance).
+    /// The `.notify` topics `subscription` reads one partition of, each with the key it
+    /// selects that partition by (its host's instance).
     ///
     /// Hosts share partitions, and a host's notifications are keyed by the host (the target,
     /// else the sender) but carry no target when meant for anyone. Without this, an agent
@@ -215,13 +215,11 @@ public final class ManagementEndpoint: MessageBus {
     /// hosts' supervisors in its partition. A record keyed by another name is another host's
     /// and is skipped unread, as one addressed to another target is. Readers of the whole
     /// topic (the controller, a monitoring system) see every record as before.
-    private static func ownNotificationKeys(_ configuration: EndpointConfiguration) -> [String: Data] {
-        var readByPartition = configuration.follows
-        // A group member that may stand by reads its topics whole (see ``connect``).
-        if case .group(_, true) = configuration.membership {} else { readByPartition += configuration.consumes }
-        return Dictionary(readByPartition.compactMap { reading in
-            guard reading.topic.isNotify, reading.topic.isPartitioned, let key = reading.key else { return nil }
-            return (configuration.namespace.kafkaName(reading.topic), Data(key.utf8))
+    private static func ownNotificationKeys(of subscription: KafkaConsumer.Subscription, in namespace: TopicNamespace) -> [String: Data] {
+        guard case .assigned(let selections, _, _) = subscription else { return [:] }
+        return Dictionary(selections.compactMap { selection in
+            guard let key = selection.key, namespace.topic(forKafkaName: selection.topic)?.isNotify == true else { return nil }
+            return (selection.topic, Data(key.utf8))
         }, uniquingKeysWith: { first, _ in first })
     }
 
