@@ -130,7 +130,10 @@ struct ZeekClientTests {
     @Test func referenceOutputsWithoutAgentsOrDeployment() async throws {
         try Self.requireZeekClient()
         let port = try freeLoopbackPort()
-        try await Cluster.run(instances: [], controllerArguments: ["--websocket", "127.0.0.1:\(port)"]) { cluster in
+        // The failing deploy below waits out the agent's timeout (5 s) for the logger, then starts
+        // the manager: the controller's own timeout must leave room for both on a loaded machine,
+        // or it answers first, with no node results at all.
+        try await Cluster.run(instances: [], requestTimeout: 25, controllerArguments: ["--websocket", "127.0.0.1:\(port)"]) { cluster in
             try await cluster.controllers[0].waitForOutput("zeek-client WebSocket endpoint listening")
             var result = try await Self.zeekClient(["restart"], port: port)
             #expect(result.status == 1 && result.json == ["errors": [["error": "no instances connected", "source": nil]], "results": [:]], "\(result.stdout)")
