@@ -54,6 +54,9 @@ public actor Agent {
         var outputs: Management.NodeOutputs?
         /// How the node's last process ended, as the supervisor tells it (get-nodes' `last_exit`).
         var lastExit: String?
+        /// How many of the node's processes ended, as the supervisor told: a start can tell a
+        /// process that ended while starting from one that ended before.
+        var exits = 0
     }
 
     let settings: Settings
@@ -238,23 +241,40 @@ public actor Agent {
     /// Creates `nodes` on the supervisor role by role (``startOrder``), each role once the
     /// previous one checked in or `requestTimeout` passed. Returns whether every node that was
     /// created checked in in time.
+    ///
+    /// A node whose process ended while starting (a bad option, a missing interface) does not
+    /// hold up the next roles: it would not check in before the supervisor's back-off, and the
+    /// agent's answer must come before the controller's timeout (twice the agent's by default)
+    /// with every node's outcome in it. Such a node has until one `requestTimeout` after the
+    /// first create to check in, as every node has in Zeek's agent; then the answer says
+    /// `request timed out` and carries the node's output.
     private func start(_ nodes: [Management.Node]) async -> Bool {
+        let began = clock.now
+        let exitsBefore = Dictionary(nodes.map { ($0.name, self.nodes[$0.name]?.exits ?? 0) }, uniquingKeysWith: { first, _ in first })
         var failed: Set<String> = []
         var completed = true
-        for role in Self.startOrder(for: hostZeek?.backend) {
+        let roles = Self.startOrder(for: hostZeek?.backend).filter { role in nodes.contains { $0.role == role } }
+        for role in roles {
             let group = nodes.filter { $0.role == role }
-            guard !group.isEmpty else { continue }
             failed.formUnion(await create(group))
-            let started = await waitUntil(timeout: settings.requestTimeout) { agent in
-                group.allSatisfy { failed.contains($0.name) || agent.nodes[$0.name]?.state == .running }
+            let created = group.filter { [failed] in !failed.contains($0.name) }
+            let waitingFor = { (agent: isolated Agent) in
+                created.filter { agent.nodes[$0.name]?.state != .running && agent.nodes[$0.name]?.exits ?? 0 <= exitsBefore[$0.name] ?? 0 }
             }
-            if !started {
+            if await !waitUntil(timeout: settings.requestTimeout, { waitingFor($0).isEmpty }) {
                 completed = false
-                let late = group.filter { !failed.contains($0.name) && self.nodes[$0.name]?.state != .running }.map(\.name)
-                notifyLog("\(role.rawValue.lowercased()) nodes \(late.joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
+                notifyLog("\(role.rawValue.lowercased()) nodes \(waitingFor(self).map(\.name).joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
+            }
+            let ended = created.filter { self.nodes[$0.name]?.state != .running && self.nodes[$0.name]?.exits ?? 0 > exitsBefore[$0.name] ?? 0 }.map(\.name)
+            if !ended.isEmpty, role != roles.last {
+                notifyLog("\(role.rawValue.lowercased()) nodes \(ended.joined(separator: ", ")) ended while starting; starting the next nodes without waiting for them")
             }
         }
-        return completed
+        let started = nodes.filter { [failed] in !failed.contains($0.name) }
+        let running = await changes.wait(until: max(began + settings.requestTimeout, clock.now)) {
+            started.allSatisfy { self.nodes[$0.name]?.state == .running }
+        }
+        return completed && running
     }
 
     /// Stops `names` on the supervisor (everything it runs when nil: its state is unknown).
@@ -573,6 +593,7 @@ public actor Agent {
         guard let current = nodes[name]?.pid, pid == nil || pid == current else { return }
         nodes[name]?.outputs = outputs
         nodes[name]?.lastExit = exit
+        nodes[name]?.exits += 1
         change(name, to: .crashed)
         if reason == .memory {
             notifyError("node \(name) \(exit ?? "was killed at its memory limit"); it is started again with back-off. "

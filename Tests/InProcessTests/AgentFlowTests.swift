@@ -137,6 +137,32 @@ struct AgentFlowTests {
         #expect(host.creationOrder.isEmpty, "nothing is created unless every node passed its check")
     }
 
+    /// A logger that dies as it starts holds up neither the next roles nor the answer past the
+    /// agent's timeout: the controller (whose timeout is twice the agent's) gets every node's
+    /// outcome, as from Zeek's agent, instead of timing the whole host out itself.
+    @Test func aNodeThatDiesWhileStartingDoesNotHoldUpTheNextRoles() async throws {
+        let (cluster, host) = await agent()
+        defer { Task { await cluster.shutdown() } }
+        host.failStart(of: "logger", with: "ZEEK_MGMT_NODE_OPTIONS is not a JSON array of options")
+        let pending = cluster.client.send(AgentAPI.DeployRequest.signed(reqid: "bad-logger", config: oneHost()), on: .agentAPI, target: "agent-a")
+        // The time stands still: the next roles start on the logger's exit, not on a timeout.
+        #expect(await cluster.client.wait { $0.filter { $0.event == SupervisorControl.CreateRequest.eventName }.count == 4 })
+        #expect(host.creationOrder == ["logger", "manager", "proxy", "worker-1"])
+        #expect(await cluster.client.first(AgentAPI.NotifyLog.self) { $0.event.msg == "logger nodes logger ended while starting; starting the next nodes without waiting for them" } != nil)
+        #expect(await cluster.client.wait { messages in
+            Set(messages.compactMap { try? $0.decode(AgentAPI.NotifyChange.self).event }.filter { $0.new == .running }.map(\.n.name)) == ["manager", "proxy", "worker-1"]
+        })
+        // The logger has the agent's timeout to check in, counted from the first create.
+        cluster.clock.advance(by: .seconds(5))
+        let results = try await pending.value.results
+        #expect(results.first == Management.Result(reqid: "bad-logger", success: false, instance: "agent-a", error: "request timed out"))
+        let byNode = Dictionary(results.compactMap { result in result.node.map { ($0, result) } }, uniquingKeysWith: { first, _ in first })
+        #expect(byNode.count == 4 && ["manager", "proxy", "worker-1"].allSatisfy { byNode[$0]?.success == true })
+        #expect(byNode["logger"]?.success == false)
+        let output = try #require(try byNode["logger"]?.data?.decode(as: Management.NodeOutputs.self))
+        #expect(output.stderr == "ZEEK_MGMT_NODE_OPTIONS is not a JSON array of options")
+    }
+
     @Test func standbyStopsEveryNode() async throws {
         let (cluster, host) = await agent()
         defer { Task { await cluster.shutdown() } }

@@ -8,7 +8,6 @@ import Logging
 import ManagementAgent
 import ManagementController
 import ManagementMessaging
-import ManagementTesting
 import ManagementTypes
 import Prometheus
 import Synchronization

@@ -22,6 +22,8 @@ public final class SimulatedHost: BusService {
         var id = UUID().uuidString
         var nextPID = 1000
         var failingChecks: [String: String] = [:]
+        /// Nodes whose every process ends at once, with this on stderr.
+        var failingStarts: [String: String] = [:]
         var silent = false
         /// Node names in the order the supervisor was asked to create them.
         var created: [String] = []
@@ -46,6 +48,12 @@ public final class SimulatedHost: BusService {
     /// From now on `node` fails its check with `error` (Zeek's words).
     public func failCheck(of node: String, with error: String) {
         state.withLock { $0.failingChecks[node] = error }
+    }
+
+    /// From now on every process of `node` ends right after it starts, before its hello, with
+    /// `stderr` as its output (an option it cannot read, an interface that is missing).
+    public func failStart(of node: String, with stderr: String) {
+        state.withLock { $0.failingStarts[node] = stderr }
     }
 
     /// From now on the supervisor does not answer (`true`), or answers again.
@@ -158,6 +166,12 @@ public final class SimulatedHost: BusService {
 
     private func started(_ node: String, pid: Int, on bus: any MessageBus) {
         bus.enqueue(SupervisorNotification.NodeStatus(node: node, pid: pid), to: .supervisorAPI.notify, target: nil, sender: instance)
+        if let stderr = state.withLock({ $0.failingStarts[node] }) {
+            // The supervisor keeps the node and would start it again after its back-off.
+            bus.enqueue(SupervisorNotification.NodeExit(node: node, outputs: Management.NodeOutputs(stdout: "", stderr: stderr), exit: "exited with status 1", pid: pid),
+                        to: .supervisorAPI.notify, target: nil, sender: instance)
+            return
+        }
         bus.enqueue(NodeAPI.NodeHello(node: node, pid: pid), to: .nodeAPI.notify, target: instance, sender: node)
     }
 

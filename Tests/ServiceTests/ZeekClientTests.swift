@@ -130,9 +130,8 @@ struct ZeekClientTests {
     @Test func referenceOutputsWithoutAgentsOrDeployment() async throws {
         try Self.requireZeekClient()
         let port = try freeLoopbackPort()
-        // The failing deploy below waits out the agent's timeout (5 s) for the logger, then starts
-        // the manager: the controller's own timeout must leave room for both on a loaded machine,
-        // or it answers first, with no node results at all.
+        // The failing deploy below is answered at the agent's timeout (5 s after its first create):
+        // the controller's own timeout leaves room for that and the check on a loaded machine.
         try await Cluster.run(instances: [], requestTimeout: 25, controllerArguments: ["--websocket", "127.0.0.1:\(port)"]) { cluster in
             try await cluster.controllers[0].waitForOutput("zeek-client WebSocket endpoint listening")
             var result = try await Self.zeekClient(["restart"], port: port)
