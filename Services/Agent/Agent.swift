@@ -171,7 +171,7 @@ public actor Agent {
     ///
     /// Nothing running is stopped unless every node of the configuration passed its check;
     /// nodes then start role by role (``startOrder``), each role once the previous one
-    /// checked in or `requestTimeout` passed.
+    /// checked in, ended while starting, or `requestTimeout` passed.
     func deploy(_ config: Management.Configuration, reqid: String, force: Bool) async -> [Management.Result] {
         if config.id == configID && !force {
             return [Management.Result(reqid: reqid, instance: instance)]
@@ -239,11 +239,11 @@ public actor Agent {
     }
 
     /// Creates `nodes` on the supervisor role by role (``startOrder``), each role once the
-    /// previous one checked in or `requestTimeout` passed. Returns whether every node that was
-    /// created checked in in time.
+    /// previous one checked in, ended while starting, or `requestTimeout` passed. Returns
+    /// whether every node that was created checked in in time.
     ///
-    /// A node whose process ended while starting (a bad option, a missing interface) does not
-    /// hold up the next roles: it would not check in before the supervisor's back-off, and the
+    /// A node whose new process ended before it said hello (a bad option, a missing
+    /// interface) does not hold up the next roles: it would not check in before the supervisor's back-off, and the
     /// agent's answer must come before the controller's timeout (twice the agent's by default)
     /// with every node's outcome in it. Such a node has until one `requestTimeout` after the
     /// first create to check in, as every node has in Zeek's agent; then the answer says
@@ -252,6 +252,7 @@ public actor Agent {
         let began = clock.now
         let exitsBefore = Dictionary(nodes.map { ($0.name, self.nodes[$0.name]?.exits ?? 0) }, uniquingKeysWith: { first, _ in first })
         var failed: Set<String> = []
+        var endedWhileStarting: [Management.Node] = []
         var completed = true
         let roles = Self.startOrder(for: hostZeek?.backend).filter { role in nodes.contains { $0.role == role } }
         for role in roles {
@@ -265,16 +266,17 @@ public actor Agent {
                 completed = false
                 notifyLog("\(role.rawValue.lowercased()) nodes \(waitingFor(self).map(\.name).joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
             }
-            let ended = created.filter { self.nodes[$0.name]?.state != .running && self.nodes[$0.name]?.exits ?? 0 > exitsBefore[$0.name] ?? 0 }.map(\.name)
+            let ended = created.filter { self.nodes[$0.name]?.state != .running && self.nodes[$0.name]?.exits ?? 0 > exitsBefore[$0.name] ?? 0 }
+            endedWhileStarting += ended
             if !ended.isEmpty, role != roles.last {
-                notifyLog("\(role.rawValue.lowercased()) nodes \(ended.joined(separator: ", ")) ended while starting; starting the next nodes without waiting for them")
+                notifyLog("\(role.rawValue.lowercased()) nodes \(ended.map(\.name).joined(separator: ", ")) ended while starting; starting the next nodes without waiting for them")
             }
         }
-        let started = nodes.filter { [failed] in !failed.contains($0.name) }
-        let running = await changes.wait(until: max(began + settings.requestTimeout, clock.now)) {
-            started.allSatisfy { self.nodes[$0.name]?.state == .running }
+        // Only those: a node that said hello and ended later is reported as it is, as before.
+        let cameBack = await changes.wait(until: max(began + settings.requestTimeout, clock.now)) { [endedWhileStarting] in
+            endedWhileStarting.allSatisfy { self.nodes[$0.name]?.state == .running }
         }
-        return completed && running
+        return completed && cameBack
     }
 
     /// Stops `names` on the supervisor (everything it runs when nil: its state is unknown).
