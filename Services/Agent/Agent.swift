@@ -243,11 +243,11 @@ public actor Agent {
     /// whether every node that was created checked in in time.
     ///
     /// A node whose new process ended before it said hello (a bad option, a missing
-    /// interface) does not hold up the next roles: it would not check in before the supervisor's back-off, and the
-    /// agent's answer must come before the controller's timeout (twice the agent's by default)
-    /// with every node's outcome in it. Such a node has until one `requestTimeout` after the
-    /// first create to check in, as every node has in Zeek's agent; then the answer says
-    /// `request timed out` and carries the node's output.
+    /// interface) does not hold up the next roles: it would not check in before the
+    /// supervisor's back-off, and the agent's answer must come before the controller's timeout
+    /// (twice the agent's by default) with every node's outcome in it. Such a node has until
+    /// one `requestTimeout` after the first create to check in, as every node has in Zeek's
+    /// agent; then the answer says `request timed out` and carries the node's output.
     private func start(_ nodes: [Management.Node]) async -> Bool {
         let began = clock.now
         let exitsBefore = Dictionary(nodes.map { ($0.name, self.nodes[$0.name]?.exits ?? 0) }, uniquingKeysWith: { first, _ in first })
@@ -260,13 +260,13 @@ public actor Agent {
             failed.formUnion(await create(group))
             let created = group.filter { [failed] in !failed.contains($0.name) }
             let waitingFor = { (agent: isolated Agent) in
-                created.filter { agent.nodes[$0.name]?.state != .running && agent.nodes[$0.name]?.exits ?? 0 <= exitsBefore[$0.name] ?? 0 }
+                created.filter { agent.nodes[$0.name]?.state != .running && !agent.hasEnded($0.name, since: exitsBefore) }
             }
             if await !waitUntil(timeout: settings.requestTimeout, { waitingFor($0).isEmpty }) {
                 completed = false
                 notifyLog("\(role.rawValue.lowercased()) nodes \(waitingFor(self).map(\.name).joined(separator: ", ")) did not check in within \(settings.requestTimeout); starting the next nodes anyway")
             }
-            let ended = created.filter { self.nodes[$0.name]?.state != .running && self.nodes[$0.name]?.exits ?? 0 > exitsBefore[$0.name] ?? 0 }
+            let ended = created.filter { self.nodes[$0.name]?.state != .running && hasEnded($0.name, since: exitsBefore) }
             endedWhileStarting += ended
             if !ended.isEmpty, role != roles.last {
                 notifyLog("\(role.rawValue.lowercased()) nodes \(ended.map(\.name).joined(separator: ", ")) ended while starting; starting the next nodes without waiting for them")
@@ -277,6 +277,13 @@ public actor Agent {
             endedWhileStarting.allSatisfy { self.nodes[$0.name]?.state == .running }
         }
         return completed && cameBack
+    }
+
+    /// Whether a process of `name` ended since `exitsBefore`, a start's snapshot of every
+    /// node's ``OwnNode/exits``: the one test both the wait for a role and the report of the
+    /// nodes that ended while starting use, so the two always split the nodes alike.
+    private func hasEnded(_ name: String, since exitsBefore: [String: Int]) -> Bool {
+        (nodes[name]?.exits ?? 0) > (exitsBefore[name] ?? 0)
     }
 
     /// Stops `names` on the supervisor (everything it runs when nil: its state is unknown).

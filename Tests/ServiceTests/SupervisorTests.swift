@@ -16,16 +16,28 @@ struct SupervisorTests {
         let supervisor: ServiceProcess
         let agent: TestAgent
         let baseDirectory: URL
+        /// The node program written for this host (`nodeScript`), removed with the host.
+        let nodeScript: URL?
 
-        static func start(nodeCommand: String? = nil, extraArguments: [String] = []) async throws -> Host {
+        /// With `nodeScript`, the nodes are that shell script (real processes for failure cases)
+        /// instead of the stand-in.
+        static func start(nodeScript body: String? = nil, extraArguments: [String] = []) async throws -> Host {
             let broker = try await LocalBroker.start()
-            let base = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-test-\(UUID().uuidString)")
+            let name = "supervisor-test-\(UUID().uuidString)"
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent(name)
             var arguments = ["--brokers", broker.address, "--instance", "agent-t", "--base-dir", base.path, "--kill-after", "3", "--stop-interval", "1"]
-            if let nodeCommand { arguments += ["--node-command", nodeCommand] }
+            var script: URL?
+            if let body {
+                let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-node.sh")
+                try "#!/bin/sh\n\(body)\n".write(to: url, atomically: true, encoding: .utf8)
+                chmod(url.path, 0o755)
+                arguments += ["--node-command", url.path]
+                script = url
+            }
             let supervisor = try ServiceProcess("supervisor-service", arguments: arguments + extraArguments)
             try await supervisor.waitForOutput("supervisor-service ready")
             let agent = try await TestAgent(broker: broker, instance: "agent-t")
-            return Host(broker: broker, supervisor: supervisor, agent: agent, baseDirectory: base)
+            return Host(broker: broker, supervisor: supervisor, agent: agent, baseDirectory: base, nodeScript: script)
         }
 
         func create(_ config: Supervisor.NodeConfig) async throws -> String {
@@ -46,6 +58,7 @@ struct SupervisorTests {
             await agent.shutdown()
             broker.stop()
             try? FileManager.default.removeItem(at: baseDirectory)
+            if let nodeScript { try? FileManager.default.removeItem(at: nodeScript) }
         }
     }
 
@@ -54,14 +67,6 @@ struct SupervisorTests {
         "worker-1": Supervisor.ClusterEndpoint(role: .worker, host: .loopback),
         "worker-2": Supervisor.ClusterEndpoint(role: .worker, host: .loopback, interface: "eth0"),
     ]
-
-    /// A node program written as a shell script (real processes for failure cases).
-    static func script(_ body: String) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(UUID().uuidString).sh")
-        try "#!/bin/sh\n\(body)\n".write(to: url, atomically: true, encoding: .utf8)
-        chmod(url.path, 0o755)
-        return url.path
-    }
 
     @Test func createStatusRestartDestroy() async throws {
         let host = try await Host.start()
@@ -114,7 +119,7 @@ struct SupervisorTests {
     }
 
     @Test func aCommandThatCannotStartIsAnError() async throws {
-        let host = try await Host.start(nodeCommand: try Self.script("exit 0"))
+        let host = try await Host.start(nodeScript: "exit 0")
         // The command exists at start-up; make it vanish so the spawn itself fails.
         let command = host.supervisor.text.components(separatedBy: "nodes run ").last?.components(separatedBy: " in ").first ?? ""
         try FileManager.default.removeItem(atPath: command)
@@ -155,7 +160,7 @@ struct SupervisorTests {
     }
 
     @Test func crashLoopBacksOffAndReportsItsOutput() async throws {
-        let host = try await Host.start(nodeCommand: try Self.script("echo starting; echo \"fatal: no such interface $1$2\" >&2; exit 3"))
+        let host = try await Host.start(nodeScript: "echo starting; echo \"fatal: no such interface $1$2\" >&2; exit 3")
         #expect(try await host.create(Supervisor.NodeConfig(name: "broken", interface: "eth9")) == "")
         let exits = try await host.agent.waitFor(SupervisorNotification.NodeExit.self, count: 4, timeout: .seconds(20)) { $0.node == "broken" }
         #expect(exits[0].exit == "exited with status 3")
@@ -175,12 +180,12 @@ struct SupervisorTests {
     }
 
     @Test func nodeConfigurationIsApplied() async throws {
-        let node = try Self.script("""
+        let node = """
             echo "pwd=$(pwd) x=$X cluster=$CLUSTER_NODE args=$*"
             grep Cpus_allowed_list /proc/self/status >&2
             exec sleep 600
-            """)
-        let host = try await Host.start(nodeCommand: node)
+            """
+        let host = try await Host.start(nodeScript: node)
         let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
         let config = Supervisor.NodeConfig(
             name: "worker-2", directory: "spool-w2", stdoutFile: "out.log", stderrFile: "err.log", bareMode: true,
@@ -205,11 +210,11 @@ struct SupervisorTests {
     /// working directory; the environment carries the node's own configuration only. A layout
     /// of thousands of nodes in the environment would make execve fail (E2BIG past 128 KiB).
     @Test func aLargeLayoutReachesTheNodeThroughAFileInItsDirectory() async throws {
-        let node = try Self.script("""
+        let node = """
             echo "file=$(wc -c < supervised-node.json)"
             exec sleep 600
-            """)
-        let host = try await Host.start(nodeCommand: node)
+            """
+        let host = try await Host.start(nodeScript: node)
         var layout = Self.layout
         for index in 3..<3_000 { layout["worker-\(index)"] = Supervisor.ClusterEndpoint(role: .worker, host: .loopback) }
         let config = Supervisor.NodeConfig(name: "worker-1", cluster: layout)
@@ -231,7 +236,7 @@ struct SupervisorTests {
     }
 
     @Test func nodeIgnoringSIGTERMIsKilled() async throws {
-        let host = try await Host.start(nodeCommand: try Self.script("trap '' TERM\nwhile true; do sleep 0.1; done"))
+        let host = try await Host.start(nodeScript: "trap '' TERM\nwhile true; do sleep 0.1; done")
         #expect(try await host.create(Supervisor.NodeConfig(name: "stubborn")) == "")
         let pid = try await host.pid(of: "stubborn")
         let started = ContinuousClock.now
