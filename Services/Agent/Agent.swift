@@ -57,6 +57,9 @@ public actor Agent {
         /// How many of the node's processes ended, as the supervisor told: a start can tell a
         /// process that ended while starting from one that ended before.
         var exits = 0
+        /// Why the supervisor refused to create the node's process the last time it was asked
+        /// (no process then to say more); the node's Result carries it until a process starts.
+        var refusal: String?
     }
 
     let settings: Settings
@@ -230,8 +233,12 @@ public actor Agent {
         }
         for node in mine {
             let running = nodes[node.name]?.state == .running
-            let outputs = running ? nil : nodes[node.name]?.outputs.flatMap { try? JSONValue(encoding: $0) }
-            results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs, node: node.name))
+            // A node the supervisor would not create has no output: the Result says why instead,
+            // also as its stderr, where zeek-client shows a node's output (as for a failed check).
+            let refusal = running ? nil : nodes[node.name]?.refusal.map { "failed to create node \(node.name): \($0)" }
+            let outputs = running ? nil : (refusal.map { Management.NodeOutputs(stdout: "", stderr: $0) } ?? nodes[node.name]?.outputs)
+            results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs.flatMap { try? JSONValue(encoding: $0) },
+                                             error: refusal, node: node.name))
         }
         let runningCount = results.filter { $0.success && $0.node != nil }.count
         notifyLog("deployed configuration \(config.id): \(runningCount) of \(mine.count) nodes running")
@@ -382,7 +389,10 @@ public actor Agent {
         let (refused, _) = await askSupervisor(about: group) {
             SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend, archiver: archiver))
         }
-        for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
+        for name in refused.keys.sorted() {
+            nodes[name]?.refusal = refused[name]
+            notifyError("failed to create node \(name): \(refused[name]!)", node: name)
+        }
         return Set(refused.keys)
     }
 
@@ -578,6 +588,7 @@ public actor Agent {
         supervisorView = nil
         guard let node = nodes[name], node.pid != pid else { return }
         nodes[name]?.pid = pid
+        nodes[name]?.refusal = nil
         // The archiver is no Zeek node and says no hello: started is running.
         if node.config.role == .none, name == Self.archiverName {
             change(name, to: .running)

@@ -27,6 +27,17 @@ public struct AgentService: BusService {
         self.logger = logger
     }
 
+    /// What the agent of `instance` reads and writes: this host's partition of each topic it
+    /// reads, so what an agent reads does not grow with the fleet; its group is its own.
+    public static func participation(instance: String) -> BusParticipation {
+        BusParticipation(
+            consumes: [Topic.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify].map { $0.partition(of: instance) },
+            creates: [.agentAPI.notify, .agentAPI.replies, .legacyAgentAPI.notify],
+            group: "agent.\(instance)",
+            addressing: .targets([instance], orUntargeted: true)
+        )
+    }
+
     public func run(on bus: any MessageBus) async throws {
         let agent = Agent(settings: settings, bus: bus, clock: clock, metrics: metrics, logger: logger)
         let requests = RequestResponder.agentAPI(agent, metrics: metrics, logger: logger)

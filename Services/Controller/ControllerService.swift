@@ -20,6 +20,20 @@ public struct ControllerService: BusService {
         self.logger = logger
     }
 
+    /// What a controller named `name` reads and writes: the client requests, in the
+    /// `controller` group whose active member reads them; outside the group, the agents' side —
+    /// their answers (on the replies topic, and from agents of contract 2.0 in the partition of
+    /// this controller's name) and every agent's notifications.
+    public static func participation(name: String) -> BusParticipation {
+        BusParticipation(
+            consumes: [Topic.controllerAPI.whole, Topic.legacyControllerAPI.whole],
+            follows: [Topic.agentAPI.replies.whole, Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
+            creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
+            group: "controller", mayStandBy: true,
+            addressing: .targets([name], orUntargeted: true)
+        )
+    }
+
     public func run(on bus: any MessageBus) async throws {
         let work = BackgroundWork()
         let controller = Controller(settings: settings, bus: bus, clock: clock, work: work, logger: logger)

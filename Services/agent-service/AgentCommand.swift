@@ -76,11 +76,7 @@ struct AgentCommand: AsyncParsableCommand {
             name: instance,
             kafka: kafka,
             namespace: settings.namespace,
-            // This host's partition of each: what the agent reads does not grow with the fleet.
-            consumes: [Topic.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify].map { $0.partition(of: instance) },
-            creates: [.agentAPI.notify, .agentAPI.replies, .legacyAgentAPI.notify],
-            membership: .group(id: "agent.\(instance)"),
-            addressing: .targets([instance], orUntargeted: true),
+            participating: AgentService.participation(instance: instance),
             security: settings.security(.agent(instance: instance), onRejection: { metrics.messageRejected($0.reason.rawValue) })
         )
         var services: [any Service] = [

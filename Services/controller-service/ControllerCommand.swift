@@ -105,14 +105,7 @@ struct ControllerCommand: AsyncParsableCommand {
             name: name,
             kafka: settings.kafkaConfiguration(clientID: "controller-service.\(name)"),
             namespace: settings.namespace,
-            consumes: [Topic.controllerAPI.whole, Topic.legacyControllerAPI.whole],
-            // The agents' side, outside the group: the agents' answers (on the replies topic,
-            // and from agents of contract 2.0 in the partition of this controller's name), and
-            // every agent's notifications.
-            follows: [Topic.agentAPI.replies.whole, Topic.agentAPI.partition(of: name), Topic.agentAPI.notify.whole],
-            creates: [.controllerAPI.notify, .legacyControllerAPI.notify, .legacyAgentAPI, .legacyAgentAPI.notify, .controllerState],
-            membership: .group(id: "controller", mayStandBy: true),
-            addressing: .targets([name], orUntargeted: true),
+            participating: ControllerService.participation(name: name),
             security: settings.security(.controller, pendingEnrollments: pendingEnrollments)
         )
         if var websocket = try websocket.resolve() {

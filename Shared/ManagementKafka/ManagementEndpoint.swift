@@ -70,6 +70,14 @@ public struct EndpointConfiguration: Sendable {
         self.security = security
         self.lookback = lookback
     }
+
+    /// The endpoint of a service that takes part in the bus as `participation` declares.
+    public init(name: String, kafka: KafkaConfiguration, namespace: TopicNamespace, participating participation: BusParticipation,
+                security: MessageSecurity) {
+        self.init(name: name, kafka: kafka, namespace: namespace, consumes: participation.consumes, follows: participation.follows,
+                  creates: participation.creates, membership: .group(id: participation.group, mayStandBy: participation.mayStandBy),
+                  addressing: participation.addressing, security: security)
+    }
 }
 
 extension KafkaConfiguration {

@@ -163,6 +163,23 @@ struct AgentFlowTests {
         #expect(output.stderr == "ZEEK_MGMT_NODE_OPTIONS is not a JSON array of options")
     }
 
+    @Test func aNodeTheSupervisorWillNotCreateIsReportedWithTheSupervisorsReason() async throws {
+        let (cluster, host) = await agent()
+        defer { Task { await cluster.shutdown() } }
+        let reason = "failed to start node 'worker-1': exec /opt/zeek/bin/zeek: Permission denied"
+        host.refuseCreate(of: "worker-1", with: reason)
+        let results = try await ask(cluster, AgentAPI.DeployRequest.signed(reqid: "refused", config: oneHost())).results
+        let byNode = Dictionary(results.compactMap { result in result.node.map { ($0, result) } }, uniquingKeysWith: { first, _ in first })
+        #expect(["logger", "manager", "proxy"].allSatisfy { byNode[$0]?.success == true && byNode[$0]?.error == nil }, "\(results)")
+        // Not a timeout: the supervisor answered, and its answer is what the operator needs.
+        #expect(!results.contains { $0.node == nil && !$0.success }, "\(results)")
+        let refused = try #require(byNode["worker-1"])
+        #expect(!refused.success && refused.error == "failed to create node worker-1: \(reason)", "\(refused)")
+        // Also as its stderr, which zeek-client and zeek-mgmt show beside the node.
+        #expect(try refused.data?.decode(as: Management.NodeOutputs.self) == Management.NodeOutputs(stdout: "", stderr: "failed to create node worker-1: \(reason)"))
+        #expect(await cluster.client.first(AgentAPI.NotifyError.self) { $0.event.msg == "failed to create node worker-1: \(reason)" } != nil)
+    }
+
     @Test func standbyStopsEveryNode() async throws {
         let (cluster, host) = await agent()
         defer { Task { await cluster.shutdown() } }

@@ -115,6 +115,13 @@ public final class InMemoryBus: Sendable {
                         messageGuard: security.makeGuard(clock: clock, logger: logger), signingAs: signingAs)
     }
 
+    /// Connects an endpoint named `name` that takes part as `participation` declares, as the
+    /// service's executable does on Kafka: every topic it reads (whole: this bus has no
+    /// partitions), in its group.
+    public func connect(_ name: String, participating participation: BusParticipation, security: MessageSecurity) -> Endpoint {
+        connect(name, consumes: participation.topicsRead, membership: .group(participation.group), addressing: participation.addressing, security: security)
+    }
+
     /// Every message published on `topic` so far, in order, whoever it was for.
     public func messages(on topic: Topic) -> [InboundMessage] {
         state.withLock { $0.logs[topic] ?? [] }

@@ -44,8 +44,7 @@ public final class InProcessCluster: Sendable {
     /// `configure` changes its settings from those of the executable's defaults.
     @discardableResult
     public func startController(_ process: String = "controller", configure: (inout Controller.Settings) -> Void = { _ in }) -> InMemoryBus.Endpoint {
-        let endpoint = bus.connect("controller", consumes: [.controllerAPI, .legacyControllerAPI, .agentAPI, .agentAPI.replies, .agentAPI.notify],
-                                   membership: .group("controller"), addressing: .targets(["controller"], orUntargeted: true),
+        let endpoint = bus.connect("controller", participating: ControllerService.participation(name: "controller"),
                                    security: TestIdentities.shared.security(.controller, key: TestIdentities.shared.controller))
         var settings = Controller.Settings(name: "controller", requestTimeout: Self.requestTimeout, agentTimeout: Self.agentTimeout)
         configure(&settings)
@@ -67,8 +66,7 @@ public final class InProcessCluster: Sendable {
 
     /// Starts only the agent service of `instance` (its host keeps running).
     public func startAgentService(_ instance: String, configure: (inout Agent.Settings) -> Void = { _ in }) {
-        let endpoint = bus.connect(instance, consumes: [.agentAPI, .legacyAgentAPI, .supervisorAPI, .supervisorAPI.notify, .nodeAPI, .nodeAPI.notify],
-                                   membership: .group("agent.\(instance)"), addressing: .targets([instance], orUntargeted: true),
+        let endpoint = bus.connect(instance, participating: AgentService.participation(instance: instance),
                                    security: TestIdentities.shared.security(.agent(instance: instance), key: TestIdentities.shared.host(instance)))
         var settings = Agent.Settings(instance: instance, requestTimeout: .seconds(5), heartbeat: .seconds(5), host: IPAddress("10.0.0.1")!)
         configure(&settings)

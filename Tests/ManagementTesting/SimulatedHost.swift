@@ -24,6 +24,8 @@ public final class SimulatedHost: BusService {
         var failingChecks: [String: String] = [:]
         /// Nodes whose every process ends at once, with this on stderr.
         var failingStarts: [String: String] = [:]
+        /// Nodes the supervisor will not create, with its reason.
+        var refusedCreates: [String: String] = [:]
         var silent = false
         /// Node names in the order the supervisor was asked to create them.
         var created: [String] = []
@@ -54,6 +56,12 @@ public final class SimulatedHost: BusService {
     /// `stderr` as its output (an option it cannot read, an interface that is missing).
     public func failStart(of node: String, with stderr: String) {
         state.withLock { $0.failingStarts[node] = stderr }
+    }
+
+    /// From now on the supervisor refuses to create `node`, answering `reason` (a program it
+    /// cannot run, a directory it cannot make): no process starts, none ends.
+    public func refuseCreate(of node: String, with reason: String) {
+        state.withLock { $0.refusedCreates[node] = reason }
     }
 
     /// From now on the supervisor does not answer (`true`), or answers again.
@@ -104,16 +112,18 @@ public final class SimulatedHost: BusService {
             case SupervisorControl.CreateRequest.eventName:
                 guard let request = try? message.decode(SupervisorControl.CreateRequest.self).event else { continue }
                 let name = request.node.name
-                let pid: Int? = state.withLock { state in
+                // The new process's pid, or why the supervisor refuses to start one.
+                let created: (pid: Int?, refusal: String) = state.withLock { state in
                     state.created.append(name)
-                    guard state.nodes[name] == nil else { return nil }
+                    if let reason = state.refusedCreates[name] { return (nil, reason) }
+                    guard state.nodes[name] == nil else { return (nil, "node with name '\(name)' already exists") }
                     state.nextPID += 1
                     state.nodes[name] = state.nextPID
                     state.configs[name] = request.node
-                    return state.nextPID
+                    return (state.nextPID, "")
                 }
-                guard let pid else {
-                    answer(SupervisorControl.CreateResponse(reqid: request.reqid, result: "node with name '\(name)' already exists"), to: message, on: bus)
+                guard let pid = created.pid else {
+                    answer(SupervisorControl.CreateResponse(reqid: request.reqid, result: created.refusal), to: message, on: bus)
                     continue
                 }
                 started(name, pid: pid, on: bus)
