@@ -57,8 +57,9 @@ public actor Agent {
         /// How many of the node's processes ended, as the supervisor told: a start can tell a
         /// process that ended while starting from one that ended before.
         var exits = 0
-        /// Why the supervisor refused to create the node's process the last time it was asked
-        /// (no process then to say more); the node's Result carries it until a process starts.
+        /// Why the supervisor refused (or did not answer) the node's last create, while no
+        /// process of it is known: the node's Result carries it instead of an output. Any sign
+        /// of a process (its start, its hello, its exit) clears it.
         var refusal: String?
     }
 
@@ -213,6 +214,7 @@ public actor Agent {
             if var known = previous[name], known.pid == status.pid {
                 // The same process as before: what the agent knows of it still holds.
                 known.config = nodes[name]?.config ?? known.config
+                known.refusal = nil
                 nodes[name] = known
             } else {
                 nodes[name]?.pid = status.pid
@@ -389,10 +391,12 @@ public actor Agent {
         let (refused, _) = await askSupervisor(about: group) {
             SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend, archiver: archiver))
         }
-        for name in refused.keys.sorted() {
-            nodes[name]?.refusal = refused[name]
-            notifyError("failed to create node \(name): \(refused[name]!)", node: name)
+        for node in group where nodes[node.name]?.pid == nil {
+            // A create that timed out may still have started a process: if one was reported
+            // meanwhile, what it says (hello, exit, output) is the node's story, not this.
+            nodes[node.name]?.refusal = refused[node.name]
         }
+        for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
         return Set(refused.keys)
     }
 
@@ -579,6 +583,7 @@ public actor Agent {
     /// come first; the pids tie them together.
     func nodeSaidHello(_ name: String, pid: Int?) {
         guard nodes[name] != nil else { return }
+        nodes[name]?.refusal = nil
         nodes[name]?.helloPID = pid
         if let pid { nodes[name]?.pid = pid }
         change(name, to: .running)
@@ -586,9 +591,9 @@ public actor Agent {
 
     func nodeStarted(_ name: String, pid: Int) {
         supervisorView = nil
+        nodes[name]?.refusal = nil
         guard let node = nodes[name], node.pid != pid else { return }
         nodes[name]?.pid = pid
-        nodes[name]?.refusal = nil
         // The archiver is no Zeek node and says no hello: started is running.
         if node.config.role == .none, name == Self.archiverName {
             change(name, to: .running)
@@ -611,6 +616,7 @@ public actor Agent {
     func nodeExited(_ name: String, pid: Int?, outputs: Management.NodeOutputs, exit: String? = nil, reason: SupervisorNotification.NodeExit.Reason? = nil) {
         supervisorView = nil
         guard let current = nodes[name]?.pid, pid == nil || pid == current else { return }
+        nodes[name]?.refusal = nil
         nodes[name]?.outputs = outputs
         nodes[name]?.lastExit = exit
         nodes[name]?.exits += 1

@@ -1,9 +1,10 @@
 /// How one kind of service takes part in the bus: what it reads, what it writes that nobody
 /// it reads creates, the group it joins and the targets it accepts.
 ///
-/// Each service declares it once, beside its code (``topics`` of the controller, the agent),
-/// and both its executable, on Kafka, and the in-process cluster, on the in-memory bus,
-/// connect with that declaration: a topic added for one is read by the other too.
+/// Each service declares it once, beside its code (`ControllerService.participation(name:)`,
+/// `AgentService.participation(instance:)`), and both its executable, on Kafka, and the
+/// in-process cluster, on the in-memory bus, connect with that declaration: a topic added for
+/// one is read by the other too.
 public struct BusParticipation: Sendable, Hashable {
     /// What it reads under its group.
     public var consumes: [TopicReading]

@@ -178,6 +178,11 @@ struct AgentFlowTests {
         // Also as its stderr, which zeek-client and zeek-mgmt show beside the node.
         #expect(try refused.data?.decode(as: Management.NodeOutputs.self) == Management.NodeOutputs(stdout: "", stderr: "failed to create node worker-1: \(reason)"))
         #expect(await cluster.client.first(AgentAPI.NotifyError.self) { $0.event.msg == "failed to create node worker-1: \(reason)" } != nil)
+
+        // Mended on the host: the next deploy starts it, and nothing of the old refusal remains.
+        host.refuseCreate(of: "worker-1", with: nil)
+        let again = try await deploy(cluster, oneHost(id: "mended"))
+        #expect(again.filter { $0.node != nil }.count == 4 && again.allSatisfy { $0.success && $0.error == nil && $0.data == nil }, "\(again)")
     }
 
     @Test func standbyStopsEveryNode() async throws {

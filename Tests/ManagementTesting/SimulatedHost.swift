@@ -59,8 +59,9 @@ public final class SimulatedHost: BusService {
     }
 
     /// From now on the supervisor refuses to create `node`, answering `reason` (a program it
-    /// cannot run, a directory it cannot make): no process starts, none ends.
-    public func refuseCreate(of node: String, with reason: String) {
+    /// cannot run, a directory it cannot make): no process starts, none ends. Nil: it creates
+    /// the node again.
+    public func refuseCreate(of node: String, with reason: String?) {
         state.withLock { $0.refusedCreates[node] = reason }
     }
 
