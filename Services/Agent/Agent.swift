@@ -57,9 +57,9 @@ public actor Agent {
         /// How many of the node's processes ended, as the supervisor told: a start can tell a
         /// process that ended while starting from one that ended before.
         var exits = 0
-        /// Why the supervisor refused (or did not answer) the node's last create, while no
-        /// process of it is known: the node's Result carries it instead of an output. Any sign
-        /// of a process (its start, its hello, its exit) clears it.
+        /// Why the supervisor refused (or did not answer) the node's last create, as told in
+        /// `notify_error`, while no process of it is known: the node's Result carries it instead
+        /// of an output. Any sign of a process (its start, its hello, its exit) clears it.
         var refusal: String?
     }
 
@@ -144,11 +144,7 @@ public actor Agent {
         }
         let view = await status
         let zeek = answers.lazy.compactMap { answer in answer.zeekVersion.flatMap { version in answer.clusterBackend.map { (version: version, backend: $0) } } }.first
-        let failures = refused.keys.sorted().map { name in
-            // Zeek's text also as the node's stderr, where zeek-client shows a node's output.
-            let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: refused[name]!))
-            return Management.Result(reqid: reqid, success: false, instance: instance, data: output, error: refused[name], node: name)
-        }
+        let failures = refused.keys.sorted().map { failure(of: $0, saying: refused[$0]!, reqid: reqid) }
         guard failures.isEmpty else {
             for failure in failures { notifyError("node \(failure.node ?? "-") of configuration \(config.id) fails its check: \(failure.error ?? "")", node: failure.node ?? "") }
             return failures
@@ -234,13 +230,15 @@ public actor Agent {
             results.append(Management.Result(reqid: reqid, success: false, instance: instance, error: "request timed out"))
         }
         for node in mine {
-            let running = nodes[node.name]?.state == .running
-            // A node the supervisor would not create has no output: the Result says why instead,
-            // also as its stderr, where zeek-client shows a node's output (as for a failed check).
-            let refusal = running ? nil : nodes[node.name]?.refusal.map { "failed to create node \(node.name): \($0)" }
-            let outputs = running ? nil : (refusal.map { Management.NodeOutputs(stdout: "", stderr: $0) } ?? nodes[node.name]?.outputs)
-            results.append(Management.Result(reqid: reqid, success: running, instance: instance, data: outputs.flatMap { try? JSONValue(encoding: $0) },
-                                             error: refusal, node: node.name))
+            if nodes[node.name]?.state == .running {
+                results.append(Management.Result(reqid: reqid, instance: instance, node: node.name))
+            } else if let refusal = nodes[node.name]?.refusal {
+                // Never created, so without output: the Result says why instead.
+                results.append(failure(of: node.name, saying: refusal, reqid: reqid))
+            } else {
+                let outputs = nodes[node.name]?.outputs.flatMap { try? JSONValue(encoding: $0) }
+                results.append(Management.Result(reqid: reqid, success: false, instance: instance, data: outputs, node: node.name))
+            }
         }
         let runningCount = results.filter { $0.success && $0.node != nil }.count
         notifyLog("deployed configuration \(config.id): \(runningCount) of \(mine.count) nodes running")
@@ -286,6 +284,14 @@ public actor Agent {
             endedWhileStarting.allSatisfy { self.nodes[$0.name]?.state == .running }
         }
         return completed && cameBack
+    }
+
+    /// A failed Result for node `name` that has no output of its own (it failed its check, or
+    /// was never created): `text` as its error, and also as its stderr, where zeek-client shows
+    /// a node's output.
+    private func failure(of name: String, saying text: String, reqid: String) -> Management.Result {
+        let output = try? JSONValue(encoding: Management.NodeOutputs(stdout: "", stderr: text))
+        return Management.Result(reqid: reqid, success: false, instance: instance, data: output, error: text, node: name)
     }
 
     /// Whether a process of `name` ended since `exitsBefore`, a start's snapshot of every
@@ -391,12 +397,13 @@ public actor Agent {
         let (refused, _) = await askSupervisor(about: group) {
             SupervisorControl.CreateRequest(reqid: UUID().uuidString, node: nodeConfig(for: $0, layout: layout, backend: clusterBackend, archiver: archiver))
         }
+        let refusals = Dictionary(uniqueKeysWithValues: refused.map { name, reason in (name, "failed to create node \(name): \(reason)") })
         for node in group where nodes[node.name]?.pid == nil {
             // A create that timed out may still have started a process: if one was reported
             // meanwhile, what it says (hello, exit, output) is the node's story, not this.
-            nodes[node.name]?.refusal = refused[node.name]
+            nodes[node.name]?.refusal = refusals[node.name]
         }
-        for name in refused.keys.sorted() { notifyError("failed to create node \(name): \(refused[name]!)", node: name) }
+        for name in refusals.keys.sorted() { notifyError(refusals[name]!, node: name) }
         return Set(refused.keys)
     }
 
