@@ -22,12 +22,12 @@ struct AgentTests {
         let controller: TestAgent
         let baseDirectory: URL
 
-        static func start(agentArguments: [String] = []) async throws -> Host {
+        static func start(agentArguments: [String] = [], supervisorArguments: [String] = []) async throws -> Host {
             let broker = try await LocalBroker.start()
             let base = FileManager.default.temporaryDirectory.appendingPathComponent("agent-test-\(UUID().uuidString)")
             let supervisor = try ServiceProcess("supervisor-service", arguments: [
                 "--brokers", broker.address, "--instance", "agent-t", "--base-dir", base.path, "--kill-after", "3", "--stop-interval", "1",
-            ])
+            ] + supervisorArguments)
             let agent = try ServiceProcess("agent-service", arguments: [
                 "--brokers", broker.address, "--instance", "agent-t", "--heartbeat", "1", "--request-timeout", "8",
             ] + agentArguments)
@@ -133,6 +133,26 @@ struct AgentTests {
         #expect(outputs.stderr.contains("\(Management.Option.environmentVariable) is not a JSON array of options"), "\(outputs)")
         let others = results.filter { $0.node != nil && $0.node != "worker-broken" }
         #expect(others.count == 3 && others.allSatisfy { $0.success }, "\(results)")
+        try await host.stop()
+    }
+
+    /// The supervisor cannot start the node program (it vanished after the supervisor started):
+    /// the deploy's Result for each node says so, where a bare failure said nothing before.
+    @Test func nodesTheSupervisorCannotCreateAreReportedWithItsReason() async throws {
+        let program = FileManager.default.temporaryDirectory.appendingPathComponent("agent-test-node-\(UUID().uuidString).sh")
+        try "#!/bin/sh\nexec sleep 600\n".write(to: program, atomically: true, encoding: .utf8)
+        chmod(program.path, 0o755)
+        let host = try await Host.start(supervisorArguments: ["--node-command", program.path])
+        try FileManager.default.removeItem(at: program)
+        let results = try await host.deploy(Self.config())
+        let byNode = Dictionary(uniqueKeysWithValues: results.compactMap { result in result.node.map { ($0, result) } })
+        #expect(Set(byNode.keys) == ["manager", "logger", "worker-1"], "\(results)")
+        #expect(!results.contains { $0.node == nil && !$0.success }, "the supervisor answered: no timeout. \(results)")
+        for (name, result) in byNode {
+            let expected = "failed to create node \(name): failed to start node '\(name)': exec \(program.path): No such file or directory"
+            #expect(!result.success && result.error == expected, "\(result)")
+            #expect(try result.data?.decode(as: Management.NodeOutputs.self).stderr == expected)
+        }
         try await host.stop()
     }
 
