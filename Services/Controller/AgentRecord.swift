@@ -50,10 +50,3 @@ struct AgentRecord: Sendable {
         syncingSince = nil
     }
 }
-
-extension [String: AgentRecord] {
-    /// The names of the agents for which `condition` holds.
-    func names(where condition: (AgentRecord) -> Bool) -> Set<String> {
-        Set(compactMap { condition($0.value) ? $0.key : nil })
-    }
-}

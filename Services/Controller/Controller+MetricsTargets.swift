@@ -37,11 +37,11 @@ extension Controller {
             return .unavailable("controller \(name) stands by: the active controller of the group serves the metrics targets")
         }
         guard restored else { return .unavailable("controller \(name) is restoring its configurations") }
-        guard !learningNodeStates else {
+        guard !runState.learning else {
             return .unavailable("controller \(name) took over and is asking the agents how the nodes are")
         }
         guard let deployed else { return .targets(count: 0, document: MetricsTargets.document([])) }
-        let groups = MetricsTargets.groups(of: deployed, states: nodeStates, hosts: knownHosts)
+        let groups = MetricsTargets.groups(of: deployed, states: runState.states, hosts: knownHosts)
         return .targets(count: groups.count, document: MetricsTargets.document(groups))
     }
 }

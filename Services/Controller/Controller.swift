@@ -72,16 +72,8 @@ public actor Controller {
     let logger: Logger
     let changes: ChangeSignal
 
-    /// Every agent checked in or configured.
-    var agents: [String: AgentRecord] = [:]
-    /// The latest check-in of every agent heard while standing by, with its publish time: a
-    /// controller that takes over knows the fleet at once instead of after a heartbeat.
-    private var heardWhileStandingBy: [String: (hello: AgentAPI.NotifyAgentHello, publishedAt: Double)] = [:]
-    /// Check-ins refused for ``Settings/maximumAgents`` since the last warning about them, and
-    /// when that was: refusals are logged at most once a minute.
-    var refusedCheckIns = (count: 0, lastWarning: ContinuousClock.Instant?.none)
-    /// Whether `notify_agents_ready` was published for the configured agents as they are.
-    var announcedReady = false
+    /// The agents, checked in or configured, and where the controller stands with each.
+    var roster: AgentRoster
     /// The deploy under way: its request and the instances of its configuration.
     var pendingDeploy: (reqid: String, instances: Set<String>)?
     var staged: Management.Configuration?
@@ -93,14 +85,8 @@ public actor Controller {
     /// Hosts enrolled through the controller (not the trust file), by instance: their keys'
     /// trust-file form. Persisted with the configurations.
     var enrolled: [String: String] = [:]
-    /// The last known state of each node of the deployed configuration: from the deploy's
-    /// results, then from the agents' `notify_change`s.
-    var nodeStates: [String: Management.State] = [:]
-    /// Whether `notify_cluster_running` was published since the cluster last ran in full.
-    var announcedRunning = false
-    /// Whether the controller, having taken over, is still asking the agents how the deployed
-    /// nodes are: until they answer, it does not know which run.
-    var learningNodeStates = false
+    /// How the deployed nodes run, and whether the cluster was announced running in full.
+    var runState = ClusterRunState()
     /// When the metrics targets were last published, and whether a later publication is due.
     var metricsTargetsPublication = MetricsTargetsPublication()
     /// Restoring the persisted configurations, once per activation.
@@ -128,6 +114,7 @@ public actor Controller {
         requester = Requester(bus: bus, clock: clock)
         store = ConfigurationStore(bus: bus, logger: logger)
         changes = ChangeSignal(clock: clock)
+        roster = AgentRoster(maximumAgents: settings.maximumAgents, agentTimeout: settings.agentTimeout)
     }
 
     var name: String { settings.name }
@@ -170,12 +157,12 @@ public actor Controller {
                 readyToDeploy = staged.flatMap(readyToDeploy(_:))
                 deployed = restored.deployed?.config
                 // Which nodes run is known once the agents answered (learnNodeStates).
-                learningNodeStates = deployed.map { !$0.nodes.isEmpty } ?? false
+                runState.restored(deployed: deployed)
                 signatures = [:]
                 for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
                 enrolled = restored.enrolled
                 trustEnrolledHosts()
-                for instance in restored.deployed?.config.instances ?? [] { agents[instance.name, default: AgentRecord()].configured = instance }
+                roster.restore(configured: restored.deployed?.config.instances ?? [])
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
                 ])
@@ -203,8 +190,7 @@ public actor Controller {
     func standBy() {
         restoration?.cancel()
         restoration = nil
-        agents = [:]
-        announcedReady = false
+        roster.standBy()
         metricsTargetsChanged()
         logger.notice("standing by: another controller of the group is active")
     }
@@ -212,26 +198,14 @@ public actor Controller {
     /// An agent's check-in: acted on by the active controller once its configurations are
     /// restored; until then (standing by, taking over) kept, and taken up when it is.
     func heard(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
-        guard isActive && restored else {
-            guard heardWhileStandingBy[hello.instance] != nil || heardWhileStandingBy.count < settings.maximumAgents else {
-                refuseCheckIn(of: hello.instance)
-                return
-            }
-            heardWhileStandingBy[hello.instance] = (hello, timestamp)
-            return
-        }
-        agentCheckedIn(hello, publishedAt: timestamp)
+        perform(roster.heard(hello, publishedAt: timestamp, acting: isActive && restored, cluster: clusterForCheckIns, at: moment))
     }
 
     /// The check-ins kept while not acting on them, acted on now (those still recent enough):
     /// once active and restored, or as the restoration that makes the controller active ends.
     private func takeUpCheckInsHeard(activating: Bool = false) {
         guard (isActive || activating) && restored else { return }
-        let heard = heardWhileStandingBy
-        heardWhileStandingBy = [:]
-        for (hello, publishedAt) in heard.values.sorted(by: { $0.hello.instance < $1.hello.instance }) {
-            agentCheckedIn(hello, publishedAt: publishedAt)
-        }
+        perform(roster.takeUpCheckInsHeard(cluster: clusterForCheckIns, at: moment))
     }
 
     func setActive(_ active: Bool) {
@@ -250,8 +224,8 @@ public actor Controller {
         guard let activeSince else { return }
         let settled = activeSince + settings.agentTimeout / 3
         guard clock.now < settled else { return }
-        let configured = agents.names { $0.configured != nil }
-        _ = await changes.wait(until: min(settled, deadline)) { configured.isSubset(of: self.agents.names(where: condition)) }
+        let configured = roster.names { $0.configured != nil }
+        _ = await changes.wait(until: min(settled, deadline)) { configured.isSubset(of: self.roster.names(where: condition)) }
     }
 
     /// The controller's periodic look at its agents: marks lost ones, and brings in line those
@@ -267,8 +241,7 @@ public actor Controller {
     // MARK: Requests
 
     func instances(reqid: String) -> Management.Result {
-        let instances = agents.values.compactMap(\.checkIn?.instance).sorted()
-        return Management.Result(reqid: reqid, data: try? JSONValue(encoding: instances))
+        Management.Result(reqid: reqid, data: try? JSONValue(encoding: roster.checkedInInstances))
     }
 
     /// Stages `config`, kept with `signature`, the operator's signed request that carried it.
@@ -350,7 +323,7 @@ public actor Controller {
         }
         enrolled = hosts
         trustEnrolledHosts()
-        enrollment.pending.remove(instance)
+        _ = enrollment.pending.remove(instance)
         logger.notice("enrolled host \(instance)", metadata: ["key": "\(pending.key)"])
         return Management.Result(reqid: reqid, data: .string("\(instance) is enrolled"))
     }
@@ -395,8 +368,8 @@ public actor Controller {
         let config = prepared
         if let refused = await check(config, reqid: reqid, deadline: deadline) { return refused }
         // Every agent of the configuration answered its check: that answer stands for the welcome.
-        adoptInstances(of: config, answeredCheck: true)
-        let names = agents.names { $0.configured != nil }
+        perform(roster.adopt(config.instances, answeredCheck: true, at: clock.now))
+        let names = roster.names { $0.configured != nil }
         logger.info("deploying configuration \(config.id) to \(names.count) instances")
 
         var results: [Management.Result] = []
@@ -416,7 +389,7 @@ public actor Controller {
             // Only an agent whose every Result succeeded surely took the configuration on (one
             // whose check failed kept what it ran); the others are asked again afterwards.
             for answer in answers {
-                agents[answer.agent]?.runs = answer.response?.results.allSatisfy(\.success) == true ? config.id : nil
+                roster.deployAnswered(by: answer.agent, configuration: config.id, tookItOn: answer.response?.results.allSatisfy(\.success) == true)
             }
             results = answers.flatMap { $0.results(reqid: reqid, \.results) }
             let silent = answers.filter { $0.failure != nil }.map(\.agent)
@@ -433,11 +406,7 @@ public actor Controller {
         deployed = config
         logger.info("deployed configuration \(config.id)")
         let running = Set(results.filter { $0.success }.compactMap(\.node))
-        nodeStates = Dictionary(config.nodes.map { ($0.name, running.contains($0.name) ? .running : .pending) }, uniquingKeysWith: { first, _ in first })
-        // The deploy's results say how every node is: nothing is left to learn from the agents.
-        learningNodeStates = false
-        announcedRunning = false
-        announceRunningIfComplete()
+        announce(runState.deployed(config, running: running))
         return results + [Management.Result(reqid: reqid, data: .string(config.id))]
     }
 
@@ -466,15 +435,15 @@ public actor Controller {
     /// or ready); nil once they are, else at `deadline` a timed-out Result for each one missing.
     private func agentsMissing(_ names: Set<String>, where condition: @escaping @Sendable (AgentRecord) -> Bool, for config: Management.Configuration,
                                reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result]? {
-        guard await !changes.wait(until: deadline, for: { names.isSubset(of: agents.names(where: condition)) }) else { return nil }
-        let missing = names.subtracting(agents.names(where: condition)).sorted()
+        guard await !changes.wait(until: deadline, for: { names.isSubset(of: roster.names(where: condition)) }) else { return nil }
+        let missing = names.subtracting(roster.names(where: condition)).sorted()
         logger.warning("deployment \(config.id) timed out: agents \(missing.joined(separator: ", ")) did not check in")
         return missing.map { Management.Result(reqid: reqid, success: false, instance: $0, error: RequestFailure.timedOut.description) }
     }
 
     func nodes(reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
         await awaitAgentsAfterTakeover(\.isCheckedIn, deadline: deadline)
-        let checkedIn = agents.names(where: \.isCheckedIn)
+        let checkedIn = roster.names(where: \.isCheckedIn)
         guard !checkedIn.isEmpty else {
             return [Management.Result(reqid: reqid, success: false, error: "no instances connected")]
         }
@@ -483,7 +452,7 @@ public actor Controller {
     }
 
     func idValue(_ id: String, nodes requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
-        guard agents.values.contains(where: { $0.configured != nil }) else {
+        guard !roster.names(where: { $0.configured != nil }).isEmpty else {
             return [Management.Result(reqid: reqid, success: false, error: "no cluster deployed")]
         }
         let (valid, unknown) = partition(requested, reqid: reqid)
@@ -496,7 +465,7 @@ public actor Controller {
     }
 
     func restart(_ requested: Set<String>, reqid: String, deadline: ContinuousClock.Instant) async -> [Management.Result] {
-        guard agents.values.contains(where: \.isCheckedIn) else {
+        guard !roster.names(where: \.isCheckedIn).isEmpty else {
             return [Management.Result(reqid: reqid, success: false, error: "no instances connected")]
         }
         guard deployed != nil else {
@@ -521,7 +490,7 @@ public actor Controller {
     }
 
     private var readyConfiguredAgents: [String] {
-        agents.names { $0.isReady && $0.configured != nil }.sorted()
+        roster.names { $0.isReady && $0.configured != nil }.sorted()
     }
 
     // MARK: The cluster's state
@@ -531,42 +500,32 @@ public actor Controller {
     /// running in full is announced once, and again after every return to it.
     private func learnNodeStates() async {
         guard let deployed, !deployed.nodes.isEmpty else { return }
-        nodeStates = Dictionary(deployed.nodes.map { ($0.name, .pending) }, uniquingKeysWith: { first, _ in first })
-        announcedRunning = false
+        runState.startLearning(deployed)
         defer {
-            if self.deployed?.id == deployed.id, learningNodeStates {
-                learningNodeStates = false
-                metricsTargetsChanged()
-            }
+            if self.deployed?.id == deployed.id, runState.finishLearning() { metricsTargetsChanged() }
         }
-        let names = agents.names { $0.configured != nil }
+        let names = roster.names { $0.configured != nil }
         // A controller that just took over hears the agents' heartbeats within one interval.
-        _ = await changes.wait(until: clock.now + settings.agentTimeout) { names.isSubset(of: self.agents.names(where: \.isCheckedIn)) }
+        _ = await changes.wait(until: clock.now + settings.agentTimeout) { names.isSubset(of: self.roster.names(where: \.isCheckedIn)) }
         let results = await nodes(reqid: UUID().uuidString, deadline: clock.now + settings.requestTimeout)
         let statuses = results.compactMap { try? $0.data?.decode(as: [Management.NodeStatus].self) }.joined()
         guard self.deployed?.id == deployed.id else { return } // a deploy meanwhile knows better
-        for status in statuses where nodeStates[status.node] == .pending { nodeStates[status.node] = status.state }
-        announceRunningIfComplete()
+        announce(runState.learned(statuses, of: deployed))
     }
 
     /// A node's state changed on its agent.
     func nodeChanged(_ node: String, to state: Management.State) {
-        guard nodeStates[node] != nil else { return }
-        nodeStates[node] = state
-        announceRunningIfComplete()
+        guard runState.states[node] != nil else { return }
+        announce(runState.node(node, changedTo: state, in: deployed))
     }
 
-    private func announceRunningIfComplete() {
+    /// Publishes `notify_cluster_running` if the run state says it is due; the metrics targets
+    /// follow the nodes' states either way.
+    private func announce(_ running: ControllerAPI.NotifyClusterRunning?) {
         metricsTargetsChanged()
-        guard let deployed, !deployed.nodes.isEmpty else { return }
-        let allRunning = deployed.nodes.allSatisfy { nodeStates[$0.name] == .running }
-        if !allRunning {
-            announcedRunning = false
-        } else if !announcedRunning {
-            announcedRunning = true
-            logger.notice("every node of configuration \(deployed.id) runs (\(deployed.nodes.count) nodes)")
-            bus.enqueue(ControllerAPI.NotifyClusterRunning(configID: deployed.id, nodes: deployed.nodes.count), to: .controllerAPI.notify)
-        }
+        guard let running else { return }
+        logger.notice("every node of configuration \(running.configID) runs (\(running.nodes) nodes)")
+        bus.enqueue(running, to: .controllerAPI.notify)
     }
 
     // MARK: Talking to agents
