@@ -374,7 +374,7 @@ let package = Package(
             name: "InProcessTests",
             dependencies: [
                 "ManagementTesting", "ManagementController", "ManagementAgent", "NodeSupervision",
-                "ManagementMessaging", "ManagementTypes", "ClusterConfiguration",
+                "ManagementMessaging", "ManagementTypes", "ClusterConfiguration", "MessageSigning",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),

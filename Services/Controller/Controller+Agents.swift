@@ -74,7 +74,7 @@ extension Controller {
         guard pendingDeploy == nil, let deployed else { return }
         for name in roster.agentsToBringInLine(with: deployed.id, retryAfter: settings.requestTimeout, at: clock.now) {
             logger.info("sending agent \(name) the deployed configuration \(deployed.id)")
-            let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed, configSignature: signatures[deployed.id])
+            let request = AgentAPI.DeployRequest(reqid: UUID().uuidString, config: deployed, configSignature: held.signature(of: deployed.id))
             let deadline = clock.now + settings.requestTimeout
             work.submit {
                 do throws(RequestFailure) {

@@ -76,34 +76,24 @@ public actor Controller {
     var roster: AgentRoster
     /// The deploy under way: its request and the instances of its configuration.
     var pendingDeploy: (reqid: String, instances: Set<String>)?
-    var staged: Management.Configuration?
-    var readyToDeploy: Management.Configuration?
-    var deployed: Management.Configuration?
-    /// The operators' signatures of the staged and deployed configurations, by configuration
-    /// id: sent with a configuration to the agents, which run nothing unsigned.
-    var signatures: [String: SignedRecord] = [:]
-    /// Hosts enrolled through the controller (not the trust file), by instance: their keys'
-    /// trust-file form. Persisted with the configurations.
-    var enrolled: [String: String] = [:]
+    /// The staged and deployed configurations, their signatures and the enrolled hosts.
+    private(set) var held = HeldConfigurations()
     /// How the deployed nodes run, and whether the cluster was announced running in full.
     var runState = ClusterRunState()
     /// When the metrics targets were last published, and whether a later publication is due.
     var metricsTargetsPublication = MetricsTargetsPublication()
+    /// Whether it is the active controller of its group, and holds its configurations.
+    private(set) var activation = Activation()
     /// Restoring the persisted configurations, once per activation.
     private var restoration: Task<Void, Never>?
-    /// Whether the configurations of this activation are restored.
-    private(set) var restored = false
-    /// Why the last attempt to restore them failed.
-    private var restorationProblem: String?
-    /// Whether the group made this controller the one that reads the topics.
-    private(set) var isActive = false
-    /// Whether its requests to agents still get their answers: from becoming active (restoring
-    /// its configurations, when it starts asking the agents) until it stands by, rebalances of
-    /// the group included (it is briefly not active then, and keeps its requests in flight). A
-    /// controller that stood by acts on no late answer: what it asked now belongs to the active one.
-    var takesAgentAnswers: Bool { restoration != nil }
-    /// When it last became the active one.
-    private var activeSince: ContinuousClock.Instant?
+
+    var staged: Management.Configuration? { held.staged }
+    var readyToDeploy: Management.Configuration? { held.readyToDeploy }
+    var deployed: Management.Configuration? { held.deployed }
+    var isActive: Bool { activation.isActive }
+    var restored: Bool { activation.restored }
+    /// See ``Activation/takesAgentAnswers``.
+    var takesAgentAnswers: Bool { activation.takesAgentAnswers }
 
     init(settings: Settings, bus: any MessageBus, clock: any ManagementClock, work: BackgroundWork, logger: Logger) {
         self.settings = settings
@@ -132,19 +122,15 @@ public actor Controller {
     /// state topic cannot be read, requests wait for it until their deadline
     /// (``restorationFailure(until:)``) while restoring is retried.
     func prepare() async {
-        if restoration == nil {
-            restored = false
-            restorationProblem = nil
-            restoration = Task { await self.restore() }
-        }
-        _ = await changes.wait(until: clock.now + .seconds(86_400)) { self.restored || self.restorationProblem != nil }
+        if activation.startRestoring() { restoration = Task { await self.restore() } }
+        _ = await changes.wait(until: clock.now + .seconds(86_400)) { self.activation.restorationSettled }
     }
 
     /// Nil once the configurations are restored; else, at `deadline`, why they are not, worded
     /// for a request's failed Result.
     func restorationFailure(until deadline: ContinuousClock.Instant) async -> String? {
         guard await !changes.wait(until: deadline, for: { self.restored }) else { return nil }
-        return "cannot read the persisted configurations from \(Topic.controllerState): \(restorationProblem ?? "no answer yet"); still trying, check the broker"
+        return "cannot read the persisted configurations from \(Topic.controllerState): \(activation.restorationProblem ?? "no answer yet"); still trying, check the broker"
     }
 
     private func restore() async {
@@ -153,21 +139,16 @@ public actor Controller {
             attempt += 1
             do {
                 let restored = try await store.load()
-                staged = restored.staged?.config
-                readyToDeploy = staged.flatMap(readyToDeploy(_:))
-                deployed = restored.deployed?.config
+                // Read for a controller that stood by meanwhile: the active one's to apply.
+                guard activation.restorationSucceeded() else { return }
+                held.restore(restored, ready: restored.staged.flatMap { readyToDeploy($0.config) })
                 // Which nodes run is known once the agents answered (learnNodeStates).
                 runState.restored(deployed: deployed)
-                signatures = [:]
-                for kept in [restored.staged, restored.deployed].compactMap({ $0 }) { signatures[kept.config.id] = kept.signature }
-                enrolled = restored.enrolled
                 trustEnrolledHosts()
                 roster.restore(configured: restored.deployed?.config.instances ?? [])
                 logger.notice("controller active", metadata: [
                     "staged": "\(staged?.id ?? "none")", "deployed": "\(deployed?.id ?? "none")",
                 ])
-                self.restored = true
-                restorationProblem = nil
                 // In the same step: a request waiting for the restoration must find the agents
                 // heard while standing by (it answered `no instances connected` at a takeover
                 // when they were taken up only once the controller was marked active).
@@ -179,7 +160,7 @@ public actor Controller {
                 return
             } catch {
                 logger.warning("cannot read persisted configurations (attempt \(attempt)): \(error); retrying")
-                restorationProblem = "\(error)"
+                activation.restorationFailed("\(error)")
                 changes.signal()
                 try? await clock.sleep(for: .seconds(min(attempt, 5)))
             }
@@ -190,6 +171,8 @@ public actor Controller {
     func standBy() {
         restoration?.cancel()
         restoration = nil
+        activation.standBy()
+        changes.signal()
         roster.standBy()
         metricsTargetsChanged()
         logger.notice("standing by: another controller of the group is active")
@@ -198,7 +181,7 @@ public actor Controller {
     /// An agent's check-in: acted on by the active controller once its configurations are
     /// restored; until then (standing by, taking over) kept, and taken up when it is.
     func heard(_ hello: AgentAPI.NotifyAgentHello, publishedAt timestamp: Double) {
-        perform(roster.heard(hello, publishedAt: timestamp, acting: isActive && restored, cluster: clusterForCheckIns, at: moment))
+        perform(roster.heard(hello, publishedAt: timestamp, acting: activation.acting, cluster: clusterForCheckIns, at: moment))
     }
 
     /// The check-ins kept while not acting on them, acted on now (those still recent enough):
@@ -209,8 +192,7 @@ public actor Controller {
     }
 
     func setActive(_ active: Bool) {
-        if active && !isActive { activeSince = clock.now }
-        isActive = active
+        activation.assigned(active, at: clock.now)
         takeUpCheckInsHeard()
         metricsTargetsChanged()
     }
@@ -221,7 +203,7 @@ public actor Controller {
     /// describes (at most one heartbeat, and never past its own `deadline`), rather than
     /// being answered without them.
     private func awaitAgentsAfterTakeover(_ condition: @escaping @Sendable (AgentRecord) -> Bool, deadline: ContinuousClock.Instant) async {
-        guard let activeSince else { return }
+        guard let activeSince = activation.activeSince else { return }
         let settled = activeSince + settings.agentTimeout / 3
         guard clock.now < settled else { return }
         let configured = roster.names { $0.configured != nil }
@@ -233,7 +215,7 @@ public actor Controller {
     /// controller in a rebalance, reads no heartbeats, and nobody is lost for that.
     func lookAfterAgentsIfActive() {
         // Active from its assignment on, but it acts on what is deployed once it knows it.
-        guard isActive && restored else { return }
+        guard activation.acting else { return }
         sweepLostAgents()
         bringAgentsInLine()
     }
@@ -264,10 +246,7 @@ public actor Controller {
         } catch {
             return [Management.Result(reqid: reqid, success: false, error: "could not persist the configuration: \(error)")]
         }
-        staged = config
-        signatures = signatures.filter { $0.key == deployed?.id }
-        signatures[config.id] = signature
-        readyToDeploy = ready
+        held.stage(config, ready: ready, signature: signature)
         logger.info("staged configuration \(config.id)", metadata: ["instances": "\(config.instances.count)", "nodes": "\(config.nodes.count)"])
         return [Management.Result(reqid: reqid, data: .string(config.id))]
     }
@@ -314,14 +293,14 @@ public actor Controller {
             return Management.Result(reqid: reqid, success: false,
                                      error: "host \(instance) checks in with another key than the one given (\(pending.key)); check which host this is before enrolling it")
         }
-        var hosts = enrolled
+        var hosts = held.enrolled
         hosts[instance] = pending.key
         do {
             try await store.saveEnrolled(hosts)
         } catch {
             return Management.Result(reqid: reqid, success: false, error: "could not persist the enrollment: \(error)")
         }
-        enrolled = hosts
+        held.keepEnrolled(hosts)
         trustEnrolledHosts()
         _ = enrollment.pending.remove(instance)
         logger.notice("enrolled host \(instance)", metadata: ["key": "\(pending.key)"])
@@ -331,7 +310,7 @@ public actor Controller {
     /// Adds the hosts enrolled through the controller to the trust store its bus verifies with.
     private func trustEnrolledHosts() {
         guard let trust = settings.enrollment?.trust else { return }
-        for (instance, line) in enrolled {
+        for (instance, line) in held.enrolled {
             do {
                 try trust.add(Principal(kind: .host, name: instance, key: try VerifyingKey(text: line)))
             } catch {
@@ -382,7 +361,7 @@ public actor Controller {
             if !lost.isEmpty {
                 // Restarted since the check: sent the whole configuration, which they check first.
                 logger.info("agents \(lost.joined(separator: ", ")) no longer hold configuration \(config.id); sending it whole")
-                let signature = signatures[config.id]
+                let signature = held.signature(of: config.id)
                 let again = await fanOut(to: lost, deadline: deadline) { AgentAPI.DeployRequest(reqid: $0, config: config, configSignature: signature) }
                 answers = answers.filter { !lost.contains($0.agent) } + again
             }
@@ -399,11 +378,11 @@ public actor Controller {
             }
         }
         do {
-            try await store.save(SignedConfiguration(config: config, signature: signatures[config.id]), as: .deployed)
+            try await store.save(SignedConfiguration(config: config, signature: held.signature(of: config.id)), as: .deployed)
         } catch {
             return results + [Management.Result(reqid: reqid, success: false, error: "deployed, but could not persist the configuration: \(error)")]
         }
-        deployed = config
+        held.keepDeployed(config)
         logger.info("deployed configuration \(config.id)")
         let running = Set(results.filter { $0.success }.compactMap(\.node))
         announce(runState.deployed(config, running: running))
@@ -417,7 +396,7 @@ public actor Controller {
         let names = Set(config.instances.map(\.name))
         guard !names.isEmpty else { return nil }
         if let missing = await agentsMissing(names, where: \.isCheckedIn, for: config, reqid: reqid, deadline: deadline) { return missing }
-        let signature = signatures[config.id]
+        let signature = held.signature(of: config.id)
         let answers = await fanOut(to: names.sorted(), deadline: deadline) { AgentAPI.CheckRequest(reqid: $0, config: config, configSignature: signature) }
         let results = answers.flatMap { $0.results(reqid: reqid, \.results) }
         let refused = results.filter { !$0.success }
