@@ -33,8 +33,20 @@ public struct SupervisorService: BusService {
 
     /// The topics a supervisor reads: Zeek nodes cannot read Kafka, so their dispatches come
     /// to the host's relay, in the supervisor.
-    public static func consumedTopics(for program: NodeProgram) -> [Topic] {
+    static func consumedTopics(for program: NodeProgram) -> [Topic] {
         if case .zeek = program { [.supervisorAPI, .nodeAPI] } else { [.supervisorAPI] }
+    }
+
+    /// What the supervisor of `instance` reads and writes: its host's partition of each topic
+    /// it reads (``consumedTopics(for:)``), in a group of its own. It acts only for its own
+    /// host, so untargeted messages are not for it.
+    public static func participation(instance: String, program: NodeProgram) -> BusParticipation {
+        BusParticipation(
+            consumes: consumedTopics(for: program).map { $0.partition(of: instance) },
+            creates: [.supervisorAPI.notify],
+            group: "supervisor.\(instance)",
+            addressing: .targets([instance], orUntargeted: false)
+        )
     }
 
     public func run(on bus: any MessageBus) async throws {

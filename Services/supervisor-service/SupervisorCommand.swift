@@ -134,11 +134,7 @@ struct SupervisorCommand: AsyncParsableCommand {
             name: instance,
             kafka: settings.kafkaConfiguration(clientID: "supervisor-service.\(instance)"),
             namespace: settings.namespace,
-            consumes: SupervisorService.consumedTopics(for: program).map { $0.partition(of: instance) },
-            creates: [.supervisorAPI.notify],
-            membership: .group(id: "supervisor.\(instance)"),
-            // A supervisor acts only for its own host: untargeted messages are not for it.
-            addressing: .targets([instance], orUntargeted: false),
+            participating: SupervisorService.participation(instance: instance, program: program),
             security: settings.security(.host(instance: instance))
         )
         switch program {

@@ -69,9 +69,8 @@ struct SupervisorServiceTests {
                 program = .zeek(ZeekInstallation(executable: zeekPath, scriptPath: ".:\(root.path)/share:\(root.path)/share/site"),
                                 nodeScript: root.appendingPathComponent("node.zeek").path)
             }
-            let endpoint = bus.connect(SupervisorServiceTests.instance, consumes: SupervisorService.consumedTopics(for: program),
-                                   membership: .group("supervisor.\(SupervisorServiceTests.instance)"),
-                                   addressing: .targets([SupervisorServiceTests.instance], orUntargeted: false),
+            let endpoint = bus.connect(SupervisorServiceTests.instance,
+                                   participating: SupervisorService.participation(instance: SupervisorServiceTests.instance, program: program),
                                    security: TestIdentities.shared.security(.host(instance: SupervisorServiceTests.instance),
                                                                             key: TestIdentities.shared.host(SupervisorServiceTests.instance)))
             var settings = NodeSupervisor.Settings(
