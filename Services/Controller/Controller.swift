@@ -139,7 +139,8 @@ public actor Controller {
             attempt += 1
             do {
                 let restored = try await store.load()
-                // Read for a controller that stood by meanwhile: the active one's to apply.
+                // A controller that stood by while reading applies nothing: the configurations,
+                // and the agents, are the active controller's now.
                 guard activation.restorationSucceeded() else { return }
                 held.restore(restored, ready: restored.staged.flatMap { readyToDeploy($0.config) })
                 // Which nodes run is known once the agents answered (learnNodeStates).
