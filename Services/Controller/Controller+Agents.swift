@@ -22,8 +22,11 @@ extension Controller {
     }
 
     /// Carries out, in order, what a change of the roster asks for, and wakes the requests
-    /// waiting for the agents to be in some state.
+    /// waiting for the agents to be in some state. Nothing to do means nothing they wait for
+    /// changed (a routine heartbeat, a check-in kept while standing by, a sweep that lost
+    /// nobody): a thousand agents' heartbeats do not wake every waiter.
     func perform(_ actions: [AgentRoster.Action]) {
+        guard !actions.isEmpty else { return }
         for action in actions {
             switch action {
             case .welcome(let name):

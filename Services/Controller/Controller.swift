@@ -140,8 +140,9 @@ public actor Controller {
             do {
                 let restored = try await store.load()
                 // A controller that stood by while reading applies nothing: the configurations,
-                // and the agents, are the active controller's now.
-                guard activation.restorationSucceeded() else { return }
+                // and the agents, are the active controller's now. Cancelled is enough: if it
+                // is active again, that activation's own restoration applies what it reads.
+                guard !Task.isCancelled, activation.restorationSucceeded() else { return }
                 held.restore(restored, ready: restored.staged.flatMap { readyToDeploy($0.config) })
                 // Which nodes run is known once the agents answered (learnNodeStates).
                 runState.restored(deployed: deployed)
@@ -160,6 +161,8 @@ public actor Controller {
                 work.submit { await self.learnNodeStates() }
                 return
             } catch {
+                // Nor does it report, as the problem of a later activation, why it failed.
+                guard !Task.isCancelled else { return }
                 logger.warning("cannot read persisted configurations (attempt \(attempt)): \(error); retrying")
                 activation.restorationFailed("\(error)")
                 changes.signal()
