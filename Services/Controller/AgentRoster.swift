@@ -84,7 +84,7 @@ struct AgentRoster: Sendable {
 
     /// The names of the agents for which `condition` holds.
     func names(where condition: (AgentRecord) -> Bool) -> Set<String> {
-        records.names(where: condition)
+        Set(records.compactMap { condition($0.value) ? $0.key : nil })
     }
 
     /// The checked-in agents as `get_instances` shows them, by name.
@@ -265,15 +265,16 @@ struct AgentRoster: Sendable {
     }
 
     /// The ready, configured agents not known to run configuration `id` and not sent it within
-    /// `retryAfter`, each marked as being sent it now.
+    /// `retryAfter`, each marked as being sent it now; by name. Asked every second: only the
+    /// few chosen are sorted, not the whole fleet.
     mutating func agentsToBringInLine(with id: String, retryAfter: Duration, at now: ContinuousClock.Instant) -> [String] {
         var names: [String] = []
-        for (name, record) in records.sorted(by: { $0.key < $1.key }) where record.isReady && record.configured != nil && record.runs != id {
+        for (name, record) in records where record.isReady && record.configured != nil && record.runs != id {
             if let since = record.syncingSince, now - since < retryAfter { continue }
             records[name]?.syncingSince = now
             names.append(name)
         }
-        return names
+        return names.sorted()
     }
 
     /// An agent brought in line answered configuration `id` (nil: it did not answer). With
@@ -295,12 +296,5 @@ struct AgentRoster: Sendable {
     mutating func standBy() {
         records = [:]
         announcedReady = false
-    }
-}
-
-extension [String: AgentRecord] {
-    /// The names of the agents for which `condition` holds.
-    func names(where condition: (AgentRecord) -> Bool) -> Set<String> {
-        Set(compactMap { condition($0.value) ? $0.key : nil })
     }
 }

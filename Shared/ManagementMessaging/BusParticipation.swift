@@ -2,9 +2,9 @@
 /// it reads creates, the group it joins and the targets it accepts.
 ///
 /// Each service declares it once, beside its code (`ControllerService.participation(name:)`,
-/// `AgentService.participation(instance:)`), and both its executable, on Kafka, and the
-/// in-process cluster, on the in-memory bus, connect with that declaration: a topic added for
-/// one is read by the other too.
+/// `AgentService.participation(instance:)`, `SupervisorService.participation(instance:program:)`),
+/// and both its executable, on Kafka, and the in-process tests, on the in-memory bus, connect
+/// with that declaration: a topic added for one is read by the other too.
 public struct BusParticipation: Sendable, Hashable {
     /// What it reads under its group.
     public var consumes: [TopicReading]
