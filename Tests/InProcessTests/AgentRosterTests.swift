@@ -138,8 +138,11 @@ struct AgentRosterTests {
         #expect(roster.records.isEmpty)
         // Stamped an hour ahead: kept as seen now, so the agent is still lost once silent.
         _ = roster.heard(Self.hello("a"), publishedAt: time.now.wallTime + 3600, acting: true, cluster: Self.nothing, at: time.now)
+        // Absurdly far ahead (a forged or broken clock): the same, without overflow.
+        _ = roster.heard(Self.hello("z/../-x"), publishedAt: 1e300, acting: true, cluster: Self.nothing, at: time.now)
+        #expect(roster.records["z/../-x"]?.checkIn?.lastSeen == time.now.wallTime)
         time.advance(.seconds(16))
-        #expect(roster.sweepLost(at: time.now).count == 1)
+        #expect(roster.sweepLost(at: time.now).count == 2)
         // Another API version: refused, and a configured agent speaking it sent to standby.
         roster.restore(configured: [Self.instance("b")])
         let foreign = roster.heard(Self.hello("b", apiVersion: 2), publishedAt: time.now.wallTime, acting: true, cluster: Self.deployed, at: time.now)
